@@ -1,0 +1,133 @@
+//! The command line (INTERFACE.md section 1): `serve` (the default), `migrate`,
+//! `check-config` and `verify`.
+
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(name = "pushgate", version, about = "Receives, verifies and stores the security data clouds push")]
+pub struct Cli {
+    /// TOML configuration file (also PUSHGATE_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database, then serve push routes, the admin API and probes (default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Validate the configuration and print it with secrets redacted.
+    CheckConfig,
+    /// Check one captured push offline, as the push route would.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The body you would POST to /v1/connections (source and config, secrets included).
+    #[arg(long, value_name = "C.json")]
+    pub connection: PathBuf,
+    /// Overrides the connection's `source`.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// The clock of the check, RFC 3339 (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// A request header, `Name: value`; repeat for several.
+    #[arg(long = "header", value_name = "N: V")]
+    pub headers: Vec<String>,
+    /// The request's query string, without `?`.
+    #[arg(long, value_name = "Q")]
+    pub query: Option<String>,
+    /// The push URL the request was sent to.
+    #[arg(long, value_name = "U")]
+    pub url: Option<String>,
+    /// The captured body.
+    pub file: PathBuf,
+}
+
+/// Runs the parsed command line and returns the process exit code.
+pub async fn main(cli: Cli) -> ExitCode {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Verify(args) = &command {
+        return verify::run(args).await;
+    }
+    let config = match Config::from_env(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("pushgate: {errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match command {
+        Command::CheckConfig => {
+            match toml::to_string(&config) {
+                Ok(text) => print!("{text}"),
+                Err(e) => eprintln!("pushgate: cannot print the configuration: {e}"),
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Migrate => {
+            init_tracing(&config);
+            match crate::open_store(&config).await {
+                Ok(store) => {
+                    tracing::info!(database = store.backend(), "migrations applied");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("pushgate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve => {
+            init_tracing(&config);
+            let Some(addr) = config.listen_addr() else { return ExitCode::FAILURE };
+            let listener = match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("pushgate: cannot listen on {addr}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match crate::run(config, listener, shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("pushgate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Verify(_) => unreachable!("handled above"),
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler cannot fail on unix");
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate.recv() => {},
+    }
+}

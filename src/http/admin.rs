@@ -1,0 +1,200 @@
+//! The connections admin API (`/v1/*`, INTERFACE.md section 2). Every handler takes
+//! [`Admin`], so none runs without a valid token.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::auth::Admin;
+use super::error::ApiError;
+use super::{views, AppState};
+use crate::connections::{prepare_new, prepare_update, CreateRequest, PatchRequest};
+use crate::model::{now, Connection, ConnectionFilter, SourceKind, Status};
+
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+
+pub fn parse_id(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|_| ApiError::bad_request("invalid_connection_id", format!("`{text}` is not a UUID")))
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_request", format!("the body is not valid: {e}")))
+}
+
+fn invalid(errors: Vec<String>) -> ApiError {
+    ApiError::bad_request("invalid_connection", errors.join("; "))
+}
+
+fn not_found(id: Uuid) -> ApiError {
+    ApiError::not_found("connection_not_found", format!("no connection {id}"))
+}
+
+async fn load(state: &AppState, id: &str) -> Result<Connection, ApiError> {
+    let id = parse_id(id)?;
+    state.store.get_connection(id).await?.ok_or_else(|| not_found(id))
+}
+
+fn view(state: &AppState, c: &Connection) -> Json<Value> {
+    Json(views::connection(c, &state.public_url, now()))
+}
+
+pub async fn create(_: Admin, State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let request: CreateRequest = parse_body(&body)?;
+    let new = prepare_new(request, &state.key, now()).map_err(invalid)?;
+    let created = state.store.create_connection(&new).await?;
+    tracing::info!(connection = %created.id, tenant = %created.tenant_id, source = created.source.as_str(), "connection created");
+    Ok((StatusCode::CREATED, view(&state, &created)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    tenant_id: Option<String>,
+    source: Option<String>,
+    status: Option<String>,
+}
+
+pub async fn list(_: Admin, State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+    let source = match q.source.as_deref() {
+        None => None,
+        Some(s) => Some(SourceKind::parse(s).ok_or_else(|| ApiError::bad_request("invalid_filter", format!("unknown source `{s}`")))?),
+    };
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(Status::parse(s).ok_or_else(|| ApiError::bad_request("invalid_filter", format!("unknown status `{s}`")))?),
+    };
+    let connections = state.store.list_connections(&ConnectionFilter { tenant_id: q.tenant_id, source }).await?;
+    let at = now();
+    let shown: Vec<Value> = connections
+        .iter()
+        .filter(|c| status.is_none_or(|s| views::status_of(c, at).0 == s))
+        .map(|c| views::connection(c, &state.public_url, at))
+        .collect();
+    Ok(Json(json!({ "connections": shown })))
+}
+
+pub async fn get(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let c = load(&state, &id).await?;
+    Ok(view(&state, &c))
+}
+
+pub async fn patch(_: Admin, State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let request: PatchRequest = parse_body(&body)?;
+    let existing = load(&state, &id).await?;
+    let update = prepare_update(&existing, request, &state.key).map_err(invalid)?;
+    let updated = state.store.update_connection(existing.id, &update, now()).await?.ok_or_else(|| not_found(existing.id))?;
+    state.ingest.invalidate(updated.id);
+    Ok(view(&state, &updated))
+}
+
+async fn set_paused(state: &AppState, id: &str, paused: bool) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(id)?;
+    let c = state.store.set_paused(id, paused, now()).await?.ok_or_else(|| not_found(id))?;
+    state.ingest.invalidate(id);
+    tracing::info!(connection = %id, paused, "connection paused state changed");
+    Ok(view(state, &c))
+}
+
+pub async fn pause(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    set_paused(&state, &id, true).await
+}
+
+pub async fn resume(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    set_paused(&state, &id, false).await
+}
+
+pub async fn delete(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    let deleted = state.store.delete_connection(id).await?;
+    state.ingest.invalidate(id);
+    if deleted {
+        tracing::info!(connection = %id, "connection deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(id))
+    }
+}
+
+/// SNS with `auto_confirm: false`: confirms the pending subscription.
+pub async fn confirm(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let c = load(&state, &id).await?;
+    if c.source != SourceKind::AwsSns {
+        return Err(ApiError::bad_request("not_confirmable", "only aws_sns connections have subscriptions to confirm"));
+    }
+    Err(ApiError::new(StatusCode::CONFLICT, "nothing_to_confirm", "this connection has no pending subscription confirmation"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+fn page_limit(limit: Option<&str>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::bad_request("invalid_limit", format!("`limit` must be 1 to {MAX_PAGE}"))),
+    }
+}
+
+pub async fn events(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<PageQuery>)
+    -> Result<Json<Value>, ApiError>
+{
+    let limit = page_limit(q.limit.as_deref())?;
+    let before = match q.after.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(text.parse::<i64>().map_err(|_| ApiError::bad_request("invalid_cursor", "`after` is not a cursor from next_after"))?),
+    };
+    let c = load(&state, &id).await?;
+    // One more than asked tells whether another page exists.
+    let mut events = state.store.list_events(c.id, limit + 1, before).await?;
+    let more = events.len() > limit as usize;
+    events.truncate(limit as usize);
+    let next_after = if more { events.last().map(|e| e.seq.to_string()) } else { None };
+    Ok(Json(json!({ "events": events.iter().map(views::event).collect::<Vec<_>>(), "next_after": next_after })))
+}
+
+pub async fn rejections(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<PageQuery>)
+    -> Result<Json<Value>, ApiError>
+{
+    let limit = page_limit(q.limit.as_deref())?;
+    let c = load(&state, &id).await?;
+    let rows = state.store.list_rejections(Some(c.id), limit).await?;
+    Ok(Json(json!({ "rejections": rows.iter().map(views::rejection).collect::<Vec<_>>() })))
+}
+
+pub async fn history(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let c = load(&state, &id).await?;
+    let rows = state.store.list_history(c.id).await?;
+    Ok(Json(json!({ "history": rows.iter().map(views::history).collect::<Vec<_>>() })))
+}
+
+/// Counts by status and tenant, and the connections that need someone's attention.
+pub async fn health(_: Admin, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let connections = state.store.list_connections(&ConnectionFilter::default()).await?;
+    let at = now();
+    let zero = || Status::ALL.iter().map(|s| (s.as_str(), 0u64)).collect::<BTreeMap<_, _>>();
+    let mut counts = zero();
+    let mut by_tenant: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for c in &connections {
+        let (status, _) = views::status_of(c, at);
+        *counts.entry(status.as_str()).or_default() += 1;
+        *by_tenant.entry(c.tenant_id.as_str()).or_insert_with(zero).entry(status.as_str()).or_default() += 1;
+        if matches!(status, Status::Error | Status::RequiresAction) {
+            problems.push(views::connection(c, &state.public_url, at));
+        }
+    }
+    Ok(Json(json!({ "counts": counts, "by_tenant": by_tenant, "problems": problems })))
+}

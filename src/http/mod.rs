@@ -1,0 +1,94 @@
+//! The HTTP face of pushgate: the router, its layers (request id, tracing, timeout,
+//! concurrency limit with load shedding, panic catcher, body limits) and the handlers.
+//! This is the only module that imports axum.
+
+mod admin;
+pub mod auth;
+mod error;
+mod probes;
+mod push;
+pub mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{BoxError, Router};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use auth::AdminTokens;
+pub use error::ApiError;
+
+use crate::crypto::MasterKey;
+use crate::ingest::Ingest;
+use crate::store::Store;
+
+/// What every handler can reach. Cheap to clone: everything is behind an `Arc`.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub ingest: Arc<Ingest>,
+    pub key: Arc<MasterKey>,
+    pub admin_tokens: Arc<AdminTokens>,
+    /// Base URL the clouds reach us at, without a trailing slash.
+    pub public_url: String,
+    pub max_body_bytes: usize,
+}
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub request_timeout: Duration,
+    pub max_concurrent_requests: usize,
+}
+
+/// Admin request bodies (connection configs) are small.
+const ADMIN_BODY_LIMIT: usize = 256 * 1024;
+
+pub fn router(state: AppState, limits: Limits) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let v1 = Router::new()
+        .route("/connections", post(admin::create).get(admin::list))
+        .route("/connections/{id}", get(admin::get).patch(admin::patch).delete(admin::delete))
+        .route("/connections/{id}/pause", post(admin::pause))
+        .route("/connections/{id}/resume", post(admin::resume))
+        .route("/connections/{id}/confirm", post(admin::confirm))
+        .route("/connections/{id}/events", get(admin::events))
+        .route("/connections/{id}/rejections", get(admin::rejections))
+        .route("/connections/{id}/history", get(admin::history))
+        .route("/health", get(admin::health))
+        .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/push/{source}/{id}", post(push::push))
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .fallback(probes::not_found)
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                }))
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(CatchPanicLayer::custom(|_| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+                }))
+                .layer(HandleErrorLayer::new(|_: BoxError| async {
+                    ApiError::unavailable("overloaded", "the server is at its request limit; retry later")
+                }))
+                .load_shed()
+                .concurrency_limit(limits.max_concurrent_requests)
+                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout)),
+        )
+}

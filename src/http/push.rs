@@ -1,0 +1,111 @@
+//! Push routes: `POST /push/{source}/{id}`. The body is read as raw bytes under the size
+//! limit and handed to ingest untouched; the answer's status follows each sender's retry
+//! rules (INTERFACE.md section 4).
+
+use std::net::SocketAddr;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::ingest::{Origin, PushAccepted, PushError};
+use crate::model::{now, SourceKind};
+use crate::sources::{RawRequest, RejectClass};
+
+/// The status a sender reads as "stored, stop retrying".
+fn stored_status(source: SourceKind) -> StatusCode {
+    match source {
+        SourceKind::GcpPubsub => StatusCode::NO_CONTENT,
+        SourceKind::MsGraph => StatusCode::ACCEPTED,
+        _ => StatusCode::OK,
+    }
+}
+
+/// The status for a push whose credentials or signature are missing or wrong.
+fn unauthenticated_status(source: SourceKind) -> StatusCode {
+    match source {
+        SourceKind::AwsEventbridge | SourceKind::Webhook | SourceKind::O365Activity => StatusCode::UNAUTHORIZED,
+        SourceKind::AwsSns | SourceKind::GcpPubsub | SourceKind::MsGraph => StatusCode::FORBIDDEN,
+    }
+}
+
+pub async fn push(
+    State(state): State<AppState>,
+    Path((segment, id)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(source) = SourceKind::from_route_segment(&segment) else {
+        return ApiError::not_found("unknown_route", format!("no push route /push/{segment}")).into_response();
+    };
+    let origin = Origin { source_addr: Some(peer.ip().to_string()) };
+    let body = match read_limited(body, &headers, state.max_body_bytes).await {
+        Some(b) => b,
+        None => {
+            let id = uuid::Uuid::parse_str(&id).ok();
+            let detail = format!("the body is over {} bytes", state.max_body_bytes);
+            // An oversized body is not kept, not even its prefix.
+            state.ingest.refuse_early(id, "body_too_large", &detail, b"", &origin).await;
+            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", detail).into_response();
+        }
+    };
+    let Ok(id) = uuid::Uuid::parse_str(&id) else {
+        let detail = format!("`{id}` is not a UUID");
+        state.ingest.refuse_early(None, "invalid_connection_id", &detail, &body, &origin).await;
+        return ApiError::bad_request("invalid_connection_id", detail).into_response();
+    };
+    let push_url = format!("{}/push/{segment}/{id}", state.public_url);
+    let request = RawRequest { headers: &headers, query: uri.query(), body: &body, push_url: &push_url, now: now() };
+    match state.ingest.push(source, id, request, &origin).await {
+        Ok(accepted) => accepted_response(source, accepted),
+        Err(e) => error_response(source, e).into_response(),
+    }
+}
+
+/// Reads the whole body, or `None` once it passes `limit` (declared or actual).
+async fn read_limited(body: Body, headers: &HeaderMap, limit: usize) -> Option<Bytes> {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return None;
+    }
+    axum::body::to_bytes(body, limit).await.ok()
+}
+
+fn accepted_response(source: SourceKind, accepted: PushAccepted) -> Response {
+    let status = stored_status(source);
+    if status == StatusCode::NO_CONTENT {
+        return status.into_response();
+    }
+    let body = match accepted {
+        PushAccepted::Stored { stored, duplicates } => json!({"status": "stored", "stored": stored, "duplicates": duplicates}),
+        PushAccepted::Heartbeat => json!({"status": "heartbeat"}),
+        PushAccepted::KeptUndecodable { reason } => json!({"status": "kept_as_rejection", "reason": reason}),
+    };
+    (status, Json(body)).into_response()
+}
+
+fn error_response(source: SourceKind, error: PushError) -> ApiError {
+    match error {
+        PushError::UnknownConnection => ApiError::not_found("unknown_connection", "no connection with this id for this route"),
+        PushError::SourceNotAvailable => ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "source_not_available",
+            format!("pushes from {} are not received by this version", source.as_str()),
+        ),
+        PushError::Paused => ApiError::unavailable("paused", "the connection is paused; retry later"),
+        PushError::Rejected(r) => match r.class {
+            RejectClass::Unauthenticated => ApiError::new(unauthenticated_status(source), r.reason, r.detail),
+            RejectClass::Malformed | RejectClass::Undecodable => ApiError::bad_request(r.reason, r.detail),
+            RejectClass::Unavailable => ApiError::unavailable(r.reason, r.detail),
+        },
+        PushError::StoreUnavailable => ApiError::unavailable("store_unavailable", "the event could not be stored; retry later"),
+        PushError::Overloaded => ApiError::unavailable("overloaded", "too many pushes are waiting to be stored; retry later"),
+    }
+}

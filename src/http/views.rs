@@ -1,0 +1,92 @@
+//! JSON shapes of the admin API (INTERFACE.md section 2 and 5). Status is evaluated here,
+//! at read time, with the same function the monitor uses.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+use crate::health::{evaluate, Policy};
+use crate::model::{Connection, Status, StatusChange, StoredEvent, StoredRejection};
+
+/// RFC 3339 in UTC with a `Z`, microseconds when there are any.
+pub fn time(t: DateTime<Utc>) -> Value {
+    Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+fn opt_time(t: Option<DateTime<Utc>>) -> Value {
+    t.map(time).unwrap_or(Value::Null)
+}
+
+pub fn status_of(c: &Connection, now: DateTime<Utc>) -> (Status, Option<&'static str>) {
+    evaluate(&c.facts, c.created_at, Policy::from_seconds(c.heartbeat_interval_seconds, c.grace_seconds), now)
+}
+
+pub fn push_url(public_url: &str, c: &Connection) -> String {
+    format!("{public_url}/push/{}/{}", c.source.route_segment(), c.id)
+}
+
+pub fn connection(c: &Connection, public_url: &str, now: DateTime<Utc>) -> Value {
+    let (status, message) = status_of(c, now);
+    let mut subscription = json!({
+        "confirmed_at": opt_time(c.facts.confirmed_at),
+        "external_id": c.facts.external_id,
+        "expires_at": opt_time(c.facts.expires_at),
+    });
+    if let Some(url) = &c.facts.confirmation_url {
+        subscription["confirmation_url"] = Value::String(url.clone());
+    }
+    json!({
+        "id": c.id,
+        "tenant_id": c.tenant_id,
+        "name": c.name,
+        "source": c.source.as_str(),
+        "stream": c.stream,
+        "push_url": push_url(public_url, c),
+        "status": status.as_str(),
+        "status_message": message,
+        "created_at": time(c.created_at),
+        "data_last_received_at": opt_time(c.facts.data_last_received_at),
+        "last_heartbeat_at": opt_time(c.facts.last_heartbeat_at),
+        // Status is evaluated on every read, so this read is its last check.
+        "status_last_checked_at": time(now),
+        "heartbeat_interval_seconds": c.heartbeat_interval_seconds,
+        "grace_seconds": c.grace_seconds,
+        "subscription": subscription,
+        "counters": c.counters,
+        "config": c.config_public,
+    })
+}
+
+pub fn event(e: &StoredEvent) -> Value {
+    json!({
+        "id": e.id,
+        "connection_id": e.connection_id,
+        "tenant_id": e.tenant_id,
+        "source": e.source.as_str(),
+        "stream": e.stream,
+        "kind": e.kind.as_str(),
+        "dedupe_key": e.dedupe_key,
+        "occurred_at": opt_time(e.occurred_at),
+        "received_at": time(e.received_at),
+        "payload": e.payload,
+    })
+}
+
+pub fn rejection(r: &StoredRejection) -> Value {
+    json!({
+        "id": r.id,
+        "at": time(r.at),
+        "reason": r.reason,
+        "source_addr": r.source_addr,
+        "detail": r.detail,
+        "body_prefix": r.body_prefix,
+    })
+}
+
+pub fn history(h: &StatusChange) -> Value {
+    json!({
+        "at": time(h.at),
+        "old_status": h.old_status.map(Status::as_str),
+        "new_status": h.new_status.as_str(),
+        "message": h.message,
+    })
+}

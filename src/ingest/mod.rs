@@ -1,0 +1,272 @@
+//! The ingest pipeline, the only place where senders and the store meet:
+//! connection lookup (cached), verification over the raw bytes, normalization, then one
+//! group-committed transaction. A push is acknowledged only after that commit.
+//!
+//! Every refused push is recorded as a rejection (rate-limited per connection, so a flood
+//! cannot fill the disk) and counted.
+
+mod cache;
+mod group_commit;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub use cache::LoadedConnection;
+pub use group_commit::{CommitError, GroupCommit};
+
+use crate::crypto::MasterKey;
+use crate::model::{body_prefix, now, NewEvent, NewRejection, SourceKind};
+use crate::sources::{self, Intake, RawRequest, RejectClass, Rejected};
+use crate::store::{Accepted, OpOutcome, Refused, Store, StoreError, WriteOp};
+
+/// Longest dedupe key kept as it is; longer keys are stored as their SHA-256.
+const MAX_DEDUPE_KEY: usize = 512;
+
+/// Rejection rows kept per connection: a burst, then a steady trickle.
+const REJECTIONS_PER_SECOND: u32 = 5;
+const REJECTION_BURST: u32 = 50;
+
+/// What a verified push became.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushAccepted {
+    Stored { stored: u32, duplicates: u32 },
+    Heartbeat,
+    /// Authenticated but undecodable: kept as a rejection and acknowledged.
+    KeptUndecodable { reason: &'static str },
+}
+
+/// Why a push was not acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    #[error("no connection has this id")]
+    UnknownConnection,
+    #[error("this source's push route is not available yet")]
+    SourceNotAvailable,
+    #[error("the connection is paused")]
+    Paused,
+    #[error("{0}")]
+    Rejected(Rejected),
+    #[error("the store is unavailable")]
+    StoreUnavailable,
+    #[error("too many pushes are waiting to be stored")]
+    Overloaded,
+}
+
+/// Where a push came from, for the rejection record.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub source_addr: Option<String>,
+}
+
+pub struct Ingest {
+    store: Arc<dyn Store>,
+    key: Arc<MasterKey>,
+    connections: cache::ConnectionCache,
+    writer: GroupCommit,
+    rejection_limit: DefaultKeyedRateLimiter<Option<Uuid>>,
+}
+
+impl Ingest {
+    pub fn new(store: Arc<dyn Store>, key: Arc<MasterKey>) -> Ingest {
+        // SQLite serializes writers, so one batch at a time; PostgreSQL overlaps a few.
+        let writers = if store.backend() == "postgres" { 4 } else { 1 };
+        let quota = Quota::per_second(NonZeroU32::new(REJECTIONS_PER_SECOND).expect("non-zero"))
+            .allow_burst(NonZeroU32::new(REJECTION_BURST).expect("non-zero"));
+        Ingest {
+            writer: GroupCommit::start(store.clone(), writers, 256, 8192),
+            connections: cache::ConnectionCache::new(),
+            rejection_limit: RateLimiter::keyed(quota),
+            store,
+            key,
+        }
+    }
+
+    /// Forgets a cached connection after an admin changed or deleted it.
+    pub fn invalidate(&self, id: Uuid) {
+        self.connections.invalidate(id);
+    }
+
+    /// Verifies, decodes and stores one push to `/push/{route}/{id}`.
+    pub async fn push(&self, route: SourceKind, id: Uuid, request: RawRequest<'_>, origin: &Origin)
+        -> Result<PushAccepted, PushError>
+    {
+        let connection = match self.connection(id).await? {
+            Some(c) if c.source == route => c,
+            found => {
+                // A real connection pushed to the wrong route is recorded on it; else on none.
+                let on = found.map(|c| c.id);
+                self.refuse(on, false, "unknown_connection", "no connection with this id for this route", request.body, origin)
+                    .await;
+                return Err(PushError::UnknownConnection);
+            }
+        };
+        if connection.paused {
+            self.refuse(Some(id), false, "paused", "the connection is paused", request.body, origin).await;
+            return Err(PushError::Paused);
+        }
+        let sender = sources::sender_for(connection.source).ok_or(PushError::SourceNotAvailable)?;
+        let verified = match sender.verify(request, &connection.config).await {
+            Ok(v) => v,
+            Err(rejected) => {
+                let unauthenticated = matches!(rejected.class, RejectClass::Unauthenticated | RejectClass::Malformed);
+                self.refuse(Some(id), unauthenticated, rejected.reason, &rejected.detail, request.body, origin).await;
+                return Err(PushError::Rejected(rejected));
+            }
+        };
+        let received_at = request.now;
+        let mut accepted = Accepted {
+            connection_id: id,
+            tenant_id: connection.tenant_id.clone(),
+            source: connection.source,
+            stream: connection.stream.clone(),
+            received_at,
+            events: Vec::new(),
+            heartbeat: false,
+            confirms: true,
+            kept_rejection: None,
+        };
+        let answer = match sender.normalize(&verified, &connection.config) {
+            Ok(Intake::Events(events)) => {
+                accepted.events = events.into_iter().map(sanitize).collect();
+                None
+            }
+            Ok(Intake::Heartbeat) => {
+                accepted.heartbeat = true;
+                Some(PushAccepted::Heartbeat)
+            }
+            Err(rejected) if rejected.class == RejectClass::Undecodable => {
+                accepted.kept_rejection = Some(self.rejection(Some(id), &rejected.detail, rejected.reason, request.body, origin));
+                Some(PushAccepted::KeptUndecodable { reason: rejected.reason })
+            }
+            Err(rejected) => {
+                self.refuse(Some(id), false, rejected.reason, &rejected.detail, request.body, origin).await;
+                return Err(PushError::Rejected(rejected));
+            }
+        };
+        match self.writer.submit(WriteOp::Accept(accepted)).await {
+            Ok(OpOutcome::Accepted { stored, duplicates }) => {
+                Ok(answer.unwrap_or(PushAccepted::Stored { stored, duplicates }))
+            }
+            Ok(OpOutcome::ConnectionGone) => Err(PushError::UnknownConnection),
+            Ok(OpOutcome::Refused) => Err(PushError::StoreUnavailable),
+            Err(CommitError::Overloaded) => Err(PushError::Overloaded),
+            Err(CommitError::Failed(_) | CommitError::Closed) => Err(PushError::StoreUnavailable),
+        }
+    }
+
+    /// Records a refusal decided before a connection was looked up (bad id, body too large).
+    pub async fn refuse_early(&self, connection: Option<Uuid>, reason: &'static str, detail: &str, body: &[u8], origin: &Origin) {
+        self.refuse(connection, false, reason, detail, body, origin).await;
+    }
+
+    async fn connection(&self, id: Uuid) -> Result<Option<Arc<LoadedConnection>>, PushError> {
+        if let Some(hit) = self.connections.get(id) {
+            return Ok(Some(hit));
+        }
+        let stored = self.store.get_connection(id).await.map_err(|e| {
+            tracing::error!(error = %e, "connection lookup failed");
+            PushError::StoreUnavailable
+        })?;
+        let Some(stored) = stored else { return Ok(None) };
+        let loaded = LoadedConnection::unseal(&stored, &self.key).map_err(|e| {
+            tracing::error!(connection = %id, error = %e, "cannot open the connection's sealed config");
+            PushError::StoreUnavailable
+        })?;
+        Ok(Some(self.connections.insert(loaded)))
+    }
+
+    fn rejection(&self, connection: Option<Uuid>, detail: &str, reason: &str, body: &[u8], origin: &Origin) -> NewRejection {
+        NewRejection {
+            connection_id: connection,
+            at: now(),
+            reason: reason.to_owned(),
+            source_addr: origin.source_addr.clone(),
+            detail: detail.replace('\0', "\u{fffd}"),
+            body_prefix: body_prefix(body),
+        }
+    }
+
+    /// Counts a refusal and keeps its record unless this connection is over its quota.
+    /// Waits for the commit so a reader sees it, but never fails the caller.
+    async fn refuse(&self, connection: Option<Uuid>, unauthenticated: bool, reason: &str, detail: &str, body: &[u8], origin: &Origin) {
+        tracing::info!(connection = ?connection, reason, source_addr = ?origin.source_addr, "push refused");
+        let record = self
+            .rejection_limit
+            .check_key(&connection)
+            .is_ok()
+            .then(|| self.rejection(connection, detail, reason, body, origin));
+        if record.is_none() && connection.is_none() {
+            return; // Nothing to count and nothing to keep.
+        }
+        let op = WriteOp::Refuse(Refused { connection_id: connection, unauthenticated, record, at: now() });
+        if let Err(e) = self.writer.submit(op).await {
+            tracing::warn!(error = %e, "a rejection could not be recorded");
+        }
+    }
+
+    /// Drops rate-limiter state of keys that have been quiet, bounding its memory.
+    pub fn tidy(&self) {
+        self.rejection_limit.retain_recent();
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+}
+
+/// Makes an event storable in both backends: PostgreSQL's `jsonb` and `text` refuse NUL
+/// characters, and a very long sender id is kept as its hash.
+fn sanitize(mut event: NewEvent) -> NewEvent {
+    if event.dedupe_key.len() > MAX_DEDUPE_KEY || event.dedupe_key.contains('\0') {
+        event.dedupe_key = format!("sha256:{}", hex::encode(Sha256::digest(event.dedupe_key.as_bytes())));
+    }
+    strip_nul(&mut event.payload);
+    event
+}
+
+fn strip_nul(value: &mut Value) {
+    match value {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{fffd}"),
+        Value::Array(items) => items.iter_mut().for_each(strip_nul),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('\0')) {
+                let old = std::mem::take(map);
+                *map = old.into_iter().map(|(k, v)| (k.replace('\0', "\u{fffd}"), v)).collect();
+            }
+            map.values_mut().for_each(strip_nul);
+        }
+        _ => {}
+    }
+}
+
+impl From<StoreError> for PushError {
+    fn from(_: StoreError) -> PushError {
+        PushError::StoreUnavailable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EventKind;
+    use serde_json::json;
+
+    #[test]
+    fn sanitize_removes_nul_and_bounds_keys() {
+        let e = sanitize(NewEvent {
+            dedupe_key: "k".repeat(600),
+            kind: EventKind::Alert,
+            occurred_at: None,
+            payload: json!({"a\u{0}": ["x\u{0}y", {"b": "\u{0}"}]}),
+        });
+        assert!(e.dedupe_key.starts_with("sha256:") && e.dedupe_key.len() == 71);
+        assert_eq!(e.payload, json!({"a\u{fffd}": ["x\u{fffd}y", {"b": "\u{fffd}"}]}));
+        let short = sanitize(NewEvent { dedupe_key: "id-1".into(), kind: EventKind::Alert, occurred_at: None, payload: json!(1) });
+        assert_eq!(short.dedupe_key, "id-1");
+    }
+}

@@ -1,0 +1,195 @@
+//! pushgate receives the security data that clouds push, proves each push authentic,
+//! stores it durably and exactly once, and watches every feed's heartbeat.
+//!
+//! A map of the crate, in the order a push travels:
+//!
+//! - [`http`]: axum router and layers; push routes, admin API, probes. Only it imports axum.
+//! - [`ingest`]: connection lookup, verification, normalization and group commit: the only
+//!   module that joins [`sources`] and [`store`].
+//! - [`sources`]: one module per sender (`webhook`, ...): `verify` over raw bytes, then
+//!   `normalize` into events or a heartbeat. Depends only on [`model`] and [`verify`].
+//! - [`verify`]: constant-time comparison and HMAC.
+//! - [`store`]: the [`store::Store`] trait with SQLite and PostgreSQL implementations.
+//! - [`health`]: the pure `evaluate(facts, policy, now)` behind every status.
+//! - [`connections`], [`secrets`], [`crypto`]: admin-side validation, secret masking and
+//!   sealing at rest with the master key.
+//! - [`config`], [`cli`]: configuration and the command line.
+//! - [`model`]: the plain data types everything above shares.
+
+pub mod cli;
+pub mod config;
+pub mod connections;
+pub mod crypto;
+pub mod health;
+pub mod http;
+pub mod ingest;
+pub mod model;
+pub mod secrets;
+pub mod sources;
+pub mod store;
+#[doc(hidden)]
+pub mod testing;
+pub mod verify;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{Config, Database};
+use crate::crypto::{generate_admin_token, token_hash, MasterKey};
+use crate::http::{AdminTokens, AppState, Limits};
+use crate::ingest::Ingest;
+use crate::store::{Store, StoreError};
+
+/// Name of the key file created beside a SQLite database when no master key is configured.
+pub const KEY_FILE_NAME: &str = "pushgate.key";
+
+/// How long in-flight requests may run on after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("master key file {path}: {source}")]
+    KeyFile { path: String, source: std::io::Error },
+    #[error("master key file {0} does not hold base64 of 32 bytes")]
+    BadKeyFile(String),
+    #[error("cannot serve: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Connects to the configured database and applies migrations.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    let database = config.database().ok_or_else(|| StartError::Config("PUSHGATE_DATABASE_URL is not valid".into()))?;
+    let store = store::connect(&database).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The master key: configured, else the key file beside a SQLite database (created
+/// with mode 0600 on first start), else a throwaway key for an in-memory database.
+pub fn master_key(config: &Config) -> Result<MasterKey, StartError> {
+    if let Some(key) = &config.master_key {
+        return MasterKey::from_base64(key.expose())
+            .map_err(|_| StartError::Config("PUSHGATE_MASTER_KEY must be base64 of 32 bytes".into()));
+    }
+    match config.database() {
+        Some(Database::SqliteFile(db)) => {
+            let dir = db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            load_or_create_key_file(&dir.join(KEY_FILE_NAME))
+        }
+        Some(Database::SqliteMemory) => {
+            MasterKey::from_base64(&MasterKey::generate_base64()).map_err(|_| StartError::Config("key generation failed".into()))
+        }
+        _ => Err(StartError::Config("PUSHGATE_MASTER_KEY is required with PostgreSQL".into())),
+    }
+}
+
+fn load_or_create_key_file(path: &Path) -> Result<MasterKey, StartError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let shown = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => MasterKey::from_base64(&text).map_err(|_| StartError::BadKeyFile(shown)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let text = MasterKey::generate_base64();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|source| StartError::KeyFile { path: shown.clone(), source })?;
+            file.write_all(format!("{text}\n").as_bytes())
+                .and_then(|_| file.sync_all())
+                .map_err(|source| StartError::KeyFile { path: shown.clone(), source })?;
+            eprintln!("pushgate: created master key file {shown} (mode 0600); back it up: without it stored secrets cannot be read");
+            MasterKey::from_base64(&text).map_err(|_| StartError::BadKeyFile(shown))
+        }
+        Err(source) => Err(StartError::KeyFile { path: shown, source }),
+    }
+}
+
+/// The accepted admin tokens: the configured one, and those stored. With neither, a new
+/// token is generated, stored hashed, and printed once to stderr.
+pub async fn admin_tokens(store: &dyn Store, config: &Config) -> Result<AdminTokens, StartError> {
+    let mut hashes = store.admin_token_hashes().await?;
+    if let Some(token) = &config.admin_token {
+        hashes.push(token_hash(token.expose()));
+    } else if hashes.is_empty() {
+        let token = generate_admin_token();
+        let hash = token_hash(&token);
+        store.add_admin_token(&hash, model::now()).await?;
+        eprintln!("pushgate: generated admin token (shown once; it is stored only as a hash):\n\n    {token}\n");
+        hashes.push(hash);
+    }
+    Ok(AdminTokens::new(hashes))
+}
+
+/// Serves on `listener` until `shutdown` completes, then finishes in-flight requests
+/// (for at most 30 s) and returns.
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static)
+    -> Result<(), StartError>
+{
+    let store = open_store(&config).await?;
+    let key = Arc::new(master_key(&config)?);
+    let tokens = admin_tokens(store.as_ref(), &config).await?;
+    let bound = listener.local_addr()?;
+    let public_url = config.public_url_for(bound);
+    let ingest = Arc::new(Ingest::new(store.clone(), key.clone()));
+    tokio::spawn(tidy_periodically(Arc::downgrade(&ingest)));
+    let state = AppState {
+        store: store.clone(),
+        ingest,
+        key,
+        admin_tokens: Arc::new(tokens),
+        public_url: public_url.clone(),
+        max_body_bytes: config.max_body_bytes,
+    };
+    let limits = Limits {
+        request_timeout: Duration::from_millis(config.request_timeout_ms),
+        max_concurrent_requests: config.max_concurrent_requests,
+    };
+    let app = http::router(state, limits).into_make_service_with_connect_info::<SocketAddr>();
+    tracing::info!(address = %bound, public_url = %public_url, database = store.backend(), "pushgate listening");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut stopping = stop_rx.clone();
+    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    });
+    let mut stopped = stop_rx;
+    let deadline = async {
+        let _ = stopped.wait_for(|stop| *stop).await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = serve => result?,
+        _ = deadline => tracing::warn!("in-flight requests did not finish within the shutdown grace; stopping anyway"),
+    }
+    tracing::info!("pushgate stopped");
+    Ok(())
+}
+
+async fn tidy_periodically(ingest: std::sync::Weak<Ingest>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match ingest.upgrade() {
+            Some(i) => i.tidy(),
+            None => return,
+        }
+    }
+}

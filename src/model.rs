@@ -1,0 +1,314 @@
+//! The nouns of pushgate: sources, connections, events, rejections, statuses.
+//!
+//! Plain data with no I/O. Every other layer speaks in these types; the store maps them
+//! to rows and the HTTP layer to JSON.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// The kinds of sender pushgate can receive from (INTERFACE.md section 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    AwsSns,
+    AwsEventbridge,
+    GcpPubsub,
+    MsGraph,
+    O365Activity,
+    Webhook,
+}
+
+impl SourceKind {
+    pub const ALL: [SourceKind; 6] = [
+        SourceKind::AwsSns,
+        SourceKind::AwsEventbridge,
+        SourceKind::GcpPubsub,
+        SourceKind::MsGraph,
+        SourceKind::O365Activity,
+        SourceKind::Webhook,
+    ];
+
+    /// The name used in the API, the database and the `verify --source` flag.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::AwsSns => "aws_sns",
+            SourceKind::AwsEventbridge => "aws_eventbridge",
+            SourceKind::GcpPubsub => "gcp_pubsub",
+            SourceKind::MsGraph => "ms_graph",
+            SourceKind::O365Activity => "o365_activity",
+            SourceKind::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<SourceKind> {
+        SourceKind::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// The path segment of the push route: `/push/{segment}/{id}`.
+    pub fn route_segment(self) -> &'static str {
+        match self {
+            SourceKind::AwsSns => "aws-sns",
+            SourceKind::AwsEventbridge => "aws-eventbridge",
+            SourceKind::GcpPubsub => "gcp-pubsub",
+            SourceKind::MsGraph => "ms-graph",
+            SourceKind::O365Activity => "o365-activity",
+            SourceKind::Webhook => "webhook",
+        }
+    }
+
+    pub fn from_route_segment(segment: &str) -> Option<SourceKind> {
+        SourceKind::ALL.into_iter().find(|s| s.route_segment() == segment)
+    }
+
+    /// The event table a consumer queries when the connection names none.
+    pub fn default_stream(self) -> &'static str {
+        match self {
+            SourceKind::AwsSns | SourceKind::AwsEventbridge => "cloud_aws_securityhub_alert",
+            SourceKind::GcpPubsub => "cloud_gcp_security_finding",
+            SourceKind::MsGraph => "cloud_ms_graph_alert",
+            SourceKind::O365Activity => "cloud_ms_o365_activity_log",
+            SourceKind::Webhook => "webhook_event",
+        }
+    }
+}
+
+/// What a stored event is, for consumers that route by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Alert,
+    Telemetry,
+    Lifecycle,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Alert => "alert",
+            EventKind::Telemetry => "telemetry",
+            EventKind::Lifecycle => "lifecycle",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<EventKind> {
+        match name {
+            "alert" => Some(EventKind::Alert),
+            "telemetry" => Some(EventKind::Telemetry),
+            "lifecycle" => Some(EventKind::Lifecycle),
+            _ => None,
+        }
+    }
+}
+
+/// Health of a connection (INTERFACE.md section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    RequiresAction,
+    Connected,
+    Paused,
+    Error,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [Status::Connected, Status::RequiresAction, Status::Paused, Status::Error];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::RequiresAction => "requires_action",
+            Status::Connected => "connected",
+            Status::Paused => "paused",
+            Status::Error => "error",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// A connection as the store keeps it: settings, sealed secrets and the health facts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    pub id: Uuid,
+    pub tenant_id: String,
+    pub name: String,
+    pub source: SourceKind,
+    pub stream: String,
+    pub heartbeat_interval_seconds: Option<i64>,
+    pub grace_seconds: i64,
+    /// The configuration with every secret replaced by `"***"`: safe to show.
+    pub config_public: Value,
+    /// The full configuration, encrypted with the master key (see `crypto`).
+    pub config_sealed: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub facts: Facts,
+    pub counters: Counters,
+}
+
+/// Everything the health evaluation reads, all of it stored per connection.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facts {
+    pub paused: bool,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub external_id: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub confirmation_url: Option<String>,
+    pub subscription_lost_at: Option<DateTime<Utc>>,
+    pub reauthorization_required_at: Option<DateTime<Utc>>,
+    pub data_last_received_at: Option<DateTime<Utc>>,
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+    pub status_last_checked_at: Option<DateTime<Utc>>,
+    /// Consecutive pushes rejected as unauthenticated since the last verified one.
+    pub auth_failure_streak: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    pub events: i64,
+    pub heartbeats: i64,
+    pub duplicates: i64,
+    pub rejections: i64,
+}
+
+/// The settings of a new connection, validated, secrets already sealed.
+#[derive(Debug, Clone)]
+pub struct NewConnection {
+    pub id: Uuid,
+    pub tenant_id: String,
+    pub name: String,
+    pub source: SourceKind,
+    pub stream: String,
+    pub heartbeat_interval_seconds: Option<i64>,
+    pub grace_seconds: i64,
+    pub config_public: Value,
+    pub config_sealed: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Settings an admin may change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionUpdate {
+    pub name: Option<String>,
+    pub stream: Option<String>,
+    pub heartbeat_interval_seconds: Option<Option<i64>>,
+    pub grace_seconds: Option<i64>,
+    /// New public and sealed configuration, always together.
+    pub config: Option<(Value, String)>,
+}
+
+/// Filters of `GET /v1/connections`; status is applied after evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionFilter {
+    pub tenant_id: Option<String>,
+    pub source: Option<SourceKind>,
+}
+
+/// One event as a sender produced it, before it is stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewEvent {
+    pub dedupe_key: String,
+    pub kind: EventKind,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub payload: Value,
+}
+
+/// One stored event (INTERFACE.md section 5).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEvent {
+    pub id: Uuid,
+    pub connection_id: Uuid,
+    pub tenant_id: String,
+    pub source: SourceKind,
+    pub stream: String,
+    pub kind: EventKind,
+    pub dedupe_key: String,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub received_at: DateTime<Utc>,
+    pub payload: Value,
+    /// Position in the store, used as the paging cursor; not part of the event shape.
+    #[serde(skip)]
+    pub seq: i64,
+}
+
+/// A refused request, kept so an operator can learn why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRejection {
+    pub connection_id: Option<Uuid>,
+    pub at: DateTime<Utc>,
+    pub reason: String,
+    pub source_addr: Option<String>,
+    pub detail: String,
+    pub body_prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredRejection {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub reason: String,
+    pub source_addr: Option<String>,
+    pub detail: String,
+    pub body_prefix: String,
+}
+
+/// One change of a connection's status.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusChange {
+    pub at: DateTime<Utc>,
+    pub old_status: Option<Status>,
+    pub new_status: Status,
+    pub message: Option<String>,
+}
+
+/// The current time, at the microsecond precision both stores keep, so a value read
+/// back equals the value written.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
+/// The most bytes of a refused body that are kept with its rejection.
+pub const BODY_PREFIX_LIMIT: usize = 4096;
+
+/// Cuts a body to at most [`BODY_PREFIX_LIMIT`] bytes of text, never inside a character.
+pub fn body_prefix(body: &[u8]) -> String {
+    let head = &body[..body.len().min(BODY_PREFIX_LIMIT)];
+    // NUL is replaced too: PostgreSQL text cannot hold it.
+    let text = String::from_utf8_lossy(head).replace('\0', "\u{fffd}");
+    if text.len() <= BODY_PREFIX_LIMIT {
+        return text;
+    }
+    // Lossy decoding can grow the text (each bad byte becomes a 3-byte U+FFFD).
+    let mut end = BODY_PREFIX_LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_names_round_trip() {
+        for s in SourceKind::ALL {
+            assert_eq!(SourceKind::parse(s.as_str()), Some(s));
+            assert_eq!(SourceKind::from_route_segment(s.route_segment()), Some(s));
+        }
+        assert_eq!(SourceKind::parse("aws-sns"), None);
+    }
+
+    #[test]
+    fn body_prefix_is_bounded_even_for_invalid_utf8() {
+        let body = vec![0xffu8; 10_000];
+        let p = body_prefix(&body);
+        assert!(p.len() <= BODY_PREFIX_LIMIT);
+        assert!(p.starts_with('\u{fffd}'));
+        assert_eq!(body_prefix(b"hello"), "hello");
+    }
+}

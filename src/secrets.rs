@@ -1,0 +1,136 @@
+//! Which parts of a connection's `config` are secret, and how they are hidden.
+//!
+//! A field is secret by its name, wherever it sits (INTERFACE.md section 2). The API shows
+//! such fields as `"***"`; a PATCH that sends `"***"` back keeps the stored value, so an
+//! admin can edit one field without knowing the others.
+
+use serde_json::Value;
+
+pub const MASK: &str = "***";
+
+/// Field names whose values are write-only and sealed at rest.
+pub const SECRET_FIELDS: [&str; 7] =
+    ["value", "password", "secret", "client_state", "client_secret", "private_key_pem", "auth_id"];
+
+pub fn is_secret_field(name: &str) -> bool {
+    SECRET_FIELDS.contains(&name)
+}
+
+/// A copy of `config` with every secret value (strings, and each string of a list) masked.
+pub fn masked(config: &Value) -> Value {
+    match config {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let shown = if is_secret_field(k) { mask_all(v) } else { masked(v) };
+                    (k.clone(), shown)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(masked).collect()),
+        other => other.clone(),
+    }
+}
+
+fn mask_all(value: &Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(mask_all).collect()),
+        Value::Null => Value::Null,
+        _ => Value::String(MASK.to_owned()),
+    }
+}
+
+/// Replaces every `"***"` under a secret field of `incoming` by the value at the same place
+/// in `stored`. A mask with nothing stored at its place is left as it is, and fails validation.
+pub fn restore_masked(incoming: &mut Value, stored: &Value) {
+    restore(incoming, Some(stored), false);
+}
+
+fn restore(incoming: &mut Value, stored: Option<&Value>, under_secret: bool) {
+    match incoming {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let old = stored.and_then(|s| s.get(k));
+                restore(v, old, under_secret || is_secret_field(k));
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                let old = stored.and_then(|s| s.get(i));
+                restore(v, old, under_secret);
+            }
+        }
+        Value::String(s) if under_secret && s == MASK => {
+            if let Some(old) = stored {
+                *incoming = old.clone();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every secret string in `config`, so callers can check that none leaks into output.
+pub fn secret_strings(config: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    collect(config, false, &mut out);
+    out
+}
+
+fn collect(value: &Value, under_secret: bool, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                collect(v, under_secret || is_secret_field(k), out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect(v, under_secret, out)),
+        Value::String(s) if under_secret => out.push(s.clone()),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn masks_secret_fields_at_any_depth_and_in_lists() {
+        let config = json!({
+            "auth": {"type": "hmac_sha256", "header": "X-Sig", "secret": ["a", "b"]},
+            "encryption_keys": [{"id": "k1", "private_key_pem": "PEM"}],
+            "client_state": "cs",
+            "topic_arns": ["arn:aws:sns:eu-west-1:1:t"]
+        });
+        let shown = masked(&config);
+        assert_eq!(shown["auth"]["secret"], json!(["***", "***"]));
+        assert_eq!(shown["auth"]["header"], "X-Sig");
+        assert_eq!(shown["encryption_keys"][0]["private_key_pem"], "***");
+        assert_eq!(shown["encryption_keys"][0]["id"], "k1");
+        assert_eq!(shown["client_state"], "***");
+        assert_eq!(shown["topic_arns"], config["topic_arns"]);
+        let mut secrets = secret_strings(&config);
+        secrets.sort();
+        assert_eq!(secrets, ["PEM", "a", "b", "cs"]);
+    }
+
+    #[test]
+    fn restores_masked_values_from_the_stored_config() {
+        let stored = json!({"auth": {"type": "api_key", "header": "X-Key", "value": "old"}});
+        let mut incoming = json!({"auth": {"type": "api_key", "header": "X-New", "value": "***"}});
+        restore_masked(&mut incoming, &stored);
+        assert_eq!(incoming, json!({"auth": {"type": "api_key", "header": "X-New", "value": "old"}}));
+
+        let mut replaced = json!({"auth": {"type": "api_key", "header": "X", "value": "new"}});
+        restore_masked(&mut replaced, &stored);
+        assert_eq!(replaced["auth"]["value"], "new");
+    }
+
+    #[test]
+    fn a_mask_outside_a_secret_field_is_plain_text() {
+        let stored = json!({"name": "real"});
+        let mut incoming = json!({"name": "***"});
+        restore_masked(&mut incoming, &stored);
+        assert_eq!(incoming["name"], "***");
+    }
+}

@@ -1,0 +1,195 @@
+//! Validation of a connection's `config` for every source of INTERFACE.md section 2,
+//! including sources whose push route is not built yet, so a bad config is refused with
+//! a clear message when it is saved rather than when the first push arrives.
+
+use serde_json::{Map, Value};
+
+use super::auth::{Allowed, Auth};
+use super::webhook;
+use crate::model::SourceKind;
+
+/// Every problem with `config` for `source`; empty when it is valid.
+pub fn validate(source: SourceKind, config: &Value) -> Vec<String> {
+    let Some(map) = config.as_object() else {
+        return vec!["`config` must be a JSON object".into()];
+    };
+    let mut errors = Vec::new();
+    let known: &[&str] = match source {
+        SourceKind::AwsSns => {
+            match map.get("topic_arns").and_then(Value::as_array) {
+                Some(arns) if !arns.is_empty() => {
+                    for arn in arns {
+                        if !arn.as_str().is_some_and(is_sns_topic_arn) {
+                            errors.push(format!("`topic_arns`: {arn} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"));
+                        }
+                    }
+                }
+                _ => errors.push("`topic_arns` is required: a non-empty list of SNS topic ARNs".into()),
+            }
+            optional_bool(map, "auto_confirm", &mut errors);
+            canary(map, "topic_arn", |t| is_sns_topic_arn(t), "an SNS topic ARN", &mut errors);
+            &["topic_arns", "auto_confirm", "canary"]
+        }
+        SourceKind::AwsEventbridge => {
+            errors.extend(Auth::parse(config, Allowed::Basic).err().unwrap_or_default());
+            &["auth"]
+        }
+        SourceKind::GcpPubsub => {
+            match map.get("service_account_email").and_then(Value::as_str) {
+                Some(e) if e.contains('@') && !e.starts_with('@') && !e.ends_with('@') => {}
+                _ => errors.push("`service_account_email` is required: the email of the push subscription's service account".into()),
+            }
+            optional_string(map, "audience", &mut errors);
+            optional_list(map, "subscriptions", |s| is_gcp_path(s, "subscriptions"), "projects/P/subscriptions/S", &mut errors);
+            canary(map, "topic", |t| is_gcp_path(t, "topics"), "projects/P/topics/T", &mut errors);
+            &["service_account_email", "audience", "subscriptions", "canary"]
+        }
+        SourceKind::MsGraph => {
+            match map.get("client_state").and_then(Value::as_str) {
+                Some(s) if !s.is_empty() && s.chars().count() <= 128 => {}
+                _ => errors.push("`client_state` is required: a string of 1 to 128 characters".into()),
+            }
+            optional_list(map, "tenant_ids", |s| !s.is_empty(), "a tenant id", &mut errors);
+            optional_list(map, "app_ids", |s| !s.is_empty(), "an application id", &mut errors);
+            encryption_keys(map, &mut errors);
+            graph_subscription(map, &mut errors);
+            &["client_state", "tenant_ids", "app_ids", "encryption_keys", "subscription"]
+        }
+        SourceKind::O365Activity => {
+            match map.get("auth_id").and_then(Value::as_str) {
+                Some(s) if !s.is_empty() => {}
+                _ => errors.push("`auth_id` is required: the Webhook-AuthID the subscription sends".into()),
+            }
+            &["auth_id"]
+        }
+        SourceKind::Webhook => {
+            errors.extend(webhook::validate_config(config));
+            &webhook::CONFIG_KEYS
+        }
+    };
+    for key in map.keys() {
+        if !known.contains(&key.as_str()) {
+            errors.push(format!("`{key}` is not a config field of {} (expected: {})", source.as_str(), known.join(", ")));
+        }
+    }
+    errors
+}
+
+fn is_sns_topic_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "sns"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && !parts[5].is_empty()
+}
+
+fn is_gcp_path(path: &str, collection: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    parts.len() == 4 && parts[0] == "projects" && !parts[1].is_empty() && parts[2] == collection && !parts[3].is_empty()
+}
+
+fn optional_bool(map: &Map<String, Value>, key: &str, errors: &mut Vec<String>) {
+    if map.get(key).is_some_and(|v| !v.is_boolean()) {
+        errors.push(format!("`{key}` must be true or false"));
+    }
+}
+
+fn optional_string(map: &Map<String, Value>, key: &str, errors: &mut Vec<String>) {
+    if map.get(key).is_some_and(|v| !v.as_str().is_some_and(|s| !s.is_empty())) {
+        errors.push(format!("`{key}` must be a non-empty string"));
+    }
+}
+
+fn optional_list(map: &Map<String, Value>, key: &str, ok: impl Fn(&str) -> bool, what: &str, errors: &mut Vec<String>) {
+    let Some(value) = map.get(key) else { return };
+    match value.as_array() {
+        Some(items) if items.iter().all(|i| i.as_str().is_some_and(&ok)) => {}
+        _ => errors.push(format!("`{key}` must be a list, each item {what}")),
+    }
+}
+
+fn canary(map: &Map<String, Value>, target: &str, ok: impl Fn(&str) -> bool, what: &str, errors: &mut Vec<String>) {
+    let Some(value) = map.get("canary") else { return };
+    let Some(canary) = value.as_object() else {
+        errors.push(format!("`canary` must be an object {{\"{target}\", \"interval_seconds\"}}"));
+        return;
+    };
+    if !canary.get(target).and_then(Value::as_str).is_some_and(ok) {
+        errors.push(format!("`canary.{target}` is required: {what}"));
+    }
+    if !canary.get("interval_seconds").and_then(Value::as_i64).is_some_and(|n| n >= 1) {
+        errors.push("`canary.interval_seconds` is required: a whole number of at least 1".into());
+    }
+    for key in canary.keys() {
+        if key != target && key != "interval_seconds" {
+            errors.push(format!("`canary.{key}` is not a canary field"));
+        }
+    }
+}
+
+fn encryption_keys(map: &Map<String, Value>, errors: &mut Vec<String>) {
+    let Some(value) = map.get("encryption_keys") else { return };
+    let valid = value.as_array().is_some_and(|keys| {
+        keys.iter().all(|k| {
+            k.get("id").and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+                && k.get("private_key_pem").and_then(Value::as_str).is_some_and(|s| s.contains("PRIVATE KEY"))
+        })
+    });
+    if !valid {
+        errors.push("`encryption_keys` must be a list of {\"id\", \"private_key_pem\"} with PEM private keys".into());
+    }
+}
+
+fn graph_subscription(map: &Map<String, Value>, errors: &mut Vec<String>) {
+    let Some(value) = map.get("subscription") else { return };
+    let fields = ["resource", "change_type", "tenant_id", "client_id", "client_secret"];
+    let valid = value.as_object().is_some_and(|s| {
+        fields.iter().all(|f| s.get(*f).and_then(Value::as_str).is_some_and(|v| !v.is_empty()))
+            && s.keys().all(|k| fields.contains(&k.as_str()))
+    });
+    if !valid {
+        errors.push(format!("`subscription` must be an object with exactly the string fields {}", fields.join(", ")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_source_has_a_valid_example() {
+        let examples = [
+            (SourceKind::AwsSns, json!({"topic_arns": ["arn:aws:sns:eu-west-1:123456789012:findings"], "auto_confirm": false,
+                "canary": {"topic_arn": "arn:aws:sns:eu-west-1:123456789012:canary", "interval_seconds": 60}})),
+            (SourceKind::AwsEventbridge, json!({"auth": {"type": "api_key", "header": "X-Api-Key", "value": "v"}})),
+            (SourceKind::GcpPubsub, json!({"service_account_email": "push@p.iam.gserviceaccount.com",
+                "subscriptions": ["projects/p/subscriptions/s"], "canary": {"topic": "projects/p/topics/t", "interval_seconds": 1}})),
+            (SourceKind::MsGraph, json!({"client_state": "cs", "tenant_ids": ["t"], "encryption_keys": [{"id": "k", "private_key_pem": "-----BEGIN PRIVATE KEY-----"}]})),
+            (SourceKind::O365Activity, json!({"auth_id": "a"})),
+            (SourceKind::Webhook, json!({"auth": {"type": "standard_webhooks", "secret": "whsec_c2VjcmV0"}})),
+        ];
+        for (source, config) in examples {
+            assert_eq!(validate(source, &config), Vec::<String>::new(), "{source:?}");
+        }
+    }
+
+    #[test]
+    fn missing_and_wrong_fields_are_named() {
+        let e = validate(SourceKind::AwsSns, &json!({}));
+        assert!(e[0].contains("topic_arns"));
+        let e = validate(SourceKind::AwsSns, &json!({"topic_arns": ["arn:aws:s3:::bucket"], "topic_arn": "x"}));
+        assert_eq!(e.len(), 2, "{e:?}");
+        let e = validate(SourceKind::GcpPubsub, &json!({"canary": {"topic": "t", "interval_seconds": 0}}));
+        assert_eq!(e.len(), 3, "{e:?}");
+        let e = validate(SourceKind::MsGraph, &json!({"client_state": "x".repeat(129)}));
+        assert!(e[0].contains("128"));
+        let e = validate(SourceKind::AwsEventbridge, &json!({"auth": {"type": "standard_webhooks", "secret": "whsec_eA=="}}));
+        assert!(e[0].contains("not one of"));
+        assert!(!validate(SourceKind::O365Activity, &json!([])).is_empty());
+    }
+}

@@ -1,0 +1,125 @@
+//! The senders. Each one turns a raw push (headers + the exact body bytes) into a
+//! [`Verified`] proof, then into an [`Intake`] the ingest pipeline stores.
+//!
+//! A sender depends on `model` and `verify` only; it never touches the store or HTTP
+//! types beyond the `http` crate's header map. A new sender is one module here plus one
+//! line in [`sender_for`].
+
+pub mod auth;
+pub mod config_check;
+pub mod webhook;
+
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::model::{NewEvent, SourceKind};
+
+/// One push as it arrived: nothing is parsed before verification.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRequest<'a> {
+    pub headers: &'a HeaderMap,
+    pub query: Option<&'a str>,
+    pub body: &'a [u8],
+    /// The URL the sender pushed to (audiences are checked against it).
+    pub push_url: &'a str,
+    /// The clock of this check (fixed by `verify --at`).
+    pub now: DateTime<Utc>,
+}
+
+/// Proof that a push passed its sender's authentication. Only this module's senders
+/// can make one, so nothing unverified reaches `normalize`.
+#[derive(Debug)]
+pub struct Verified<'a> {
+    request: RawRequest<'a>,
+    /// A delivery id the sender signed or supplied, usable as a dedupe key.
+    pub delivery_id: Option<String>,
+}
+
+impl<'a> Verified<'a> {
+    pub(crate) fn new(request: RawRequest<'a>, delivery_id: Option<String>) -> Verified<'a> {
+        Verified { request, delivery_id }
+    }
+    pub fn request(&self) -> &RawRequest<'a> {
+        &self.request
+    }
+}
+
+/// What a verified push asks the store to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intake {
+    /// Events to store, each deduplicated on its key.
+    Events(Vec<NewEvent>),
+    /// A heartbeat: updates `last_heartbeat_at`, is not stored as an event.
+    Heartbeat,
+}
+
+impl Intake {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Intake::Events(_) => "events",
+            Intake::Heartbeat => "heartbeat",
+        }
+    }
+}
+
+/// How a refusal reads to the sender's retry rules (the HTTP layer maps it to a status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectClass {
+    /// Credentials or signature missing or wrong.
+    Unauthenticated,
+    /// The request is malformed and was not authenticated.
+    Malformed,
+    /// Authenticated, but the payload cannot be decoded: kept and acknowledged.
+    Undecodable,
+    /// A key or certificate cannot be fetched right now: the sender should retry.
+    Unavailable,
+}
+
+/// A refused push: its class, a stable reason code and a human detail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct Rejected {
+    pub class: RejectClass,
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+impl Rejected {
+    pub fn unauthenticated(reason: &'static str, detail: impl Into<String>) -> Rejected {
+        Rejected { class: RejectClass::Unauthenticated, reason, detail: detail.into() }
+    }
+    pub fn malformed(reason: &'static str, detail: impl Into<String>) -> Rejected {
+        Rejected { class: RejectClass::Malformed, reason, detail: detail.into() }
+    }
+    pub fn undecodable(reason: &'static str, detail: impl Into<String>) -> Rejected {
+        Rejected { class: RejectClass::Undecodable, reason, detail: detail.into() }
+    }
+}
+
+/// A sender: verification over the raw bytes, then decoding.
+#[async_trait::async_trait]
+pub trait Sender: Send + Sync {
+    /// Checks the push against the connection's full (unsealed) `config`.
+    async fn verify<'a>(&self, request: RawRequest<'a>, config: &Value) -> Result<Verified<'a>, Rejected>;
+
+    /// Decodes a verified push; failures here are [`RejectClass::Undecodable`].
+    fn normalize(&self, verified: &Verified<'_>, config: &Value) -> Result<Intake, Rejected>;
+}
+
+/// The sender for a source, or `None` while its push route has not been built.
+pub fn sender_for(source: SourceKind) -> Option<&'static dyn Sender> {
+    match source {
+        SourceKind::Webhook => Some(&webhook::WebhookSender),
+        SourceKind::AwsSns
+        | SourceKind::AwsEventbridge
+        | SourceKind::GcpPubsub
+        | SourceKind::MsGraph
+        | SourceKind::O365Activity => None,
+    }
+}
+
+/// A header's value as text, if present and visible ASCII.
+pub(crate) fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}

@@ -1,0 +1,157 @@
+//! Generic signed webhooks (`POST /push/webhook/{id}`).
+//!
+//! Authentication is one of the shared-secret schemes of [`super::auth`], checked over the
+//! raw body. The body must be JSON; `{"type": "heartbeat"}` is a heartbeat. The dedupe
+//! key is the sender's delivery id (`webhook-id`, or the header named by `id_header`),
+//! otherwise a SHA-256 of the body, so a retried delivery is stored once.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::auth::{Allowed, Auth};
+use super::{header, Intake, RawRequest, Rejected, Sender, Verified};
+use crate::model::{EventKind, NewEvent};
+
+pub struct WebhookSender;
+
+/// Keys a `webhook` config may have.
+pub const CONFIG_KEYS: [&str; 3] = ["auth", "id_header", "event_kind"];
+
+#[async_trait::async_trait]
+impl Sender for WebhookSender {
+    async fn verify<'a>(&self, request: RawRequest<'a>, config: &Value) -> Result<Verified<'a>, Rejected> {
+        // Configs are validated when saved; one that no longer parses refuses everything.
+        let auth = Auth::parse(config, Allowed::WithStandardWebhooks)
+            .map_err(|e| Rejected::unauthenticated("invalid_connection_config", e.join("; ")))?;
+        let signed_id = auth.check(request.headers, request.body, request.now)?;
+        let delivery_id = signed_id.or_else(|| {
+            let name = config.get("id_header").and_then(Value::as_str).unwrap_or("webhook-id");
+            header(request.headers, name).filter(|v| !v.is_empty()).map(str::to_owned)
+        });
+        Ok(Verified::new(request, delivery_id))
+    }
+
+    fn normalize(&self, verified: &Verified<'_>, config: &Value) -> Result<Intake, Rejected> {
+        let body = verified.request().body;
+        let text = std::str::from_utf8(body)
+            .map_err(|e| Rejected::undecodable("invalid_utf8", format!("body is not UTF-8: {e}")))?;
+        let payload: Value = serde_json::from_str(text)
+            .map_err(|e| Rejected::undecodable("invalid_json", format!("body is not JSON: {e}")))?;
+        if payload.get("type").and_then(Value::as_str) == Some("heartbeat") {
+            return Ok(Intake::Heartbeat);
+        }
+        let kind = match config.get("event_kind").and_then(Value::as_str) {
+            Some("telemetry") => EventKind::Telemetry,
+            _ => EventKind::Alert,
+        };
+        let dedupe_key = match &verified.delivery_id {
+            Some(id) => id.clone(),
+            None => format!("sha256:{}", hex::encode(Sha256::digest(body))),
+        };
+        Ok(Intake::Events(vec![NewEvent { dedupe_key, kind, occurred_at: occurred_at(&payload), payload }]))
+    }
+}
+
+/// The event time a payload states at its top level, if any.
+fn occurred_at(payload: &Value) -> Option<DateTime<Utc>> {
+    ["occurred_at", "time", "timestamp"].iter().find_map(|key| {
+        let text = payload.get(*key)?.as_str()?;
+        DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+    })
+}
+
+/// Problems with a `webhook` config.
+pub fn validate_config(config: &Value) -> Vec<String> {
+    let mut errors = Auth::parse(config, Allowed::WithStandardWebhooks).err().unwrap_or_default();
+    if let Some(v) = config.get("id_header") {
+        if !v.as_str().is_some_and(|s| http::HeaderName::from_bytes(s.as_bytes()).is_ok()) {
+            errors.push("`id_header` must be an HTTP header name".into());
+        }
+    }
+    if let Some(v) = config.get("event_kind") {
+        if !matches!(v.as_str(), Some("alert" | "telemetry")) {
+            errors.push("`event_kind` must be `alert` or `telemetry`".into());
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::RejectClass;
+    use http::HeaderMap;
+    use serde_json::json;
+
+    fn request<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> RawRequest<'a> {
+        RawRequest { headers, query: None, body, push_url: "http://x/push/webhook/1", now: Utc::now() }
+    }
+
+    fn signed(secret: &str, body: &[u8]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let sig = hex::encode(crate::verify::hmac_sha256(secret.as_bytes(), &[body]));
+        h.insert("x-sig", sig.parse().unwrap());
+        h
+    }
+
+    fn config() -> Value {
+        json!({"auth": {"type": "hmac_sha256", "header": "X-Sig", "secret": "s3cret"}})
+    }
+
+    async fn receive(headers: &HeaderMap, body: &[u8], config: &Value) -> Result<Intake, Rejected> {
+        let verified = WebhookSender.verify(request(headers, body), config).await?;
+        WebhookSender.normalize(&verified, config)
+    }
+
+    #[tokio::test]
+    async fn a_signed_json_body_is_one_alert_keyed_by_body_hash() {
+        let body = br#"{"alert":"x","time":"2026-01-02T03:04:05Z"}"#;
+        let Intake::Events(events) = receive(&signed("s3cret", body), body, &config()).await.unwrap() else {
+            panic!("expected events")
+        };
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, EventKind::Alert);
+        assert_eq!(events[0].dedupe_key, format!("sha256:{}", hex::encode(Sha256::digest(body))));
+        assert_eq!(events[0].occurred_at.unwrap().to_rfc3339(), "2026-01-02T03:04:05+00:00");
+        assert_eq!(events[0].payload["alert"], "x");
+    }
+
+    #[tokio::test]
+    async fn the_delivery_id_header_is_the_dedupe_key() {
+        let body = br#"{"a":1}"#;
+        let mut headers = signed("s3cret", body);
+        headers.insert("webhook-id", "evt_1".parse().unwrap());
+        let Intake::Events(events) = receive(&headers, body, &config()).await.unwrap() else { panic!() };
+        assert_eq!(events[0].dedupe_key, "evt_1");
+    }
+
+    #[tokio::test]
+    async fn heartbeat_body_is_a_heartbeat() {
+        let body = br#"{"type":"heartbeat"}"#;
+        assert_eq!(receive(&signed("s3cret", body), body, &config()).await.unwrap(), Intake::Heartbeat);
+    }
+
+    #[tokio::test]
+    async fn verified_but_undecodable_bodies_are_undecodable() {
+        for body in [&b"not json"[..], &[0xff, 0xfe, b'{'][..]] {
+            let e = receive(&signed("s3cret", body), body, &config()).await.unwrap_err();
+            assert_eq!(e.class, RejectClass::Undecodable, "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unsigned_bodies_are_refused_before_parsing() {
+        let e = receive(&HeaderMap::new(), b"not json", &config()).await.unwrap_err();
+        assert_eq!(e.class, RejectClass::Unauthenticated);
+    }
+
+    #[test]
+    fn config_validation() {
+        assert!(validate_config(&config()).is_empty());
+        assert!(!validate_config(&json!({})).is_empty());
+        let mut c = config();
+        c["event_kind"] = json!("weird");
+        assert_eq!(validate_config(&c).len(), 1);
+    }
+}

@@ -1,0 +1,172 @@
+//! The arithmetic of one group commit, kept apart from SQL so it is tested on its own:
+//! which events of a batch were stored or duplicates, and how each connection's facts
+//! and counters change.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{OpOutcome, WriteOp};
+use crate::model::{NewEvent, NewRejection};
+
+/// The change a batch makes to one connection row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConnectionDelta {
+    pub events: i64,
+    pub duplicates: i64,
+    pub heartbeats: i64,
+    pub rejections: i64,
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+    pub data_last_received_at: Option<DateTime<Utc>>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// A verified push happened: the failure streak restarts from `streak`.
+    pub reset_streak: bool,
+    /// Unauthenticated pushes (after the last verified one, when `reset_streak`).
+    pub streak: i64,
+}
+
+/// Every event of the batch with the op it belongs to, in order.
+pub fn events(ops: &[WriteOp]) -> Vec<(usize, Uuid, &NewEvent)> {
+    ops.iter()
+        .enumerate()
+        .filter_map(|(i, op)| match op {
+            WriteOp::Accept(a) => Some(a.events.iter().map(move |e| (i, a.connection_id, e))),
+            WriteOp::Refuse(_) => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Every rejection row the batch keeps.
+pub fn rejections(ops: &[WriteOp]) -> Vec<&NewRejection> {
+    ops.iter()
+        .filter_map(|op| match op {
+            WriteOp::Accept(a) => a.kept_rejection.as_ref(),
+            WriteOp::Refuse(r) => r.record.as_ref(),
+        })
+        .collect()
+}
+
+/// Outcomes per op and deltas per connection, given the `(connection id, dedupe key)`
+/// pairs the insert reported as new. Within a batch the first op with a key stores it.
+pub fn settle(ops: &[WriteOp], inserted: &HashSet<(String, String)>) -> (Vec<OpOutcome>, BTreeMap<Uuid, ConnectionDelta>) {
+    let mut claimed: HashSet<(String, &str)> = HashSet::new();
+    let mut deltas: BTreeMap<Uuid, ConnectionDelta> = BTreeMap::new();
+    let mut outcomes = Vec::with_capacity(ops.len());
+    for op in ops {
+        match op {
+            WriteOp::Accept(a) => {
+                let id = a.connection_id.to_string();
+                let (mut stored, mut duplicates) = (0u32, 0u32);
+                for e in &a.events {
+                    let key = (id.clone(), e.dedupe_key.clone());
+                    if inserted.contains(&key) && claimed.insert((id.clone(), e.dedupe_key.as_str())) {
+                        stored += 1;
+                    } else {
+                        duplicates += 1;
+                    }
+                }
+                let d = deltas.entry(a.connection_id).or_default();
+                d.events += i64::from(stored);
+                d.duplicates += i64::from(duplicates);
+                if a.heartbeat {
+                    d.heartbeats += 1;
+                    d.last_heartbeat_at = latest(d.last_heartbeat_at, a.received_at);
+                }
+                if !a.events.is_empty() {
+                    d.data_last_received_at = latest(d.data_last_received_at, a.received_at);
+                }
+                if a.confirms {
+                    d.confirmed_at = Some(d.confirmed_at.map_or(a.received_at, |t| t.min(a.received_at)));
+                }
+                if a.kept_rejection.is_some() {
+                    d.rejections += 1;
+                }
+                d.reset_streak = true;
+                d.streak = 0;
+                outcomes.push(OpOutcome::Accepted { stored, duplicates });
+            }
+            WriteOp::Refuse(r) => {
+                if let Some(id) = r.connection_id {
+                    let d = deltas.entry(id).or_default();
+                    d.rejections += 1;
+                    if r.unauthenticated {
+                        d.streak += 1;
+                    }
+                }
+                outcomes.push(OpOutcome::Refused);
+            }
+        }
+    }
+    (outcomes, deltas)
+}
+
+fn latest(current: Option<DateTime<Utc>>, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    Some(current.map_or(at, |c| c.max(at)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EventKind, SourceKind};
+    use crate::store::{Accepted, Refused};
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn accept(conn: Uuid, keys: &[&str], t: i64) -> WriteOp {
+        WriteOp::Accept(Accepted {
+            connection_id: conn,
+            tenant_id: "t".into(),
+            source: SourceKind::Webhook,
+            stream: "s".into(),
+            received_at: at(t),
+            events: keys
+                .iter()
+                .map(|k| NewEvent { dedupe_key: k.to_string(), kind: EventKind::Alert, occurred_at: None, payload: serde_json::json!({}) })
+                .collect(),
+            heartbeat: keys.is_empty(),
+            confirms: true,
+            kept_rejection: None,
+        })
+    }
+
+    fn refuse(conn: Uuid) -> WriteOp {
+        WriteOp::Refuse(Refused { connection_id: Some(conn), unauthenticated: true, record: None, at: at(0) })
+    }
+
+    #[test]
+    fn first_op_with_a_key_stores_it_and_later_ones_are_duplicates() {
+        let c = Uuid::new_v4();
+        let ops = [accept(c, &["a", "b"], 1), accept(c, &["a"], 2), accept(c, &["old"], 3)];
+        let inserted: HashSet<_> = [(c.to_string(), "a".into()), (c.to_string(), "b".into())].into();
+        let (outcomes, deltas) = settle(&ops, &inserted);
+        assert_eq!(outcomes, [
+            OpOutcome::Accepted { stored: 2, duplicates: 0 },
+            OpOutcome::Accepted { stored: 0, duplicates: 1 },
+            OpOutcome::Accepted { stored: 0, duplicates: 1 },
+        ]);
+        let d = &deltas[&c];
+        assert_eq!((d.events, d.duplicates, d.heartbeats), (2, 2, 0));
+        assert_eq!(d.data_last_received_at, Some(at(3)));
+        assert_eq!(d.confirmed_at, Some(at(1)));
+    }
+
+    #[test]
+    fn failure_streak_counts_only_after_the_last_verified_push() {
+        let c = Uuid::new_v4();
+        let ops = [refuse(c), accept(c, &[], 5), refuse(c), refuse(c)];
+        let (outcomes, deltas) = settle(&ops, &HashSet::new());
+        assert_eq!(outcomes[0], OpOutcome::Refused);
+        let d = &deltas[&c];
+        assert!(d.reset_streak);
+        assert_eq!((d.streak, d.rejections, d.heartbeats), (2, 3, 1));
+        assert_eq!(d.last_heartbeat_at, Some(at(5)));
+
+        let (_, only_failures) = settle(&[refuse(c), refuse(c)], &HashSet::new());
+        assert!(!only_failures[&c].reset_streak);
+        assert_eq!(only_failures[&c].streak, 2);
+    }
+}

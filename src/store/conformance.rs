@@ -1,0 +1,291 @@
+//! One conformance suite for every [`Store`]: each case runs against SQLite and, when
+//! `DATABASE_URL` names a server, against a fresh PostgreSQL database.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::*;
+use crate::model::{now, ConnectionFilter, EventKind, NewConnection, NewEvent, NewRejection, SourceKind, Status, StatusChange};
+
+async fn sqlite() -> Arc<dyn Store> {
+    let store = SqliteStore::open_memory().await.unwrap();
+    store.migrate().await.unwrap();
+    Arc::new(store)
+}
+
+async fn postgres(test: &str) -> Option<Arc<dyn Store>> {
+    let url = crate::testing::fresh_postgres_url(test).await?;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    Some(Arc::new(store))
+}
+
+/// Generates `sqlite::case` and `postgres::case` tests for each async fn case(store).
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(#[tokio::test] async fn $case() { super::$case(super::sqlite().await).await })*
+        }
+        mod postgres_backend {
+            $(#[tokio::test] async fn $case() {
+                if let Some(store) = super::postgres(concat!("store::", stringify!($case))).await {
+                    super::$case(store).await
+                }
+            })*
+        }
+    };
+}
+
+conformance!(
+    connections_round_trip,
+    list_filters_by_tenant_and_source,
+    update_changes_only_named_fields,
+    commit_stores_once_and_counts_duplicates,
+    events_page_newest_first,
+    big_batches_span_several_inserts,
+    refusals_count_and_streak,
+    deleted_connection_keeps_nothing,
+    delete_removes_everything_of_a_connection,
+    status_transitions_are_recorded_once,
+    admin_tokens_are_kept,
+    ready_after_migrate,
+);
+
+fn new_connection(tenant: &str, source: SourceKind) -> NewConnection {
+    NewConnection {
+        id: Uuid::new_v4(),
+        tenant_id: tenant.into(),
+        name: format!("{tenant} feed"),
+        source,
+        stream: source.default_stream().into(),
+        heartbeat_interval_seconds: Some(300),
+        grace_seconds: 60,
+        config_public: json!({"auth": {"type": "api_key", "header": "x", "value": "***"}, "ünï": "çødé"}),
+        config_sealed: "v1:sealed".into(),
+        created_at: now(),
+    }
+}
+
+fn event(key: &str) -> NewEvent {
+    NewEvent {
+        dedupe_key: key.into(),
+        kind: EventKind::Alert,
+        occurred_at: Some(now() - Duration::minutes(5)),
+        payload: json!({"key": key, "nested": {"list": [1, 2.5, "ß", null]}}),
+    }
+}
+
+fn accept(c: &NewConnection, keys: &[&str]) -> WriteOp {
+    WriteOp::Accept(Accepted {
+        connection_id: c.id,
+        tenant_id: c.tenant_id.clone(),
+        source: c.source,
+        stream: c.stream.clone(),
+        received_at: now(),
+        events: keys.iter().map(|k| event(k)).collect(),
+        heartbeat: keys.is_empty(),
+        confirms: true,
+        kept_rejection: None,
+    })
+}
+
+fn refuse(connection: Option<Uuid>, reason: &str) -> WriteOp {
+    WriteOp::Refuse(Refused {
+        connection_id: connection,
+        unauthenticated: true,
+        record: Some(NewRejection {
+            connection_id: connection,
+            at: now(),
+            reason: reason.into(),
+            source_addr: Some("192.0.2.1".into()),
+            detail: "detail".into(),
+            body_prefix: "body".into(),
+        }),
+        at: now(),
+    })
+}
+
+async fn connections_round_trip(store: Arc<dyn Store>) {
+    let new = new_connection("acme", SourceKind::Webhook);
+    let created = store.create_connection(&new).await.unwrap();
+    assert_eq!(created.id, new.id);
+    assert_eq!(created.tenant_id, "acme");
+    assert_eq!(created.source, SourceKind::Webhook);
+    assert_eq!(created.config_public, new.config_public);
+    assert_eq!(created.config_sealed, "v1:sealed");
+    assert_eq!(created.created_at, new.created_at);
+    assert_eq!(created.heartbeat_interval_seconds, Some(300));
+    assert!(!created.facts.paused);
+    assert_eq!(created.counters, Default::default());
+    assert_eq!(store.get_connection(new.id).await.unwrap(), Some(created));
+    assert_eq!(store.get_connection(Uuid::new_v4()).await.unwrap(), None);
+
+    let paused = store.set_paused(new.id, true, now()).await.unwrap().unwrap();
+    assert!(paused.facts.paused);
+    let resumed = store.set_paused(new.id, false, now()).await.unwrap().unwrap();
+    assert!(!resumed.facts.paused);
+    assert!(store.set_paused(Uuid::new_v4(), true, now()).await.unwrap().is_none());
+}
+
+async fn list_filters_by_tenant_and_source(store: Arc<dyn Store>) {
+    for (tenant, source) in [("a", SourceKind::Webhook), ("a", SourceKind::AwsSns), ("b", SourceKind::Webhook)] {
+        store.create_connection(&new_connection(tenant, source)).await.unwrap();
+    }
+    let all = store.list_connections(&ConnectionFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let a = store.list_connections(&ConnectionFilter { tenant_id: Some("a".into()), source: None }).await.unwrap();
+    assert_eq!(a.len(), 2);
+    assert!(a.iter().all(|c| c.tenant_id == "a"));
+    let hooks = store.list_connections(&ConnectionFilter { tenant_id: None, source: Some(SourceKind::Webhook) }).await.unwrap();
+    assert_eq!(hooks.iter().map(|c| c.tenant_id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+}
+
+async fn update_changes_only_named_fields(store: Arc<dyn Store>) {
+    let new = new_connection("acme", SourceKind::Webhook);
+    store.create_connection(&new).await.unwrap();
+    let update = ConnectionUpdate {
+        name: Some("renamed".into()),
+        heartbeat_interval_seconds: Some(None),
+        config: Some((json!({"x": 1}), "v1:other".into())),
+        ..Default::default()
+    };
+    let updated = store.update_connection(new.id, &update, now()).await.unwrap().unwrap();
+    assert_eq!(updated.name, "renamed");
+    assert_eq!(updated.heartbeat_interval_seconds, None);
+    assert_eq!(updated.config_public, json!({"x": 1}));
+    assert_eq!(updated.config_sealed, "v1:other");
+    assert_eq!(updated.stream, new.stream);
+    assert_eq!(updated.grace_seconds, 60);
+    assert!(store.update_connection(Uuid::new_v4(), &update, now()).await.unwrap().is_none());
+}
+
+async fn commit_stores_once_and_counts_duplicates(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::Webhook);
+    store.create_connection(&c).await.unwrap();
+    let outcomes = store.commit(&[accept(&c, &["a", "b"]), accept(&c, &["a"]), accept(&c, &[])]).await.unwrap();
+    assert_eq!(outcomes, [
+        OpOutcome::Accepted { stored: 2, duplicates: 0 },
+        OpOutcome::Accepted { stored: 0, duplicates: 1 },
+        OpOutcome::Accepted { stored: 0, duplicates: 0 },
+    ]);
+    // A retry in a later batch is a duplicate too.
+    assert_eq!(store.commit(&[accept(&c, &["b", "c"])]).await.unwrap(), [OpOutcome::Accepted { stored: 1, duplicates: 1 }]);
+
+    let after = store.get_connection(c.id).await.unwrap().unwrap();
+    assert_eq!((after.counters.events, after.counters.duplicates, after.counters.heartbeats), (3, 2, 1));
+    assert!(after.facts.confirmed_at.is_some());
+    assert!(after.facts.last_heartbeat_at.is_some());
+    assert!(after.facts.data_last_received_at.is_some());
+    let events = store.list_events(c.id, 10, None).await.unwrap();
+    let keys: Vec<_> = events.iter().map(|e| e.dedupe_key.as_str()).collect();
+    assert_eq!(keys, ["c", "b", "a"]);
+    let a = &events[2];
+    assert_eq!(a.payload, event("a").payload);
+    assert_eq!((a.tenant_id.as_str(), a.source, a.kind), ("acme", SourceKind::Webhook, EventKind::Alert));
+    assert!(a.occurred_at.unwrap() < a.received_at);
+}
+
+async fn events_page_newest_first(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::Webhook);
+    store.create_connection(&c).await.unwrap();
+    for i in 0..5 {
+        store.commit(&[accept(&c, &[&format!("k{i}")])]).await.unwrap();
+    }
+    let first = store.list_events(c.id, 2, None).await.unwrap();
+    assert_eq!(first.iter().map(|e| e.dedupe_key.as_str()).collect::<Vec<_>>(), ["k4", "k3"]);
+    let second = store.list_events(c.id, 2, Some(first[1].seq)).await.unwrap();
+    assert_eq!(second.iter().map(|e| e.dedupe_key.as_str()).collect::<Vec<_>>(), ["k2", "k1"]);
+    let last = store.list_events(c.id, 2, Some(second[1].seq)).await.unwrap();
+    assert_eq!(last.len(), 1);
+    assert!(store.list_events(Uuid::new_v4(), 2, None).await.unwrap().is_empty());
+}
+
+async fn big_batches_span_several_inserts(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::Webhook);
+    store.create_connection(&c).await.unwrap();
+    let keys: Vec<String> = (0..1200).map(|i| format!("e{i}")).collect();
+    let ops: Vec<WriteOp> = keys.chunks(3).map(|k| accept(&c, &k.iter().map(String::as_str).collect::<Vec<_>>())).collect();
+    let outcomes = store.commit(&ops).await.unwrap();
+    assert!(outcomes.iter().all(|o| *o == OpOutcome::Accepted { stored: 3, duplicates: 0 }));
+    assert_eq!(store.get_connection(c.id).await.unwrap().unwrap().counters.events, 1200);
+}
+
+async fn refusals_count_and_streak(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::Webhook);
+    store.create_connection(&c).await.unwrap();
+    store.commit(&[refuse(Some(c.id), "bad_signature"), refuse(Some(c.id), "bad_signature")]).await.unwrap();
+    store.commit(&[refuse(Some(c.id), "missing_signature"), refuse(None, "unknown_connection")]).await.unwrap();
+    let after = store.get_connection(c.id).await.unwrap().unwrap();
+    assert_eq!((after.facts.auth_failure_streak, after.counters.rejections), (3, 3));
+    let rows = store.list_rejections(Some(c.id), 10).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.reason.as_str()).collect::<Vec<_>>(), ["missing_signature", "bad_signature", "bad_signature"]);
+    assert_eq!(rows[0].source_addr.as_deref(), Some("192.0.2.1"));
+    assert_eq!(rows[0].body_prefix, "body");
+    assert_eq!(store.list_rejections(Some(c.id), 1).await.unwrap().len(), 1);
+    let orphans = store.list_rejections(None, 10).await.unwrap();
+    assert_eq!(orphans.len(), 1);
+    assert_eq!(orphans[0].reason, "unknown_connection");
+
+    store.commit(&[accept(&c, &["ok"])]).await.unwrap();
+    assert_eq!(store.get_connection(c.id).await.unwrap().unwrap().facts.auth_failure_streak, 0);
+}
+
+async fn deleted_connection_keeps_nothing(store: Arc<dyn Store>) {
+    let live = new_connection("acme", SourceKind::Webhook);
+    let gone = new_connection("acme", SourceKind::Webhook);
+    store.create_connection(&live).await.unwrap();
+    let outcomes = store.commit(&[accept(&gone, &["x"]), accept(&live, &["x"]), refuse(Some(gone.id), "bad_signature")]).await.unwrap();
+    assert_eq!(outcomes, [OpOutcome::ConnectionGone, OpOutcome::Accepted { stored: 1, duplicates: 0 }, OpOutcome::ConnectionGone]);
+    assert!(store.list_events(gone.id, 10, None).await.unwrap().is_empty());
+    assert!(store.list_rejections(Some(gone.id), 10).await.unwrap().is_empty());
+    assert_eq!(store.list_events(live.id, 10, None).await.unwrap().len(), 1);
+}
+
+async fn delete_removes_everything_of_a_connection(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::Webhook);
+    store.create_connection(&c).await.unwrap();
+    store.commit(&[accept(&c, &["x"]), refuse(Some(c.id), "bad_signature")]).await.unwrap();
+    let change = StatusChange { at: now(), old_status: None, new_status: Status::Connected, message: None };
+    store.record_status(c.id, &change).await.unwrap();
+    assert!(store.delete_connection(c.id).await.unwrap());
+    assert!(!store.delete_connection(c.id).await.unwrap());
+    assert!(store.get_connection(c.id).await.unwrap().is_none());
+    assert!(store.list_events(c.id, 10, None).await.unwrap().is_empty());
+    assert!(store.list_rejections(Some(c.id), 10).await.unwrap().is_empty());
+    assert!(store.list_history(c.id).await.unwrap().is_empty());
+}
+
+async fn status_transitions_are_recorded_once(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::Webhook);
+    store.create_connection(&c).await.unwrap();
+    let first = StatusChange { at: now(), old_status: None, new_status: Status::RequiresAction, message: Some("Awaiting subscription".into()) };
+    assert!(store.record_status(c.id, &first).await.unwrap());
+    // A second monitor that saw the same old status records nothing.
+    assert!(!store.record_status(c.id, &first).await.unwrap());
+    let second = StatusChange { at: now(), old_status: Some(Status::RequiresAction), new_status: Status::Connected, message: None };
+    assert!(store.record_status(c.id, &second).await.unwrap());
+    let history = store.list_history(c.id).await.unwrap();
+    assert_eq!(history, [first, second.clone()]);
+    let checked = store.get_connection(c.id).await.unwrap().unwrap().facts.status_last_checked_at;
+    assert_eq!(checked, Some(second.at));
+}
+
+async fn admin_tokens_are_kept(store: Arc<dyn Store>) {
+    assert!(store.admin_token_hashes().await.unwrap().is_empty());
+    store.add_admin_token("abc", now()).await.unwrap();
+    store.add_admin_token("abc", now()).await.unwrap();
+    store.add_admin_token("def", now()).await.unwrap();
+    let mut hashes = store.admin_token_hashes().await.unwrap();
+    hashes.sort();
+    assert_eq!(hashes, ["abc", "def"]);
+}
+
+async fn ready_after_migrate(store: Arc<dyn Store>) {
+    assert!(store.ready().await.unwrap());
+    // Migrating again is a no-op.
+    store.migrate().await.unwrap();
+    assert!(store.ready().await.unwrap());
+}

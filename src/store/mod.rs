@@ -1,0 +1,129 @@
+//! Durable state behind one trait, [`Store`], with two implementations on sqlx:
+//! SQLite (the embedded default, WAL) and PostgreSQL. All SQL lives in this module.
+//!
+//! Both implementations share their SQL through the [`sql_store!`] macro (the statements
+//! are written to run unchanged on both), and one conformance suite (`conformance.rs`)
+//! runs against both backends.
+//!
+//! Writes from pushes arrive as batches of [`WriteOp`]s: [`Store::commit`] applies a whole
+//! batch in one transaction (group commit), and the caller answers each push only after it.
+
+#[macro_use]
+mod sql;
+mod batch;
+mod postgres;
+mod rows;
+mod sqlite;
+
+#[cfg(test)]
+mod conformance;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::model::{
+    Connection, ConnectionFilter, ConnectionUpdate, NewConnection, NewEvent, NewRejection, SourceKind, StatusChange,
+    StoredEvent, StoredRejection,
+};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
+}
+
+/// One push's effect on the store, applied with others in one transaction.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    /// A verified push: events to insert (duplicates skipped) and facts to update.
+    Accept(Accepted),
+    /// A refused push: counters to bump and, unless rate-limited, a rejection row.
+    Refuse(Refused),
+}
+
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub connection_id: Uuid,
+    pub tenant_id: String,
+    pub source: SourceKind,
+    pub stream: String,
+    pub received_at: DateTime<Utc>,
+    pub events: Vec<NewEvent>,
+    pub heartbeat: bool,
+    /// This push confirms the subscription (first authenticated push for most senders).
+    pub confirms: bool,
+    /// An authenticated but undecodable payload, kept as a rejection.
+    pub kept_rejection: Option<NewRejection>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub connection_id: Option<Uuid>,
+    /// Counts towards "Signature verification failing".
+    pub unauthenticated: bool,
+    /// The row to keep; `None` when rejection recording is rate-limited.
+    pub record: Option<NewRejection>,
+    pub at: DateTime<Utc>,
+}
+
+/// What happened to one [`WriteOp`] of a committed batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpOutcome {
+    Accepted { stored: u32, duplicates: u32 },
+    Refused,
+    /// The connection was deleted before the batch committed; nothing was kept.
+    ConnectionGone,
+}
+
+/// Durable state of pushgate.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Ok when the database answers and every migration is applied.
+    async fn ready(&self) -> Result<bool, StoreError>;
+
+    async fn create_connection(&self, new: &NewConnection) -> Result<Connection, StoreError>;
+    async fn get_connection(&self, id: Uuid) -> Result<Option<Connection>, StoreError>;
+    async fn list_connections(&self, filter: &ConnectionFilter) -> Result<Vec<Connection>, StoreError>;
+    async fn update_connection(&self, id: Uuid, update: &ConnectionUpdate, at: DateTime<Utc>)
+        -> Result<Option<Connection>, StoreError>;
+    async fn set_paused(&self, id: Uuid, paused: bool, at: DateTime<Utc>) -> Result<Option<Connection>, StoreError>;
+    /// Deletes the connection with its events, rejections and history.
+    async fn delete_connection(&self, id: Uuid) -> Result<bool, StoreError>;
+
+    /// Applies a batch in one transaction; one outcome per op, in order.
+    async fn commit(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError>;
+
+    /// Events newest first, those with `seq` below `before` when given.
+    async fn list_events(&self, connection: Uuid, limit: u32, before: Option<i64>)
+        -> Result<Vec<StoredEvent>, StoreError>;
+    /// Rejections newest first; `connection: None` lists those that named no connection.
+    async fn list_rejections(&self, connection: Option<Uuid>, limit: u32) -> Result<Vec<StoredRejection>, StoreError>;
+    /// Status changes oldest first.
+    async fn list_history(&self, connection: Uuid) -> Result<Vec<StatusChange>, StoreError>;
+    /// Records a status change and the evaluation time, unless the stored status already
+    /// equals `change.new_status` (so concurrent monitors record a transition once).
+    async fn record_status(&self, connection: Uuid, change: &StatusChange) -> Result<bool, StoreError>;
+
+    async fn add_admin_token(&self, sha256_hex: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn admin_token_hashes(&self) -> Result<Vec<String>, StoreError>;
+}
+
+/// Connects to the database a URL names (see [`crate::config::Database`]).
+pub async fn connect(database: &crate::config::Database) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    use crate::config::Database;
+    Ok(match database {
+        Database::SqliteFile(path) => std::sync::Arc::new(SqliteStore::open_file(path).await?),
+        Database::SqliteMemory => std::sync::Arc::new(SqliteStore::open_memory().await?),
+        Database::Postgres(url) => std::sync::Arc::new(PostgresStore::connect(url).await?),
+    })
+}

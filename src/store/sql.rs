@@ -1,0 +1,317 @@
+//! The SQL both backends share, as a macro that implements [`Store`](super::Store) for a
+//! struct with a `pool` field and an associated `MIGRATOR`. Every statement here runs
+//! unchanged on SQLite (3.39+) and PostgreSQL: `$N` parameters, `ON CONFLICT DO NOTHING
+//! RETURNING`, `IS NOT DISTINCT FROM`, text ids and JSON bound as `Json<_>`.
+
+/// Rows per multi-row INSERT; well under both backends' bind-parameter limits.
+pub const INSERT_CHUNK: usize = 500;
+
+pub const UPDATE_FACTS: &str = "UPDATE connections SET \
+    events_count = events_count + $2, \
+    duplicates_count = duplicates_count + $3, \
+    heartbeats_count = heartbeats_count + $4, \
+    rejections_count = rejections_count + $5, \
+    last_heartbeat_at = CASE WHEN $6 IS NOT NULL AND (last_heartbeat_at IS NULL OR last_heartbeat_at < $6) \
+        THEN $6 ELSE last_heartbeat_at END, \
+    data_last_received_at = CASE WHEN $7 IS NOT NULL AND (data_last_received_at IS NULL OR data_last_received_at < $7) \
+        THEN $7 ELSE data_last_received_at END, \
+    confirmed_at = COALESCE(confirmed_at, $8), \
+    auth_failure_streak = CASE WHEN $9 THEN $10 ELSE auth_failure_streak + $10 END \
+    WHERE id = $1";
+
+macro_rules! sql_store {
+    ($store:ident, $db:ty, $backend:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn migrate(&self) -> Result<(), StoreError> {
+                Self::MIGRATOR.run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn ready(&self) -> Result<bool, StoreError> {
+                let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(applied as usize >= Self::MIGRATOR.iter().count())
+            }
+
+            async fn create_connection(&self, c: &NewConnection) -> Result<Connection, StoreError> {
+                sqlx::query(
+                    "INSERT INTO connections (id, tenant_id, name, source, stream, heartbeat_interval_seconds, \
+                     grace_seconds, config_public, config_sealed, paused, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                )
+                .bind(c.id.to_string())
+                .bind(&c.tenant_id)
+                .bind(&c.name)
+                .bind(c.source.as_str())
+                .bind(&c.stream)
+                .bind(c.heartbeat_interval_seconds)
+                .bind(c.grace_seconds)
+                .bind(Json(&c.config_public))
+                .bind(&c.config_sealed)
+                .bind(false)
+                .bind(c.created_at)
+                .execute(&self.pool)
+                .await?;
+                self.get_connection(c.id)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("a created connection could not be read back".into()))
+            }
+
+            async fn get_connection(&self, id: Uuid) -> Result<Option<Connection>, StoreError> {
+                let sql = format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1");
+                let row: Option<ConnectionRow> =
+                    sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(&self.pool).await?;
+                row.map(Connection::try_from).transpose()
+            }
+
+            async fn list_connections(&self, filter: &ConnectionFilter) -> Result<Vec<Connection>, StoreError> {
+                let mut qb = QueryBuilder::<$db>::new(format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE 1 = 1"));
+                if let Some(tenant) = &filter.tenant_id {
+                    qb.push(" AND tenant_id = ").push_bind(tenant.as_str());
+                }
+                if let Some(source) = filter.source {
+                    qb.push(" AND source = ").push_bind(source.as_str());
+                }
+                qb.push(" ORDER BY tenant_id, created_at, id");
+                let rows: Vec<ConnectionRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter().map(Connection::try_from).collect()
+            }
+
+            async fn update_connection(&self, id: Uuid, u: &ConnectionUpdate, at: DateTime<Utc>)
+                -> Result<Option<Connection>, StoreError>
+            {
+                let mut qb = QueryBuilder::<$db>::new("UPDATE connections SET updated_at = ");
+                qb.push_bind(at);
+                if let Some(name) = &u.name {
+                    qb.push(", name = ").push_bind(name.as_str());
+                }
+                if let Some(stream) = &u.stream {
+                    qb.push(", stream = ").push_bind(stream.as_str());
+                }
+                if let Some(interval) = u.heartbeat_interval_seconds {
+                    qb.push(", heartbeat_interval_seconds = ").push_bind(interval);
+                }
+                if let Some(grace) = u.grace_seconds {
+                    qb.push(", grace_seconds = ").push_bind(grace);
+                }
+                if let Some((public, sealed)) = &u.config {
+                    qb.push(", config_public = ").push_bind(Json(public));
+                    qb.push(", config_sealed = ").push_bind(sealed.as_str());
+                }
+                qb.push(" WHERE id = ").push_bind(id.to_string());
+                if qb.build().execute(&self.pool).await?.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                self.get_connection(id).await
+            }
+
+            async fn set_paused(&self, id: Uuid, paused: bool, at: DateTime<Utc>) -> Result<Option<Connection>, StoreError> {
+                let done = sqlx::query("UPDATE connections SET paused = $1, updated_at = $2 WHERE id = $3")
+                    .bind(paused)
+                    .bind(at)
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                self.get_connection(id).await
+            }
+
+            async fn delete_connection(&self, id: Uuid) -> Result<bool, StoreError> {
+                let id = id.to_string();
+                let mut tx = self.pool.begin().await?;
+                for table in ["events", "rejections", "status_history"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE connection_id = $1"))
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let done = sqlx::query("DELETE FROM connections WHERE id = $1").bind(&id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn commit(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let events = batch::events(ops);
+                let mut inserted = std::collections::HashSet::new();
+                for chunk in events.chunks($crate::store::sql::INSERT_CHUNK) {
+                    let mut qb = QueryBuilder::<$db>::new(
+                        "INSERT INTO events (id, connection_id, tenant_id, source, stream, kind, dedupe_key, \
+                         occurred_at, received_at, payload) ",
+                    );
+                    qb.push_values(chunk, |mut b, (i, connection_id, e)| {
+                        let WriteOp::Accept(a) = &ops[*i] else { unreachable!("events come from Accept ops") };
+                        b.push_bind(Uuid::now_v7().to_string())
+                            .push_bind(connection_id.to_string())
+                            .push_bind(a.tenant_id.as_str())
+                            .push_bind(a.source.as_str())
+                            .push_bind(a.stream.as_str())
+                            .push_bind(e.kind.as_str())
+                            .push_bind(e.dedupe_key.as_str())
+                            .push_bind(e.occurred_at)
+                            .push_bind(a.received_at)
+                            .push_bind(Json(&e.payload));
+                    });
+                    qb.push(" ON CONFLICT (connection_id, dedupe_key) DO NOTHING RETURNING connection_id, dedupe_key");
+                    let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                    inserted.extend(rows);
+                }
+                let (mut outcomes, deltas) = batch::settle(ops, &inserted);
+                let mut gone = std::collections::HashSet::new();
+                for (id, d) in &deltas {
+                    let done = sqlx::query($crate::store::sql::UPDATE_FACTS)
+                        .bind(id.to_string())
+                        .bind(d.events)
+                        .bind(d.duplicates)
+                        .bind(d.heartbeats)
+                        .bind(d.rejections)
+                        .bind(d.last_heartbeat_at)
+                        .bind(d.data_last_received_at)
+                        .bind(d.confirmed_at)
+                        .bind(d.reset_streak)
+                        .bind(d.streak)
+                        .execute(&mut *tx)
+                        .await?;
+                    if done.rows_affected() == 0 {
+                        // Deleted since the push was verified: keep nothing for it.
+                        sqlx::query("DELETE FROM events WHERE connection_id = $1")
+                            .bind(id.to_string())
+                            .execute(&mut *tx)
+                            .await?;
+                        gone.insert(*id);
+                    }
+                }
+                let rejections: Vec<_> = batch::rejections(ops)
+                    .into_iter()
+                    .filter(|r| r.connection_id.is_none_or(|id| !gone.contains(&id)))
+                    .collect();
+                for chunk in rejections.chunks($crate::store::sql::INSERT_CHUNK) {
+                    let mut qb = QueryBuilder::<$db>::new(
+                        "INSERT INTO rejections (connection_id, at, reason, source_addr, detail, body_prefix) ",
+                    );
+                    qb.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.connection_id.map(|id| id.to_string()))
+                            .push_bind(r.at)
+                            .push_bind(r.reason.as_str())
+                            .push_bind(r.source_addr.as_deref())
+                            .push_bind(r.detail.as_str())
+                            .push_bind(r.body_prefix.as_str());
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                for (op, outcome) in ops.iter().zip(outcomes.iter_mut()) {
+                    let connection = match op {
+                        WriteOp::Accept(a) => Some(a.connection_id),
+                        WriteOp::Refuse(r) => r.connection_id,
+                    };
+                    if connection.is_some_and(|id| gone.contains(&id)) {
+                        *outcome = OpOutcome::ConnectionGone;
+                    }
+                }
+                Ok(outcomes)
+            }
+
+            async fn list_events(&self, connection: Uuid, limit: u32, before: Option<i64>)
+                -> Result<Vec<StoredEvent>, StoreError>
+            {
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE connection_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+                );
+                let rows: Vec<EventRow> = sqlx::query_as(&sql)
+                    .bind(connection.to_string())
+                    .bind(before.unwrap_or(i64::MAX))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(StoredEvent::try_from).collect()
+            }
+
+            async fn list_rejections(&self, connection: Option<Uuid>, limit: u32)
+                -> Result<Vec<StoredRejection>, StoreError>
+            {
+                let rows: Vec<RejectionRow> = sqlx::query_as(
+                    "SELECT id, at, reason, source_addr, detail, body_prefix FROM rejections \
+                     WHERE connection_id IS NOT DISTINCT FROM $1 ORDER BY id DESC LIMIT $2",
+                )
+                .bind(connection.map(|id| id.to_string()))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(StoredRejection::from).collect())
+            }
+
+            async fn list_history(&self, connection: Uuid) -> Result<Vec<StatusChange>, StoreError> {
+                let rows: Vec<HistoryRow> = sqlx::query_as(
+                    "SELECT at, old_status, new_status, message FROM status_history WHERE connection_id = $1 ORDER BY id",
+                )
+                .bind(connection.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(StatusChange::try_from).collect()
+            }
+
+            async fn record_status(&self, connection: Uuid, change: &StatusChange) -> Result<bool, StoreError> {
+                let id = connection.to_string();
+                let mut tx = self.pool.begin().await?;
+                // Conditional on the status the caller saw, so two monitors record one change once.
+                let changed = sqlx::query(
+                    "UPDATE connections SET last_status = $2, last_status_message = $3, status_last_checked_at = $4 \
+                     WHERE id = $1 AND last_status IS NOT DISTINCT FROM $5 \
+                     AND (last_status IS DISTINCT FROM $2 OR last_status_message IS DISTINCT FROM $3)",
+                )
+                .bind(&id)
+                .bind(change.new_status.as_str())
+                .bind(change.message.as_deref())
+                .bind(change.at)
+                .bind(change.old_status.map(|s| s.as_str()))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0;
+                if changed {
+                    sqlx::query(
+                        "INSERT INTO status_history (connection_id, at, old_status, new_status, message) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&id)
+                    .bind(change.at)
+                    .bind(change.old_status.map(|s| s.as_str()))
+                    .bind(change.new_status.as_str())
+                    .bind(change.message.as_deref())
+                    .execute(&mut *tx)
+                    .await?;
+                } else {
+                    sqlx::query("UPDATE connections SET status_last_checked_at = $2 WHERE id = $1")
+                        .bind(&id)
+                        .bind(change.at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(changed)
+            }
+
+            async fn add_admin_token(&self, sha256_hex: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO admin_tokens (token_sha256, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(sha256_hex)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn admin_token_hashes(&self) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT token_sha256 FROM admin_tokens").fetch_all(&self.pool).await?)
+            }
+        }
+    };
+}
