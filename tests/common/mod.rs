@@ -1,0 +1,142 @@
+//! A real pushgate server on 127.0.0.1 port 0, with SQLite or a fresh PostgreSQL
+//! database, and small helpers to talk to it over HTTP.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use pushgate::config::Config;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), pushgate::StartError>>>,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl TestServer {
+    /// Starts a server, or `None` when the backend is PostgreSQL and none is configured.
+    pub async fn start(backend: Backend, test: &str) -> Option<TestServer> {
+        TestServer::start_with(backend, test, &[]).await
+    }
+
+    pub async fn start_with(backend: Backend, test: &str, extra: &[(&str, &str)]) -> Option<TestServer> {
+        let dir = tempfile::tempdir().unwrap();
+        let database = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("pushgate.db").display()),
+            Backend::Postgres => pushgate::testing::fresh_postgres_url(test).await?,
+        };
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let mut env: HashMap<String, String> = [
+            ("PUSHGATE_DATABASE_URL", database.as_str()),
+            ("PUSHGATE_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("PUSHGATE_MASTER_KEY", key.as_str()),
+            ("PUSHGATE_LISTEN", "127.0.0.1:0"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            env.insert(k.to_string(), v.to_string());
+        }
+        let config = Config::load(None, &env).expect("test config is valid");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(pushgate::run(config, listener, async {
+            let _ = stopped.await;
+        }));
+        Some(TestServer { base, client: reqwest::Client::new(), stop: Some(stop), task: Some(task), _dir: dir })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// Creates a connection; panics unless the answer is 201.
+    pub async fn create(&self, body: Value) -> Value {
+        let response = self.admin(reqwest::Method::POST, "/v1/connections").json(&body).send().await.unwrap();
+        let status = response.status();
+        let json: Value = response.json().await.unwrap();
+        assert_eq!(status, 201, "create failed: {json}");
+        json
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.admin(reqwest::Method::GET, path).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn connection(&self, id: &str) -> Value {
+        self.get_json(&format!("/v1/connections/{id}")).await
+    }
+
+    pub async fn events(&self, id: &str) -> Vec<Value> {
+        self.get_json(&format!("/v1/connections/{id}/events?limit=1000")).await["events"].as_array().unwrap().clone()
+    }
+
+    pub async fn rejections(&self, id: &str) -> Vec<Value> {
+        self.get_json(&format!("/v1/connections/{id}/rejections?limit=1000")).await["rejections"].as_array().unwrap().clone()
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// A webhook connection body with HMAC-SHA256 auth.
+pub fn hmac_webhook(tenant: &str, secret: &str) -> Value {
+    json!({
+        "tenant_id": tenant,
+        "name": "generic webhook",
+        "source": "webhook",
+        "heartbeat_interval_seconds": 300,
+        "config": {"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": secret}}
+    })
+}
+
+pub fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    hex::encode(pushgate::verify::hmac_sha256(secret.as_bytes(), &[body]))
+}
+
+/// Generates `sqlite` and `postgres` variants of each `async fn case(server: TestServer)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $case() {
+                let server = $crate::common::TestServer::start($crate::common::Backend::Sqlite, stringify!($case)).await.unwrap();
+                super::$case(server).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $case() {
+                if let Some(server) = $crate::common::TestServer::start($crate::common::Backend::Postgres, stringify!($case)).await {
+                    super::$case(server).await
+                }
+            })*
+        }
+    };
+}

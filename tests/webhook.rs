@@ -1,0 +1,335 @@
+//! The webhook sender end to end: a real server on port 0, real HTTP, signatures made
+//! with the secrets the test chose, on SQLite and PostgreSQL.
+
+mod common;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use common::{hmac_hex, hmac_webhook, TestServer};
+use serde_json::{json, Value};
+
+on_both_backends!(
+    signed_push_is_stored_and_read_back,
+    retried_delivery_is_stored_once,
+    heartbeat_is_recorded_but_not_stored,
+    standard_webhooks_end_to_end,
+    api_key_and_basic_auth,
+    unauthenticated_pushes_are_refused_and_recorded,
+    undecodable_but_authentic_bodies_are_kept_as_rejections,
+    paused_connections_ask_senders_to_retry,
+    unknown_and_malformed_connection_ids,
+    five_bad_signatures_in_a_row_are_an_error,
+    rejection_records_are_rate_limited_but_counted,
+    concurrent_pushes_are_each_stored_exactly_once,
+);
+
+async fn push(server: &TestServer, id: &str, body: &[u8], headers: &[(&str, String)]) -> (u16, Value) {
+    let mut request = server.client.post(server.url(&format!("/push/webhook/{id}"))).body(body.to_vec());
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn push_hmac(server: &TestServer, id: &str, secret: &str, body: &[u8]) -> (u16, Value) {
+    push(server, id, body, &[("x-signature", hmac_hex(secret, body))]).await
+}
+
+fn id_of(connection: &Value) -> String {
+    connection["id"].as_str().unwrap().to_owned()
+}
+
+async fn signed_push_is_stored_and_read_back(server: TestServer) {
+    let c = server.create(hmac_webhook("acme", "s3cret")).await;
+    let id = id_of(&c);
+    assert_eq!(c["status"], "requires_action");
+    assert_eq!(c["status_message"], "Awaiting subscription");
+    assert_eq!(c["push_url"], server.url(&format!("/push/webhook/{id}")));
+
+    let body = br#"{"alert": "impossible travel", "severity": "high", "time": "2026-11-20T10:00:00Z"}"#;
+    let (status, answer) = push_hmac(&server, &id, "s3cret", body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({"status": "stored", "stored": 1, "duplicates": 0}));
+
+    let events = server.events(&id).await;
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(e["connection_id"], id.as_str());
+    assert_eq!((e["tenant_id"].as_str(), e["source"].as_str(), e["stream"].as_str()), (Some("acme"), Some("webhook"), Some("webhook_event")));
+    assert_eq!(e["kind"], "alert");
+    assert_eq!(e["payload"]["alert"], "impossible travel");
+    assert_eq!(e["occurred_at"], "2026-11-20T10:00:00Z");
+    assert!(e["dedupe_key"].as_str().unwrap().starts_with("sha256:"));
+    assert!(e["received_at"].as_str().unwrap().ends_with('Z'));
+
+    let c = server.connection(&id).await;
+    assert_eq!(c["status"], "connected");
+    assert_eq!(c["counters"], json!({"events": 1, "heartbeats": 0, "duplicates": 0, "rejections": 0}));
+    assert!(c["data_last_received_at"].is_string());
+    assert!(c["subscription"]["confirmed_at"].is_string());
+    assert_eq!(c["last_heartbeat_at"], Value::Null);
+    server.stop().await;
+}
+
+async fn retried_delivery_is_stored_once(server: TestServer) {
+    let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
+    let body = br#"{"alert": "x"}"#;
+    assert_eq!(push_hmac(&server, &id, "s3cret", body).await.1["stored"], 1);
+    let (status, answer) = push_hmac(&server, &id, "s3cret", body).await;
+    assert_eq!((status, answer), (200, json!({"status": "stored", "stored": 0, "duplicates": 1})));
+    // A delivery id from the sender wins over the body hash.
+    let headers = |b: &[u8]| vec![("x-signature", hmac_hex("s3cret", b)), ("webhook-id", "evt-42".to_string())];
+    assert_eq!(push(&server, &id, b"{\"n\":1}", &headers(b"{\"n\":1}")).await.1["stored"], 1);
+    assert_eq!(push(&server, &id, b"{\"n\":2}", &headers(b"{\"n\":2}")).await.1["duplicates"], 1);
+    assert_eq!(server.events(&id).await.len(), 2);
+    assert_eq!(server.connection(&id).await["counters"]["duplicates"], 2);
+    server.stop().await;
+}
+
+async fn heartbeat_is_recorded_but_not_stored(server: TestServer) {
+    let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
+    let (status, answer) = push_hmac(&server, &id, "s3cret", br#"{"type": "heartbeat"}"#).await;
+    assert_eq!((status, answer), (200, json!({"status": "heartbeat"})));
+    assert!(server.events(&id).await.is_empty());
+    let c = server.connection(&id).await;
+    assert!(c["last_heartbeat_at"].is_string());
+    assert_eq!(c["counters"]["heartbeats"], 1);
+    assert_eq!(c["status"], "connected");
+    server.stop().await;
+}
+
+fn standard_headers(secret_b64: &str, id: &str, timestamp: i64, body: &[u8]) -> Vec<(&'static str, String)> {
+    let key = STANDARD.decode(secret_b64).unwrap();
+    let ts = timestamp.to_string();
+    let sig = pushgate::verify::hmac_sha256(&key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
+    vec![
+        ("webhook-id", id.to_owned()),
+        ("webhook-timestamp", ts),
+        ("webhook-signature", format!("v1,{}", STANDARD.encode(sig))),
+    ]
+}
+
+async fn standard_webhooks_end_to_end(server: TestServer) {
+    let secret = STANDARD.encode(b"a standard webhooks secret key!!");
+    let c = server
+        .create(json!({"tenant_id": "acme", "name": "svix", "source": "webhook",
+            "config": {"auth": {"type": "standard_webhooks", "secret": format!("whsec_{secret}")}}}))
+        .await;
+    assert_eq!(c["config"]["auth"]["secret"], "***");
+    let id = id_of(&c);
+    let now = chrono::Utc::now().timestamp();
+    let body = br#"{"type": "alert.created", "data": {"id": 7}}"#;
+    let (status, answer) = push(&server, &id, body, &standard_headers(&secret, "msg_1", now, body)).await;
+    assert_eq!((status, answer["stored"].clone()), (200, json!(1)));
+    // The same delivery again (a retry, or a replay inside the tolerance) is a duplicate.
+    let (status, answer) = push(&server, &id, body, &standard_headers(&secret, "msg_1", now, body)).await;
+    assert_eq!((status, answer["duplicates"].clone()), (200, json!(1)));
+    // Outside the 5-minute tolerance it is refused, whatever the signature.
+    let (status, answer) = push(&server, &id, body, &standard_headers(&secret, "msg_2", now - 301, body)).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("timestamp_out_of_tolerance")));
+    let events = server.events(&id).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["dedupe_key"], "msg_1");
+    server.stop().await;
+}
+
+async fn api_key_and_basic_auth(server: TestServer) {
+    let key = id_of(&server.create(json!({"tenant_id": "t", "name": "k", "source": "webhook",
+        "config": {"auth": {"type": "api_key", "header": "X-Api-Key", "value": ["old-key", "new-key"]}}})).await);
+    for good in ["old-key", "new-key"] {
+        assert_eq!(push(&server, &key, b"{}", &[("x-api-key", good.into())]).await.0, 200);
+    }
+    assert_eq!(push(&server, &key, b"{}", &[("x-api-key", "nope".into())]).await.0, 401);
+
+    let basic = id_of(&server.create(json!({"tenant_id": "t", "name": "b", "source": "webhook",
+        "config": {"auth": {"type": "basic", "username": "sender", "password": "pa55"}}})).await);
+    let auth = |u: &str| format!("Basic {}", STANDARD.encode(u));
+    assert_eq!(push(&server, &basic, b"{}", &[("authorization", auth("sender:pa55"))]).await.0, 200);
+    let (status, answer) = push(&server, &basic, b"{}", &[("authorization", auth("sender:guess"))]).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("bad_credentials")));
+    server.stop().await;
+}
+
+async fn unauthenticated_pushes_are_refused_and_recorded(server: TestServer) {
+    let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
+    let body = br#"{"alert": "x", "n": 1}"#;
+    let good = hmac_hex("s3cret", body);
+    let cases: Vec<(&str, Vec<(&str, String)>, &[u8], u16, &str)> = vec![
+        ("missing", vec![], body, 401, "missing_signature"),
+        ("wrong secret", vec![("x-signature", hmac_hex("other", body))], body, 401, "bad_signature"),
+        ("truncated", vec![("x-signature", good[..32].to_string())], body, 401, "bad_signature"),
+        ("non-hex", vec![("x-signature", "not-hex!".into())], body, 400, "malformed_signature"),
+        ("re-serialized body", vec![("x-signature", good.clone())], br#"{"alert":"x","n":1}"#, 401, "bad_signature"),
+    ];
+    for (name, headers, sent, want_status, want_code) in &cases {
+        let (status, answer) = push(&server, &id, sent, headers).await;
+        assert_eq!(status, *want_status, "{name}: {answer}");
+        assert_eq!(answer["error"]["code"], *want_code, "{name}");
+        assert!(answer["error"]["message"].is_string(), "{name}");
+    }
+    assert!(server.events(&id).await.is_empty(), "nothing unauthenticated is stored");
+    let rejections = server.rejections(&id).await;
+    let reasons: Vec<_> = rejections.iter().rev().map(|r| r["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, cases.iter().map(|c| c.4).collect::<Vec<_>>());
+    assert_eq!(rejections[0]["source_addr"], "127.0.0.1");
+    assert_eq!(rejections[0]["body_prefix"], r#"{"alert":"x","n":1}"#);
+    assert!(rejections[0]["detail"].is_string() && rejections[0]["at"].is_string());
+    let c = server.connection(&id).await;
+    assert_eq!(c["counters"]["rejections"], 5);
+    assert_eq!(c["status"], "error", "five unauthenticated pushes in a row");
+    assert_eq!(c["status_message"], "Signature verification failing");
+    server.stop().await;
+}
+
+async fn undecodable_but_authentic_bodies_are_kept_as_rejections(server: TestServer) {
+    let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
+    for (body, reason) in [(&b"\xff\xfe not utf-8"[..], "invalid_utf8"), (&b"{not json"[..], "invalid_json")] {
+        let (status, answer) = push_hmac(&server, &id, "s3cret", body).await;
+        assert_eq!((status, answer), (200, json!({"status": "kept_as_rejection", "reason": reason})));
+    }
+    assert!(server.events(&id).await.is_empty());
+    let rejections = server.rejections(&id).await;
+    assert_eq!(rejections.len(), 2);
+    assert_eq!(rejections[0]["reason"], "invalid_json");
+    assert_eq!(rejections[0]["body_prefix"], "{not json");
+    let c = server.connection(&id).await;
+    // Authentic pushes confirm the feed even when their payload is bad.
+    assert!(c["subscription"]["confirmed_at"].is_string());
+    assert_eq!(c["counters"]["rejections"], 2);
+    server.stop().await;
+}
+
+async fn paused_connections_ask_senders_to_retry(server: TestServer) {
+    let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
+    let paused = server.admin(reqwest::Method::POST, &format!("/v1/connections/{id}/pause")).send().await.unwrap();
+    assert_eq!(paused.status(), 200);
+    assert_eq!(paused.json::<Value>().await.unwrap()["status"], "paused");
+    let body = br#"{"a": 1}"#;
+    let response = server
+        .client
+        .post(server.url(&format!("/push/webhook/{id}")))
+        .header("x-signature", hmac_hex("s3cret", body))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().get("retry-after").is_some());
+    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "paused");
+    assert!(server.events(&id).await.is_empty());
+    server.admin(reqwest::Method::POST, &format!("/v1/connections/{id}/resume")).send().await.unwrap();
+    assert_eq!(push_hmac(&server, &id, "s3cret", body).await.0, 200);
+    server.stop().await;
+}
+
+async fn unknown_and_malformed_connection_ids(server: TestServer) {
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let (status, answer) = push_hmac(&server, &unknown, "s", b"{}").await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (404, Some("unknown_connection")));
+    let (status, answer) = push_hmac(&server, "not-a-uuid", "s", b"{}").await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_connection_id")));
+    // A real connection of another source is not found on this route.
+    let sns = server
+        .create(json!({"tenant_id": "t", "name": "n", "source": "aws_sns", "config": {"topic_arns": ["arn:aws:sns:eu-west-1:123456789012:t"]}}))
+        .await;
+    assert_eq!(push_hmac(&server, &id_of(&sns), "s", b"{}").await.0, 404);
+    let response = server.client.post(server.url("/push/carrier-pigeon/x")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    server.stop().await;
+}
+
+async fn five_bad_signatures_in_a_row_are_an_error(server: TestServer) {
+    let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
+    assert_eq!(push_hmac(&server, &id, "s3cret", b"{}").await.0, 200);
+    for _ in 0..4 {
+        push_hmac(&server, &id, "forged", b"{}").await;
+    }
+    assert_eq!(server.connection(&id).await["status"], "connected");
+    push_hmac(&server, &id, "forged", b"{}").await;
+    let c = server.connection(&id).await;
+    assert_eq!((c["status"].as_str(), c["status_message"].as_str()), (Some("error"), Some("Signature verification failing")));
+    // One verified push ends it.
+    assert_eq!(push_hmac(&server, &id, "s3cret", br#"{"type":"heartbeat"}"#).await.0, 200);
+    assert_eq!(server.connection(&id).await["status"], "connected");
+    server.stop().await;
+}
+
+async fn rejection_records_are_rate_limited_but_counted(server: TestServer) {
+    let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
+    for _ in 0..120 {
+        assert_eq!(push_hmac(&server, &id, "forged", b"{}").await.0, 401);
+    }
+    let kept = server.rejections(&id).await.len();
+    assert!((50..=60).contains(&kept), "kept {kept} of 120 rejection rows");
+    assert_eq!(server.connection(&id).await["counters"]["rejections"], 120);
+    server.stop().await;
+}
+
+async fn concurrent_pushes_are_each_stored_exactly_once(server: TestServer) {
+    let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
+    let server = std::sync::Arc::new(server);
+    let mut tasks = Vec::new();
+    // 300 distinct events and 100 copies of one delivery, all at once.
+    for i in 0..400 {
+        let (server, id) = (server.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = if i < 300 { format!(r#"{{"n": {i}}}"#) } else { r#"{"n": "same"}"#.to_owned() };
+            push_hmac(&server, &id, "s3cret", body.as_bytes()).await
+        }));
+    }
+    let (mut stored, mut duplicates) = (0, 0);
+    for t in tasks {
+        let (status, answer) = t.await.unwrap();
+        assert_eq!(status, 200, "{answer}");
+        stored += answer["stored"].as_i64().unwrap();
+        duplicates += answer["duplicates"].as_i64().unwrap();
+    }
+    assert_eq!((stored, duplicates), (301, 99));
+    assert_eq!(server.events(&id).await.len(), 301);
+    let c = server.connection(&id).await;
+    assert_eq!((c["counters"]["events"].as_i64(), c["counters"]["duplicates"].as_i64()), (Some(301), Some(99)));
+}
+
+async fn body_limit(backend: common::Backend) {
+    let Some(server) = TestServer::start_with(backend, "body_limit", &[("PUSHGATE_MAX_BODY_BYTES", "2048")]).await else {
+        return;
+    };
+    let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
+    let at_limit = format!(r#"{{"pad": "{}"}}"#, "x".repeat(2048 - 11));
+    assert_eq!(at_limit.len(), 2048);
+    assert_eq!(push_hmac(&server, &id, "s3cret", at_limit.as_bytes()).await.0, 200);
+    let over = format!(r#"{{"pad": "{}"}}"#, "y".repeat(2048 - 10));
+    let (status, answer) = push_hmac(&server, &id, "s3cret", over.as_bytes()).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (413, Some("body_too_large")));
+    // Chunked, with no Content-Length to refuse up front.
+    let stream = futures_stream(over.into_bytes());
+    let response = server
+        .client
+        .post(server.url(&format!("/push/webhook/{id}")))
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(server.events(&id).await.len(), 1);
+    assert_eq!(server.rejections(&id).await[0]["reason"], "body_too_large");
+    server.stop().await;
+}
+
+fn futures_stream(bytes: Vec<u8>) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = bytes.chunks(500).map(|c| Ok(c.to_vec())).collect();
+    tokio_stream::iter(chunks)
+}
+
+#[tokio::test]
+async fn body_one_byte_over_the_limit_is_refused_sqlite() {
+    body_limit(common::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn body_one_byte_over_the_limit_is_refused_postgres() {
+    body_limit(common::Backend::Postgres).await;
+}
