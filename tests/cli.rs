@@ -1,0 +1,210 @@
+//! The `pushgate` binary: first start with no configuration, graceful shutdown,
+//! `check-config`, `migrate` and `verify`.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pushgate");
+
+/// A command with no PUSHGATE_* variables from the caller's environment.
+fn pushgate(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PUSHGATE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// Starts `pushgate` on port 0 and reads stderr until it is listening; returns the child,
+/// its base URL and everything it printed so far.
+fn start(dir: &Path) -> (Child, String, String) {
+    let mut child = pushgate(dir)
+        .env("PUSHGATE_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A thread drains stderr (so the child never blocks on a full pipe) and hands lines over.
+    let reader = BufReader::new(child.stderr.take().unwrap());
+    let (lines, incoming) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let mut printed = String::new();
+    loop {
+        let Ok(line) = incoming.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            panic!("pushgate did not report its address within 30 s:\n{printed}");
+        };
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(rest) = line.split("address=").nth(1) {
+            let address = rest.split_whitespace().next().unwrap().to_owned();
+            return (child, format!("http://{address}"), printed);
+        }
+    }
+}
+
+fn terminate(mut child: Child) -> std::process::ExitStatus {
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    panic!("pushgate did not stop within 10 s of SIGTERM");
+}
+
+fn generated_token(printed: &str) -> Option<String> {
+    printed.split_whitespace().find(|w| w.starts_with("pga_")).map(str::to_owned)
+}
+
+#[tokio::test]
+async fn first_start_needs_no_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, base, printed) = start(dir.path());
+    let token = generated_token(&printed).expect("an admin token is printed on first start");
+
+    let key_file = dir.path().join("pushgate.key");
+    assert!(dir.path().join("pushgate.db").exists(), "SQLite file created");
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let key = std::fs::read_to_string(&key_file).unwrap();
+
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    let created = client
+        .post(format!("{base}/v1/connections"))
+        .bearer_auth(&token)
+        .json(&json!({"tenant_id": "t", "name": "n", "source": "webhook",
+            "config": {"auth": {"type": "api_key", "header": "X-Key", "value": "k-123"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let pushed = client.post(format!("{base}/push/webhook/{id}")).header("x-key", "k-123").body("{}").send().await.unwrap();
+    assert_eq!(pushed.status(), 200);
+    assert!(terminate(child).success(), "SIGTERM is a clean exit");
+
+    // The second start reuses the key and the stored token, and prints no new token.
+    let (child, base, printed) = start(dir.path());
+    assert_eq!(generated_token(&printed), None);
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key);
+    let events = client.get(format!("{base}/v1/connections/{id}/events")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(events.status(), 200);
+    assert_eq!(events.json::<Value>().await.unwrap()["events"].as_array().unwrap().len(), 1);
+    assert!(terminate(child).success());
+}
+
+#[test]
+fn check_config_lists_every_error_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pushgate(dir.path())
+        .arg("check-config")
+        .env("PUSHGATE_LISTEN", "nowhere")
+        .env("PUSHGATE_DATABASE_URL", "postgres://db.example/pushgate")
+        .env("PUSHGATE_MAX_BODY_BYTES", "many")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    for needle in ["PUSHGATE_LISTEN", "PUSHGATE_MASTER_KEY is required", "PUSHGATE_MAX_BODY_BYTES"] {
+        assert!(stderr.contains(needle), "{needle} missing from:\n{stderr}");
+    }
+}
+
+#[test]
+fn check_config_prints_the_configuration_with_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), "listen = \"127.0.0.1:9999\"\nadmin_token = \"file-token-that-is-secret\"\n").unwrap();
+    let out = pushgate(dir.path()).args(["--config", "p.toml", "check-config"]).env("PUSHGATE_LOG", "debug").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("listen = \"127.0.0.1:9999\""), "{stdout}");
+    assert!(stdout.contains("log = \"debug\""), "environment overrides defaults");
+    assert!(stdout.contains("admin_token = \"***\""));
+    assert!(!stdout.contains("file-token-that-is-secret"));
+}
+
+#[test]
+fn migrate_creates_the_database_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pushgate(dir.path()).arg("migrate").env("PUSHGATE_DATABASE_URL", "sqlite://m.db").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("m.db").exists());
+}
+
+fn verify(dir: &Path, args: &[&str]) -> (i32, Value) {
+    let out = pushgate(dir).arg("verify").args(args).output().unwrap();
+    let code = out.status.code().unwrap();
+    (code, serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+}
+
+#[test]
+fn verify_checks_a_captured_webhook_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let connection = json!({"tenant_id": "acme", "source": "webhook",
+        "config": {"auth": {"type": "standard_webhooks", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}});
+    std::fs::write(dir.path().join("c.json"), connection.to_string()).unwrap();
+    // The example of the Standard Webhooks specification.
+    std::fs::write(dir.path().join("body.json"), br#"{"test": 2432232314}"#).unwrap();
+    let headers = ["--header", "webhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek", "--header", "webhook-timestamp: 1614265330",
+        "--header", "webhook-signature: v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="];
+
+    let mut args = vec!["--connection", "c.json", "--at", "2021-02-25T15:02:10Z"];
+    args.extend(headers);
+    args.push("body.json");
+    let (code, report) = verify(dir.path(), &args);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["verified"], true);
+    assert_eq!(report["reason"], Value::Null);
+    assert_eq!(report["kind"], "events");
+    assert_eq!(report["events"][0]["dedupe_key"], "msg_p5jXN8AQM9LWM0D4loKWxJek");
+    assert_eq!(report["events"][0]["payload"], json!({"test": 2432232314u64}));
+    assert_eq!(report["events"][0]["tenant_id"], "acme");
+
+    // With today's clock the signed timestamp is far outside the tolerance.
+    let mut now_args = vec!["--connection", "c.json"];
+    now_args.extend(headers);
+    now_args.push("body.json");
+    let (code, report) = verify(dir.path(), &now_args);
+    assert_eq!((code, report["verified"].clone(), report["reason"].clone()), (1, json!(false), json!("timestamp_out_of_tolerance")));
+
+    std::fs::write(dir.path().join("tampered.json"), br#"{"test": 2432232315}"#).unwrap();
+    let mut tampered = args.clone();
+    *tampered.last_mut().unwrap() = "tampered.json";
+    let (code, report) = verify(dir.path(), &tampered);
+    assert_eq!((code, report["reason"].clone()), (1, json!("bad_signature")));
+}
+
+#[test]
+fn verify_usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.json"), r#"{"source": "webhook", "config": {"auth": {"type": "api_key", "header": "X", "value": "v"}}}"#).unwrap();
+    std::fs::write(dir.path().join("b.json"), "{}").unwrap();
+    std::fs::write(dir.path().join("bad.json"), r#"{"source": "webhook", "config": {}}"#).unwrap();
+    for args in [
+        vec!["--connection", "missing.json", "b.json"],
+        vec!["--connection", "c.json", "missing-body.json"],
+        vec!["--connection", "bad.json", "b.json"],
+        vec!["--connection", "c.json", "--source", "fax", "b.json"],
+        vec!["--connection", "c.json", "--at", "yesterday", "b.json"],
+        vec!["--connection", "c.json", "--header", "no colon", "b.json"],
+    ] {
+        assert_eq!(verify(dir.path(), &args).0, 2, "{args:?}");
+    }
+    let (code, report) = verify(dir.path(), &["--connection", "c.json", "--header", "X: v", "b.json"]);
+    assert_eq!((code, report["verified"].clone()), (0, json!(true)));
+}
