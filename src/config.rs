@@ -68,7 +68,7 @@ pub struct Config {
     pub alert_webhook_secret: Option<Secret>,
     pub log: String,
     pub log_format: LogFormat,
-    /// Longest a request may take before it is answered 503 (push) or 408.
+    /// Longest a request may take before it is answered 503 with `Retry-After`.
     pub request_timeout_ms: u64,
     /// Requests served at once; beyond it, requests are shed with 503.
     pub max_concurrent_requests: usize,

@@ -14,8 +14,8 @@ use crate::sources::config_check;
 pub const DEFAULT_GRACE_SECONDS: i64 = 60;
 const MAX_INTERVAL_SECONDS: i64 = 366 * 24 * 3600;
 
-/// Body of `POST /v1/connections`.
-#[derive(Debug, Deserialize)]
+/// Body of `POST /v1/connections`. Its `Debug` masks the config's secrets.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
     pub tenant_id: String,
@@ -32,7 +32,7 @@ pub struct CreateRequest {
 }
 
 /// Body of `PATCH /v1/connections/{id}`: absent fields stay as they are.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchRequest {
     #[serde(default)]
@@ -46,6 +46,30 @@ pub struct PatchRequest {
     pub grace_seconds: Option<i64>,
     #[serde(default)]
     pub config: Option<Value>,
+}
+
+impl std::fmt::Debug for CreateRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateRequest")
+            .field("tenant_id", &self.tenant_id)
+            .field("name", &self.name)
+            .field("source", &self.source)
+            .field("stream", &self.stream)
+            .field("config", &masked(&self.config))
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for PatchRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatchRequest")
+            .field("name", &self.name)
+            .field("stream", &self.stream)
+            .field("heartbeat_interval_seconds", &self.heartbeat_interval_seconds)
+            .field("grace_seconds", &self.grace_seconds)
+            .field("config", &self.config.as_ref().map(masked))
+            .finish()
+    }
 }
 
 fn empty_object() -> Value {
@@ -217,6 +241,15 @@ mod tests {
         let errors = prepare_new(request(json!({"tenant_id": "t", "name": "n", "source": "carrier_pigeon"})), &key(), crate::model::now())
             .unwrap_err();
         assert!(errors[0].contains("carrier_pigeon"));
+    }
+
+    #[test]
+    fn debug_output_masks_secrets() {
+        let r = request(json!({"tenant_id": "t", "name": "n", "source": "webhook",
+            "config": {"auth": {"type": "api_key", "header": "X", "value": "hidden-value"}}}));
+        assert!(!format!("{r:?}").contains("hidden-value"));
+        let p: PatchRequest = serde_json::from_value(json!({"config": {"client_state": "hidden-state"}})).unwrap();
+        assert!(!format!("{p:?}").contains("hidden-state"));
     }
 
     #[test]

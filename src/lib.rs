@@ -117,13 +117,15 @@ fn load_or_create_key_file(path: &Path) -> Result<MasterKey, StartError> {
     }
 }
 
-/// The accepted admin tokens: the configured one, and those stored. With neither, a new
-/// token is generated, stored hashed, and printed once to stderr.
+/// The accepted admin tokens: the configured one alone when there is one (so configuring
+/// a token also revokes a generated one); else those stored, and when none is stored yet
+/// a new token is generated, stored hashed, and printed once to stderr.
 pub async fn admin_tokens(store: &dyn Store, config: &Config) -> Result<AdminTokens, StartError> {
-    let mut hashes = store.admin_token_hashes().await?;
     if let Some(token) = &config.admin_token {
-        hashes.push(token_hash(token.expose()));
-    } else if hashes.is_empty() {
+        return Ok(AdminTokens::new(vec![token_hash(token.expose())]));
+    }
+    let mut hashes = store.admin_token_hashes().await?;
+    if hashes.is_empty() {
         let token = generate_admin_token();
         let hash = token_hash(&token);
         store.add_admin_token(&hash, model::now()).await?;

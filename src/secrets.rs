@@ -41,7 +41,8 @@ fn mask_all(value: &Value) -> Value {
 }
 
 /// Replaces every `"***"` under a secret field of `incoming` by the value at the same place
-/// in `stored`. A mask with nothing stored at its place is left as it is, and fails validation.
+/// in `stored`. A mask with nothing stored at its place is left as it is; validation
+/// (`sources::config_check`) then refuses it, so `***` never becomes a secret.
 pub fn restore_masked(incoming: &mut Value, stored: &Value) {
     restore(incoming, Some(stored), false);
 }

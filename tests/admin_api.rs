@@ -17,6 +17,7 @@ on_both_backends!(
     delete_removes_the_connection,
     bad_ids_limits_and_cursors,
     health_counts_and_probes,
+    errors_are_json_everywhere,
 );
 
 fn id_of(c: &Value) -> String {
@@ -168,6 +169,13 @@ async fn patch_keeps_masked_secrets_and_replaces_new_ones(server: TestServer) {
     assert_eq!(push("first-secret").await, 401);
     assert_eq!(push("second-secret").await, 200, "patches apply to the push path at once");
 
+    // A literal mask with nothing stored behind it never becomes a secret.
+    let (status, answer) = send(&server, Method::PATCH, &path, Some(json!({"config": {"auth": {"type": "hmac_sha256", "header": "X-Renamed", "secret": ["third", "***"]}}}))).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_connection")));
+    assert_eq!(push("second-secret").await, 200);
+    let (status, _) = send(&server, Method::POST, "/v1/connections", Some(hmac_webhook("acme", "***"))).await;
+    assert_eq!(status, 400);
+
     let (status, answer) = send(&server, Method::PATCH, &path, Some(json!({"source": "aws_sns"}))).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_request")));
     let (status, answer) = send(&server, Method::PATCH, &path, Some(json!({"config": {"auth": {"type": "basic"}}, "grace_seconds": -5}))).await;
@@ -269,5 +277,18 @@ async fn health_counts_and_probes(server: TestServer) {
         assert_eq!(response.status(), 200, "{probe}");
         assert!(response.headers().get("x-request-id").is_some(), "request id on {probe}");
     }
+    server.stop().await;
+}
+
+async fn errors_are_json_everywhere(server: TestServer) {
+    let huge = json!({"tenant_id": "t", "name": "x".repeat(300 * 1024), "source": "webhook"});
+    let (status, answer) = send(&server, Method::POST, "/v1/connections", Some(huge)).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (413, Some("body_too_large")));
+    let response = server.client.get(server.url(&format!("/push/webhook/{}", uuid::Uuid::new_v4()))).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "method_not_allowed");
+    let lifecycle = server.client.post(server.url(&format!("/push/ms-graph/{}/lifecycle", uuid::Uuid::new_v4()))).send().await.unwrap();
+    assert_eq!(lifecycle.status(), 501);
+    assert_eq!(lifecycle.json::<Value>().await.unwrap()["error"]["code"], "source_not_available");
     server.stop().await;
 }

@@ -26,8 +26,13 @@ fn pushgate(dir: &Path) -> Command {
 /// Starts `pushgate` on port 0 and reads stderr until it is listening; returns the child,
 /// its base URL and everything it printed so far.
 fn start(dir: &Path) -> (Child, String, String) {
+    start_with(dir, &[])
+}
+
+fn start_with(dir: &Path, env: &[(&str, &str)]) -> (Child, String, String) {
     let mut child = pushgate(dir)
         .env("PUSHGATE_LISTEN", "127.0.0.1:0")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -105,6 +110,13 @@ async fn first_start_needs_no_configuration() {
     let events = client.get(format!("{base}/v1/connections/{id}/events")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(events.status(), 200);
     assert_eq!(events.json::<Value>().await.unwrap()["events"].as_array().unwrap().len(), 1);
+    assert!(terminate(child).success());
+
+    // Configuring a token replaces the generated one, which is then refused.
+    let (child, base, _) = start_with(dir.path(), &[("PUSHGATE_ADMIN_TOKEN", "configured-token-0123456789")]);
+    let list = |t: &str| client.get(format!("{base}/v1/connections")).bearer_auth(t.to_owned()).send();
+    assert_eq!(list(&token).await.unwrap().status(), 401);
+    assert_eq!(list("configured-token-0123456789").await.unwrap().status(), 200);
     assert!(terminate(child).success());
 }
 

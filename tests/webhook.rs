@@ -333,3 +333,40 @@ async fn body_one_byte_over_the_limit_is_refused_sqlite() {
 async fn body_one_byte_over_the_limit_is_refused_postgres() {
     body_limit(common::Backend::Postgres).await;
 }
+
+async fn slow_senders_time_out(backend: common::Backend) {
+    let Some(server) = TestServer::start_with(backend, "slow_senders", &[("PUSHGATE_REQUEST_TIMEOUT_MS", "300")]).await else {
+        return;
+    };
+    let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
+    // A body that trickles in slower than the request timeout allows.
+    let slow = async_stream_of_two_chunks();
+    let response = server
+        .client
+        .post(server.url(&format!("/push/webhook/{id}")))
+        .body(reqwest::Body::wrap_stream(slow))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().get("retry-after").is_some());
+    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "timeout");
+    assert!(server.events(&id).await.is_empty());
+    server.stop().await;
+}
+
+fn async_stream_of_two_chunks() -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    use tokio_stream::StreamExt;
+    let chunks = tokio_stream::iter(vec![Ok(b"{\"a\":".to_vec()), Ok(b"1}".to_vec())]);
+    chunks.throttle(std::time::Duration::from_secs(2))
+}
+
+#[tokio::test]
+async fn slow_senders_time_out_sqlite() {
+    slow_senders_time_out(common::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn slow_senders_time_out_postgres() {
+    slow_senders_time_out(common::Backend::Postgres).await;
+}

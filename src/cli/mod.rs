@@ -60,7 +60,7 @@ pub struct VerifyArgs {
 pub async fn main(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Verify(args) = &command {
-        return verify::run(args).await;
+        return verify::run(args, cli.config.as_deref()).await;
     }
     let config = match Config::from_env(cli.config.as_deref()) {
         Ok(c) => c,

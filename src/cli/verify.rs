@@ -13,8 +13,8 @@ use crate::http::views::time;
 use crate::model::{NewEvent, SourceKind};
 use crate::sources::{config_check, sender_for, Intake, RawRequest};
 
-pub async fn run(args: &VerifyArgs) -> ExitCode {
-    match check(args).await {
+pub async fn run(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> ExitCode {
+    match check(args, config_file).await {
         Ok((report, accepted)) => {
             println!("{report}");
             if accepted {
@@ -31,7 +31,7 @@ pub async fn run(args: &VerifyArgs) -> ExitCode {
 }
 
 /// The report and whether the push would be accepted; `Err` is a usage error.
-pub async fn check(args: &VerifyArgs) -> Result<(Value, bool), String> {
+pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> Result<(Value, bool), String> {
     let connection_text = std::fs::read(&args.connection)
         .map_err(|e| format!("cannot read the connection file {}: {e}", args.connection.display()))?;
     let connection: Value = serde_json::from_slice(&connection_text)
@@ -56,7 +56,7 @@ pub async fn check(args: &VerifyArgs) -> Result<(Value, bool), String> {
             .with_timezone(&Utc),
     };
     let headers = parse_headers(&args.headers)?;
-    let url = args.url.clone().unwrap_or_else(|| default_url(source, &connection));
+    let url = args.url.clone().unwrap_or_else(|| default_url(source, &connection, config_file));
     let request = RawRequest { headers: &headers, query: args.query.as_deref(), body: &body, push_url: &url, now };
 
     let refused = |reason: &str, detail: &str, verified: bool| {
@@ -91,8 +91,14 @@ fn parse_headers(lines: &[String]) -> Result<HeaderMap, String> {
     Ok(headers)
 }
 
-fn default_url(source: SourceKind, connection: &Value) -> String {
-    let base = std::env::var("PUSHGATE_PUBLIC_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
+/// The push URL from the configured public URL (file or environment), as the server builds it.
+fn default_url(source: SourceKind, connection: &Value, config_file: Option<&std::path::Path>) -> String {
+    // Other settings may be invalid for serving (no database here): only the URL matters.
+    let base = crate::config::Config::from_env(config_file)
+        .ok()
+        .and_then(|c| c.public_url)
+        .or_else(|| std::env::var("PUSHGATE_PUBLIC_URL").ok())
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let id = connection.get("id").and_then(Value::as_str).unwrap_or("00000000-0000-0000-0000-000000000000");
     format!("{}/push/{}/{id}", base.trim_end_matches('/'), source.route_segment())
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -25,7 +25,25 @@ pub fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::bad_request("invalid_connection_id", format!("`{text}` is not a UUID")))
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+/// An admin request body, refused with a JSON error when it is too large or unreadable.
+pub struct AdminBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for AdminBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<AdminBody, ApiError> {
+        Bytes::from_request(req, state).await.map(AdminBody).map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                let limit = super::ADMIN_BODY_LIMIT;
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("admin bodies are limited to {limit} bytes"))
+            } else {
+                ApiError::bad_request("invalid_request", e.body_text())
+            }
+        })
+    }
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(AdminBody(body): &AdminBody) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_request", format!("the body is not valid: {e}")))
 }
 
@@ -46,7 +64,7 @@ fn view(state: &AppState, c: &Connection) -> Json<Value> {
     Json(views::connection(c, &state.public_url, now()))
 }
 
-pub async fn create(_: Admin, State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(_: Admin, State(state): State<AppState>, body: AdminBody) -> Result<Response, ApiError> {
     let request: CreateRequest = parse_body(&body)?;
     let new = prepare_new(request, &state.key, now()).map_err(invalid)?;
     let created = state.store.create_connection(&new).await?;
@@ -85,7 +103,7 @@ pub async fn get(_: Admin, State(state): State<AppState>, Path(id): Path<String>
     Ok(view(&state, &c))
 }
 
-pub async fn patch(_: Admin, State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn patch(_: Admin, State(state): State<AppState>, Path(id): Path<String>, body: AdminBody) -> Result<Json<Value>, ApiError> {
     let request: PatchRequest = parse_body(&body)?;
     let existing = load(&state, &id).await?;
     let update = prepare_update(&existing, request, &state.key).map_err(invalid)?;

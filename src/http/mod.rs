@@ -21,7 +21,6 @@ use axum::{BoxError, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use auth::AdminTokens;
@@ -51,7 +50,7 @@ pub struct Limits {
 }
 
 /// Admin request bodies (connection configs) are small.
-const ADMIN_BODY_LIMIT: usize = 256 * 1024;
+pub(crate) const ADMIN_BODY_LIMIT: usize = 256 * 1024;
 
 pub fn router(state: AppState, limits: Limits) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
@@ -69,9 +68,11 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     Router::new()
         .nest("/v1", v1)
         .route("/push/{source}/{id}", post(push::push))
+        .route("/push/{source}/{id}/lifecycle", post(push::lifecycle))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .fallback(probes::not_found)
+        .method_not_allowed_fallback(probes::method_not_allowed)
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -84,11 +85,15 @@ pub fn router(state: AppState, limits: Limits) -> Router {
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
                 }))
-                .layer(HandleErrorLayer::new(|_: BoxError| async {
-                    ApiError::unavailable("overloaded", "the server is at its request limit; retry later")
+                .layer(HandleErrorLayer::new(|error: BoxError| async move {
+                    if error.is::<tower::timeout::error::Elapsed>() {
+                        ApiError::unavailable("timeout", "the request took too long; retry later")
+                    } else {
+                        ApiError::unavailable("overloaded", "the server is at its request limit; retry later")
+                    }
                 }))
                 .load_shed()
                 .concurrency_limit(limits.max_concurrent_requests)
-                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout)),
+                .timeout(limits.request_timeout),
         )
 }

@@ -1,4 +1,4 @@
-//! Liveness and readiness probes, and the JSON 404 for unknown paths.
+//! Liveness and readiness probes, and the JSON answers for unknown paths and methods.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -27,4 +27,8 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
 
 pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
 }

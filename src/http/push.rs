@@ -69,6 +69,14 @@ pub async fn push(
     }
 }
 
+/// `POST /push/ms-graph/{id}/lifecycle`: Graph lifecycle notifications.
+pub async fn lifecycle(Path((segment, _id)): Path<(String, String)>) -> ApiError {
+    match SourceKind::from_route_segment(&segment) {
+        Some(source @ SourceKind::MsGraph) => error_response(source, PushError::SourceNotAvailable),
+        _ => ApiError::not_found("unknown_route", format!("no lifecycle route for /push/{segment}")),
+    }
+}
+
 /// Reads the whole body, or `None` once it passes `limit` (declared or actual).
 async fn read_limited(body: Body, headers: &HeaderMap, limit: usize) -> Option<Bytes> {
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());

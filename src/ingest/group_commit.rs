@@ -4,8 +4,8 @@
 //! first waiting op, waits for a free writer, then takes every op that queued up in the
 //! meantime (up to `max_batch`) and commits them together; each push is answered only
 //! after that commit. Under light load a batch is one op and nothing waits; under heavy
-//! load batches grow while the previous commit is on disk, which is what turns ~9k
-//! commits/s into ~30k rows/s on SQLite.
+//! load batches grow while the previous commit is on disk, so one fsync covers many
+//! pushes (BENCHMARKS.md has the measured effect).
 
 use std::sync::Arc;
 

@@ -14,6 +14,12 @@ pub fn validate(source: SourceKind, config: &Value) -> Vec<String> {
         return vec!["`config` must be a JSON object".into()];
     };
     let mut errors = Vec::new();
+    if has_nul(config) {
+        errors.push("strings in `config` must not contain NUL characters".into());
+    }
+    if crate::secrets::secret_strings(config).iter().any(|s| s == crate::secrets::MASK) {
+        errors.push("a secret field is `***` with no stored value at that place: send the secret itself".into());
+    }
     let known: &[&str] = match source {
         SourceKind::AwsSns => {
             match map.get("topic_arns").and_then(Value::as_array) {
@@ -73,6 +79,15 @@ pub fn validate(source: SourceKind, config: &Value) -> Vec<String> {
         }
     }
     errors
+}
+
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 fn is_sns_topic_arn(arn: &str) -> bool {
@@ -191,5 +206,9 @@ mod tests {
         let e = validate(SourceKind::AwsEventbridge, &json!({"auth": {"type": "standard_webhooks", "secret": "whsec_eA=="}}));
         assert!(e[0].contains("not one of"));
         assert!(!validate(SourceKind::O365Activity, &json!([])).is_empty());
+        let e = validate(SourceKind::O365Activity, &json!({"auth_id": "***"}));
+        assert!(e[0].contains("***"), "{e:?}");
+        let e = validate(SourceKind::MsGraph, &json!({"client_state": "cs", "tenant_ids": ["a\u{0}"]}));
+        assert!(e[0].contains("NUL"), "{e:?}");
     }
 }

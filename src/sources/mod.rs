@@ -37,7 +37,7 @@ pub struct Verified<'a> {
 }
 
 impl<'a> Verified<'a> {
-    pub(crate) fn new(request: RawRequest<'a>, delivery_id: Option<String>) -> Verified<'a> {
+    pub(in crate::sources) fn new(request: RawRequest<'a>, delivery_id: Option<String>) -> Verified<'a> {
         Verified { request, delivery_id }
     }
     pub fn request(&self) -> &RawRequest<'a> {

@@ -1,0 +1,216 @@
+//! Ingest benchmark: signed webhook pushes over real HTTP on 127.0.0.1, against
+//!
+//! 1. a bare axum server that reads the body and answers 200 (the HTTP ceiling),
+//! 2. pushgate on SQLite (a file, WAL, synchronous=FULL),
+//! 3. pushgate on PostgreSQL, when `DATABASE_URL` names a server,
+//!
+//! all in one run, at each concurrency of `BENCH_CONCURRENCY` (default `1,16,64`), with
+//! `BENCH_REQUESTS` pushes per measurement (default 20000). Every push carries a distinct
+//! ~1 KiB alert, so every one is verified, stored and committed before its 200.
+//! Run: `cargo bench --bench ingest` (add `DATABASE_URL=...` or use scripts/bench).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::routing::post;
+use serde_json::{json, Value};
+
+const SECRET: &str = "benchmark-hmac-secret";
+const TOKEN: &str = "benchmark-admin-token-0123456789";
+
+struct Push {
+    url: String,
+    body: Bytes,
+    signature: String,
+}
+
+struct Measurement {
+    requests: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Measurement {
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+    fn percentile(&self, p: f64) -> Duration {
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i]
+    }
+}
+
+fn alert(i: usize, run: &str) -> Vec<u8> {
+    json!({
+        "id": format!("{run}-{i}"),
+        "type": "alert.created",
+        "time": "2026-11-23T10:00:00Z",
+        "severity": "high",
+        "title": "Impossible travel activity",
+        "description": "Sign-ins from two countries within 5 minutes for the same account; the second from an anonymising proxy.",
+        "user": {"upn": format!("user{}@example.com", i % 500), "department": "Finance"},
+        "source_ips": ["198.51.100.23", "203.0.113.77"],
+        "locations": [{"country": "GB", "city": "London"}, {"country": "BR", "city": "Sao Paulo"}],
+        "tags": ["identity", "travel", "mfa-bypassed"],
+        "evidence": {"sessions": 2, "risk_score": 87, "detector": "ueba", "padding": "x".repeat(300)}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn pushes(base: &str, connection: &str, run: &str, n: usize) -> Vec<Push> {
+    (0..n)
+        .map(|i| {
+            let body = alert(i, run);
+            let signature = hex::encode(pushgate::verify::hmac_sha256(SECRET.as_bytes(), &[&body]));
+            Push { url: format!("{base}/push/webhook/{connection}"), body: Bytes::from(body), signature }
+        })
+        .collect()
+}
+
+async fn drive(client: &reqwest::Client, pushes: Vec<Push>, concurrency: usize) -> Measurement {
+    let pushes = Arc::new(pushes);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (client, pushes, next) = (client.clone(), pushes.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(p) = pushes.get(i) else { break };
+                let t = Instant::now();
+                let response = client
+                    .post(&p.url)
+                    .header("x-signature", &p.signature)
+                    .header("content-type", "application/json")
+                    .body(p.body.clone())
+                    .send()
+                    .await
+                    .expect("request failed");
+                let status = response.status();
+                let _ = response.bytes().await;
+                assert_eq!(status, 200, "push {i} was not acknowledged");
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for w in workers {
+        latencies.extend(w.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    Measurement { requests: latencies.len(), elapsed, latencies }
+}
+
+/// The ceiling: axum with nothing behind the route but reading the body.
+async fn bare_server() -> String {
+    let app = axum::Router::new().route(
+        "/push/webhook/{id}",
+        post(|body: Bytes| async move { axum::Json(json!({"status": "stored", "bytes": body.len()})) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+async fn pushgate_server(database_url: &str, dir: &std::path::Path) -> String {
+    use base64::Engine;
+    let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+    let env = [
+        ("PUSHGATE_DATABASE_URL", database_url),
+        ("PUSHGATE_ADMIN_TOKEN", TOKEN),
+        ("PUSHGATE_MASTER_KEY", key.as_str()),
+        ("PUSHGATE_LISTEN", "127.0.0.1:0"),
+        ("PUSHGATE_MAX_CONCURRENT_REQUESTS", "4096"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let _ = dir;
+    let config = pushgate::config::Config::load(None, &env).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { pushgate::run(config, listener, std::future::pending()).await.unwrap() });
+    base
+}
+
+async fn create_connection(client: &reqwest::Client, base: &str) -> String {
+    let body = json!({"tenant_id": "bench", "name": "bench", "source": "webhook",
+        "config": {"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": SECRET}}});
+    let created: Value =
+        client.post(format!("{base}/v1/connections")).bearer_auth(TOKEN).json(&body).send().await.unwrap().json().await.unwrap();
+    created["id"].as_str().expect("connection created").to_owned()
+}
+
+async fn stored_events(client: &reqwest::Client, base: &str, id: &str) -> i64 {
+    let c: Value = client.get(format!("{base}/v1/connections/{id}")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    c["counters"]["events"].as_i64().unwrap()
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let requests: usize = env_or("BENCH_REQUESTS", 20_000);
+    let concurrencies: Vec<usize> = std::env::var("BENCH_CONCURRENCY")
+        .unwrap_or_else(|_| "1,16,64".into())
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(1024).build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut targets: Vec<(String, String, Option<String>)> = Vec::new();
+    targets.push(("bare HTTP (ceiling)".into(), bare_server().await, None));
+    let sqlite = pushgate_server(&format!("sqlite://{}", dir.path().join("bench.db").display()), dir.path()).await;
+    let sqlite_id = create_connection(&client, &sqlite).await;
+    targets.push(("pushgate, SQLite".into(), sqlite, Some(sqlite_id)));
+    match pushgate::testing::fresh_postgres_url("bench").await {
+        Some(url) => {
+            let pg = pushgate_server(&url, dir.path()).await;
+            let pg_id = create_connection(&client, &pg).await;
+            targets.push(("pushgate, PostgreSQL".into(), pg, Some(pg_id)));
+        }
+        None => eprintln!("PostgreSQL not measured: DATABASE_URL is not set"),
+    }
+
+    println!("{} pushes per measurement, {} byte bodies, {} cores", requests, alert(0, "x").len(),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!();
+    println!("| target | concurrency | pushes/s | p50 ms | p99 ms | vs ceiling |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut ceiling = std::collections::HashMap::new();
+    for (name, base, connection) in &targets {
+        let id = connection.clone().unwrap_or_else(|| "00000000-0000-0000-0000-000000000000".into());
+        let mut sent = 0;
+        for &concurrency in &concurrencies {
+            let run = format!("{name}-{concurrency}");
+            drive(&client, pushes(base, &id, &format!("warm-{run}"), 500), concurrency).await;
+            let m = drive(&client, pushes(base, &id, &run, requests), concurrency).await;
+            sent += 500 + requests;
+            let rate = m.per_second();
+            let ratio = match connection {
+                None => {
+                    ceiling.insert(concurrency, rate);
+                    "1.00".to_string()
+                }
+                Some(_) => format!("{:.2}", rate / ceiling[&concurrency]),
+            };
+            println!("| {name} | {concurrency} | {rate:.0} | {:.2} | {:.2} | {ratio} |",
+                m.percentile(0.5).as_secs_f64() * 1e3, m.percentile(0.99).as_secs_f64() * 1e3);
+        }
+        if let Some(id) = connection {
+            let stored = stored_events(&client, base, id).await;
+            assert_eq!(stored, sent as i64, "{name}: every acknowledged push is stored exactly once");
+        }
+    }
+}

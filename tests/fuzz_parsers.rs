@@ -1,0 +1,158 @@
+//! Property-based fuzzing of everything that parses outside input: signature headers,
+//! webhook bodies, connection configs, admin request bodies, secret masking and
+//! configuration. None may panic, and the security properties must hold for any input.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use proptest::prelude::*;
+use pushgate::sources::auth::{Allowed, Auth};
+use pushgate::sources::{config_check, sender_for, RawRequest, RejectClass};
+use pushgate::model::SourceKind;
+use serde_json::{json, Value};
+
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+        ".{0,12}".prop_map(Value::String),
+        prop_oneof![Just("***"), Just("api_key"), Just("basic"), Just("hmac_sha256"), Just("standard_webhooks"), Just("whsec_c2VjcmV0")]
+            .prop_map(|s| Value::String(s.into())),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        let keys = prop_oneof![
+            Just("auth".to_string()), Just("type".to_string()), Just("secret".to_string()), Just("value".to_string()),
+            Just("header".to_string()), Just("topic_arns".to_string()), Just("client_state".to_string()),
+            Just("canary".to_string()), Just("password".to_string()), "[a-z_]{1,8}",
+        ];
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::btree_map(keys, inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn headers(pairs: &[(String, Vec<u8>)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value)) {
+            map.append(n, v);
+        }
+    }
+    map
+}
+
+fn header_pairs() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
+    let names = prop_oneof![
+        Just("webhook-id".to_string()), Just("webhook-timestamp".to_string()), Just("webhook-signature".to_string()),
+        Just("x-signature".to_string()), Just("authorization".to_string()), Just("x-api-key".to_string()), "[a-z-]{1,10}",
+    ];
+    let values = prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..80),
+        "(v1,[A-Za-z0-9+/=]{0,50} ?){0,3}".prop_map(String::into_bytes),
+        "(sha256=)?[0-9a-f]{0,70}".prop_map(String::into_bytes),
+        "Basic [A-Za-z0-9+/=]{0,30}".prop_map(String::into_bytes),
+        "-?[0-9]{0,20}".prop_map(String::into_bytes),
+    ];
+    prop::collection::vec((names, values), 0..6)
+}
+
+fn auths() -> Vec<Auth> {
+    [
+        json!({"auth": {"type": "api_key", "header": "X-Api-Key", "value": ["k1", "k2"]}}),
+        json!({"auth": {"type": "basic", "username": "u", "password": "p"}}),
+        json!({"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": "s"}}),
+        json!({"auth": {"type": "standard_webhooks", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}),
+    ]
+    .iter()
+    .map(|c| Auth::parse(c, Allowed::WithStandardWebhooks).unwrap())
+    .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Random headers and bodies are refused (never accepted, never a panic).
+    #[test]
+    fn forged_requests_never_verify(pairs in header_pairs(), body in prop::collection::vec(any::<u8>(), 0..300), ts in 1_600_000_000i64..1_900_000_000) {
+        let map = headers(&pairs);
+        let now = chrono::DateTime::from_timestamp(ts, 0).unwrap();
+        for auth in auths() {
+            let result = auth.check(&map, &body, now);
+            prop_assert!(result.is_err(), "{auth:?} accepted a random request");
+            let class = result.unwrap_err().class;
+            prop_assert!(matches!(class, RejectClass::Unauthenticated | RejectClass::Malformed));
+        }
+    }
+
+    /// Whatever the body, a correctly signed webhook push decodes or is kept as undecodable.
+    #[test]
+    fn signed_webhook_bodies_decode_or_are_undecodable(body in prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..400),
+        any_json().prop_map(|v| v.to_string().into_bytes()),
+    ]) {
+        let config = json!({"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": "s"}});
+        let mut map = HeaderMap::new();
+        map.insert("x-signature", hex::encode(pushgate::verify::hmac_sha256(b"s", &[&body])).parse().unwrap());
+        let sender = sender_for(SourceKind::Webhook).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let request = RawRequest { headers: &map, query: None, body: &body, push_url: "http://x", now: chrono::Utc::now() };
+        let verified = runtime.block_on(sender.verify(request, &config)).expect("correctly signed");
+        match sender.normalize(&verified, &config) {
+            Ok(_) => prop_assert!(serde_json::from_slice::<Value>(&body).is_ok()),
+            Err(e) => prop_assert_eq!(e.class, RejectClass::Undecodable),
+        }
+    }
+
+    /// Config validation never panics, for any source and any JSON.
+    #[test]
+    fn config_validation_never_panics(config in any_json()) {
+        for source in SourceKind::ALL {
+            let _ = config_check::validate(source, &config);
+        }
+    }
+
+    /// A masked config shows no secret, wherever it sits, and restoring the masks gives the original.
+    #[test]
+    fn masking_hides_every_secret_and_restores_it(mut config in any_json(), marker in "[0-9]{6}") {
+        let marker = format!("secret-marker-{marker}");
+        if let Value::Object(map) = &mut config {
+            map.insert("password".into(), json!(marker));
+            map.insert("deep".into(), json!({"list": [{"client_secret": [marker.clone(), {"private_key_pem": marker}]}]}));
+        }
+        let shown = pushgate::secrets::masked(&config);
+        prop_assert!(!shown.to_string().contains("secret-marker-"), "{}", shown);
+        let mut restored = shown.clone();
+        pushgate::secrets::restore_masked(&mut restored, &config);
+        prop_assert_eq!(restored, config);
+    }
+
+    /// Admin create bodies of any shape are validated without panicking.
+    #[test]
+    fn create_requests_never_panic(config in any_json(), source in prop_oneof![Just("webhook".to_string()), Just("aws_sns".to_string()), Just("ms_graph".to_string()), ".{0,8}"],
+        tenant in ".{0,140}", interval in proptest::option::of(any::<i64>()), grace in proptest::option::of(any::<i64>())) {
+        let body = json!({"tenant_id": tenant, "name": "n", "source": source, "config": config,
+            "heartbeat_interval_seconds": interval, "grace_seconds": grace});
+        if let Ok(request) = serde_json::from_value::<pushgate::connections::CreateRequest>(body) {
+            let key = pushgate::crypto::MasterKey::from_bytes(&[1u8; 32]).unwrap();
+            let _ = pushgate::connections::prepare_new(request, &key, pushgate::model::now());
+        }
+    }
+
+    /// Rejection body prefixes are bounded and storable whatever the bytes.
+    #[test]
+    fn body_prefixes_are_bounded(body in prop::collection::vec(any::<u8>(), 0..9000)) {
+        let prefix = pushgate::model::body_prefix(&body);
+        prop_assert!(prefix.len() <= pushgate::model::BODY_PREFIX_LIMIT);
+        prop_assert!(!prefix.contains('\0'));
+    }
+
+    /// Configuration from any environment values is parsed or refused, never a panic.
+    #[test]
+    fn configuration_never_panics(values in prop::collection::vec(".{0,20}", 6)) {
+        let keys = ["PUSHGATE_LISTEN", "PUSHGATE_DATABASE_URL", "PUSHGATE_MAX_BODY_BYTES", "PUSHGATE_MASTER_KEY",
+            "PUSHGATE_LOG", "PUSHGATE_PUBLIC_URL"];
+        let env = keys.iter().zip(values).map(|(k, v)| (k.to_string(), v)).collect();
+        let _ = pushgate::config::Config::load(None, &env);
+    }
+}
