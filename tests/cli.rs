@@ -49,6 +49,7 @@ fn start_with(dir: &Path, env: &[(&str, &str)]) -> (Child, String, String) {
     loop {
         let Ok(line) = incoming.recv_timeout(Duration::from_secs(30)) else {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("pushgate did not report its address within 30 s:\n{printed}");
         };
         printed.push_str(&line);

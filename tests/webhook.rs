@@ -157,7 +157,9 @@ async fn unauthenticated_pushes_are_refused_and_recorded(server: TestServer) {
     let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
     let body = br#"{"alert": "x", "n": 1}"#;
     let good = hmac_hex("s3cret", body);
-    let cases: Vec<(&str, Vec<(&str, String)>, &[u8], u16, &str)> = vec![
+    // (case, headers, body, expected status, expected reason)
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, &'a [u8], u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("missing", vec![], body, 401, "missing_signature"),
         ("wrong secret", vec![("x-signature", hmac_hex("other", body))], body, 401, "bad_signature"),
         ("truncated", vec![("x-signature", good[..32].to_string())], body, 401, "bad_signature"),

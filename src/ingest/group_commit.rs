@@ -77,7 +77,10 @@ async fn dispatch(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, writers: u
 
 async fn commit_batch(store: &dyn Store, jobs: Vec<Job>) {
     let (ops, replies): (Vec<WriteOp>, Vec<_>) = jobs.into_iter().map(|j| (j.op, j.reply)).unzip();
-    match store.commit(&ops).await {
+    let started = std::time::Instant::now();
+    let committed = store.commit(&ops).await;
+    tracing::debug!(ops = ops.len(), micros = started.elapsed().as_micros() as u64, ok = committed.is_ok(), "group commit");
+    match committed {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));

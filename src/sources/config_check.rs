@@ -33,7 +33,7 @@ pub fn validate(source: SourceKind, config: &Value) -> Vec<String> {
                 _ => errors.push("`topic_arns` is required: a non-empty list of SNS topic ARNs".into()),
             }
             optional_bool(map, "auto_confirm", &mut errors);
-            canary(map, "topic_arn", |t| is_sns_topic_arn(t), "an SNS topic ARN", &mut errors);
+            canary(map, "topic_arn", is_sns_topic_arn, "an SNS topic ARN", &mut errors);
             &["topic_arns", "auto_confirm", "canary"]
         }
         SourceKind::AwsEventbridge => {
@@ -114,7 +114,7 @@ fn optional_bool(map: &Map<String, Value>, key: &str, errors: &mut Vec<String>) 
 }
 
 fn optional_string(map: &Map<String, Value>, key: &str, errors: &mut Vec<String>) {
-    if map.get(key).is_some_and(|v| !v.as_str().is_some_and(|s| !s.is_empty())) {
+    if map.get(key).is_some_and(|v| v.as_str().is_none_or(|s| s.is_empty())) {
         errors.push(format!("`{key}` must be a non-empty string"));
     }
 }
@@ -136,7 +136,7 @@ fn canary(map: &Map<String, Value>, target: &str, ok: impl Fn(&str) -> bool, wha
     if !canary.get(target).and_then(Value::as_str).is_some_and(ok) {
         errors.push(format!("`canary.{target}` is required: {what}"));
     }
-    if !canary.get("interval_seconds").and_then(Value::as_i64).is_some_and(|n| n >= 1) {
+    if canary.get("interval_seconds").and_then(Value::as_i64).is_none_or(|n| n < 1) {
         errors.push("`canary.interval_seconds` is required: a whole number of at least 1".into());
     }
     for key in canary.keys() {

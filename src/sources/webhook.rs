@@ -65,7 +65,7 @@ fn occurred_at(payload: &Value) -> Option<DateTime<Utc>> {
 pub fn validate_config(config: &Value) -> Vec<String> {
     let mut errors = Auth::parse(config, Allowed::WithStandardWebhooks).err().unwrap_or_default();
     if let Some(v) = config.get("id_header") {
-        if !v.as_str().is_some_and(|s| http::HeaderName::from_bytes(s.as_bytes()).is_ok()) {
+        if v.as_str().is_none_or(|s| http::HeaderName::from_bytes(s.as_bytes()).is_err()) {
             errors.push("`id_header` must be an HTTP header name".into());
         }
     }
