@@ -22,7 +22,7 @@ async fn in_flight_push_survives_shutdown(backend: Backend) {
         .body(reqwest::Body::wrap_stream(stream));
     let in_flight = tokio::spawn(request.send());
     // Give the server a moment to accept the connection and start reading the body.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 
     let base = server.base.clone();
     let stopping = tokio::spawn(server.stop());

@@ -261,11 +261,14 @@ async fn five_bad_signatures_in_a_row_are_an_error(server: TestServer) {
 
 async fn rejection_records_are_rate_limited_but_counted(server: TestServer) {
     let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
+    let started = std::time::Instant::now();
     for _ in 0..120 {
         assert_eq!(push_hmac(&server, &id, "forged", b"{}").await.0, 401);
     }
+    // A burst of 50, then 5 a second for as long as the flood lasted.
+    let allowed = 50 + (5.0 * started.elapsed().as_secs_f64()).ceil() as usize;
     let kept = server.rejections(&id).await.len();
-    assert!((50..=60).contains(&kept), "kept {kept} of 120 rejection rows");
+    assert!(kept >= 50 && kept <= allowed.min(119), "kept {kept} of 120 rejection rows (allowed {allowed})");
     assert_eq!(server.connection(&id).await["counters"]["rejections"], 120);
     server.stop().await;
 }
