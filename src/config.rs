@@ -42,9 +42,11 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct Config {
     pub listen: String,
+    /// May hold a password (`postgres://user:password@host/db`): printed without it.
+    #[serde(serialize_with = "serialize_redacted_url")]
     pub database_url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
@@ -62,7 +64,8 @@ pub struct Config {
     pub aws_endpoint_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pubsub_endpoint: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Often a bearer URL (the path is the credential): printed as scheme and host only.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serialize_origin_only")]
     pub alert_webhook_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alert_webhook_secret: Option<Secret>,
@@ -72,6 +75,16 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// Requests served at once; beyond it, requests are shed with 503.
     pub max_concurrent_requests: usize,
+}
+
+/// The same redacted view `check-config` prints: no secret, no password in a URL.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_string(self) {
+            Ok(text) => write!(f, "Config {text}"),
+            Err(_) => f.write_str("Config { .. }"),
+        }
+    }
 }
 
 /// Every problem found in a configuration, one line each.
@@ -199,7 +212,7 @@ impl Config {
         match self.database() {
             None => errors.push(format!(
                 "PUSHGATE_DATABASE_URL: `{}` is not sqlite://PATH, sqlite::memory: or postgres://...",
-                self.database_url
+                redact_password(&self.database_url)
             )),
             Some(Database::Postgres(_)) if self.master_key.is_none() => {
                 errors.push("PUSHGATE_MASTER_KEY is required with PostgreSQL (base64 of 32 bytes)".into())
@@ -245,7 +258,10 @@ impl Config {
         if self.max_concurrent_requests == 0 {
             errors.push("PUSHGATE_MAX_CONCURRENT_REQUESTS: must be at least 1".into());
         }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
+        // The filter parser panics on some non-ASCII input, so it only ever sees ASCII.
+        if !self.log.is_ascii() {
+            errors.push("PUSHGATE_LOG: a tracing filter is ASCII, like `info` or `info,pushgate=debug`".into());
+        } else if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
             errors.push(format!("PUSHGATE_LOG: {e}"));
         }
         errors
@@ -290,6 +306,37 @@ impl Database {
         }
         None
     }
+}
+
+/// `scheme://user:password@host/...` with the password replaced by `***`.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn serialize_redacted_url<S: Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_password(url))
+}
+
+fn serialize_origin_only<S: Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    let url = url.as_deref().unwrap_or_default();
+    let origin = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split('/').next().unwrap_or_default();
+            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+            format!("{scheme}://{host}/***")
+        }
+        None => "***".to_owned(),
+    };
+    s.serialize_str(&origin)
 }
 
 fn var_name(key: &str) -> String {
@@ -386,6 +433,23 @@ mod tests {
             assert!(!text.contains("super-secret-token-123") && !text.contains("hook-secret-xyz"));
             assert!(text.contains("***"));
         }
+    }
+
+    #[test]
+    fn urls_with_credentials_print_without_them() {
+        let c = Config::load(
+            None,
+            &env(&[("PUSHGATE_DATABASE_URL", "postgres://app:db-pass-123@db:5432/pg"),
+                ("PUSHGATE_MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+                ("PUSHGATE_ALERT_WEBHOOK_URL", "https://hooks.example.com/services/T0/B0/token-xyz"),
+                ("PUSHGATE_ALERT_WEBHOOK_SECRET", "s")]),
+        )
+        .unwrap();
+        let printed = toml::to_string(&c).unwrap() + &format!("{c:?}");
+        assert!(printed.contains("postgres://app:***@db:5432/pg"), "{printed}");
+        assert!(printed.contains("https://hooks.example.com/***"), "{printed}");
+        assert!(!printed.contains("db-pass-123") && !printed.contains("token-xyz"));
+        assert_eq!(redact_password("sqlite://pushgate.db"), "sqlite://pushgate.db");
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub enum StartError {
     KeyFile { path: String, source: std::io::Error },
     #[error("master key file {0} does not hold base64 of 32 bytes")]
     BadKeyFile(String),
+    #[error("master key file {0} is missing, but the database holds connections sealed with a key: restore the file from its backup (or set PUSHGATE_MASTER_KEY to that key)")]
+    KeyFileMissing(String),
+    #[error("the master key does not open the secrets of connection {0}: it is not the key they were sealed with")]
+    WrongKey(String),
     #[error("cannot serve: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -76,29 +80,39 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
 
 /// The master key: configured, else the key file beside a SQLite database (created
 /// with mode 0600 on first start), else a throwaway key for an in-memory database.
-pub fn master_key(config: &Config) -> Result<MasterKey, StartError> {
-    if let Some(key) = &config.master_key {
-        return MasterKey::from_base64(key.expose())
-            .map_err(|_| StartError::Config("PUSHGATE_MASTER_KEY must be base64 of 32 bytes".into()));
-    }
-    match config.database() {
-        Some(Database::SqliteFile(db)) => {
-            let dir = db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            load_or_create_key_file(&dir.join(KEY_FILE_NAME))
+/// A key that does not open the stored secrets is refused, and a missing key file is not
+/// replaced while connections sealed with the old one exist.
+pub async fn master_key(config: &Config, store: &dyn Store) -> Result<MasterKey, StartError> {
+    let connections = store.list_connections(&model::ConnectionFilter::default()).await?;
+    let key = if let Some(key) = &config.master_key {
+        MasterKey::from_base64(key.expose())
+            .map_err(|_| StartError::Config("PUSHGATE_MASTER_KEY must be base64 of 32 bytes".into()))?
+    } else {
+        match config.database() {
+            Some(Database::SqliteFile(db)) => {
+                let dir = db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                load_or_create_key_file(&dir.join(KEY_FILE_NAME), !connections.is_empty())?
+            }
+            Some(Database::SqliteMemory) => MasterKey::from_base64(&MasterKey::generate_base64())
+                .map_err(|_| StartError::Config("key generation failed".into()))?,
+            _ => return Err(StartError::Config("PUSHGATE_MASTER_KEY is required with PostgreSQL".into())),
         }
-        Some(Database::SqliteMemory) => {
-            MasterKey::from_base64(&MasterKey::generate_base64()).map_err(|_| StartError::Config("key generation failed".into()))
+    };
+    if let Some(sealed) = connections.first() {
+        if connections::open_config(&key, sealed).is_err() {
+            return Err(StartError::WrongKey(sealed.id.to_string()));
         }
-        _ => Err(StartError::Config("PUSHGATE_MASTER_KEY is required with PostgreSQL".into())),
     }
+    Ok(key)
 }
 
-fn load_or_create_key_file(path: &Path) -> Result<MasterKey, StartError> {
+fn load_or_create_key_file(path: &Path, secrets_exist: bool) -> Result<MasterKey, StartError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let shown = path.display().to_string();
     match std::fs::read_to_string(path) {
         Ok(text) => MasterKey::from_base64(&text).map_err(|_| StartError::BadKeyFile(shown)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && secrets_exist => Err(StartError::KeyFileMissing(shown)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let text = MasterKey::generate_base64();
             let mut file = std::fs::OpenOptions::new()
@@ -141,7 +155,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     -> Result<(), StartError>
 {
     let store = open_store(&config).await?;
-    let key = Arc::new(master_key(&config)?);
+    let key = Arc::new(master_key(&config, store.as_ref()).await?);
     let tokens = admin_tokens(store.as_ref(), &config).await?;
     let bound = listener.local_addr()?;
     let public_url = config.public_url_for(bound);

@@ -57,7 +57,12 @@ fn restore(incoming: &mut Value, stored: Option<&Value>, under_secret: bool) {
         }
         Value::Array(items) => {
             for (i, v) in items.iter_mut().enumerate() {
-                let old = stored.and_then(|s| s.get(i));
+                // Items with an `id` (like encryption keys) are matched by it, so removing
+                // or reordering entries never pairs a secret with another entry.
+                let old = match v.get("id") {
+                    Some(id) => stored.and_then(Value::as_array).and_then(|all| all.iter().find(|o| o.get("id") == Some(id))),
+                    None => stored.and_then(|s| s.get(i)),
+                };
                 restore(v, old, under_secret);
             }
         }
@@ -125,6 +130,15 @@ mod tests {
         let mut replaced = json!({"auth": {"type": "api_key", "header": "X", "value": "new"}});
         restore_masked(&mut replaced, &stored);
         assert_eq!(replaced["auth"]["value"], "new");
+    }
+
+    #[test]
+    fn list_items_with_an_id_are_matched_by_it() {
+        let stored = json!({"encryption_keys": [{"id": "a", "private_key_pem": "PEM-A"}, {"id": "b", "private_key_pem": "PEM-B"}]});
+        let mut incoming = json!({"encryption_keys": [{"id": "b", "private_key_pem": "***"}, {"id": "c", "private_key_pem": "***"}]});
+        restore_masked(&mut incoming, &stored);
+        assert_eq!(incoming["encryption_keys"][0]["private_key_pem"], "PEM-B");
+        assert_eq!(incoming["encryption_keys"][1]["private_key_pem"], "***", "no stored key c: stays masked and fails validation");
     }
 
     #[test]

@@ -287,6 +287,10 @@ async fn errors_are_json_everywhere(server: TestServer) {
     let response = server.client.get(server.url(&format!("/push/webhook/{}", uuid::Uuid::new_v4()))).send().await.unwrap();
     assert_eq!(response.status(), 405);
     assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "method_not_allowed");
+    for (path, code) in [("/v1/connections?tenant_id=a&tenant_id=b", "invalid_query"), ("/v1/connections/%FF", "invalid_path")] {
+        let (status, answer) = send(&server, Method::GET, path, None).await;
+        assert_eq!((status, answer["error"]["code"].as_str()), (400, Some(code)), "{path}");
+    }
     let lifecycle = server.client.post(server.url(&format!("/push/ms-graph/{}/lifecycle", uuid::Uuid::new_v4()))).send().await.unwrap();
     assert_eq!(lifecycle.status(), 501);
     assert_eq!(lifecycle.json::<Value>().await.unwrap()["error"]["code"], "source_not_available");

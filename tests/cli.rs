@@ -221,3 +221,36 @@ fn verify_usage_errors_exit_2() {
     let (code, report) = verify(dir.path(), &["--connection", "c.json", "--header", "X: v", "b.json"]);
     assert_eq!((code, report["verified"].clone()), (0, json!(true)));
 }
+
+#[tokio::test]
+async fn a_lost_or_wrong_master_key_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, base, printed) = start(dir.path());
+    let token = generated_token(&printed).unwrap();
+    let created = reqwest::Client::new()
+        .post(format!("{base}/v1/connections"))
+        .bearer_auth(&token)
+        .json(&json!({"tenant_id": "t", "name": "n", "source": "o365_activity", "config": {"auth_id": "secret-id"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert!(terminate(child).success());
+
+    let key_file = dir.path().join("pushgate.key");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
+    let out = pushgate(dir.path()).env("PUSHGATE_LISTEN", "127.0.0.1:0").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("restore the file from its backup"));
+    assert!(!key_file.exists(), "no new key replaces the lost one");
+
+    let other = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let out = pushgate(dir.path()).env("PUSHGATE_LISTEN", "127.0.0.1:0").env("PUSHGATE_MASTER_KEY", other).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not the key they were sealed with"));
+
+    std::fs::write(&key_file, key).unwrap();
+    let (child, _, _) = start(dir.path());
+    assert!(terminate(child).success(), "the restored key starts again");
+}

@@ -11,6 +11,8 @@ async fn in_flight_push_survives_shutdown(backend: Backend) {
     let body = br#"{"alert": "in flight during shutdown"}"#.to_vec();
     let signature = hmac_hex("s3cret", &body);
 
+    // A request first, so the client's pooled connection is one the server has accepted.
+    assert_eq!(server.client.get(server.url("/healthz")).send().await.unwrap().status(), 200);
     // The body arrives in two parts; the second only after the stop signal.
     let (parts, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
@@ -21,7 +23,7 @@ async fn in_flight_push_survives_shutdown(backend: Backend) {
         .header("x-signature", signature)
         .body(reqwest::Body::wrap_stream(stream));
     let in_flight = tokio::spawn(request.send());
-    // Give the server a moment to accept the connection and start reading the body.
+    // Give the server a moment to read the request head and start reading the body.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 
     let base = server.base.clone();

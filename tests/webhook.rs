@@ -80,12 +80,24 @@ async fn retried_delivery_is_stored_once(server: TestServer) {
     assert_eq!(push_hmac(&server, &id, "s3cret", body).await.1["stored"], 1);
     let (status, answer) = push_hmac(&server, &id, "s3cret", body).await;
     assert_eq!((status, answer), (200, json!({"status": "stored", "stored": 0, "duplicates": 1})));
-    // A delivery id from the sender wins over the body hash.
-    let headers = |b: &[u8]| vec![("x-signature", hmac_hex("s3cret", b)), ("webhook-id", "evt-42".to_string())];
-    assert_eq!(push(&server, &id, b"{\"n\":1}", &headers(b"{\"n\":1}")).await.1["stored"], 1);
-    assert_eq!(push(&server, &id, b"{\"n\":2}", &headers(b"{\"n\":2}")).await.1["duplicates"], 1);
+    // The signature covers the body, not a delivery id header: a replay of a captured
+    // push with a forged id is a duplicate, and cannot claim the id of a later event.
+    let forged_id = vec![("x-signature", hmac_hex("s3cret", body)), ("webhook-id", "evt-43".to_string())];
+    assert_eq!(push(&server, &id, body, &forged_id).await.1["duplicates"], 1);
+    let later = br#"{"alert": "y"}"#;
+    let real = vec![("x-signature", hmac_hex("s3cret", later)), ("webhook-id", "evt-43".to_string())];
+    assert_eq!(push(&server, &id, later, &real).await.1["stored"], 1);
     assert_eq!(server.events(&id).await.len(), 2);
     assert_eq!(server.connection(&id).await["counters"]["duplicates"], 2);
+
+    // With an API key, the sender's delivery id is the dedupe key.
+    let keyed = id_of(&server.create(json!({"tenant_id": "acme", "name": "k", "source": "webhook",
+        "config": {"auth": {"type": "api_key", "header": "X-Key", "value": "k-1"}, "id_header": "X-Delivery"}})).await);
+    let headers = |delivery: &str| vec![("x-key", "k-1".to_string()), ("x-delivery", delivery.to_string())];
+    assert_eq!(push(&server, &keyed, b"{\"n\":1}", &headers("d-1")).await.1["stored"], 1);
+    assert_eq!(push(&server, &keyed, b"{\"n\":2}", &headers("d-1")).await.1["duplicates"], 1);
+    assert_eq!(push(&server, &keyed, b"{\"n\":1}", &headers("d-2")).await.1["stored"], 1);
+    assert_eq!(server.events(&keyed).await.len(), 2);
     server.stop().await;
 }
 
@@ -268,7 +280,7 @@ async fn rejection_records_are_rate_limited_but_counted(server: TestServer) {
     // A burst of 50, then 5 a second for as long as the flood lasted.
     let allowed = 50 + (5.0 * started.elapsed().as_secs_f64()).ceil() as usize;
     let kept = server.rejections(&id).await.len();
-    assert!(kept >= 50 && kept <= allowed.min(119), "kept {kept} of 120 rejection rows (allowed {allowed})");
+    assert!(kept >= 50 && kept <= allowed, "kept {kept} of 120 rejection rows (allowed {allowed})");
     assert_eq!(server.connection(&id).await["counters"]["rejections"], 120);
     server.stop().await;
 }
@@ -340,7 +352,7 @@ async fn body_one_byte_over_the_limit_is_refused_postgres() {
 }
 
 async fn slow_senders_time_out(backend: common::Backend) {
-    let Some(server) = TestServer::start_with(backend, "slow_senders", &[("PUSHGATE_REQUEST_TIMEOUT_MS", "300")]).await else {
+    let Some(server) = TestServer::start_with(backend, "slow_senders", &[("PUSHGATE_REQUEST_TIMEOUT_MS", "1500")]).await else {
         return;
     };
     let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
@@ -363,7 +375,7 @@ async fn slow_senders_time_out(backend: common::Backend) {
 fn async_stream_of_two_chunks() -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     use tokio_stream::StreamExt;
     let chunks = tokio_stream::iter(vec![Ok(b"{\"a\":".to_vec()), Ok(b"1}".to_vec())]);
-    chunks.throttle(std::time::Duration::from_secs(2))
+    chunks.throttle(std::time::Duration::from_secs(5))
 }
 
 #[tokio::test]

@@ -3,8 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,6 +13,7 @@ use uuid::Uuid;
 
 use super::auth::Admin;
 use super::error::ApiError;
+use super::extract::{AdminBody, ApiPath as Path, ApiQuery as Query};
 use super::{views, AppState};
 use crate::connections::{prepare_new, prepare_update, CreateRequest, PatchRequest};
 use crate::model::{now, Connection, ConnectionFilter, SourceKind, Status};
@@ -23,24 +23,6 @@ const MAX_PAGE: u32 = 1000;
 
 pub fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::bad_request("invalid_connection_id", format!("`{text}` is not a UUID")))
-}
-
-/// An admin request body, refused with a JSON error when it is too large or unreadable.
-pub struct AdminBody(Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for AdminBody {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<AdminBody, ApiError> {
-        Bytes::from_request(req, state).await.map(AdminBody).map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                let limit = super::ADMIN_BODY_LIMIT;
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("admin bodies are limited to {limit} bytes"))
-            } else {
-                ApiError::bad_request("invalid_request", e.body_text())
-            }
-        })
-    }
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(AdminBody(body): &AdminBody) -> Result<T, ApiError> {

@@ -5,6 +5,7 @@
 mod admin;
 pub mod auth;
 mod error;
+mod extract;
 mod probes;
 mod push;
 pub mod views;

@@ -5,13 +5,14 @@
 use std::net::SocketAddr;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
 use super::error::ApiError;
+use super::extract::ApiPath as Path;
 use super::AppState;
 use crate::ingest::{Origin, PushAccepted, PushError};
 use crate::model::{now, SourceKind};
@@ -47,17 +48,21 @@ pub async fn push(
     };
     let origin = Origin { source_addr: Some(peer.ip().to_string()) };
     let body = match read_limited(body, &headers, state.max_body_bytes).await {
-        Some(b) => b,
-        None => {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
             let id = uuid::Uuid::parse_str(&id).ok();
             let detail = format!("the body is over {} bytes", state.max_body_bytes);
             // An oversized body is not kept, not even its prefix.
             state.ingest.refuse_early(id, "body_too_large", &detail, b"", &origin).await;
             return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", detail).into_response();
         }
+        Err(BodyError::Unreadable) => {
+            return ApiError::bad_request("body_unreadable", "the body ended before it was complete").into_response();
+        }
     };
     let Ok(id) = uuid::Uuid::parse_str(&id) else {
-        let detail = format!("`{id}` is not a UUID");
+        let shown: String = id.chars().take(64).collect();
+        let detail = format!("`{shown}` is not a UUID");
         state.ingest.refuse_early(None, "invalid_connection_id", &detail, &body, &origin).await;
         return ApiError::bad_request("invalid_connection_id", detail).into_response();
     };
@@ -77,13 +82,24 @@ pub async fn lifecycle(Path((segment, _id)): Path<(String, String)>) -> ApiError
     }
 }
 
-/// Reads the whole body, or `None` once it passes `limit` (declared or actual).
-async fn read_limited(body: Body, headers: &HeaderMap, limit: usize) -> Option<Bytes> {
+/// Why a body was not read.
+enum BodyError {
+    TooLarge,
+    /// The sender stopped sending (disconnect, reset) before the body was complete.
+    Unreadable,
+}
+
+/// Reads the whole body, refusing it once it passes `limit` (declared or actual).
+async fn read_limited(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, BodyError> {
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return None;
+        return Err(BodyError::TooLarge);
     }
-    axum::body::to_bytes(body, limit).await.ok()
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|inner| inner.is::<http_body_util::LengthLimitError>());
+        if too_large { BodyError::TooLarge } else { BodyError::Unreadable }
+    })
 }
 
 fn accepted_response(source: SourceKind, accepted: PushAccepted) -> Response {

@@ -76,7 +76,13 @@ async fn dispatch(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, writers: u
 }
 
 async fn commit_batch(store: &dyn Store, jobs: Vec<Job>) {
-    let (ops, replies): (Vec<WriteOp>, Vec<_>) = jobs.into_iter().map(|j| (j.op, j.reply)).unzip();
+    // A push whose caller already gave up (timed out, disconnected) is not written: the
+    // sender was not acknowledged and will retry.
+    let (ops, replies): (Vec<WriteOp>, Vec<_>) =
+        jobs.into_iter().filter(|j| !j.reply.is_closed()).map(|j| (j.op, j.reply)).unzip();
+    if ops.is_empty() {
+        return;
+    }
     let started = std::time::Instant::now();
     let committed = store.commit(&ops).await;
     tracing::debug!(ops = ops.len(), micros = started.elapsed().as_micros() as u64, ok = committed.is_ok(), "group commit");
@@ -86,16 +92,11 @@ async fn commit_batch(store: &dyn Store, jobs: Vec<Job>) {
                 let _ = reply.send(Ok(outcome));
             }
         }
-        Err(e) if ops.len() == 1 => {
-            tracing::error!(error = %e, "commit failed");
-            let _ = replies.into_iter().next().map(|r| r.send(Err(CommitError::Failed(e.to_string()))));
-        }
-        Err(e) => {
-            // One bad op must not fail its neighbours: commit each alone.
-            tracing::warn!(error = %e, ops = ops.len(), "batch commit failed; retrying its ops one by one");
+        Err(e) if ops.len() > 1 && e.is_refused_data() => {
+            // The database refused one op's data: commit each alone, so it fails alone.
+            tracing::warn!(error = %e, ops = ops.len(), "batch refused by the database; committing its ops one by one");
             for (op, reply) in ops.into_iter().zip(replies) {
-                let result = store.commit(std::slice::from_ref(&op)).await;
-                let answer = match result {
+                let answer = match store.commit(std::slice::from_ref(&op)).await {
                     Ok(mut outcomes) => outcomes.pop().ok_or_else(|| CommitError::Failed("no outcome".into())),
                     Err(e) => {
                         tracing::error!(error = %e, "commit failed");
@@ -103,6 +104,14 @@ async fn commit_batch(store: &dyn Store, jobs: Vec<Job>) {
                     }
                 };
                 let _ = reply.send(answer);
+            }
+        }
+        Err(e) => {
+            // Unreachable or failing database: every push of the batch is refused at once
+            // (503), and its sender retries.
+            tracing::error!(error = %e, ops = ops.len(), "commit failed");
+            for reply in replies {
+                let _ = reply.send(Err(CommitError::Failed(e.to_string())));
             }
         }
     }

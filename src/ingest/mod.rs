@@ -109,7 +109,11 @@ impl Ingest {
             self.refuse(Some(id), false, "paused", "the connection is paused", request.body, origin).await;
             return Err(PushError::Paused);
         }
-        let sender = sources::sender_for(connection.source).ok_or(PushError::SourceNotAvailable)?;
+        let Some(sender) = sources::sender_for(connection.source) else {
+            self.refuse(Some(id), false, "source_not_available", "this source is not received by this version", request.body, origin)
+                .await;
+            return Err(PushError::SourceNotAvailable);
+        };
         let verified = match sender.verify(request, &connection.config).await {
             Ok(v) => v,
             Err(rejected) => {
@@ -159,9 +163,14 @@ impl Ingest {
         }
     }
 
-    /// Records a refusal decided before a connection was looked up (bad id, body too large).
+    /// Records a refusal decided before the push was verified (bad id, body too large). It
+    /// is kept on the connection only when one has that id, so random ids add no state.
     pub async fn refuse_early(&self, connection: Option<Uuid>, reason: &'static str, detail: &str, body: &[u8], origin: &Origin) {
-        self.refuse(connection, false, reason, detail, body, origin).await;
+        let known = match connection {
+            Some(id) => self.connection(id).await.ok().flatten().map(|c| c.id),
+            None => None,
+        };
+        self.refuse(known, false, reason, detail, body, origin).await;
     }
 
     async fn connection(&self, id: Uuid) -> Result<Option<Arc<LoadedConnection>>, PushError> {
@@ -186,7 +195,7 @@ impl Ingest {
             at: now(),
             reason: reason.to_owned(),
             source_addr: origin.source_addr.clone(),
-            detail: detail.replace('\0', "\u{fffd}"),
+            detail: bounded_detail(detail),
             body_prefix: body_prefix(body),
         }
     }
@@ -217,6 +226,18 @@ impl Ingest {
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
+}
+
+/// Longest rejection detail kept, in bytes.
+const MAX_DETAIL: usize = 512;
+
+/// A detail cut to [`MAX_DETAIL`] bytes (on a character boundary), without NUL.
+fn bounded_detail(detail: &str) -> String {
+    let mut end = detail.len().min(MAX_DETAIL);
+    while !detail.is_char_boundary(end) {
+        end -= 1;
+    }
+    detail[..end].replace('\0', "\u{fffd}")
 }
 
 /// Makes an event storable in both backends: PostgreSQL's `jsonb` and `text` refuse NUL
@@ -255,6 +276,14 @@ mod tests {
     use super::*;
     use crate::model::EventKind;
     use serde_json::json;
+
+    #[test]
+    fn details_are_bounded_on_a_character_boundary() {
+        let long = "é".repeat(400);
+        let cut = bounded_detail(&long);
+        assert!(cut.len() <= MAX_DETAIL && cut.chars().all(|c| c == 'é'));
+        assert_eq!(bounded_detail("a\0b"), "a\u{fffd}b");
+    }
 
     #[test]
     fn sanitize_removes_nul_and_bounds_keys() {

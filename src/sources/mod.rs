@@ -15,8 +15,9 @@ use serde_json::Value;
 
 use crate::model::{NewEvent, SourceKind};
 
-/// One push as it arrived: nothing is parsed before verification.
-#[derive(Debug, Clone, Copy)]
+/// One push as it arrived: nothing is parsed before verification. Its `Debug` shows
+/// header names and the body length only: values and body may carry credentials.
+#[derive(Clone, Copy)]
 pub struct RawRequest<'a> {
     pub headers: &'a HeaderMap,
     pub query: Option<&'a str>,
@@ -25,6 +26,17 @@ pub struct RawRequest<'a> {
     pub push_url: &'a str,
     /// The clock of this check (fixed by `verify --at`).
     pub now: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for RawRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRequest")
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body_len", &self.body.len())
+            .field("push_url", &self.push_url)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Proof that a push passed its sender's authentication. Only this module's senders

@@ -2,8 +2,9 @@
 //!
 //! Authentication is one of the shared-secret schemes of [`super::auth`], checked over the
 //! raw body. The body must be JSON; `{"type": "heartbeat"}` is a heartbeat. The dedupe
-//! key is the sender's delivery id (`webhook-id`, or the header named by `id_header`),
-//! otherwise a SHA-256 of the body, so a retried delivery is stored once.
+//! key is the signed `webhook-id` (Standard Webhooks); with `api_key` or `basic`, the
+//! delivery id header (`webhook-id`, or the one named by `id_header`); otherwise a
+//! SHA-256 of the body. A retried delivery is stored once.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -15,6 +16,9 @@ use crate::model::{EventKind, NewEvent};
 
 pub struct WebhookSender;
 
+/// Longest delivery id header value used as it is.
+const MAX_ID_LEN: usize = 256;
+
 /// Keys a `webhook` config may have.
 pub const CONFIG_KEYS: [&str; 3] = ["auth", "id_header", "event_kind"];
 
@@ -25,9 +29,16 @@ impl Sender for WebhookSender {
         let auth = Auth::parse(config, Allowed::WithStandardWebhooks)
             .map_err(|e| Rejected::unauthenticated("invalid_connection_config", e.join("; ")))?;
         let signed_id = auth.check(request.headers, request.body, request.now)?;
+        // A delivery id outside the signature is trusted only when the signature covers
+        // nothing else either (api_key, basic). With an HMAC of the body, whoever replays a
+        // captured push could set a future delivery id and so make the real event a
+        // "duplicate"; there the body hash is the dedupe key.
         let delivery_id = signed_id.or_else(|| {
+            if auth.signs_body() {
+                return None;
+            }
             let name = config.get("id_header").and_then(Value::as_str).unwrap_or("webhook-id");
-            header(request.headers, name).filter(|v| !v.is_empty()).map(str::to_owned)
+            header(request.headers, name).filter(|v| !v.is_empty()).map(|v| v.chars().take(MAX_ID_LEN).collect())
         });
         Ok(Verified::new(request, delivery_id))
     }
@@ -118,12 +129,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_delivery_id_header_is_the_dedupe_key() {
+    async fn an_unsigned_delivery_id_is_ignored_when_the_body_is_signed() {
         let body = br#"{"a":1}"#;
         let mut headers = signed("s3cret", body);
         headers.insert("webhook-id", "evt_1".parse().unwrap());
         let Intake::Events(events) = receive(&headers, body, &config()).await.unwrap() else { panic!() };
-        assert_eq!(events[0].dedupe_key, "evt_1");
+        assert!(events[0].dedupe_key.starts_with("sha256:"));
+    }
+
+    #[tokio::test]
+    async fn the_delivery_id_header_is_the_dedupe_key_with_an_api_key() {
+        let config = json!({"auth": {"type": "api_key", "header": "X-Key", "value": "k"}, "id_header": "X-Delivery"});
+        let mut headers = HeaderMap::new();
+        headers.insert("x-key", "k".parse().unwrap());
+        headers.insert("x-delivery", "d-9".parse().unwrap());
+        let Intake::Events(events) = receive(&headers, b"{}", &config).await.unwrap() else { panic!() };
+        assert_eq!(events[0].dedupe_key, "d-9");
     }
 
     #[tokio::test]

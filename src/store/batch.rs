@@ -93,6 +93,11 @@ pub fn settle(ops: &[WriteOp], inserted: &HashSet<(String, String)>) -> (Vec<OpO
                     d.rejections += 1;
                     if r.unauthenticated {
                         d.streak += 1;
+                    } else {
+                        // "The last 5 pushes were all unauthenticated": another refusal
+                        // (paused, too large, ...) breaks the run.
+                        d.reset_streak = true;
+                        d.streak = 0;
                     }
                 }
                 outcomes.push(OpOutcome::Refused);
@@ -164,6 +169,14 @@ mod tests {
         assert!(d.reset_streak);
         assert_eq!((d.streak, d.rejections, d.heartbeats), (2, 3, 1));
         assert_eq!(d.last_heartbeat_at, Some(at(5)));
+
+        let mut too_large = refuse(c);
+        if let WriteOp::Refuse(r) = &mut too_large {
+            r.unauthenticated = false;
+        }
+        let (_, broken) = settle(&[refuse(c), refuse(c), too_large, refuse(c)], &HashSet::new());
+        assert!(broken[&c].reset_streak);
+        assert_eq!(broken[&c].streak, 1);
 
         let (_, only_failures) = settle(&[refuse(c), refuse(c)], &HashSet::new());
         assert!(!only_failures[&c].reset_streak);

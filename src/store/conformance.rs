@@ -52,6 +52,7 @@ conformance!(
     status_transitions_are_recorded_once,
     admin_tokens_are_kept,
     ready_after_migrate,
+    rejections_are_pruned_to_the_newest,
 );
 
 fn new_connection(tenant: &str, source: SourceKind) -> NewConnection {
@@ -288,4 +289,20 @@ async fn ready_after_migrate(store: Arc<dyn Store>) {
     // Migrating again is a no-op.
     store.migrate().await.unwrap();
     assert!(store.ready().await.unwrap());
+}
+
+async fn rejections_are_pruned_to_the_newest(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::Webhook);
+    store.create_connection(&c).await.unwrap();
+    let keep = MAX_REJECTIONS_PER_CONNECTION as usize;
+    let mut ops: Vec<WriteOp> = (0..keep + 10).map(|i| refuse(Some(c.id), &format!("r{i}"))).collect();
+    ops.extend((0..keep + 3).map(|i| refuse(None, &format!("o{i}"))));
+    store.commit(&ops).await.unwrap();
+    let kept = store.list_rejections(Some(c.id), 5000).await.unwrap();
+    assert_eq!(kept.len(), keep);
+    assert_eq!(kept[0].reason, format!("r{}", keep + 9), "the newest stay");
+    assert_eq!(kept[keep - 1].reason, "r10");
+    let orphans = store.list_rejections(None, 5000).await.unwrap();
+    assert_eq!(orphans.len(), keep);
+    assert_eq!(store.get_connection(c.id).await.unwrap().unwrap().counters.rejections, (keep + 10) as i64, "counters keep counting");
 }

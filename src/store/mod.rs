@@ -29,6 +29,10 @@ use crate::model::{
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+/// Rejection rows kept per connection (and for pushes that named no connection); older
+/// ones are dropped in the commit that adds new ones. Counters keep counting.
+pub const MAX_REJECTIONS_PER_CONNECTION: i64 = 1000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the database is unavailable: {0}")]
@@ -37,6 +41,15 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is not readable: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// The database refused this data (a constraint or a value it cannot store), as
+    /// opposed to being unreachable: retrying the same write alone may then succeed
+    /// for the other writes of a batch.
+    pub fn is_refused_data(&self) -> bool {
+        matches!(self, StoreError::Unavailable(sqlx::Error::Database(_)))
+    }
 }
 
 /// One push's effect on the store, applied with others in one transaction.

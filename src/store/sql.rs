@@ -6,6 +6,17 @@
 /// Rows per multi-row INSERT; well under both backends' bind-parameter limits.
 pub const INSERT_CHUNK: usize = 500;
 
+pub const REJECTIONS_OF: &str = "SELECT id, at, reason, source_addr, detail, body_prefix FROM rejections \
+    WHERE connection_id = $1 ORDER BY id DESC LIMIT $2";
+pub const ORPHAN_REJECTIONS: &str = "SELECT id, at, reason, source_addr, detail, body_prefix FROM rejections \
+    WHERE connection_id IS NULL ORDER BY id DESC LIMIT $1";
+
+/// Drops a connection's rejection rows beyond the newest `$2`.
+pub const PRUNE_REJECTIONS: &str = "DELETE FROM rejections WHERE connection_id = $1 AND id <= \
+    (SELECT id FROM rejections WHERE connection_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)";
+pub const PRUNE_ORPHAN_REJECTIONS: &str = "DELETE FROM rejections WHERE connection_id IS NULL AND id <= \
+    (SELECT id FROM rejections WHERE connection_id IS NULL ORDER BY id DESC LIMIT 1 OFFSET $1)";
+
 pub const UPDATE_FACTS: &str = "UPDATE connections SET \
     events_count = events_count + $2, \
     duplicates_count = duplicates_count + $3, \
@@ -127,13 +138,15 @@ macro_rules! sql_store {
             async fn delete_connection(&self, id: Uuid) -> Result<bool, StoreError> {
                 let id = id.to_string();
                 let mut tx = self.pool.begin().await?;
+                // The connection row first: that waits for a group commit holding its lock,
+                // so the child rows deleted next include what that commit wrote.
+                let done = sqlx::query("DELETE FROM connections WHERE id = $1").bind(&id).execute(&mut *tx).await?;
                 for table in ["events", "rejections", "status_history"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE connection_id = $1"))
                         .bind(&id)
                         .execute(&mut *tx)
                         .await?;
                 }
-                let done = sqlx::query("DELETE FROM connections WHERE id = $1").bind(&id).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -207,6 +220,17 @@ macro_rules! sql_store {
                     });
                     qb.build().execute(&mut *tx).await?;
                 }
+                // Keep only the newest rows per connection, so refusals cannot fill the disk.
+                let keep = $crate::store::MAX_REJECTIONS_PER_CONNECTION;
+                let pruned: std::collections::BTreeSet<Option<Uuid>> = rejections.iter().map(|r| r.connection_id).collect();
+                for connection in pruned {
+                    match connection {
+                        Some(id) => sqlx::query($crate::store::sql::PRUNE_REJECTIONS).bind(id.to_string()).bind(keep),
+                        None => sqlx::query($crate::store::sql::PRUNE_ORPHAN_REJECTIONS).bind(keep),
+                    }
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 tx.commit().await?;
                 for (op, outcome) in ops.iter().zip(outcomes.iter_mut()) {
                     let connection = match op {
@@ -238,14 +262,12 @@ macro_rules! sql_store {
             async fn list_rejections(&self, connection: Option<Uuid>, limit: u32)
                 -> Result<Vec<StoredRejection>, StoreError>
             {
-                let rows: Vec<RejectionRow> = sqlx::query_as(
-                    "SELECT id, at, reason, source_addr, detail, body_prefix FROM rejections \
-                     WHERE connection_id IS NOT DISTINCT FROM $1 ORDER BY id DESC LIMIT $2",
-                )
-                .bind(connection.map(|id| id.to_string()))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
+                // `=` for one connection, so the index serves it; IS NULL for pushes that named none.
+                let query = match connection {
+                    Some(id) => sqlx::query_as($crate::store::sql::REJECTIONS_OF).bind(id.to_string()).bind(i64::from(limit)),
+                    None => sqlx::query_as($crate::store::sql::ORPHAN_REJECTIONS).bind(i64::from(limit)),
+                };
+                let rows: Vec<RejectionRow> = query.fetch_all(&self.pool).await?;
                 Ok(rows.into_iter().map(StoredRejection::from).collect())
             }
 

@@ -118,3 +118,22 @@ fn debug_hides_secrets() {
     let auth = parse(json!({"type": "api_key", "header": "X", "value": "very-secret"}));
     assert!(!format!("{auth:?}").contains("very-secret"));
 }
+
+#[test]
+fn many_signatures_cost_one_mac_per_key_and_long_headers_are_refused() {
+    let auth = parse(json!({"type": "standard_webhooks", "secret": SPEC_SECRET}));
+    let many = format!("{} {SPEC_SIG}", vec!["v1,AAAA"; 300].join(" "));
+    let e = auth.check(&spec_headers(&many, "1614265330"), SPEC_BODY, now()).unwrap_err();
+    assert_eq!((e.class, e.reason), (RejectClass::Malformed, "malformed_signature"));
+    let some = format!("{} {SPEC_SIG}", vec!["v1,AAAA"; 20].join(" "));
+    assert!(auth.check(&spec_headers(&some, "1614265330"), SPEC_BODY, now()).is_ok());
+}
+
+#[test]
+fn extreme_timestamps_are_out_of_tolerance_not_a_panic() {
+    let auth = parse(json!({"type": "standard_webhooks", "secret": SPEC_SECRET}));
+    for ts in ["-9223372036854775808", "9223372036854775807", "-9223372035154775808"] {
+        let e = auth.check(&spec_headers(SPEC_SIG, ts), SPEC_BODY, now()).unwrap_err();
+        assert_eq!(e.reason, "timestamp_out_of_tolerance", "{ts}");
+    }
+}
