@@ -75,6 +75,8 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// Requests served at once; beyond it, requests are shed with 503.
     pub max_concurrent_requests: usize,
+    /// Push-body bytes buffered at once across all requests; beyond it, pushes are shed.
+    pub max_buffered_body_bytes: usize,
 }
 
 /// The same redacted view `check-config` prints: no secret, no password in a URL.
@@ -93,7 +95,7 @@ impl std::fmt::Debug for Config {
 pub struct ConfigErrors(pub Vec<String>);
 
 /// Keys in the order `check-config` documents them, with their defaults.
-const DEFAULTS: [(&str, Option<&str>); 18] = [
+const DEFAULTS: [(&str, Option<&str>); 19] = [
     ("listen", Some("127.0.0.1:8080")),
     ("database_url", Some("sqlite://pushgate.db")),
     ("public_url", None),
@@ -112,6 +114,7 @@ const DEFAULTS: [(&str, Option<&str>); 18] = [
     ("log_format", Some("text")),
     ("request_timeout_ms", Some("30000")),
     ("max_concurrent_requests", Some("1024")),
+    ("max_buffered_body_bytes", Some("268435456")),
 ];
 
 impl Config {
@@ -173,6 +176,7 @@ impl Config {
         let max_body_bytes = number("max_body_bytes") as usize;
         let request_timeout_ms = number("request_timeout_ms");
         let max_concurrent_requests = number("max_concurrent_requests") as usize;
+        let max_buffered_body_bytes = number("max_buffered_body_bytes") as usize;
         let log_format = match raw.get("log_format").map(String::as_str) {
             Some("json") => LogFormat::Json,
             Some("text") | None => LogFormat::Text,
@@ -200,6 +204,7 @@ impl Config {
             log_format,
             request_timeout_ms,
             max_concurrent_requests,
+            max_buffered_body_bytes,
         }
     }
 
@@ -254,6 +259,9 @@ impl Config {
         }
         if self.request_timeout_ms < 100 {
             errors.push("PUSHGATE_REQUEST_TIMEOUT_MS: must be at least 100".into());
+        }
+        if self.max_buffered_body_bytes < self.max_body_bytes {
+            errors.push("PUSHGATE_MAX_BUFFERED_BODY_BYTES: must be at least PUSHGATE_MAX_BODY_BYTES".into());
         }
         if self.max_concurrent_requests == 0 {
             errors.push("PUSHGATE_MAX_CONCURRENT_REQUESTS: must be at least 1".into());

@@ -42,7 +42,7 @@ use tokio::sync::watch;
 
 use crate::config::{Config, Database};
 use crate::crypto::{generate_admin_token, token_hash, MasterKey};
-use crate::http::{AdminTokens, AppState, Limits};
+use crate::http::{AdminTokens, AppState, BodyBudget, Limits};
 use crate::ingest::Ingest;
 use crate::store::{Store, StoreError};
 
@@ -168,6 +168,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         admin_tokens: Arc::new(tokens),
         public_url: public_url.clone(),
         max_body_bytes: config.max_body_bytes,
+        body_budget: BodyBudget::new(config.max_buffered_body_bytes),
     };
     let limits = Limits {
         request_timeout: Duration::from_millis(config.request_timeout_ms),

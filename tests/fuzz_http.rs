@@ -77,6 +77,10 @@ async fn random_admin_bodies_get_clean_refusals(server: TestServer) {
         let response = server.admin(method, &path).header("content-type", "application/json").body(body.clone()).send().await.unwrap();
         let status = response.status().as_u16();
         assert!([201, 400, 404].contains(&status), "round {round}: {status} for {body}");
+        let answer: Value = response.json().await.unwrap_or_else(|_| panic!("round {round}: not JSON for {body}"));
+        if status != 201 {
+            assert!(answer["error"]["code"].is_string() && answer["error"]["message"].is_string(), "round {round}: {answer}");
+        }
     }
     server.stop().await;
 }

@@ -387,3 +387,45 @@ async fn slow_senders_time_out_sqlite() {
 async fn slow_senders_time_out_postgres() {
     slow_senders_time_out(common::Backend::Postgres).await;
 }
+
+async fn body_budget(backend: common::Backend) {
+    let env = [("PUSHGATE_MAX_BODY_BYTES", "2048"), ("PUSHGATE_MAX_BUFFERED_BODY_BYTES", "4096")];
+    let Some(server) = TestServer::start_with(backend, "body_budget", &env).await else { return };
+    let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
+    let body = br#"{"alert": "slow"}"#;
+    // Two streamed bodies with no declared length each hold a full 2 KiB reservation.
+    let mut senders = Vec::new();
+    let mut in_flight = Vec::new();
+    for _ in 0..2 {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+        tx.send(Ok(body[..5].to_vec())).await.unwrap();
+        let request = server
+            .client
+            .post(server.url(&format!("/push/webhook/{id}")))
+            .header("x-signature", hmac_hex("s3cret", body))
+            .body(reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(rx)));
+        in_flight.push(tokio::spawn(request.send()));
+        senders.push(tx);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (status, answer) = push_hmac(&server, &id, "s3cret", body).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (503, Some("overloaded")), "the budget is spent");
+    for tx in senders {
+        tx.send(Ok(body[5..].to_vec())).await.unwrap();
+    }
+    for request in in_flight {
+        assert_eq!(request.await.unwrap().unwrap().status(), 200);
+    }
+    assert_eq!(push_hmac(&server, &id, "s3cret", br#"{"alert": "later"}"#).await.0, 200, "the budget is back");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn buffered_body_memory_is_bounded_sqlite() {
+    body_budget(common::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn buffered_body_memory_is_bounded_postgres() {
+    body_budget(common::Backend::Postgres).await;
+}

@@ -41,6 +41,32 @@ pub struct AppState {
     /// Base URL the clouds reach us at, without a trailing slash.
     pub public_url: String,
     pub max_body_bytes: usize,
+    /// Bytes of push bodies that may be buffered at once, across all requests.
+    pub body_budget: BodyBudget,
+}
+
+/// A budget of buffered push-body memory, in KiB permits.
+#[derive(Clone)]
+pub struct BodyBudget {
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl BodyBudget {
+    pub fn new(total_bytes: usize) -> BodyBudget {
+        BodyBudget { permits: Arc::new(tokio::sync::Semaphore::new(total_bytes.div_ceil(1024))) }
+    }
+
+    /// Reserves room for a body: its declared length, else the limit. `None` when the
+    /// budget is spent right now.
+    pub fn reserve(&self, headers: &axum::http::HeaderMap, limit: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let declared = headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let bytes = declared.unwrap_or(limit).min(limit).max(1);
+        let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        self.permits.clone().try_acquire_many_owned(kib).ok()
+    }
 }
 
 /// Limits applied to every request.

@@ -47,6 +47,11 @@ pub async fn push(
         return ApiError::not_found("unknown_route", format!("no push route /push/{segment}")).into_response();
     };
     let origin = Origin { source_addr: Some(peer.ip().to_string()) };
+    // Memory for the body is reserved before reading, so slow senders cannot pin more
+    // than the budget between them; past it, pushes are shed (503) and retried later.
+    let Some(_reserved) = state.body_budget.reserve(&headers, state.max_body_bytes) else {
+        return ApiError::unavailable("overloaded", "too many push bodies are being received; retry later").into_response();
+    };
     let body = match read_limited(body, &headers, state.max_body_bytes).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
