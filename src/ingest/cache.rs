@@ -4,6 +4,7 @@
 //! process changes a connection.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -57,11 +58,13 @@ impl LoadedConnection {
 
 pub struct ConnectionCache {
     entries: RwLock<HashMap<Uuid, (Instant, Arc<LoadedConnection>)>>,
+    /// Bumped by every invalidation: a row read before one is not cached after it.
+    generation: AtomicU64,
 }
 
 impl ConnectionCache {
     pub fn new() -> ConnectionCache {
-        ConnectionCache { entries: RwLock::new(HashMap::new()) }
+        ConnectionCache { entries: RwLock::new(HashMap::new()), generation: AtomicU64::new(0) }
     }
 
     pub fn get(&self, id: Uuid) -> Option<Arc<LoadedConnection>> {
@@ -69,9 +72,19 @@ impl ConnectionCache {
         entries.get(&id).filter(|(at, _)| at.elapsed() < TTL).map(|(_, c)| c.clone())
     }
 
-    pub fn insert(&self, connection: LoadedConnection) -> Arc<LoadedConnection> {
+    /// The generation to pass to [`ConnectionCache::insert`], taken before reading the row.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Caches a connection read at `generation`, unless an invalidation happened since
+    /// (the row may predate an admin change); returns it either way.
+    pub fn insert(&self, connection: LoadedConnection, generation: u64) -> Arc<LoadedConnection> {
         let connection = Arc::new(connection);
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if self.generation.load(Ordering::Acquire) != generation {
+            return connection;
+        }
         if entries.len() >= MAX_ENTRIES {
             entries.retain(|_, (at, _)| at.elapsed() < TTL);
             if entries.len() >= MAX_ENTRIES {
@@ -83,6 +96,38 @@ impl ConnectionCache {
     }
 
     pub fn invalidate(&self, id: Uuid) {
-        self.entries.write().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.remove(&id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loaded(id: Uuid) -> LoadedConnection {
+        LoadedConnection {
+            id,
+            tenant_id: "t".into(),
+            source: SourceKind::Webhook,
+            stream: "s".into(),
+            paused: false,
+            config: Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_row_read_before_an_invalidation_is_not_cached() {
+        let cache = ConnectionCache::new();
+        let id = Uuid::new_v4();
+        let before = cache.generation();
+        cache.invalidate(id); // an admin change lands while the row was being read
+        cache.insert(loaded(id), before);
+        assert!(cache.get(id).is_none());
+        cache.insert(loaded(id), cache.generation());
+        assert!(cache.get(id).is_some());
+        cache.invalidate(id);
+        assert!(cache.get(id).is_none());
     }
 }

@@ -177,6 +177,7 @@ impl Ingest {
         if let Some(hit) = self.connections.get(id) {
             return Ok(Some(hit));
         }
+        let generation = self.connections.generation();
         let stored = self.store.get_connection(id).await.map_err(|e| {
             tracing::error!(error = %e, "connection lookup failed");
             PushError::StoreUnavailable
@@ -186,7 +187,7 @@ impl Ingest {
             tracing::error!(connection = %id, error = %e, "cannot open the connection's sealed config");
             PushError::StoreUnavailable
         })?;
-        Ok(Some(self.connections.insert(loaded)))
+        Ok(Some(self.connections.insert(loaded, generation)))
     }
 
     fn rejection(&self, connection: Option<Uuid>, detail: &str, reason: &str, body: &[u8], origin: &Origin) -> NewRejection {
