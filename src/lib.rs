@@ -175,13 +175,13 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         max_concurrent_requests: config.max_concurrent_requests,
     };
     let app = http::router(state, limits).into_make_service_with_connect_info::<SocketAddr>();
-    tracing::info!(address = %bound, public_url = %public_url, database = store.backend(), "pushgate listening");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
+    tracing::info!(address = %bound, public_url = %public_url, database = store.backend(), "pushgate listening");
     let mut stopping = stop_rx.clone();
     let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = stopping.wait_for(|stop| *stop).await;

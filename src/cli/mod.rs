@@ -92,6 +92,7 @@ pub async fn main(cli: Cli) -> ExitCode {
         }
         Command::Serve => {
             init_tracing(&config);
+            let stop = shutdown_signal();
             let Some(addr) = config.listen_addr() else { return ExitCode::FAILURE };
             let listener = match tokio::net::TcpListener::bind(addr).await {
                 Ok(l) => l,
@@ -100,7 +101,7 @@ pub async fn main(cli: Cli) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match crate::run(config, listener, shutdown_signal()).await {
+            match crate::run(config, listener, stop).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("pushgate: {e}");
@@ -124,13 +125,16 @@ fn init_tracing(config: &Config) {
     };
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler cannot fail on unix");
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate.recv() => {},
+/// Installs the SIGINT and SIGTERM handlers now (so a signal that arrives while the
+/// server starts is not lost to the default action) and completes on either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).expect("installing a SIGINT handler cannot fail on unix");
+    let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler cannot fail on unix");
+    async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
     }
 }

@@ -27,8 +27,12 @@ ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
 
 GCP_MODULES = ["gcp-scc-pubsub", "gcp-workspace-alerts"]
+# Internal module holding the delivery path both GCP modules share (topic, push
+# subscription, DLQ, heartbeat, service agent grants); the public modules wrap it.
+GCP_SHARED_MODULE = "gcp-pubsub-push"
+GCP_SHARED_SOURCE = "../" + GCP_SHARED_MODULE
 AZURE_MODULE = "azure-graph-app"
-OUR_DIRS = [TERRAFORM / "modules" / m for m in [*GCP_MODULES, AZURE_MODULE]] + [
+OUR_DIRS = [TERRAFORM / "modules" / m for m in [*GCP_MODULES, GCP_SHARED_MODULE, AZURE_MODULE]] + [
     TERRAFORM / "examples" / "gcp",
     TERRAFORM / "examples" / "azure",
 ]
@@ -161,7 +165,7 @@ def test_terraform_tree_exists():
     for d in OUR_DIRS:
         for f in ("main.tf", "variables.tf", "outputs.tf", "versions.tf"):
             assert (d / f).is_file(), f"missing {d / f}"
-    for m in [*GCP_MODULES, AZURE_MODULE]:
+    for m in [*GCP_MODULES, GCP_SHARED_MODULE, AZURE_MODULE]:
         assert (TERRAFORM / "modules" / m / "README.md").is_file()
 
 
@@ -268,9 +272,116 @@ def ref_name(value, prefix: str) -> str:
     return m.group(1)
 
 
+def shared() -> Config:
+    return module(GCP_SHARED_MODULE)
+
+
+def shared_call(name: str) -> tuple[str, dict]:
+    """The wrapper's single `module "..." { source = "../gcp-pubsub-push" }` call."""
+    calls = {n: b for n, b in module(name).modules.items() if attr(b, "source") == GCP_SHARED_SOURCE}
+    assert len(calls) == 1, f"{name}: expected exactly one module call with source {GCP_SHARED_SOURCE}, found {sorted(calls)}"
+    assert (TERRAFORM / "modules" / GCP_SHARED_MODULE).is_dir()
+    return next(iter(calls.items()))
+
+
+def delivery(name: str) -> Config:
+    """The config holding `name`'s push subscription, heartbeat and DLQ (the shared module),
+    after checking that the wrapper passes its own inputs through unchanged."""
+    call_name, call = shared_call(name)
+    wrapper = module(name)
+    for var in ("project_id", "region", "push_url", "audience", "topic_name", "subscription_name",
+                "dead_letter_topic_name", "service_account_id", "ack_deadline_seconds",
+                "message_retention_duration", "retry_minimum_backoff", "retry_maximum_backoff",
+                "max_delivery_attempts", "heartbeat_minutes", "heartbeat_job_name", "kms_key_name",
+                "enable_apis", "labels"):
+        assert var in wrapper.variables, f"{name}: missing variable {var}"
+        assert is_ref(attr(call, var), f"var.{var}"), f"{name}: module.{call_name}.{var} must be var.{var}"
+    return shared()
+
+
+def via_shared(name: str, value) -> object:
+    """`module.<shared call>.<output>` in wrapper `name` -> the value of that output in the shared module."""
+    call_name, _ = shared_call(name)
+    m = re.fullmatch(r"(?:\$\{)?module\." + re.escape(call_name) + r"\.([A-Za-z0-9_-]+)\}?", text(value))
+    assert m, f"{name}: {value!r} is not an output of module.{call_name}"
+    out = m.group(1)
+    assert out in shared().outputs, f"{GCP_SHARED_MODULE}: no output {out} (used by {name})"
+    return attr(shared().outputs[out], "value")
+
+
+def pushed_topic() -> str:
+    """Name of the google_pubsub_topic resource the shared module pushes to pushgate."""
+    return ref_name(attr(push_subscription(shared()), "topic"), "google_pubsub_topic")
+
+
+def test_gcp_shared_module_is_internal_and_self_contained():
+    cfg = shared()
+    # the wrappers add the publishers; the shared module has none of its own
+    assert "google_scc_notification_config" not in cfg.resources
+    assert "alerts-api-push-notifications" not in text(cfg.resources)
+    assert not cfg.modules
+    for out in ("service_account_email", "audience", "subscription", "topic", "topic_name",
+                "dead_letter_topic", "dead_letter_subscription", "heartbeat_interval_seconds",
+                "pushgate_connection_config"):
+        assert out in cfg.outputs, f"{GCP_SHARED_MODULE}: missing output {out}"
+    topic = pushed_topic()
+    assert ref_name(attr(cfg.outputs["topic"], "value"), "google_pubsub_topic") == topic
+    assert text(attr(cfg.outputs["topic"], "value")).endswith(".id}")
+    assert ref_name(attr(cfg.outputs["topic_name"], "value"), "google_pubsub_topic") == topic
+    assert text(attr(cfg.outputs["topic_name"], "value")).endswith(".name}")
+    assert text(attr(cfg.outputs["heartbeat_interval_seconds"], "value")) == "${var.heartbeat_minutes*60}"
+    # API enabling: the base set plus the wrapper's extra_apis, never disabled on destroy
+    apis = cfg.resource("google_project_service", "apis")
+    assert attr(apis, "disable_on_destroy") is False
+    apis_local = text(cfg.locals["apis"])
+    for api in ("iam.googleapis.com", "pubsub.googleapis.com", "cloudscheduler.googleapis.com", "var.extra_apis", "var.enable_apis"):
+        assert api in apis_local, f"{GCP_SHARED_MODULE}: local.apis lacks {api}"
+    # both topics: optional CMEK, with the inline checkov justification moved along
+    raw = (cfg.dir / "main.tf").read_text(encoding="utf-8")
+    assert raw.count("#checkov:skip=CKV_GCP_83:") == len(cfg.all_of("google_pubsub_topic")) == 2
+    for topic_body in cfg.all_of("google_pubsub_topic").values():
+        assert is_ref(attr(topic_body, "kms_key_name"), "var.kms_key_name")
+    cmek = cfg.resource("google_kms_crypto_key_iam_member", "pubsub_cmek")
+    assert "var.kms_key_name==null?0:1" in text(attr(cmek, "count"))
+    assert attr(cmek, "role") == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+    assert is_ref(attr(cmek, "member"), "local.pubsub_service_agent")
+
+
+@pytest.mark.parametrize("name", GCP_MODULES)
+def test_gcp_wrapper_calls_shared_module(name):
+    wrapper = module(name)
+    call_name, call = shared_call(name)
+    inner = shared()
+
+    passed = {k for k in call if not k.startswith("__") and k not in ("source", "depends_on", "providers")}
+    unknown = passed - set(inner.variables)
+    assert not unknown, f"{name}: module.{call_name} gets arguments the shared module does not declare: {sorted(unknown)}"
+    required = {v for v, body in inner.variables.items() if "default" not in body}
+    assert required <= passed, f"{name}: module.{call_name} lacks required inputs {sorted(required - passed)}"
+    # every input both modules declare is passed through as-is
+    for var in set(wrapper.variables) & set(inner.variables):
+        assert is_ref(attr(call, var), f"var.{var}"), f"{name}: module.{call_name}.{var} must be var.{var}"
+    assert attr(call, "service_account_display_name")
+
+    extra = {"gcp-scc-pubsub": "securitycenter.googleapis.com", "gcp-workspace-alerts": "alertcenter.googleapis.com"}[name]
+    assert attr(call, "extra_apis") == [extra]
+
+    # every module.<call>.<output> reference in the wrapper names a real output
+    raw = " ".join(p.read_text(encoding="utf-8") for p in tf_files(wrapper.dir))
+    refs = set(re.findall(r"\bmodule\." + re.escape(call_name) + r"\.([A-Za-z0-9_-]+)(?![.\w-])", raw))
+    assert refs, f"{name}: no outputs of module.{call_name} used"
+    assert refs <= set(inner.outputs), f"{name}: unknown outputs {sorted(refs - set(inner.outputs))}"
+    assert not re.search(r"\bmodule\.(?!" + re.escape(call_name) + r"\.)", raw), f"{name}: reference to another module"
+
+    # the shared resources live only in the shared module now
+    for rtype in ("google_pubsub_subscription", "google_cloud_scheduler_job", "google_service_account",
+                  "google_pubsub_topic", "google_project_service", "google_kms_crypto_key_iam_member"):
+        assert not wrapper.all_of(rtype), f"{name}: {rtype} belongs in {GCP_SHARED_MODULE}"
+
+
 @pytest.mark.parametrize("name", GCP_MODULES)
 def test_gcp_push_endpoint_and_oidc(name):
-    cfg = module(name)
+    cfg = delivery(name)
     sub = push_subscription(cfg)
     push = one_block(sub, "push_config")
     assert is_ref(attr(push, "push_endpoint"), "var.push_url")
@@ -288,6 +399,14 @@ def test_gcp_push_endpoint_and_oidc(name):
     else:
         assert "var.audience" in text(audience) and "var.push_url" in text(audience)
     assert attr(cfg.variables["audience"], "default", "missing") is None
+    # the public input too, and it reaches the shared module unchanged
+    assert attr(module(name).variables["audience"], "default", "missing") is None
+    _, call = shared_call(name)
+    assert is_ref(attr(call, "push_url"), "var.push_url")
+    assert is_ref(attr(call, "audience"), "var.audience")
+    assert is_ref(via_shared(name, attr(module(name).outputs["audience"], "value")), "local.audience")
+    sa_out = via_shared(name, attr(module(name).outputs["service_account_email"], "value"))
+    assert ref_name(sa_out, "google_service_account") == sa_name
 
 
 @pytest.mark.parametrize("name", GCP_MODULES)
@@ -296,15 +415,19 @@ def test_gcp_push_url_validation(name):
     cond = validation_text(var)
     assert "https://" in cond and "/push/gcp-pubsub/" in cond
     assert "default" not in var, "push_url must be required"
+    assert "default" not in shared().variables["push_url"], "push_url must be required"
 
 
 @pytest.mark.parametrize("name", GCP_MODULES)
 def test_gcp_retry_deadletter_ack_retention(name):
-    cfg = module(name)
+    wrapper = module(name)
+    cfg = delivery(name)
     sub = push_subscription(cfg)
 
     retry = one_block(sub, "retry_policy")
     assert attr(retry, "minimum_backoff") and attr(retry, "maximum_backoff")
+    assert is_ref(attr(retry, "minimum_backoff"), "var.retry_minimum_backoff")
+    assert is_ref(attr(retry, "maximum_backoff"), "var.retry_maximum_backoff")
 
     dlp = one_block(sub, "dead_letter_policy")
     dlq_name = ref_name(attr(dlp, "dead_letter_topic"), "google_pubsub_topic")
@@ -321,18 +444,25 @@ def test_gcp_retry_deadletter_ack_retention(name):
     assert dlq_subs, "no subscription keeps the dead-lettered messages"
 
     assert is_ref(attr(sub, "ack_deadline_seconds"), "var.ack_deadline_seconds")
-    ack = validation_text(cfg.variables["ack_deadline_seconds"])
+    ack = validation_text(wrapper.variables["ack_deadline_seconds"])
     assert ">=10" in ack and "<=600" in ack
+    assert attr(wrapper.variables["ack_deadline_seconds"], "type") in ("number", "${number}")
     assert attr(cfg.variables["ack_deadline_seconds"], "type") in ("number", "${number}")
 
     assert is_ref(attr(sub, "message_retention_duration"), "var.message_retention_duration")
-    mad = validation_text(cfg.variables["max_delivery_attempts"])
+    mad = validation_text(wrapper.variables["max_delivery_attempts"])
     assert ">=5" in mad and "<=100" in mad
+
+    # the wrapper's dead-letter outputs are the shared module's DLQ topic and subscription
+    dlq_out = via_shared(name, attr(wrapper.outputs["dead_letter_topic"], "value"))
+    assert ref_name(dlq_out, "google_pubsub_topic") == dlq_name
+    dlq_sub_out = ref_name(via_shared(name, attr(wrapper.outputs["dead_letter_subscription"], "value")), "google_pubsub_subscription")
+    assert ref_name(attr(cfg.resource("google_pubsub_subscription", dlq_sub_out), "topic"), "google_pubsub_topic") == dlq_name
 
 
 @pytest.mark.parametrize("name", GCP_MODULES)
 def test_gcp_pubsub_service_agent_grants(name):
-    cfg = module(name)
+    cfg = delivery(name)
     sub_name = next(n for n, b in cfg.all_of("google_pubsub_subscription").items() if blocks(b, "push_config"))
     dlq_name = ref_name(attr(one_block(push_subscription(cfg), "dead_letter_policy"), "dead_letter_topic"), "google_pubsub_topic")
     agent = text(cfg.locals.get("pubsub_service_agent", ""))
@@ -345,8 +475,9 @@ def test_gcp_pubsub_service_agent_grants(name):
              if attr(b, "role") == "roles/iam.serviceAccountTokenCreator" and is_agent(attr(b, "member"))]
     assert token, "Pub/Sub service agent needs serviceAccountTokenCreator on the push SA"
     assert ref_name(attr(token[0], "service_account_id"), "google_service_account")
-    assert not cfg.all_of("google_project_iam_member"), "grant on resources, not project-wide"
-    assert not cfg.all_of("google_project_iam_binding")
+    for c in (cfg, module(name)):
+        assert not c.all_of("google_project_iam_member"), "grant on resources, not project-wide"
+        assert not c.all_of("google_project_iam_binding")
 
     pubs = [b for b in cfg.all_of("google_pubsub_topic_iam_member").values()
             if attr(b, "role") == "roles/pubsub.publisher" and is_agent(attr(b, "member"))]
@@ -361,7 +492,7 @@ def test_gcp_pubsub_service_agent_grants(name):
 
 @pytest.mark.parametrize("name", GCP_MODULES)
 def test_gcp_heartbeat_job(name):
-    cfg = module(name)
+    cfg = delivery(name)
     job = cfg.resource("google_cloud_scheduler_job")
     schedule = text(attr(job, "schedule"))
     if schedule.startswith("${local."):
@@ -375,31 +506,46 @@ def test_gcp_heartbeat_job(name):
     assert attr(target, "attributes") == {"pushgate_kind": "heartbeat"}
     assert "base64encode(" in text(attr(target, "data"))
 
-    hb = validation_text(cfg.variables["heartbeat_minutes"])
+    hb = validation_text(module(name).variables["heartbeat_minutes"])
     assert ">=1" in hb and "<=59" in hb
+    _, call = shared_call(name)
+    assert is_ref(attr(call, "heartbeat_minutes"), "var.heartbeat_minutes")
+    assert is_ref(attr(call, "heartbeat_job_name"), "var.heartbeat_job_name")
+    assert text(via_shared(name, attr(module(name).outputs["heartbeat_interval_seconds"], "value"))) == "${var.heartbeat_minutes*60}"
 
 
 @pytest.mark.parametrize("name", GCP_MODULES)
 def test_gcp_outputs(name):
     cfg = module(name)
+    inner = delivery(name)
     for out in ("service_account_email", "audience", "subscription", "pushgate_connection_config"):
         assert out in cfg.outputs, f"{name}: missing output {out}"
-    assert text(attr(cfg.outputs["subscription"], "value")) == "${google_pubsub_subscription.push.id}"
-    conn = attr(cfg.outputs["pushgate_connection_config"], "value")
+        assert out in inner.outputs, f"{GCP_SHARED_MODULE}: missing output {out}"
+    assert text(via_shared(name, attr(cfg.outputs["subscription"], "value"))) == "${google_pubsub_subscription.push.id}"
+    assert blocks(inner.resource("google_pubsub_subscription", "push"), "push_config")
+    assert ref_name(via_shared(name, attr(cfg.outputs["topic"], "value")), "google_pubsub_topic") == pushed_topic()
+    conn = via_shared(name, attr(cfg.outputs["pushgate_connection_config"], "value"))
     assert isinstance(conn, dict), conn
     # exactly the keys pushgate's gcp_pubsub config accepts (unknown keys are rejected)
     assert set(k for k in conn if not k.startswith("__")) == {"service_account_email", "audience", "subscriptions"}
     assert text(conn["subscriptions"]) == "${[google_pubsub_subscription.push.id]}" or conn["subscriptions"] == [
         "${google_pubsub_subscription.push.id}"
     ]
+    assert is_ref(conn["audience"], "local.audience")
+    assert ref_name(conn["service_account_email"], "google_service_account") == "push"
+    for body in cfg.outputs.values():
+        assert attr(body, "sensitive") is not True
 
 
 def test_scc_notification_config():
     cfg = module("gcp-scc-pubsub")
+    delivery("gcp-scc-pubsub")
     scc = cfg.resource("google_scc_notification_config")
     assert is_ref(attr(scc, "organization"), "var.organization_id")
-    topic = ref_name(attr(scc, "pubsub_topic"), "google_pubsub_topic")
-    assert topic == ref_name(attr(push_subscription(cfg), "topic"), "google_pubsub_topic")
+    assert is_ref(attr(scc, "config_id"), "var.scc_notification_config_id")
+    topic = ref_name(via_shared("gcp-scc-pubsub", attr(scc, "pubsub_topic")), "google_pubsub_topic")
+    assert text(via_shared("gcp-scc-pubsub", attr(scc, "pubsub_topic"))).endswith(".id}")
+    assert topic == pushed_topic()
     assert is_ref(attr(one_block(scc, "streaming_config"), "filter"), "var.scc_filter")
     default = text(attr(cfg.variables["scc_filter"], "default"))
     assert "state=ACTIVE" in default and "NOTmute=MUTED" in default and "severity" in default
@@ -407,17 +553,32 @@ def test_scc_notification_config():
     grants = [b for b in cfg.all_of("google_pubsub_topic_iam_member").values()
               if "google_scc_notification_config" in text(attr(b, "member"))]
     assert grants and attr(grants[0], "role") == "roles/pubsub.publisher"
+    assert len(grants) == 1
+    assert ref_name(via_shared("gcp-scc-pubsub", attr(grants[0], "topic")), "google_pubsub_topic") == topic
+    assert text(via_shared("gcp-scc-pubsub", attr(grants[0], "topic"))).endswith(".name}"), "topic IAM takes the topic name"
+    assert is_ref(attr(grants[0], "project"), "var.project_id")
+    assert "google_scc_notification_config.findings.name" in text(attr(cfg.outputs["scc_notification_config"], "value"))
 
 
 def test_workspace_alerts_publisher_grant():
     cfg = module("gcp-workspace-alerts")
-    topic = ref_name(attr(push_subscription(cfg), "topic"), "google_pubsub_topic")
+    delivery("gcp-workspace-alerts")
+    topic = pushed_topic()
     grants = [b for b in cfg.all_of("google_pubsub_topic_iam_member").values()
               if attr(b, "member") == "serviceAccount:alerts-api-push-notifications@system.gserviceaccount.com"]
     assert len(grants) == 1
     assert attr(grants[0], "role") == "roles/pubsub.publisher"
-    assert ref_name(attr(grants[0], "topic"), "google_pubsub_topic") == topic
+    assert ref_name(via_shared("gcp-workspace-alerts", attr(grants[0], "topic")), "google_pubsub_topic") == topic
+    assert text(via_shared("gcp-workspace-alerts", attr(grants[0], "topic"))).endswith(".name}"), "topic IAM takes the topic name"
+    assert is_ref(attr(grants[0], "project"), "var.project_id")
     assert "google_scc_notification_config" not in cfg.resources
+    assert "google_scc_notification_config" not in shared().resources
+
+    body = text(attr(cfg.outputs["alert_center_settings_body"], "value"))
+    assert "jsonencode(" in body and re.search(r"payloadFormat[:=]JSON", body)
+    topic_ref = re.search(r"topicName[:=]\$?\{?(module\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+)", body)
+    assert topic_ref, body
+    assert ref_name(via_shared("gcp-workspace-alerts", topic_ref.group(1)), "google_pubsub_topic") == topic
 
 
 # --------------------------------------------------------------------------

@@ -1,31 +1,31 @@
 output "service_account_email" {
   description = "Email of the push service account; pushgate's config.service_account_email."
-  value       = google_service_account.push.email
+  value       = module.pubsub_push.service_account_email
 }
 
 output "audience" {
   description = "Audience of the push OIDC tokens; pushgate's config.audience."
-  value       = local.audience
+  value       = module.pubsub_push.audience
 }
 
 output "subscription" {
   description = "Full path of the push subscription (projects/P/subscriptions/S), for pushgate's config.subscriptions allow-list."
-  value       = google_pubsub_subscription.push.id
+  value       = module.pubsub_push.subscription
 }
 
 output "topic" {
   description = "Full path of the findings topic (projects/P/topics/T)."
-  value       = google_pubsub_topic.findings.id
+  value       = module.pubsub_push.topic
 }
 
 output "dead_letter_topic" {
   description = "Full path of the dead-letter topic."
-  value       = google_pubsub_topic.dead_letter.id
+  value       = module.pubsub_push.dead_letter_topic
 }
 
 output "dead_letter_subscription" {
   description = "Full path of the pull subscription that keeps dead-lettered messages."
-  value       = google_pubsub_subscription.dead_letter.id
+  value       = module.pubsub_push.dead_letter_subscription
 }
 
 output "scc_notification_config" {
@@ -35,14 +35,10 @@ output "scc_notification_config" {
 
 output "heartbeat_interval_seconds" {
   description = "Heartbeat period in seconds; use as the connection's heartbeat_interval_seconds."
-  value       = var.heartbeat_minutes * 60
+  value       = module.pubsub_push.heartbeat_interval_seconds
 }
 
 output "pushgate_connection_config" {
   description = "The config object of pushgate's gcp_pubsub connection (contains no secrets)."
-  value = {
-    service_account_email = google_service_account.push.email
-    audience              = local.audience
-    subscriptions         = [google_pubsub_subscription.push.id]
-  }
+  value       = module.pubsub_push.pushgate_connection_config
 }

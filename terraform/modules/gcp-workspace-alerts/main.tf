@@ -4,172 +4,36 @@
 #   Cloud Scheduler (every N min) ──publish pushgate_kind=heartbeat──▶ topic
 #   undeliverable after max_delivery_attempts ──▶ dead-letter topic ──▶ pull subscription (inspection)
 #
+# The topic, push subscription, dead-letter queue, heartbeat, service agent grants,
+# optional CMEK and API enabling live in ../gcp-pubsub-push; this module adds the
+# publisher grant for Alert Center.
+#
 # The Alert Center notification setting itself (settings.notifications[].cloudPubsubTopic)
 # has no Terraform resource; see the alert_center_settings_body output and README.md.
 
-data "google_project" "this" {
-  project_id = var.project_id
-}
+module "pubsub_push" {
+  source = "../gcp-pubsub-push"
 
-locals {
-  audience = coalesce(var.audience, var.push_url)
-
-  # Google-managed service agents (exist once the corresponding API is enabled).
-  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
-
-  apis = var.enable_apis ? toset([
-    "iam.googleapis.com",
-    "pubsub.googleapis.com",
-    "cloudscheduler.googleapis.com",
-    "alertcenter.googleapis.com",
-  ]) : toset([])
-
-  labels = merge({ "managed-by" = "terraform", "pushgate-source" = "gcp-pubsub" }, var.labels)
-
-  # Cloud Scheduler cron: minute field only; runs at every N-th minute of each hour.
-  heartbeat_schedule = "*/${var.heartbeat_minutes} * * * *"
-}
-
-resource "google_project_service" "apis" {
-  for_each = local.apis
-
-  project            = var.project_id
-  service            = each.value
-  disable_on_destroy = false
-}
-
-# ---------------------------------------------------------------------------
-# Identity used in the push OIDC token. It needs no roles: pushgate only
-# checks that the token is signed by Google for this email and audience.
-# ---------------------------------------------------------------------------
-resource "google_service_account" "push" {
-  project      = var.project_id
-  account_id   = var.service_account_id
-  display_name = "pushgate Workspace alerts push"
-  description  = "Identity in the OIDC token Pub/Sub sends with each push to pushgate (${var.push_url}). Holds no roles."
-
-  depends_on = [google_project_service.apis]
-}
-
-# Pub/Sub mints the OIDC token for the push SA. Granted on this one service
-# account only (not project-wide).
-resource "google_service_account_iam_member" "pubsub_token_creator" {
-  service_account_id = google_service_account.push.name
-  role               = "roles/iam.serviceAccountTokenCreator"
-  member             = local.pubsub_service_agent
-}
-
-# ---------------------------------------------------------------------------
-# Optional CMEK: the Pub/Sub service agent must be able to use the key.
-# ---------------------------------------------------------------------------
-resource "google_kms_crypto_key_iam_member" "pubsub_cmek" {
-  count = var.kms_key_name == null ? 0 : 1
-
-  crypto_key_id = var.kms_key_name
-  role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
-  member        = local.pubsub_service_agent
-}
-
-# ---------------------------------------------------------------------------
-# Topics
-# ---------------------------------------------------------------------------
-resource "google_pubsub_topic" "alerts" {
-  #checkov:skip=CKV_GCP_83:CMEK is opt-in through var.kms_key_name (wired below); without it Pub/Sub encrypts at rest with Google-managed keys, and requiring a KMS key would make the module unusable in projects without Cloud KMS.
-  project      = var.project_id
-  name         = var.topic_name
-  kms_key_name = var.kms_key_name
-  labels       = local.labels
-
-  depends_on = [google_project_service.apis, google_kms_crypto_key_iam_member.pubsub_cmek]
-}
-
-resource "google_pubsub_topic" "dead_letter" {
-  #checkov:skip=CKV_GCP_83:CMEK is opt-in through var.kms_key_name (wired below); without it Pub/Sub encrypts at rest with Google-managed keys, and requiring a KMS key would make the module unusable in projects without Cloud KMS.
-  project      = var.project_id
-  name         = var.dead_letter_topic_name
-  kms_key_name = var.kms_key_name
-  labels       = local.labels
-
-  depends_on = [google_project_service.apis, google_kms_crypto_key_iam_member.pubsub_cmek]
-}
-
-# Dead-lettered messages are forwarded by the Pub/Sub service agent.
-resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
-  project = var.project_id
-  topic   = google_pubsub_topic.dead_letter.name
-  role    = "roles/pubsub.publisher"
-  member  = local.pubsub_service_agent
-}
-
-# A topic without subscriptions drops messages; keep dead letters for inspection.
-resource "google_pubsub_subscription" "dead_letter" {
-  project                    = var.project_id
-  name                       = "${var.dead_letter_topic_name}-sub"
-  topic                      = google_pubsub_topic.dead_letter.id
-  ack_deadline_seconds       = 60
-  message_retention_duration = "604800s"
-  labels                     = local.labels
-
-  expiration_policy {
-    ttl = ""
-  }
-}
-
-# ---------------------------------------------------------------------------
-# Push subscription to pushgate
-# ---------------------------------------------------------------------------
-resource "google_pubsub_subscription" "push" {
-  project                    = var.project_id
-  name                       = var.subscription_name
-  topic                      = google_pubsub_topic.alerts.id
-  ack_deadline_seconds       = var.ack_deadline_seconds
-  message_retention_duration = var.message_retention_duration
-  retain_acked_messages      = false
-  labels                     = local.labels
-
-  push_config {
-    push_endpoint = var.push_url
-
-    oidc_token {
-      service_account_email = google_service_account.push.email
-      audience              = local.audience
-    }
-  }
-
-  retry_policy {
-    minimum_backoff = var.retry_minimum_backoff
-    maximum_backoff = var.retry_maximum_backoff
-  }
-
-  dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.dead_letter.id
-    max_delivery_attempts = var.max_delivery_attempts
-  }
-
-  # Never expire for inactivity (heartbeats keep it active anyway).
-  expiration_policy {
-    ttl = ""
-  }
-
-  lifecycle {
-    precondition {
-      condition     = tonumber(trimsuffix(var.retry_minimum_backoff, "s")) <= tonumber(trimsuffix(var.retry_maximum_backoff, "s"))
-      error_message = "retry_minimum_backoff must not exceed retry_maximum_backoff."
-    }
-  }
-
-  depends_on = [
-    google_service_account_iam_member.pubsub_token_creator,
-    google_pubsub_topic_iam_member.dead_letter_publisher,
-  ]
-}
-
-# The Pub/Sub service agent acknowledges the messages it forwards to the dead-letter topic.
-resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
-  project      = var.project_id
-  subscription = google_pubsub_subscription.push.name
-  role         = "roles/pubsub.subscriber"
-  member       = local.pubsub_service_agent
+  project_id                   = var.project_id
+  region                       = var.region
+  push_url                     = var.push_url
+  audience                     = var.audience
+  topic_name                   = var.topic_name
+  subscription_name            = var.subscription_name
+  dead_letter_topic_name       = var.dead_letter_topic_name
+  service_account_id           = var.service_account_id
+  service_account_display_name = "pushgate Workspace alerts push"
+  ack_deadline_seconds         = var.ack_deadline_seconds
+  message_retention_duration   = var.message_retention_duration
+  retry_minimum_backoff        = var.retry_minimum_backoff
+  retry_maximum_backoff        = var.retry_maximum_backoff
+  max_delivery_attempts        = var.max_delivery_attempts
+  heartbeat_minutes            = var.heartbeat_minutes
+  heartbeat_job_name           = var.heartbeat_job_name
+  kms_key_name                 = var.kms_key_name
+  enable_apis                  = var.enable_apis
+  extra_apis                   = ["alertcenter.googleapis.com"]
+  labels                       = var.labels
 }
 
 # ---------------------------------------------------------------------------
@@ -177,34 +41,7 @@ resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
 # ---------------------------------------------------------------------------
 resource "google_pubsub_topic_iam_member" "alerts_api_publisher" {
   project = var.project_id
-  topic   = google_pubsub_topic.alerts.name
+  topic   = module.pubsub_push.topic_name
   role    = "roles/pubsub.publisher"
   member  = "serviceAccount:alerts-api-push-notifications@system.gserviceaccount.com"
-}
-
-# ---------------------------------------------------------------------------
-# Heartbeat: Cloud Scheduler publishes pushgate_kind=heartbeat every N minutes
-# (through the same topic and push subscription, so it proves the whole path).
-# ---------------------------------------------------------------------------
-resource "google_cloud_scheduler_job" "heartbeat" {
-  project     = var.project_id
-  region      = var.region
-  name        = var.heartbeat_job_name
-  description = "pushgate heartbeat for ${var.subscription_name} every ${var.heartbeat_minutes} min"
-  schedule    = local.heartbeat_schedule
-  time_zone   = "Etc/UTC"
-
-  pubsub_target {
-    topic_name = google_pubsub_topic.alerts.id
-    data = base64encode(jsonencode({
-      pushgate_kind = "heartbeat"
-      source        = "cloud-scheduler"
-      job           = var.heartbeat_job_name
-    }))
-    attributes = {
-      pushgate_kind = "heartbeat"
-    }
-  }
-
-  depends_on = [google_project_service.apis]
 }
