@@ -58,12 +58,8 @@ impl BodyBudget {
 
     /// Reserves room for a body: its declared length, else the limit. `None` when the
     /// budget is spent right now.
-    pub fn reserve(&self, headers: &axum::http::HeaderMap, limit: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let declared = headers
-            .get(axum::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let bytes = declared.unwrap_or(limit).min(limit).max(1);
+    pub fn reserve(&self, declared: Option<u64>, limit: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let bytes = declared.map_or(limit, |n| usize::try_from(n).unwrap_or(usize::MAX)).min(limit).max(1);
         let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
         self.permits.clone().try_acquire_many_owned(kib).ok()
     }

@@ -49,10 +49,11 @@ pub async fn push(
     let origin = Origin { source_addr: Some(peer.ip().to_string()) };
     // Memory for the body is reserved before reading, so slow senders cannot pin more
     // than the budget between them; past it, pushes are shed (503) and retried later.
-    let Some(_reserved) = state.body_budget.reserve(&headers, state.max_body_bytes) else {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let Some(_reserved) = state.body_budget.reserve(declared, state.max_body_bytes) else {
         return ApiError::unavailable("overloaded", "too many push bodies are being received; retry later").into_response();
     };
-    let body = match read_limited(body, &headers, state.max_body_bytes).await {
+    let body = match read_limited(body, declared, state.max_body_bytes).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
             let id = uuid::Uuid::parse_str(&id).ok();
@@ -95,8 +96,7 @@ enum BodyError {
 }
 
 /// Reads the whole body, refusing it once it passes `limit` (declared or actual).
-async fn read_limited(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, BodyError> {
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+async fn read_limited(body: Body, declared: Option<u64>, limit: usize) -> Result<Bytes, BodyError> {
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(BodyError::TooLarge);
     }

@@ -22,7 +22,7 @@ pub use group_commit::{CommitError, GroupCommit};
 use crate::crypto::MasterKey;
 use crate::model::{body_prefix, now, NewEvent, NewRejection, SourceKind};
 use crate::sources::{self, Intake, RawRequest, RejectClass, Rejected};
-use crate::store::{Accepted, OpOutcome, Refused, Store, StoreError, WriteOp};
+use crate::store::{Accepted, OpOutcome, Refused, Store, WriteOp};
 
 /// Longest dedupe key kept as it is; longer keys are stored as their SHA-256.
 const MAX_DEDUPE_KEY: usize = 512;
@@ -213,7 +213,7 @@ impl Ingest {
         if record.is_none() && connection.is_none() {
             return; // Nothing to count and nothing to keep.
         }
-        let op = WriteOp::Refuse(Refused { connection_id: connection, unauthenticated, record, at: now() });
+        let op = WriteOp::Refuse(Refused { connection_id: connection, unauthenticated, record });
         if let Err(e) = self.writer.submit(op).await {
             tracing::warn!(error = %e, "a rejection could not be recorded");
         }
@@ -224,9 +224,6 @@ impl Ingest {
         self.rejection_limit.retain_recent();
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
 }
 
 /// Longest rejection detail kept, in bytes.
@@ -263,12 +260,6 @@ fn strip_nul(value: &mut Value) {
             map.values_mut().for_each(strip_nul);
         }
         _ => {}
-    }
-}
-
-impl From<StoreError> for PushError {
-    fn from(_: StoreError) -> PushError {
-        PushError::StoreUnavailable
     }
 }
 

@@ -139,7 +139,7 @@ mod tests {
     }
 
     fn refuse(conn: Uuid) -> WriteOp {
-        WriteOp::Refuse(Refused { connection_id: Some(conn), unauthenticated: true, record: None, at: at(0) })
+        WriteOp::Refuse(Refused { connection_id: Some(conn), unauthenticated: true, record: None })
     }
 
     #[test]

@@ -105,7 +105,6 @@ fn refuse(connection: Option<Uuid>, reason: &str) -> WriteOp {
             detail: "detail".into(),
             body_prefix: "body".into(),
         }),
-        at: now(),
     })
 }
 

@@ -83,7 +83,6 @@ pub struct Refused {
     pub unauthenticated: bool,
     /// The row to keep; `None` when rejection recording is rate-limited.
     pub record: Option<NewRejection>,
-    pub at: DateTime<Utc>,
 }
 
 /// What happened to one [`WriteOp`] of a committed batch.

@@ -1,26 +1,14 @@
 data "aws_caller_identity" "current" {}
 
+module "pattern" {
+  source            = "../aws-securityhub-pattern"
+  severity_labels   = var.severity_labels
+  record_states     = var.record_states
+  workflow_statuses = var.workflow_statuses
+  heartbeat_minutes = var.heartbeat_minutes
+}
+
 locals {
-  # The "applied filter": each list becomes a pattern field; an empty list
-  # omits the field (matching every value) instead of matching nothing.
-  findings_filter = {
-    for k, v in {
-      Severity    = length(var.severity_labels) > 0 ? { Label = var.severity_labels } : null
-      RecordState = length(var.record_states) > 0 ? var.record_states : null
-      Workflow    = length(var.workflow_statuses) > 0 ? { Status = var.workflow_statuses } : null
-    } : k => v if v != null
-  }
-
-  findings_event_pattern = {
-    for k, v in {
-      source        = ["aws.securityhub"]
-      "detail-type" = ["Security Hub Findings - Imported"]
-      detail        = length(local.findings_filter) > 0 ? { findings = local.findings_filter } : null
-    } : k => v if v != null
-  }
-
-  heartbeat_schedule = "rate(${var.heartbeat_minutes} ${var.heartbeat_minutes == 1 ? "minute" : "minutes"})"
-
   rule_arns = [
     aws_cloudwatch_event_rule.findings.arn,
     aws_cloudwatch_event_rule.heartbeat.arn,
@@ -56,14 +44,14 @@ resource "aws_cloudwatch_event_api_destination" "pushgate" {
 resource "aws_cloudwatch_event_rule" "findings" {
   name          = "${var.name_prefix}-securityhub-findings-api"
   description   = "Security Hub findings forwarded to pushgate (applied filter in the event pattern)."
-  event_pattern = jsonencode(local.findings_event_pattern)
+  event_pattern = module.pattern.findings_event_pattern
   tags          = var.tags
 }
 
 resource "aws_cloudwatch_event_rule" "heartbeat" {
   name                = "${var.name_prefix}-securityhub-heartbeat-api"
   description         = "pushgate heartbeat: the Scheduled Event of this rule proves the feed is alive."
-  schedule_expression = local.heartbeat_schedule
+  schedule_expression = module.pattern.heartbeat_schedule
   tags                = var.tags
 }
 
