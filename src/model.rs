@@ -207,6 +207,18 @@ pub struct ConnectionFilter {
     pub source: Option<SourceKind>,
 }
 
+/// A change of a connection's subscription facts (INTERFACE.md section 3, "Confirmed").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionChange {
+    /// The subscription was confirmed now; `external_id` is the vendor's id for it (an SNS
+    /// subscription ARN). A pending confirmation URL is cleared.
+    Confirmed { external_id: Option<String> },
+    /// A confirmation waits for an admin (SNS with `auto_confirm: false`).
+    Pending { confirmation_url: String },
+    /// The vendor reported the subscription gone (SNS `UnsubscribeConfirmation`).
+    Lost,
+}
+
 /// One event as a sender produced it, before it is stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewEvent {

@@ -69,8 +69,9 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
     let report = match sender.normalize(&verified, &config) {
         Ok(intake) => {
             let events: Vec<Value> = match &intake {
-                Intake::Events(events) => events.iter().map(|e| event(e, source, &connection)).collect(),
-                Intake::Heartbeat => Vec::new(),
+                Intake::Events { events, .. } => events.iter().map(|e| event(e, source, &connection)).collect(),
+                Intake::Lifecycle { event: e, .. } => vec![event(e, source, &connection)],
+                Intake::Heartbeat | Intake::Handshake(_) => Vec::new(),
             };
             json!({"verified": true, "reason": null, "kind": intake.kind_name(), "events": events})
         }

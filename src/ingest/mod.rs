@@ -135,9 +135,15 @@ impl Ingest {
             kept_rejection: None,
         };
         let answer = match sender.normalize(&verified, &connection.config) {
-            Ok(Intake::Events(events)) => {
+            Ok(Intake::Events { events, heartbeat }) => {
                 accepted.events = events.into_iter().map(sanitize).collect();
+                accepted.heartbeat = heartbeat;
                 None
+            }
+            Ok(Intake::Handshake(_) | Intake::Lifecycle { .. }) => {
+                let rejected = Rejected { class: RejectClass::Unavailable, reason: "handshake_not_supported", detail: "subscription handshakes are not handled yet".into() };
+                self.refuse(Some(id), false, rejected.reason, &rejected.detail, request.body, origin).await;
+                return Err(PushError::Rejected(rejected));
             }
             Ok(Intake::Heartbeat) => {
                 accepted.heartbeat = true;

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use serde_json::Value;
 
-use crate::model::{NewEvent, SourceKind};
+use crate::model::{NewEvent, SourceKind, SubscriptionChange};
 
 /// One push as it arrived: nothing is parsed before verification. Its `Debug` shows
 /// header names and the body length only: values and body may carry credentials.
@@ -60,19 +60,39 @@ impl<'a> Verified<'a> {
 /// What a verified push asks the store to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intake {
-    /// Events to store, each deduplicated on its key.
-    Events(Vec<NewEvent>),
+    /// Events to store, each deduplicated on its key; `heartbeat` when the same push also
+    /// carried a heartbeat (an EventBridge batch may hold both).
+    Events { events: Vec<NewEvent>, heartbeat: bool },
     /// A heartbeat: updates `last_heartbeat_at`, is not stored as an event.
     Heartbeat,
+    /// A subscription handshake the ingest answers before acknowledging.
+    Handshake(Handshake),
+    /// A change of the subscription itself, also stored as a `lifecycle` event.
+    Lifecycle { event: NewEvent, change: SubscriptionChange },
 }
 
 impl Intake {
+    /// Events only, no heartbeat.
+    pub fn events(events: Vec<NewEvent>) -> Intake {
+        Intake::Events { events, heartbeat: false }
+    }
+
+    /// The `kind` of a `pushgate verify` report.
     pub fn kind_name(&self) -> &'static str {
         match self {
-            Intake::Events(_) => "events",
+            Intake::Events { .. } => "events",
             Intake::Heartbeat => "heartbeat",
+            Intake::Handshake(_) => "handshake",
+            Intake::Lifecycle { .. } => "lifecycle",
         }
     }
+}
+
+/// A verified request to start a subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handshake {
+    /// An SNS `SubscriptionConfirmation` from an allowed topic.
+    SnsSubscription { topic_arn: String, subscribe_url: String, token: String, message_id: String },
 }
 
 /// How a refusal reads to the sender's retry rules (the HTTP layer maps it to a status).

@@ -60,7 +60,7 @@ impl Sender for WebhookSender {
             Some(id) => id.clone(),
             None => format!("sha256:{}", hex::encode(Sha256::digest(body))),
         };
-        Ok(Intake::Events(vec![NewEvent { dedupe_key, kind, occurred_at: occurred_at(&payload), payload }]))
+        Ok(Intake::events(vec![NewEvent { dedupe_key, kind, occurred_at: occurred_at(&payload), payload }]))
     }
 }
 
@@ -118,7 +118,7 @@ mod tests {
     #[tokio::test]
     async fn a_signed_json_body_is_one_alert_keyed_by_body_hash() {
         let body = br#"{"alert":"x","time":"2026-01-02T03:04:05Z"}"#;
-        let Intake::Events(events) = receive(&signed("s3cret", body), body, &config()).await.unwrap() else {
+        let Intake::Events { events, .. } = receive(&signed("s3cret", body), body, &config()).await.unwrap() else {
             panic!("expected events")
         };
         assert_eq!(events.len(), 1);
@@ -133,7 +133,7 @@ mod tests {
         let body = br#"{"a":1}"#;
         let mut headers = signed("s3cret", body);
         headers.insert("webhook-id", "evt_1".parse().unwrap());
-        let Intake::Events(events) = receive(&headers, body, &config()).await.unwrap() else { panic!() };
+        let Intake::Events { events, .. } = receive(&headers, body, &config()).await.unwrap() else { panic!() };
         assert!(events[0].dedupe_key.starts_with("sha256:"));
     }
 
@@ -143,7 +143,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-key", "k".parse().unwrap());
         headers.insert("x-delivery", "d-9".parse().unwrap());
-        let Intake::Events(events) = receive(&headers, b"{}", &config).await.unwrap() else { panic!() };
+        let Intake::Events { events, .. } = receive(&headers, b"{}", &config).await.unwrap() else { panic!() };
         assert_eq!(events[0].dedupe_key, "d-9");
     }
 
