@@ -57,6 +57,8 @@ pub struct Config {
     pub monitor_interval_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sns_cert_dir: Option<PathBuf>,
+    /// Whether SNS signing certificates that are not pinned may be fetched from AWS.
+    pub sns_cert_fetch: bool,
     pub google_jwks: String,
     pub microsoft_jwks: String,
     pub max_body_bytes: usize,
@@ -95,7 +97,7 @@ impl std::fmt::Debug for Config {
 pub struct ConfigErrors(pub Vec<String>);
 
 /// Keys in the order `check-config` documents them, with their defaults.
-const DEFAULTS: [(&str, Option<&str>); 19] = [
+const DEFAULTS: [(&str, Option<&str>); 20] = [
     ("listen", Some("127.0.0.1:8080")),
     ("database_url", Some("sqlite://pushgate.db")),
     ("public_url", None),
@@ -103,6 +105,7 @@ const DEFAULTS: [(&str, Option<&str>); 19] = [
     ("master_key", None),
     ("monitor_interval_ms", Some("15000")),
     ("sns_cert_dir", None),
+    ("sns_cert_fetch", Some("true")),
     ("google_jwks", Some("https://www.googleapis.com/oauth2/v3/certs")),
     ("microsoft_jwks", Some("https://login.microsoftonline.com/common/discovery/v2.0/keys")),
     ("max_body_bytes", Some("1048576")),
@@ -177,6 +180,14 @@ impl Config {
         let request_timeout_ms = number("request_timeout_ms");
         let max_concurrent_requests = number("max_concurrent_requests") as usize;
         let max_buffered_body_bytes = number("max_buffered_body_bytes") as usize;
+        let sns_cert_fetch = match raw.get("sns_cert_fetch").map(String::as_str) {
+            Some("true") | None => true,
+            Some("false") => false,
+            Some(other) => {
+                errors.push(format!("PUSHGATE_SNS_CERT_FETCH: `{other}` is neither `true` nor `false`"));
+                true
+            }
+        };
         let log_format = match raw.get("log_format").map(String::as_str) {
             Some("json") => LogFormat::Json,
             Some("text") | None => LogFormat::Text,
@@ -193,6 +204,7 @@ impl Config {
             master_key: text("master_key").map(Secret),
             monitor_interval_ms,
             sns_cert_dir: text("sns_cert_dir").map(PathBuf::from),
+            sns_cert_fetch,
             google_jwks: text("google_jwks").unwrap_or_default(),
             microsoft_jwks: text("microsoft_jwks").unwrap_or_default(),
             max_body_bytes,

@@ -59,7 +59,9 @@ pub fn evaluate(
         return (Status::RequiresAction, Some(MSG_REAUTHORIZATION));
     }
     let Some(confirmed_at) = facts.confirmed_at else {
-        return if now - created_at <= policy.grace + CONFIRMATION_WINDOW {
+        // A confirmation waiting for an admin (SNS `auto_confirm: false`) is an action to
+        // take, however long it has waited.
+        return if facts.confirmation_url.is_some() || now - created_at <= policy.grace + CONFIRMATION_WINDOW {
             (Status::RequiresAction, Some(MSG_AWAITING))
         } else {
             (Status::Error, Some(MSG_SUBSCRIPTION_MISSING))
@@ -105,6 +107,13 @@ mod tests {
         let f = Facts::default();
         assert_eq!(evaluate(&f, t(0), POLICY, t(limit)), (Status::RequiresAction, Some(MSG_AWAITING)));
         assert_eq!(evaluate(&f, t(0), POLICY, t(limit + 1)), (Status::Error, Some(MSG_SUBSCRIPTION_MISSING)));
+    }
+
+    #[test]
+    fn a_confirmation_waiting_for_an_admin_stays_requires_action() {
+        let f = Facts { confirmation_url: Some("https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription".into()), ..Facts::default() };
+        assert_eq!(evaluate(&f, t(0), POLICY, t(86_400)), (Status::RequiresAction, Some(MSG_AWAITING)));
+        assert_eq!(evaluate(&Facts::default(), t(0), POLICY, t(86_400)), (Status::Error, Some(MSG_SUBSCRIPTION_MISSING)));
     }
 
     #[test]

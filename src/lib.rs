@@ -9,6 +9,8 @@
 //! - [`sources`]: one module per sender (`webhook`, ...): `verify` over raw bytes, then
 //!   `normalize` into events or a heartbeat. Depends only on [`model`] and [`verify`].
 //! - [`verify`]: constant-time comparison and HMAC.
+//! - [`aws`]: pushgate's own calls to AWS (confirming SNS subscriptions, canary
+//!   heartbeats); [`outbound`]: the https client behind every allow-listed fetch.
 //! - [`store`]: the [`store::Store`] trait with SQLite and PostgreSQL implementations.
 //! - [`health`]: the pure `evaluate(facts, policy, now)` behind every status.
 //! - [`connections`], [`secrets`], [`crypto`]: admin-side validation, secret masking and
@@ -16,6 +18,7 @@
 //! - [`config`], [`cli`]: configuration and the command line.
 //! - [`model`]: the plain data types everything above shares.
 
+pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod connections;
@@ -24,6 +27,7 @@ pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod model;
+pub mod outbound;
 pub mod secrets;
 pub mod sources;
 pub mod store;
@@ -48,6 +52,9 @@ use crate::store::{Store, StoreError};
 
 /// Name of the key file created beside a SQLite database when no master key is configured.
 pub const KEY_FILE_NAME: &str = "pushgate.key";
+
+/// Longest outbound request (SNS certificate fetch, SubscribeURL confirmation).
+const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long in-flight requests may run on after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -149,21 +156,48 @@ pub async fn admin_tokens(store: &dyn Store, config: &Config) -> Result<AdminTok
     Ok(AdminTokens::new(hashes))
 }
 
+/// Settings of [`run_with`] that no configuration file can reach.
+#[derive(Clone, Default)]
+#[doc(hidden)]
+pub struct RunOptions {
+    /// Tests: reach an allow-listed AWS host at a local address with a test CA.
+    pub outbound_test_transport: Option<outbound::TestTransport>,
+}
+
 /// Serves on `listener` until `shutdown` completes, then finishes in-flight requests
 /// (for at most 30 s) and returns.
 pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static)
     -> Result<(), StartError>
 {
+    run_with(config, listener, shutdown, RunOptions::default()).await
+}
+
+#[doc(hidden)]
+pub async fn run_with(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: RunOptions,
+) -> Result<(), StartError> {
     let store = open_store(&config).await?;
     let key = Arc::new(master_key(&config, store.as_ref()).await?);
     let tokens = admin_tokens(store.as_ref(), &config).await?;
     let bound = listener.local_addr()?;
     let public_url = config.public_url_for(bound);
-    let ingest = Arc::new(Ingest::new(store.clone(), key.clone()));
+    let sns_api = Arc::new(aws::SnsApi::new(config.aws_endpoint_url.clone()));
+    let test_transport = options.outbound_test_transport.as_ref();
+    let outbound = outbound::https_client(OUTBOUND_TIMEOUT, test_transport).map_err(StartError::Config)?;
+    let confirmer = Arc::new(aws::Confirmer::new(sns_api.clone(), outbound.clone()));
+    let sns_certs = Arc::new(sources::aws_sns::certs::CertStore::new(config.sns_cert_dir.clone(), config.sns_cert_fetch));
+    let senders = sources::Senders::new(sns_certs);
+    let ingest = Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone()));
     tokio::spawn(tidy_periodically(Arc::downgrade(&ingest)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(aws::canary::run(store.clone(), sns_api, stop_rx.clone()));
     let state = AppState {
         store: store.clone(),
         ingest,
+        confirmer,
         key,
         admin_tokens: Arc::new(tokens),
         public_url: public_url.clone(),
@@ -176,7 +210,6 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     };
     let app = http::router(state, limits).into_make_service_with_connect_info::<SocketAddr>();
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);

@@ -147,6 +147,16 @@ pub struct Connection {
     pub updated_at: DateTime<Utc>,
     pub facts: Facts,
     pub counters: Counters,
+    pub canary: CanaryState,
+}
+
+/// The outcome of the last canary heartbeat publishes (connections with a `canary`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CanaryState {
+    pub last_published_at: Option<DateTime<Utc>>,
+    /// The last failure, kept after later successes so an intermittent fault stays visible.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
 }
 
 /// Everything the health evaluation reads, all of it stored per connection.

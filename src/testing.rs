@@ -27,3 +27,21 @@ pub async fn fresh_postgres_url(test: &str) -> Option<String> {
     let (server, _) = without_query.rsplit_once('/').expect("DATABASE_URL has a database path");
     Some(format!("{server}/{name}{query}"))
 }
+
+/// Set by the test script when it started moto: a missing moto is then a failure.
+pub const REQUIRE_MOTO_VAR: &str = "PUSHGATE_REQUIRE_MOTO";
+
+/// The URL of the moto server standing in for the AWS API (`PUSHGATE_TEST_MOTO_URL`), or
+/// `None` (after printing why) when none runs.
+pub fn moto_url(test: &str) -> Option<String> {
+    match std::env::var("PUSHGATE_TEST_MOTO_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var(REQUIRE_MOTO_VAR).is_ok_and(|v| v == "1") => {
+            panic!("{test}: PUSHGATE_TEST_MOTO_URL is not set but {REQUIRE_MOTO_VAR}=1")
+        }
+        Err(_) => {
+            eprintln!("SKIPPED ({test}): no moto server (PUSHGATE_TEST_MOTO_URL is not set); run scripts/test to include it");
+            None
+        }
+    }
+}

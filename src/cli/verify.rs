@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use super::VerifyArgs;
 use crate::http::views::time;
 use crate::model::{NewEvent, SourceKind};
-use crate::sources::{config_check, sender_for, Intake, RawRequest};
+use crate::sources::aws_sns::certs::CertStore;
+use crate::sources::{config_check, Intake, RawRequest, Senders};
 
 pub async fn run(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> ExitCode {
     match check(args, config_file).await {
@@ -47,7 +48,11 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
     if !problems.is_empty() {
         return Err(format!("the connection's config is not valid: {}", problems.join("; ")));
     }
-    let sender = sender_for(source).ok_or_else(|| format!("pushes from {source_name} are not received by this version"))?;
+    // No network: SNS certificates only from the pinned directory.
+    let cert_dir = crate::config::Config::from_env(config_file).ok().and_then(|c| c.sns_cert_dir)
+        .or_else(|| std::env::var_os("PUSHGATE_SNS_CERT_DIR").map(Into::into));
+    let senders = Senders::new(std::sync::Arc::new(CertStore::offline(cert_dir)));
+    let sender = senders.get(source).ok_or_else(|| format!("pushes from {source_name} are not received by this version"))?;
     let body = std::fs::read(&args.file).map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
     let now = match &args.at {
         None => Utc::now(),

@@ -16,7 +16,8 @@ use super::error::ApiError;
 use super::extract::{AdminBody, ApiPath as Path, ApiQuery as Query};
 use super::{views, AppState};
 use crate::connections::{prepare_new, prepare_update, CreateRequest, PatchRequest};
-use crate::model::{now, Connection, ConnectionFilter, SourceKind, Status};
+use crate::aws::ConfirmError;
+use crate::model::{now, Connection, ConnectionFilter, SourceKind, Status, SubscriptionChange};
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
@@ -128,7 +129,35 @@ pub async fn confirm(_: Admin, State(state): State<AppState>, Path(id): Path<Str
     if c.source != SourceKind::AwsSns {
         return Err(ApiError::bad_request("not_confirmable", "only aws_sns connections have subscriptions to confirm"));
     }
-    Err(ApiError::new(StatusCode::CONFLICT, "nothing_to_confirm", "this connection has no pending subscription confirmation"))
+    let pending = c.facts.confirmation_url.as_deref().and_then(|url| Some((url, pending_confirmation(url)?)));
+    let Some((url, (region, topic_arn, token))) = pending else {
+        return Err(ApiError::new(StatusCode::CONFLICT, "nothing_to_confirm", "this connection has no pending subscription confirmation"));
+    };
+    let confirmed = state.confirmer.confirm(&region, &topic_arn, &token, url).await.map_err(|e| match e {
+        ConfirmError::Unreachable(detail) => ApiError::unavailable("aws_unreachable", detail),
+        ConfirmError::Refused(detail) => ApiError::new(StatusCode::BAD_GATEWAY, "confirmation_refused", detail),
+    })?;
+    let change = SubscriptionChange::Confirmed { external_id: confirmed.subscription_arn };
+    let c = state.store.change_subscription(c.id, &change, now()).await?.ok_or_else(|| not_found(c.id))?;
+    state.ingest.invalidate(c.id);
+    tracing::info!(connection = %c.id, via = confirmed.via, "SNS subscription confirmed by an admin");
+    Ok(view(&state, &c))
+}
+
+/// Region, topic ARN and token of a SubscribeURL (`?Action=ConfirmSubscription&TopicArn=...&Token=...`).
+fn pending_confirmation(url: &str) -> Option<(String, String, String)> {
+    let query = url.split_once('?')?.1;
+    let (mut topic_arn, mut token) = (None, None);
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "TopicArn" => topic_arn = Some(value.into_owned()),
+            "Token" => token = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let topic_arn = topic_arn?;
+    let region = topic_arn.split(':').nth(3).filter(|r| !r.is_empty())?.to_owned();
+    Some((region, topic_arn, token?))
 }
 
 #[derive(Debug, Deserialize)]

@@ -36,6 +36,8 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub ingest: Arc<Ingest>,
+    /// Confirms SNS subscriptions an admin approves (`auto_confirm: false`).
+    pub confirmer: Arc<crate::aws::Confirmer>,
     pub key: Arc<MasterKey>,
     pub admin_tokens: Arc<AdminTokens>,
     /// Base URL the clouds reach us at, without a trailing slash.

@@ -116,6 +116,9 @@ fn accepted_response(source: SourceKind, accepted: PushAccepted) -> Response {
         PushAccepted::Stored { stored, duplicates } => json!({"status": "stored", "stored": stored, "duplicates": duplicates}),
         PushAccepted::Heartbeat => json!({"status": "heartbeat"}),
         PushAccepted::KeptUndecodable { reason } => json!({"status": "kept_as_rejection", "reason": reason}),
+        PushAccepted::Confirmed { subscription_arn } => json!({"status": "confirmed", "subscription_arn": subscription_arn}),
+        PushAccepted::AwaitingConfirmation => json!({"status": "awaiting_admin_confirmation"}),
+        PushAccepted::Lifecycle => json!({"status": "lifecycle"}),
     };
     (status, Json(body)).into_response()
 }

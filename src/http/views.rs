@@ -34,7 +34,7 @@ pub fn connection(c: &Connection, public_url: &str, now: DateTime<Utc>) -> Value
     if let Some(url) = &c.facts.confirmation_url {
         subscription["confirmation_url"] = Value::String(url.clone());
     }
-    json!({
+    let mut view = json!({
         "id": c.id,
         "tenant_id": c.tenant_id,
         "name": c.name,
@@ -53,7 +53,15 @@ pub fn connection(c: &Connection, public_url: &str, now: DateTime<Utc>) -> Value
         "subscription": subscription,
         "counters": c.counters,
         "config": c.config_public,
-    })
+    });
+    if c.config_public.get("canary").is_some() {
+        view["canary"] = json!({
+            "last_published_at": opt_time(c.canary.last_published_at),
+            "last_error": c.canary.last_error,
+            "last_error_at": opt_time(c.canary.last_error_at),
+        });
+    }
+    view
 }
 
 pub fn event(e: &StoredEvent) -> Value {

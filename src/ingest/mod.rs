@@ -21,7 +21,9 @@ pub use group_commit::{CommitError, GroupCommit};
 
 use crate::crypto::MasterKey;
 use crate::model::{body_prefix, now, NewEvent, NewRejection, SourceKind};
-use crate::sources::{self, Intake, RawRequest, RejectClass, Rejected};
+use crate::aws::{ConfirmError, Confirmer};
+use crate::model::SubscriptionChange;
+use crate::sources::{Handshake, Intake, RawRequest, RejectClass, Rejected, Senders};
 use crate::store::{Accepted, OpOutcome, Refused, Store, WriteOp};
 
 /// Longest dedupe key kept as it is; longer keys are stored as their SHA-256.
@@ -38,6 +40,12 @@ pub enum PushAccepted {
     Heartbeat,
     /// Authenticated but undecodable: kept as a rejection and acknowledged.
     KeptUndecodable { reason: &'static str },
+    /// A subscription handshake was answered: the subscription is confirmed.
+    Confirmed { subscription_arn: Option<String> },
+    /// A subscription confirmation is kept for an admin to confirm (`auto_confirm: false`).
+    AwaitingConfirmation,
+    /// A subscription lifecycle message was stored and applied.
+    Lifecycle,
 }
 
 /// Why a push was not acknowledged.
@@ -65,6 +73,8 @@ pub struct Origin {
 
 pub struct Ingest {
     store: Arc<dyn Store>,
+    senders: Senders,
+    confirmer: Arc<Confirmer>,
     key: Arc<MasterKey>,
     connections: cache::ConnectionCache,
     writer: GroupCommit,
@@ -72,7 +82,7 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    pub fn new(store: Arc<dyn Store>, key: Arc<MasterKey>) -> Ingest {
+    pub fn new(store: Arc<dyn Store>, key: Arc<MasterKey>, senders: Senders, confirmer: Arc<Confirmer>) -> Ingest {
         // SQLite serializes writers, so one batch at a time; PostgreSQL overlaps a few.
         let writers = if store.backend() == "postgres" { 4 } else { 1 };
         let quota = Quota::per_second(NonZeroU32::new(REJECTIONS_PER_SECOND).expect("non-zero"))
@@ -81,6 +91,8 @@ impl Ingest {
             writer: GroupCommit::start(store.clone(), writers, 256, 8192),
             connections: cache::ConnectionCache::new(),
             rejection_limit: RateLimiter::keyed(quota),
+            senders,
+            confirmer,
             store,
             key,
         }
@@ -109,7 +121,7 @@ impl Ingest {
             self.refuse(Some(id), false, "paused", "the connection is paused", request.body, origin).await;
             return Err(PushError::Paused);
         }
-        let Some(sender) = sources::sender_for(connection.source) else {
+        let Some(sender) = self.senders.get(connection.source) else {
             self.refuse(Some(id), false, "source_not_available", "this source is not received by this version", request.body, origin)
                 .await;
             return Err(PushError::SourceNotAvailable);
@@ -133,6 +145,7 @@ impl Ingest {
             heartbeat: false,
             confirms: true,
             kept_rejection: None,
+            subscription: None,
         };
         let answer = match sender.normalize(&verified, &connection.config) {
             Ok(Intake::Events { events, heartbeat }) => {
@@ -140,10 +153,29 @@ impl Ingest {
                 accepted.heartbeat = heartbeat;
                 None
             }
-            Ok(Intake::Handshake(_) | Intake::Lifecycle { .. }) => {
-                let rejected = Rejected { class: RejectClass::Unavailable, reason: "handshake_not_supported", detail: "subscription handshakes are not handled yet".into() };
-                self.refuse(Some(id), false, rejected.reason, &rejected.detail, request.body, origin).await;
-                return Err(PushError::Rejected(rejected));
+            Ok(Intake::Lifecycle { event, change }) => {
+                accepted.events = vec![sanitize(event)];
+                accepted.subscription = Some(change);
+                accepted.confirms = false;
+                Some(PushAccepted::Lifecycle)
+            }
+            Ok(Intake::Handshake(handshake)) => {
+                accepted.confirms = false;
+                match self.answer_handshake(handshake, &connection.config).await {
+                    Ok((change, answer)) => {
+                        accepted.subscription = Some(change);
+                        Some(answer)
+                    }
+                    Err(rejected) if rejected.class == RejectClass::Undecodable => {
+                        accepted.kept_rejection =
+                            Some(self.rejection(Some(id), &rejected.detail, rejected.reason, request.body, origin));
+                        Some(PushAccepted::KeptUndecodable { reason: rejected.reason })
+                    }
+                    Err(rejected) => {
+                        self.refuse(Some(id), false, rejected.reason, &rejected.detail, request.body, origin).await;
+                        return Err(PushError::Rejected(rejected));
+                    }
+                }
             }
             Ok(Intake::Heartbeat) => {
                 accepted.heartbeat = true;
@@ -166,6 +198,31 @@ impl Ingest {
             Ok(OpOutcome::Refused) => Err(PushError::StoreUnavailable),
             Err(CommitError::Overloaded) => Err(PushError::Overloaded),
             Err(CommitError::Failed(_) | CommitError::Closed) => Err(PushError::StoreUnavailable),
+        }
+    }
+
+    /// Confirms a verified subscription request, or keeps it for an admin. A refused
+    /// confirmation (expired token, no permission) cannot be helped by a retry: it is kept
+    /// as a rejection and acknowledged; an unreachable AWS asks the sender to retry.
+    async fn answer_handshake(&self, handshake: Handshake, config: &Value)
+        -> Result<(SubscriptionChange, PushAccepted), Rejected>
+    {
+        let Handshake::SnsSubscription { region, topic_arn, subscribe_url, token, .. } = handshake;
+        if config.get("auto_confirm").and_then(Value::as_bool) == Some(false) {
+            return Ok((SubscriptionChange::Pending { confirmation_url: subscribe_url }, PushAccepted::AwaitingConfirmation));
+        }
+        match self.confirmer.confirm(&region, &topic_arn, &token, &subscribe_url).await {
+            Ok(confirmed) => {
+                tracing::info!(topic_arn, via = confirmed.via, subscription_arn = ?confirmed.subscription_arn, "SNS subscription confirmed");
+                Ok((
+                    SubscriptionChange::Confirmed { external_id: confirmed.subscription_arn.clone() },
+                    PushAccepted::Confirmed { subscription_arn: confirmed.subscription_arn },
+                ))
+            }
+            Err(ConfirmError::Unreachable(detail)) => {
+                Err(Rejected { class: RejectClass::Unavailable, reason: "sns_confirmation_unavailable", detail })
+            }
+            Err(ConfirmError::Refused(detail)) => Err(Rejected::undecodable("sns_confirmation_refused", detail)),
         }
     }
 

@@ -92,7 +92,7 @@ impl Intake {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handshake {
     /// An SNS `SubscriptionConfirmation` from an allowed topic.
-    SnsSubscription { topic_arn: String, subscribe_url: String, token: String, message_id: String },
+    SnsSubscription { region: String, topic_arn: String, subscribe_url: String, token: String, message_id: String },
 }
 
 /// How a refusal reads to the sender's retry rules (the HTTP layer maps it to a status).
@@ -139,15 +139,27 @@ pub trait Sender: Send + Sync {
     fn normalize(&self, verified: &Verified<'_>, config: &Value) -> Result<Intake, Rejected>;
 }
 
-/// The sender for a source, or `None` while its push route has not been built.
-pub fn sender_for(source: SourceKind) -> Option<&'static dyn Sender> {
-    match source {
-        SourceKind::Webhook => Some(&webhook::WebhookSender),
-        SourceKind::AwsSns
-        | SourceKind::AwsEventbridge
-        | SourceKind::GcpPubsub
-        | SourceKind::MsGraph
-        | SourceKind::O365Activity => None,
+/// Every sender pushgate has, built once with what they need (the SNS certificate
+/// store). The push route and `pushgate verify` use the same registry, so they run the
+/// same code.
+pub struct Senders {
+    sns: aws_sns::SnsSender,
+}
+
+impl Senders {
+    /// `sns_certs`: where SNS signing certificates come from (pinned, cached, fetched).
+    pub fn new(sns_certs: std::sync::Arc<aws_sns::certs::CertStore>) -> Senders {
+        Senders { sns: aws_sns::SnsSender::new(sns_certs) }
+    }
+
+    /// The sender for a source, or `None` while its push route has not been built.
+    pub fn get(&self, source: SourceKind) -> Option<&dyn Sender> {
+        match source {
+            SourceKind::Webhook => Some(&webhook::WebhookSender),
+            SourceKind::AwsSns => Some(&self.sns),
+            SourceKind::AwsEventbridge => Some(&aws_eventbridge::EventBridgeSender),
+            SourceKind::GcpPubsub | SourceKind::MsGraph | SourceKind::O365Activity => None,
+        }
     }
 }
 

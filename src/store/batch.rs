@@ -135,6 +135,7 @@ mod tests {
             heartbeat: keys.is_empty(),
             confirms: true,
             kept_rejection: None,
+            subscription: None,
         })
     }
 

@@ -90,6 +90,7 @@ fn accept(c: &NewConnection, keys: &[&str]) -> WriteOp {
         heartbeat: keys.is_empty(),
         confirms: true,
         kept_rejection: None,
+        subscription: None,
     })
 }
 

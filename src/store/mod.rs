@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::model::{
     Connection, ConnectionFilter, ConnectionUpdate, NewConnection, NewEvent, NewRejection, SourceKind, StatusChange,
-    StoredEvent, StoredRejection,
+    StoredEvent, StoredRejection, SubscriptionChange,
 };
 
 pub use postgres::PostgresStore;
@@ -74,6 +74,9 @@ pub struct Accepted {
     pub confirms: bool,
     /// An authenticated but undecodable payload, kept as a rejection.
     pub kept_rejection: Option<NewRejection>,
+    /// A change of the subscription this push reported or caused (SNS confirmation,
+    /// unsubscribe), applied in the same transaction as its events.
+    pub subscription: Option<SubscriptionChange>,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +128,12 @@ pub trait Store: Send + Sync + 'static {
     /// Records a status change and the evaluation time, unless the stored status already
     /// equals `change.new_status` (so concurrent monitors record a transition once).
     async fn record_status(&self, connection: Uuid, change: &StatusChange) -> Result<bool, StoreError>;
+
+    /// Applies a subscription change at `at` outside a push (an admin confirming).
+    async fn change_subscription(&self, id: Uuid, change: &SubscriptionChange, at: DateTime<Utc>)
+        -> Result<Option<Connection>, StoreError>;
+    /// Records a canary publish: `error: None` is a success.
+    async fn record_canary(&self, id: Uuid, at: DateTime<Utc>, error: Option<&str>) -> Result<(), StoreError>;
 
     async fn add_admin_token(&self, sha256_hex: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     async fn admin_token_hashes(&self) -> Result<Vec<String>, StoreError>;

@@ -14,6 +14,7 @@ use super::rows::{ConnectionRow, EventRow, HistoryRow, RejectionRow, CONNECTION_
 use super::{batch, OpOutcome, StoreError, WriteOp};
 use crate::model::{
     Connection, ConnectionFilter, ConnectionUpdate, NewConnection, StatusChange, StoredEvent, StoredRejection,
+    SubscriptionChange,
 };
 
 pub struct PostgresStore {

@@ -7,13 +7,14 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::model::{Connection, Counters, EventKind, Facts, SourceKind, Status, StatusChange, StoredEvent, StoredRejection};
+use crate::model::{CanaryState, Connection, Counters, EventKind, Facts, SourceKind, Status, StatusChange, StoredEvent, StoredRejection};
 
 /// The columns of `connections`, in the order every SELECT lists them.
 pub const CONNECTION_COLUMNS: &str = "id, tenant_id, name, source, stream, heartbeat_interval_seconds, grace_seconds, \
     config_public, config_sealed, paused, created_at, updated_at, confirmed_at, external_id, expires_at, \
     confirmation_url, subscription_lost_at, reauthorization_required_at, data_last_received_at, last_heartbeat_at, \
-    status_last_checked_at, auth_failure_streak, events_count, heartbeats_count, duplicates_count, rejections_count";
+    status_last_checked_at, auth_failure_streak, events_count, heartbeats_count, duplicates_count, rejections_count, \
+    canary_last_published_at, canary_last_error, canary_last_error_at";
 
 pub const EVENT_COLUMNS: &str =
     "seq, id, connection_id, tenant_id, source, stream, kind, dedupe_key, occurred_at, received_at, payload";
@@ -46,6 +47,9 @@ pub struct ConnectionRow {
     heartbeats_count: i64,
     duplicates_count: i64,
     rejections_count: i64,
+    canary_last_published_at: Option<DateTime<Utc>>,
+    canary_last_error: Option<String>,
+    canary_last_error_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<ConnectionRow> for Connection {
@@ -83,6 +87,11 @@ impl TryFrom<ConnectionRow> for Connection {
                 heartbeats: r.heartbeats_count,
                 duplicates: r.duplicates_count,
                 rejections: r.rejections_count,
+            },
+            canary: CanaryState {
+                last_published_at: r.canary_last_published_at,
+                last_error: r.canary_last_error,
+                last_error_at: r.canary_last_error_at,
             },
         })
     }

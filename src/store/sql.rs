@@ -32,6 +32,32 @@ pub const UPDATE_FACTS: &str = "UPDATE connections SET \
 
 macro_rules! sql_store {
     ($store:ident, $db:ty, $backend:literal) => {
+        impl $store {
+            /// The statement applying a subscription change at `at`.
+            fn subscription_query<'q>(id: String, change: &'q SubscriptionChange, at: DateTime<Utc>)
+                -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>
+            {
+                match change {
+                    // A later confirmation supersedes a loss (health compares the two times).
+                    SubscriptionChange::Confirmed { external_id } => sqlx::query(
+                        "UPDATE connections SET confirmed_at = $2, external_id = COALESCE($3, external_id), \
+                         confirmation_url = NULL WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(at)
+                    .bind(external_id.as_deref()),
+                    SubscriptionChange::Pending { confirmation_url } => {
+                        sqlx::query("UPDATE connections SET confirmation_url = $2 WHERE id = $1")
+                            .bind(id)
+                            .bind(confirmation_url.as_str())
+                    }
+                    SubscriptionChange::Lost => {
+                        sqlx::query("UPDATE connections SET subscription_lost_at = $2 WHERE id = $1").bind(id).bind(at)
+                    }
+                }
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             fn backend(&self) -> &'static str {
@@ -202,6 +228,15 @@ macro_rules! sql_store {
                         gone.insert(*id);
                     }
                 }
+                for op in ops {
+                    if let WriteOp::Accept(a) = op {
+                        if let (Some(change), false) = (&a.subscription, gone.contains(&a.connection_id)) {
+                            Self::subscription_query(a.connection_id.to_string(), change, a.received_at)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                }
                 let rejections: Vec<_> = batch::rejections(ops)
                     .into_iter()
                     .filter(|r| r.connection_id.is_none_or(|id| !gone.contains(&id)))
@@ -320,6 +355,32 @@ macro_rules! sql_store {
                 }
                 tx.commit().await?;
                 Ok(changed)
+            }
+
+            async fn change_subscription(&self, id: Uuid, change: &SubscriptionChange, at: DateTime<Utc>)
+                -> Result<Option<Connection>, StoreError>
+            {
+                let done = Self::subscription_query(id.to_string(), change, at).execute(&self.pool).await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                self.get_connection(id).await
+            }
+
+            async fn record_canary(&self, id: Uuid, at: DateTime<Utc>, error: Option<&str>) -> Result<(), StoreError> {
+                let query = match error {
+                    None => sqlx::query("UPDATE connections SET canary_last_published_at = $2 WHERE id = $1")
+                        .bind(id.to_string())
+                        .bind(at),
+                    Some(error) => {
+                        sqlx::query("UPDATE connections SET canary_last_error_at = $2, canary_last_error = $3 WHERE id = $1")
+                            .bind(id.to_string())
+                            .bind(at)
+                            .bind(error)
+                    }
+                };
+                query.execute(&self.pool).await?;
+                Ok(())
             }
 
             async fn add_admin_token(&self, sha256_hex: &str, at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -16,6 +16,7 @@ use super::rows::{ConnectionRow, EventRow, HistoryRow, RejectionRow, CONNECTION_
 use super::{batch, OpOutcome, StoreError, WriteOp};
 use crate::model::{
     Connection, ConnectionFilter, ConnectionUpdate, NewConnection, StatusChange, StoredEvent, StoredRejection,
+    SubscriptionChange,
 };
 
 pub struct SqliteStore {

@@ -32,6 +32,12 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, test: &str, extra: &[(&str, &str)]) -> Option<TestServer> {
+        TestServer::start_with_options(backend, test, extra, pushgate::RunOptions::default()).await
+    }
+
+    pub async fn start_with_options(backend: Backend, test: &str, extra: &[(&str, &str)], options: pushgate::RunOptions)
+        -> Option<TestServer>
+    {
         let dir = tempfile::tempdir().unwrap();
         let database = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("pushgate.db").display()),
@@ -54,9 +60,9 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(pushgate::run(config, listener, async {
+        let task = tokio::spawn(pushgate::run_with(config, listener, async {
             let _ = stopped.await;
-        }));
+        }, options));
         Some(TestServer { base, client: reqwest::Client::new(), stop: Some(stop), task: Some(task), _dir: dir })
     }
 
@@ -136,6 +142,25 @@ macro_rules! on_both_backends {
                 if let Some(server) = $crate::common::TestServer::start($crate::common::Backend::Postgres, stringify!($case)).await {
                     super::$case(server).await
                 }
+            })*
+        }
+    };
+}
+
+/// Like [`on_both_backends!`], for cases that start their own server: each
+/// `async fn case(backend: Backend)` runs once per backend (PostgreSQL cases skip
+/// themselves when no server is configured, through `TestServer::start*`).
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $case() {
+                super::$case($crate::common::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $case() {
+                super::$case($crate::common::Backend::Postgres).await
             })*
         }
     };

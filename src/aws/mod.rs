@@ -1,0 +1,10 @@
+//! pushgate's own calls to AWS: confirming SNS subscriptions and publishing canary
+//! heartbeats. Pushes *from* AWS are received by [`crate::sources`]; this module is the
+//! opposite direction, and the only one that uses AWS credentials.
+
+pub mod api;
+pub mod canary;
+pub mod confirm;
+
+pub use api::{AwsError, SnsApi};
+pub use confirm::{ConfirmError, Confirmed, Confirmer};
