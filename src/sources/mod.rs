@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config_check;
+pub mod eventbridge;
 pub mod webhook;
 
 use chrono::{DateTime, Utc};
