@@ -6,6 +6,7 @@
 //! line in [`sender_for`].
 
 pub mod auth;
+pub mod aws_eventbridge;
 pub mod config_check;
 pub mod eventbridge;
 pub mod webhook;
@@ -144,8 +145,8 @@ pub trait Sender: Send + Sync {
 pub fn sender_for(source: SourceKind) -> Option<&'static dyn Sender> {
     match source {
         SourceKind::Webhook => Some(&webhook::WebhookSender),
+        SourceKind::AwsEventbridge => Some(&aws_eventbridge::EventBridgeSender),
         SourceKind::AwsSns
-        | SourceKind::AwsEventbridge
         | SourceKind::GcpPubsub
         | SourceKind::MsGraph
         | SourceKind::O365Activity => None,
