@@ -119,8 +119,8 @@ fn kind_of(event: &Value) -> EventKind {
     }
 }
 
-/// Takes a non-empty `detail.findings` out of the event, leaving an empty list in its
-/// place (so the key keeps its position); leaves the event untouched otherwise.
+/// Takes a non-empty `detail.findings` out of the event, leaving an empty list that each
+/// split event fills with its own finding; leaves the event untouched otherwise.
 fn take_findings(event: &mut Map<String, Value>) -> Option<Vec<Value>> {
     let slot = event.get_mut("detail")?.get_mut("findings")?;
     match slot {
