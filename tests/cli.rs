@@ -88,7 +88,7 @@ async fn first_start_needs_no_configuration() {
     assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
     let key = std::fs::read_to_string(&key_file).unwrap();
 
-    let client = reqwest::Client::new();
+    let client = http_client();
     assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
     let created = client
         .post(format!("{base}/v1/connections"))
@@ -227,7 +227,7 @@ async fn a_lost_or_wrong_master_key_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let (child, base, printed) = start(dir.path());
     let token = generated_token(&printed).unwrap();
-    let created = reqwest::Client::new()
+    let created = http_client()
         .post(format!("{base}/v1/connections"))
         .bearer_auth(&token)
         .json(&json!({"tenant_id": "t", "name": "n", "source": "o365_activity", "config": {"auth_id": "secret-id"}}))
@@ -253,4 +253,11 @@ async fn a_lost_or_wrong_master_key_stops_the_start() {
     std::fs::write(&key_file, key).unwrap();
     let (child, _, _) = start(dir.path());
     assert!(terminate(child).success(), "the restored key starts again");
+}
+
+/// An HTTP client. reqwest is built without a TLS crypto provider of its own (the crate
+/// uses aws-lc-rs), and no client can be built before one is installed.
+fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::new()
 }

@@ -3,10 +3,12 @@
 //!
 //! A sender depends on `model` and `verify` only; it never touches the store or HTTP
 //! types beyond the `http` crate's header map. A new sender is one module here plus one
-//! line in [`sender_for`].
+//! line in [`Senders::get`].
 
 pub mod auth;
+pub mod aws_eventbridge;
 pub mod config_check;
+pub mod eventbridge;
 pub mod webhook;
 
 use chrono::{DateTime, Utc};

@@ -57,6 +57,10 @@ impl TestServer {
             env.insert(k.to_string(), v.to_string());
         }
         let config = Config::load(None, &env).expect("test config is valid");
+        // reqwest is built without a TLS crypto provider of its own (the crate uses
+        // aws-lc-rs), and no client can be built before one is installed. Installing
+        // again, from the next test, is refused harmlessly.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
