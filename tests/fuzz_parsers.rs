@@ -1,11 +1,14 @@
 //! Property-based fuzzing of everything that parses outside input: signature headers,
-//! webhook bodies, connection configs, admin request bodies, secret masking and
-//! configuration. None may panic, and the security properties must hold for any input.
+//! webhook and EventBridge bodies, SNS envelopes, connection configs, admin request
+//! bodies, secret masking and configuration. None may panic, and the security properties must hold for any input.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use pushgate::sources::auth::{Allowed, Auth};
-use pushgate::sources::{config_check, sender_for, RawRequest, RejectClass};
+use pushgate::sources::aws_sns::certs::CertStore;
+use pushgate::sources::aws_sns::envelope::Envelope;
+use pushgate::sources::eventbridge::{self, Decoded};
+use pushgate::sources::{config_check, RawRequest, RejectClass, Senders};
 use pushgate::model::SourceKind;
 use serde_json::{json, Value};
 
@@ -30,6 +33,41 @@ fn any_json() -> impl Strategy<Value = Value> {
             prop::collection::btree_map(keys, inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
+}
+
+/// JSON objects with SNS envelope keys and plausible or odd values.
+fn sns_like_json() -> impl Strategy<Value = Value> {
+    let keys = prop_oneof![
+        Just("Type"), Just("MessageId"), Just("TopicArn"), Just("Subject"), Just("Message"), Just("Timestamp"),
+        Just("SignatureVersion"), Just("Signature"), Just("SigningCertURL"), Just("SigningCertUrl"),
+        Just("SubscribeURL"), Just("Token"), Just("UnsubscribeURL"),
+    ];
+    let values = prop_oneof![
+        any_json(),
+        prop_oneof![Just("Notification"), Just("SubscriptionConfirmation"), Just("UnsubscribeConfirmation"), Just("1"), Just("2")]
+            .prop_map(|s| json!(s)),
+        Just(json!("arn:aws:sns:us-east-1:123456789012:t")),
+        Just(json!("https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc123.pem")),
+        Just(json!("2026-11-23T00:00:00.000Z")),
+        "[A-Za-z0-9+/=]{0,40}".prop_map(Value::String),
+    ];
+    prop::collection::btree_map(keys, values, 0..14)
+        .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+}
+
+/// JSON objects with EventBridge keys, sometimes Security Hub or schedule shaped.
+fn eventbridge_like_json() -> impl Strategy<Value = Value> {
+    let source = prop_oneof![Just("aws.securityhub"), Just("aws.guardduty"), Just("aws.events"), Just("x")];
+    let detail_type = prop_oneof![
+        Just("Security Hub Findings - Imported"), Just("Findings Imported V2"), Just("GuardDuty Finding"),
+        Just("Scheduled Event"), Just("Other"),
+    ];
+    (source, detail_type, any_json(), prop::collection::vec(any_json(), 0..4), any_json()).prop_map(
+        |(source, detail_type, time, findings, extra)| {
+            json!({"id": "e", "source": source, "detail-type": detail_type, "time": time,
+                   "detail": {"findings": findings, "updatedAt": extra.clone()}, "extra": extra})
+        },
+    )
 }
 
 fn headers(pairs: &[(String, Vec<u8>)]) -> HeaderMap {
@@ -94,13 +132,59 @@ proptest! {
         let config = json!({"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": "s"}});
         let mut map = HeaderMap::new();
         map.insert("x-signature", hex::encode(pushgate::verify::hmac_sha256(b"s", &[&body])).parse().unwrap());
-        let sender = sender_for(SourceKind::Webhook).unwrap();
+        let senders = Senders::new(std::sync::Arc::new(CertStore::offline(None)));
+        let sender = senders.get(SourceKind::Webhook).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let request = RawRequest { headers: &map, query: None, body: &body, push_url: "http://x", now: chrono::Utc::now() };
         let verified = runtime.block_on(sender.verify(request, &config)).expect("correctly signed");
         match sender.normalize(&verified, &config) {
             Ok(_) => prop_assert!(serde_json::from_slice::<Value>(&body).is_ok()),
             Err(e) => prop_assert_eq!(e.class, RejectClass::Undecodable),
+        }
+    }
+
+    /// Any bytes, or any JSON object with SNS field names, parse as an envelope or are
+    /// refused as malformed; a parsed envelope always yields its string to sign.
+    #[test]
+    fn sns_envelopes_parse_or_are_malformed(body in prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..400),
+        any_json().prop_map(|v| v.to_string().into_bytes()),
+        sns_like_json().prop_map(|v| v.to_string().into_bytes()),
+    ]) {
+        match Envelope::parse(&body) {
+            Ok(envelope) => prop_assert!(!envelope.string_to_sign().is_empty()),
+            Err(e) => prop_assert_eq!(e.class, RejectClass::Malformed),
+        }
+    }
+
+    /// Random SNS-shaped messages never verify (nothing is pinned, nothing fetched).
+    #[test]
+    fn forged_sns_messages_never_verify(body in sns_like_json(), ts in 1_600_000_000i64..1_900_000_000) {
+        let senders = Senders::new(std::sync::Arc::new(CertStore::offline(None)));
+        let sender = senders.get(SourceKind::AwsSns).unwrap();
+        let config = json!({"topic_arns": ["arn:aws:sns:us-east-1:123456789012:t"]});
+        let text = body.to_string();
+        let map = HeaderMap::new();
+        let now = chrono::DateTime::from_timestamp(ts, 0).unwrap();
+        let request = RawRequest { headers: &map, query: None, body: text.as_bytes(), push_url: "http://x", now };
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        prop_assert!(runtime.block_on(sender.verify(request, &config)).is_err());
+    }
+
+    /// Any EventBridge-shaped JSON decodes into a heartbeat or at least one event, each
+    /// keyed under the sender's id; any SNS `Message` text likewise.
+    #[test]
+    fn eventbridge_events_always_decode(event in eventbridge_like_json(), message in ".{0,200}") {
+        match eventbridge::decode(event, "base-id") {
+            Decoded::Heartbeat => {}
+            Decoded::Events(events) => {
+                prop_assert!(!events.is_empty());
+                prop_assert!(events.iter().all(|e| e.dedupe_key.starts_with("base-id")));
+            }
+        }
+        match eventbridge::decode_message(&message, "m") {
+            Decoded::Heartbeat => {}
+            Decoded::Events(events) => prop_assert!(!events.is_empty()),
         }
     }
 
