@@ -6,6 +6,7 @@
 //! line in [`sender_for`].
 
 pub mod auth;
+pub mod aws_sns;
 pub mod config_check;
 pub mod webhook;
 
