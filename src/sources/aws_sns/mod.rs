@@ -2,4 +2,5 @@
 //! for the URLs it names, signing certificates, and authentication of each push.
 
 pub mod cert_url;
+pub mod certs;
 pub mod envelope;
