@@ -4,3 +4,6 @@
 pub mod cert_url;
 pub mod certs;
 pub mod envelope;
+#[doc(hidden)]
+pub mod test_signer;
+pub mod verify;
