@@ -245,7 +245,17 @@ impl CertStore {
             return Ok(cert);
         }
         let cell = lock(&self.loading).entry(key.to_string()).or_default().clone();
-        let loaded = cell.get_or_init(|| self.load(url, now)).await.clone();
+        let loaded = cell
+            .get_or_init(|| async {
+                // A load that finished between the lookup above and taking the cell
+                // has filled the cache: no second fetch.
+                match self.cached(key, now) {
+                    Some(cert) => Ok(cert),
+                    None => self.load(url, now).await,
+                }
+            })
+            .await
+            .clone();
         let mut loading = lock(&self.loading);
         if loading.get(key).is_some_and(|current| Arc::ptr_eq(current, &cell)) {
             loading.remove(key);

@@ -48,8 +48,9 @@ pub enum SignatureVersion {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicArn {
     text: String,
-    region_end: usize,
+    /// Byte range of the region within `text`.
     region_start: usize,
+    region_end: usize,
 }
 
 /// Partitions whose SNS endpoints pushgate knows.
@@ -246,14 +247,15 @@ impl Envelope {
         .into_iter()
         .filter_map(|(field, present)| (!present).then_some(field))
         .collect();
+        if !missing.is_empty() {
+            return Err(missing_fields(message_type, &missing));
+        }
+        // Present, as just checked; the pattern only unwraps them.
         let (Some(message_id), Some(topic_arn), Some(message), Some(timestamp), Some(signature_version), Some(signature)) =
             (message_id, topic_arn, message, timestamp, signature_version, signature)
         else {
             return Err(missing_fields(message_type, &missing));
         };
-        if !missing.is_empty() {
-            return Err(missing_fields(message_type, &missing));
-        }
 
         let signature_version = match signature_version.as_str() {
             "1" => SignatureVersion::Sha1,
