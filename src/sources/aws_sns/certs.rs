@@ -239,7 +239,7 @@ impl CertStore {
 
     /// The certificate at `url`. `now` is the clock of the check: a cached certificate
     /// past its notAfter by that clock is loaded again rather than served.
-    pub async fn get(&self, url: &SigningCertUrl, now: DateTime<Utc>) -> Loaded {
+    pub async fn get(&self, url: &SigningCertUrl, now: DateTime<Utc>) -> Result<Arc<SigningCert>, Rejected> {
         let key = url.as_str();
         if let Some(cert) = self.cached(key, now) {
             return Ok(cert);
