@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod aws_eventbridge;
+pub mod aws_sns;
 pub mod config_check;
 pub mod eventbridge;
 pub mod webhook;

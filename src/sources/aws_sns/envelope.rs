@@ -1,0 +1,594 @@
+//! The SNS HTTP/S message envelope: parsing the JSON body SNS posts, and the exact
+//! string SNS signs.
+//!
+//! Nothing here is trusted yet: [`Envelope::parse`] only checks shape (every field the
+//! message type needs is present and a string, the topic ARN is well formed, the
+//! signature version is one pushgate can check). Authenticity is decided in
+//! [`super::verify`].
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::sources::Rejected;
+
+/// The three kinds of message SNS posts to an HTTP/S subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageType {
+    SubscriptionConfirmation,
+    Notification,
+    UnsubscribeConfirmation,
+}
+
+impl MessageType {
+    /// The `Type` value, as SNS writes it (and as the `x-amz-sns-message-type` header carries it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageType::SubscriptionConfirmation => "SubscriptionConfirmation",
+            MessageType::Notification => "Notification",
+            MessageType::UnsubscribeConfirmation => "UnsubscribeConfirmation",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<MessageType> {
+        [MessageType::SubscriptionConfirmation, MessageType::Notification, MessageType::UnsubscribeConfirmation]
+            .into_iter()
+            .find(|t| t.as_str() == text)
+    }
+}
+
+/// How the message was signed: RSA PKCS#1 v1.5 with SHA-1 (`"1"`) or SHA-256 (`"2"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureVersion {
+    Sha1,
+    Sha256,
+}
+
+/// A topic ARN of the shape `arn:PARTITION:sns:REGION:ACCOUNT:NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicArn {
+    text: String,
+    /// Byte range of the region within `text`.
+    region_start: usize,
+    region_end: usize,
+}
+
+/// Partitions whose SNS endpoints pushgate knows.
+const PARTITIONS: [&str; 3] = ["aws", "aws-cn", "aws-us-gov"];
+
+/// Longest topic name SNS allows (a FIFO topic's `.fifo` suffix included).
+const MAX_TOPIC_NAME_LEN: usize = 256;
+
+impl TopicArn {
+    pub fn parse(text: &str) -> Option<TopicArn> {
+        let parts: Vec<&str> = text.split(':').collect();
+        let [arn, partition, service, region, account, name] = parts.as_slice() else { return None };
+        let well_formed = *arn == "arn"
+            && PARTITIONS.contains(partition)
+            && *service == "sns"
+            && is_region(region)
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && is_topic_name(name);
+        if !well_formed {
+            return None;
+        }
+        let region_start = arn.len() + partition.len() + service.len() + 3;
+        Some(TopicArn { text: text.to_string(), region_start, region_end: region_start + region.len() })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The region, e.g. `us-east-1`: the signing certificate must come from this region's endpoint.
+    pub fn region(&self) -> &str {
+        &self.text[self.region_start..self.region_end]
+    }
+}
+
+/// A region name is a DNS label: it becomes part of the endpoint host name.
+fn is_region(region: &str) -> bool {
+    (1..=32).contains(&region.len())
+        && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && region.starts_with(|c: char| c.is_ascii_lowercase())
+        && !region.ends_with('-')
+}
+
+fn is_topic_name(name: &str) -> bool {
+    let base = name.strip_suffix(".fifo").unwrap_or(name);
+    !base.is_empty()
+        && name.len() <= MAX_TOPIC_NAME_LEN
+        && base.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// One SNS message as posted, its shape checked, its authenticity not yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    message_type: MessageType,
+    message_id: String,
+    topic_arn: TopicArn,
+    subject: Option<String>,
+    message: String,
+    timestamp: String,
+    sent_at: DateTime<Utc>,
+    signature_version: SignatureVersion,
+    signature: String,
+    signing_cert_url: String,
+    subscribe_url: Option<String>,
+    token: Option<String>,
+    unsubscribe_url: Option<String>,
+}
+
+/// The envelope's fields as JSON values, before their types are checked. A JSON `null`
+/// reads as an absent field. serde refuses a field given twice (also under both of its
+/// spellings), so no field can be read one way here and another way elsewhere.
+#[derive(Deserialize)]
+struct RawFields {
+    #[serde(rename = "Type", default)]
+    message_type: Option<Value>,
+    #[serde(rename = "MessageId", default)]
+    message_id: Option<Value>,
+    #[serde(rename = "TopicArn", default)]
+    topic_arn: Option<Value>,
+    #[serde(rename = "Subject", default)]
+    subject: Option<Value>,
+    #[serde(rename = "Message", default)]
+    message: Option<Value>,
+    #[serde(rename = "Timestamp", default)]
+    timestamp: Option<Value>,
+    #[serde(rename = "SignatureVersion", default)]
+    signature_version: Option<Value>,
+    #[serde(rename = "Signature", default)]
+    signature: Option<Value>,
+    // Lambda and some SDKs spell these two with `Url`; SNS itself with `URL`.
+    #[serde(rename = "SigningCertURL", alias = "SigningCertUrl", default)]
+    signing_cert_url: Option<Value>,
+    #[serde(rename = "SubscribeURL", default)]
+    subscribe_url: Option<Value>,
+    #[serde(rename = "Token", default)]
+    token: Option<Value>,
+    #[serde(rename = "UnsubscribeURL", alias = "UnsubscribeUrl", default)]
+    unsubscribe_url: Option<Value>,
+}
+
+/// Longest piece of a refused value quoted back in a rejection detail.
+const MAX_QUOTED_LEN: usize = 64;
+
+/// `text` quoted and escaped for a rejection detail, cut short when long.
+pub(super) fn quoted(text: &str) -> String {
+    let cut: String = text.chars().take(MAX_QUOTED_LEN).collect();
+    if cut.len() < text.len() {
+        format!("{cut:?}...")
+    } else {
+        format!("{cut:?}")
+    }
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A present field's text; any other JSON type is refused with `reason`.
+fn text(value: Option<Value>, field: &str, reason: &'static str) -> Result<Option<String>, Rejected> {
+    match value {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(Rejected::malformed(reason, format!("`{field}` must be a string, not {}", type_name(&other)))),
+    }
+}
+
+impl Envelope {
+    /// Parses the body SNS posts (sent as `text/plain`, read as JSON regardless).
+    pub fn parse(body: &[u8]) -> Result<Envelope, Rejected> {
+        // A raw-delivery body, or anything else that is not a JSON object, is not an
+        // envelope; saying so plainly beats quoting a parser error about a stranger's body.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(Rejected::malformed(
+                "sns_not_an_envelope",
+                "body is not a JSON object, so not an SNS message envelope",
+            ));
+        }
+        let raw: RawFields = serde_json::from_slice(body)
+            .map_err(|e| Rejected::malformed("sns_not_an_envelope", format!("body is not an SNS message envelope: {e}")))?;
+
+        let Some(type_value) = raw.message_type else {
+            return Err(Rejected::malformed(
+                "sns_not_an_envelope",
+                "body has no `Type` field, so it is not an SNS message envelope",
+            ));
+        };
+        let type_text = text(Some(type_value), "Type", "sns_envelope_invalid")?.unwrap_or_default();
+        let message_type = MessageType::parse(&type_text).ok_or_else(|| {
+            Rejected::malformed(
+                "sns_envelope_invalid",
+                format!(
+                    "`Type` is {}, not Notification, SubscriptionConfirmation or UnsubscribeConfirmation",
+                    quoted(&type_text)
+                ),
+            )
+        })?;
+
+        // The signing certificate URL has its own reason code: a push without one can
+        // never be authenticated, which an operator should see as such.
+        let signing_cert_url = text(raw.signing_cert_url, "SigningCertURL", "sns_cert_url_invalid")?
+            .ok_or_else(|| Rejected::malformed("sns_cert_url_invalid", "`SigningCertURL` is missing"))?;
+
+        let invalid = "sns_envelope_invalid";
+        let message_id = text(raw.message_id, "MessageId", invalid)?;
+        let topic_arn = text(raw.topic_arn, "TopicArn", invalid)?;
+        let subject = text(raw.subject, "Subject", invalid)?;
+        let message = text(raw.message, "Message", invalid)?;
+        let timestamp = text(raw.timestamp, "Timestamp", invalid)?;
+        let signature_version = text(raw.signature_version, "SignatureVersion", invalid)?;
+        let signature = text(raw.signature, "Signature", invalid)?;
+        let subscribe_url = text(raw.subscribe_url, "SubscribeURL", invalid)?;
+        let token = text(raw.token, "Token", invalid)?;
+        let unsubscribe_url = text(raw.unsubscribe_url, "UnsubscribeURL", invalid)?;
+
+        let confirmation = message_type != MessageType::Notification;
+        let missing: Vec<&str> = [
+            ("MessageId", message_id.is_some()),
+            ("TopicArn", topic_arn.is_some()),
+            ("Message", message.is_some()),
+            ("Timestamp", timestamp.is_some()),
+            ("SignatureVersion", signature_version.is_some()),
+            ("Signature", signature.is_some()),
+            ("SubscribeURL", !confirmation || subscribe_url.is_some()),
+            ("Token", !confirmation || token.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, present)| (!present).then_some(field))
+        .collect();
+        if !missing.is_empty() {
+            return Err(missing_fields(message_type, &missing));
+        }
+        // Present, as just checked; the pattern only unwraps them.
+        let (Some(message_id), Some(topic_arn), Some(message), Some(timestamp), Some(signature_version), Some(signature)) =
+            (message_id, topic_arn, message, timestamp, signature_version, signature)
+        else {
+            return Err(missing_fields(message_type, &missing));
+        };
+
+        let signature_version = match signature_version.as_str() {
+            "1" => SignatureVersion::Sha1,
+            "2" => SignatureVersion::Sha256,
+            other => {
+                return Err(Rejected::unauthenticated(
+                    "sns_signature_version_unsupported",
+                    format!("`SignatureVersion` is {}; only \"1\" (SHA-1) and \"2\" (SHA-256) can be checked", quoted(other)),
+                ))
+            }
+        };
+        let topic_arn = TopicArn::parse(&topic_arn).ok_or_else(|| {
+            let shown = quoted(&topic_arn);
+            Rejected::malformed(invalid, format!("`TopicArn` {shown} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"))
+        })?;
+        let sent_at = DateTime::parse_from_rfc3339(&timestamp)
+            .map_err(|_| Rejected::malformed(invalid, format!("`Timestamp` {} is not an RFC 3339 time", quoted(&timestamp))))?
+            .with_timezone(&Utc);
+
+        Ok(Envelope {
+            message_type,
+            message_id,
+            topic_arn,
+            subject,
+            message,
+            timestamp,
+            sent_at,
+            signature_version,
+            signature,
+            signing_cert_url,
+            subscribe_url,
+            token,
+            unsubscribe_url,
+        })
+    }
+
+    /// The exact text SNS signed: for each signed field in byte order of its name,
+    /// `Name\nvalue\n`. A notification's `Subject` is signed only when present (an empty
+    /// subject is present); fields outside the list, such as `MessageAttributes` and
+    /// `UnsubscribeURL`, are not signed.
+    pub fn string_to_sign(&self) -> String {
+        let mut fields: Vec<(&str, &str)> = vec![("Message", &self.message), ("MessageId", &self.message_id)];
+        match self.message_type {
+            MessageType::Notification => {
+                if let Some(subject) = &self.subject {
+                    fields.push(("Subject", subject));
+                }
+            }
+            MessageType::SubscriptionConfirmation | MessageType::UnsubscribeConfirmation => {
+                fields.push(("SubscribeURL", self.subscribe_url.as_deref().unwrap_or_default()));
+            }
+        }
+        fields.push(("Timestamp", &self.timestamp));
+        if self.message_type != MessageType::Notification {
+            fields.push(("Token", self.token.as_deref().unwrap_or_default()));
+        }
+        fields.push(("TopicArn", self.topic_arn.as_str()));
+        fields.push(("Type", self.message_type.as_str()));
+
+        let len = fields.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+        let mut out = String::with_capacity(len);
+        for (key, value) in fields {
+            out.push_str(key);
+            out.push('\n');
+            out.push_str(value);
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn message_type(&self) -> MessageType {
+        self.message_type
+    }
+    pub fn message_id(&self) -> &str {
+        &self.message_id
+    }
+    pub fn topic_arn(&self) -> &str {
+        self.topic_arn.as_str()
+    }
+    /// The topic's region, from `TopicArn`.
+    pub fn region(&self) -> &str {
+        self.topic_arn.region()
+    }
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    /// `Timestamp` as sent (and signed).
+    pub fn timestamp(&self) -> &str {
+        &self.timestamp
+    }
+    /// `Timestamp` as a time.
+    pub fn sent_at(&self) -> DateTime<Utc> {
+        self.sent_at
+    }
+    pub fn signature_version(&self) -> SignatureVersion {
+        self.signature_version
+    }
+    /// `Signature`, base64 as sent.
+    pub fn signature(&self) -> &str {
+        &self.signature
+    }
+    pub fn signing_cert_url(&self) -> &str {
+        &self.signing_cert_url
+    }
+    /// Present on both confirmation types.
+    pub fn subscribe_url(&self) -> Option<&str> {
+        self.subscribe_url.as_deref()
+    }
+    /// Present on both confirmation types.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+    /// Sent with notifications; not signed.
+    pub fn unsubscribe_url(&self) -> Option<&str> {
+        self.unsubscribe_url.as_deref()
+    }
+}
+
+fn missing_fields(message_type: MessageType, missing: &[&str]) -> Rejected {
+    let list = missing.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
+    let noun = if missing.len() == 1 { "field" } else { "fields" };
+    Rejected::malformed("sns_envelope_invalid", format!("{} is missing the {noun} {list}", message_type.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::RejectClass;
+    use serde_json::json;
+
+    fn notification() -> Value {
+        json!({
+            "Type": "Notification",
+            "MessageId": "m-1",
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:alerts",
+            "Message": "hello",
+            "Timestamp": "2026-03-06T19:55:38.903Z",
+            "SignatureVersion": "1",
+            "Signature": "c2ln",
+            "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
+            "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe"
+        })
+    }
+
+    fn confirmation(kind: &str) -> Value {
+        json!({
+            "Type": kind,
+            "MessageId": "m-2",
+            "Token": "tok",
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:alerts",
+            "Message": "confirm",
+            "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=tok",
+            "Timestamp": "2026-03-06T19:31:32.895Z",
+            "SignatureVersion": "2",
+            "Signature": "c2ln",
+            "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem"
+        })
+    }
+
+    fn parse(value: &Value) -> Result<Envelope, Rejected> {
+        Envelope::parse(value.to_string().as_bytes())
+    }
+
+    #[test]
+    fn a_notification_without_subject_signs_six_fields() {
+        let envelope = parse(&notification()).unwrap();
+        assert_eq!(envelope.message_type(), MessageType::Notification);
+        assert_eq!(envelope.region(), "us-east-1");
+        assert_eq!(envelope.signature_version(), SignatureVersion::Sha1);
+        assert_eq!(envelope.sent_at().to_rfc3339(), "2026-03-06T19:55:38.903+00:00");
+        assert_eq!(
+            envelope.string_to_sign(),
+            "Message\nhello\nMessageId\nm-1\nTimestamp\n2026-03-06T19:55:38.903Z\n\
+             TopicArn\narn:aws:sns:us-east-1:123456789012:alerts\nType\nNotification\n"
+        );
+    }
+
+    #[test]
+    fn a_present_subject_is_signed_even_when_empty_and_a_null_one_is_absent() {
+        let mut body = notification();
+        body["Subject"] = json!("");
+        assert!(parse(&body).unwrap().string_to_sign().contains("MessageId\nm-1\nSubject\n\nTimestamp\n"));
+        body["Subject"] = Value::Null;
+        let envelope = parse(&body).unwrap();
+        assert_eq!(envelope.subject(), None);
+        assert!(!envelope.string_to_sign().contains("Subject"));
+    }
+
+    #[test]
+    fn confirmations_sign_subscribe_url_and_token() {
+        for kind in ["SubscriptionConfirmation", "UnsubscribeConfirmation"] {
+            let envelope = parse(&confirmation(kind)).unwrap();
+            assert_eq!(
+                envelope.string_to_sign(),
+                format!(
+                    "Message\nconfirm\nMessageId\nm-2\n\
+                     SubscribeURL\nhttps://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=tok\n\
+                     Timestamp\n2026-03-06T19:31:32.895Z\nToken\ntok\n\
+                     TopicArn\narn:aws:sns:us-east-1:123456789012:alerts\nType\n{kind}\n"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_subject_on_a_confirmation_is_not_signed() {
+        let mut body = confirmation("SubscriptionConfirmation");
+        body["Subject"] = json!("ignored");
+        assert!(!parse(&body).unwrap().string_to_sign().contains("Subject"));
+    }
+
+    #[test]
+    fn both_spellings_of_the_url_fields_are_read() {
+        let mut body = notification();
+        let url = body.as_object_mut().unwrap().remove("SigningCertURL").unwrap();
+        body["SigningCertUrl"] = url.clone();
+        body["UnsubscribeUrl"] = body.as_object_mut().unwrap().remove("UnsubscribeURL").unwrap();
+        let envelope = parse(&body).unwrap();
+        assert_eq!(envelope.signing_cert_url(), url.as_str().unwrap());
+        assert!(envelope.unsubscribe_url().is_some());
+    }
+
+    #[test]
+    fn a_field_given_twice_is_refused() {
+        let mut body = notification();
+        body["SigningCertUrl"] = body["SigningCertURL"].clone();
+        assert_eq!(parse(&body).unwrap_err().reason, "sns_not_an_envelope");
+        let text = notification().to_string().replacen("\"Message\":", "\"Message\":\"x\",\"Message\":", 1);
+        assert_eq!(Envelope::parse(text.as_bytes()).unwrap_err().reason, "sns_not_an_envelope");
+    }
+
+    #[test]
+    fn bodies_that_are_not_envelopes() {
+        for body in [&b""[..], b"hello", b"[1]", b"\"x\"", b"{", b"{}", br#"{"Message":"raw delivery"}"#, b"\xff{"] {
+            let e = Envelope::parse(body).unwrap_err();
+            assert_eq!((e.class, e.reason), (RejectClass::Malformed, "sns_not_an_envelope"), "{body:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn unknown_types_and_non_string_fields_are_malformed() {
+        let mut body = notification();
+        body["Type"] = json!("Ping");
+        assert_eq!(parse(&body).unwrap_err().reason, "sns_envelope_invalid");
+        body["Type"] = json!(1);
+        assert_eq!(parse(&body).unwrap_err().reason, "sns_envelope_invalid");
+        let mut body = notification();
+        body["Message"] = json!({"a": 1});
+        let e = parse(&body).unwrap_err();
+        assert_eq!(e.reason, "sns_envelope_invalid");
+        assert!(e.detail.contains("`Message` must be a string"), "{e}");
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let mut body = confirmation("SubscriptionConfirmation");
+        body.as_object_mut().unwrap().remove("Token");
+        body.as_object_mut().unwrap().remove("MessageId");
+        let e = parse(&body).unwrap_err();
+        assert_eq!((e.class, e.reason), (RejectClass::Malformed, "sns_envelope_invalid"));
+        assert_eq!(e.detail, "SubscriptionConfirmation is missing the fields `MessageId`, `Token`");
+        let mut body = notification();
+        body["Timestamp"] = Value::Null;
+        assert_eq!(parse(&body).unwrap_err().detail, "Notification is missing the field `Timestamp`");
+    }
+
+    #[test]
+    fn the_signing_cert_url_must_be_a_present_string() {
+        let mut body = notification();
+        body["SigningCertURL"] = json!(123);
+        assert_eq!(parse(&body).unwrap_err().reason, "sns_cert_url_invalid");
+        body.as_object_mut().unwrap().remove("SigningCertURL");
+        assert_eq!(parse(&body).unwrap_err().reason, "sns_cert_url_invalid");
+    }
+
+    #[test]
+    fn only_signature_versions_1_and_2() {
+        let mut body = notification();
+        body["SignatureVersion"] = json!("2");
+        assert_eq!(parse(&body).unwrap().signature_version(), SignatureVersion::Sha256);
+        for version in ["3", "", "01", "1 "] {
+            body["SignatureVersion"] = json!(version);
+            let e = parse(&body).unwrap_err();
+            assert_eq!((e.class, e.reason), (RejectClass::Unauthenticated, "sns_signature_version_unsupported"));
+        }
+    }
+
+    #[test]
+    fn bad_timestamps_are_malformed() {
+        let mut body = notification();
+        body["Timestamp"] = json!("yesterday");
+        let e = parse(&body).unwrap_err();
+        assert_eq!(e.reason, "sns_envelope_invalid");
+        assert!(e.detail.contains("Timestamp"));
+    }
+
+    #[test]
+    fn topic_arns() {
+        for (arn, region) in [
+            ("arn:aws:sns:us-east-1:123456789012:alerts", "us-east-1"),
+            ("arn:aws-cn:sns:cn-north-1:123456789012:a_b-c", "cn-north-1"),
+            ("arn:aws-us-gov:sns:us-gov-west-1:123456789012:x.fifo", "us-gov-west-1"),
+        ] {
+            assert_eq!(TopicArn::parse(arn).map(|a| a.region().to_string()), Some(region.to_string()), "{arn}");
+        }
+        for arn in [
+            "",
+            "arn:aws:sns:us-east-1:123456789012",
+            "arn:aws:sqs:us-east-1:123456789012:alerts",
+            "arn:aws:sns:us-east-1:12345678901:alerts",
+            "arn:aws:sns:us-east-1:123456789012:",
+            "arn:aws:sns:us-east-1:123456789012:a:b",
+            "arn:aws:sns:US-EAST-1:123456789012:alerts",
+            "arn:aws:sns:us-east-1.evil.com:123456789012:alerts",
+            "arn:aws:sns::123456789012:alerts",
+            "arn:other:sns:us-east-1:123456789012:alerts",
+            "arn:aws:sns:us-east-1:123456789012:bad name",
+            "arn:aws:sns:us-east-1:123456789012:.fifo",
+        ] {
+            assert!(TopicArn::parse(arn).is_none(), "{arn}");
+        }
+        let mut body = notification();
+        body["TopicArn"] = json!("arn:aws:sns:us-east-1:123:alerts");
+        assert_eq!(parse(&body).unwrap_err().reason, "sns_envelope_invalid");
+    }
+
+    #[test]
+    fn long_refused_values_are_cut_short_in_details() {
+        let mut body = notification();
+        body["Type"] = json!("x".repeat(10_000));
+        assert!(parse(&body).unwrap_err().detail.len() < 200);
+    }
+}
