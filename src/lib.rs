@@ -188,7 +188,12 @@ pub async fn run_with(
     let test_transport = options.outbound_test_transport.as_ref();
     let outbound = outbound::https_client(OUTBOUND_TIMEOUT, test_transport).map_err(StartError::Config)?;
     let confirmer = Arc::new(aws::Confirmer::new(sns_api.clone(), outbound.clone()));
-    let sns_certs = Arc::new(sources::aws_sns::certs::CertStore::new(config.sns_cert_dir.clone(), config.sns_cert_fetch));
+    let mut sns_certs = sources::aws_sns::certs::CertStore::new(config.sns_cert_dir.clone(), config.sns_cert_fetch)
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    if let Some(t) = test_transport {
+        sns_certs = sns_certs.with_test_transport((&t.host, t.addr), t.root_der.clone()).map_err(|e| StartError::Config(e.to_string()))?;
+    }
+    let sns_certs = Arc::new(sns_certs);
     let senders = sources::Senders::new(sns_certs);
     let ingest = Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone()));
     tokio::spawn(tidy_periodically(Arc::downgrade(&ingest)));

@@ -8,8 +8,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Connect limit; the whole request is bounded by the caller's `timeout`.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A way to reach a name at a local address with an extra trusted root: tests serve an
 /// allow-listed host (`sns.us-east-1.amazonaws.com`) from 127.0.0.1.
@@ -35,11 +33,12 @@ pub fn https_client(timeout: Duration, test: Option<&TestTransport>) -> Result<r
         .use_preconfigured_tls(tls)
         .https_only(true)
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(CONNECT_TIMEOUT)
+        .connect_timeout(timeout)
         .timeout(timeout)
         .user_agent(concat!("pushgate/", env!("CARGO_PKG_VERSION")));
     if let Some(t) = test {
-        builder = builder.resolve(&t.host, t.addr);
+        // A test server on 127.0.0.1 must not be reached through a proxy from the environment.
+        builder = builder.resolve(&t.host, t.addr).no_proxy();
     }
     builder.build().map_err(|e| e.to_string())
 }

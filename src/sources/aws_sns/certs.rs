@@ -34,6 +34,7 @@ use x509_parser::public_key::PublicKey;
 
 use super::cert_url::SigningCertUrl;
 use super::envelope::SignatureVersion;
+use crate::outbound::TestTransport;
 use crate::sources::{RejectClass, Rejected};
 
 /// Most certificates kept in memory. SNS signs with one certificate per region at a
@@ -152,12 +153,8 @@ impl SigningCert {
 
 /// A failure to build the HTTPS client of a fetching [`CertStore`].
 #[derive(Debug, thiserror::Error)]
-pub enum CertStoreError {
-    #[error("TLS configuration: {0}")]
-    Tls(#[from] rustls::Error),
-    #[error("HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
-}
+#[error("cannot build the HTTPS client for SNS certificates: {0}")]
+pub struct CertStoreError(String);
 
 type Loaded = Result<Arc<SigningCert>, Rejected>;
 
@@ -217,8 +214,7 @@ impl CertStore {
         extra_root_der: Vec<u8>,
     ) -> Result<CertStore, CertStoreError> {
         self.refetch(|settings| {
-            settings.resolve = Some((resolve.0.to_string(), resolve.1));
-            settings.extra_root_der = Some(extra_root_der);
+            settings.test = Some(TestTransport { host: resolve.0.to_string(), addr: resolve.1, root_der: extra_root_der });
         })
     }
 
@@ -344,13 +340,12 @@ impl CertStore {
 #[derive(Clone)]
 struct FetchSettings {
     timeout: Duration,
-    resolve: Option<(String, SocketAddr)>,
-    extra_root_der: Option<Vec<u8>>,
+    test: Option<TestTransport>,
 }
 
 impl Default for FetchSettings {
     fn default() -> FetchSettings {
-        FetchSettings { timeout: FETCH_TIMEOUT, resolve: None, extra_root_der: None }
+        FetchSettings { timeout: FETCH_TIMEOUT, test: None }
     }
 }
 
@@ -361,27 +356,8 @@ struct Fetcher {
 
 impl Fetcher {
     fn new(settings: FetchSettings) -> Result<Fetcher, CertStoreError> {
-        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        if let Some(der) = &settings.extra_root_der {
-            roots.add(rustls::pki_types::CertificateDer::from(der.clone()))?;
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let mut builder = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .https_only(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(settings.timeout)
-            .timeout(settings.timeout)
-            .user_agent(concat!("pushgate/", env!("CARGO_PKG_VERSION")));
-        if let Some((host, addr)) = &settings.resolve {
-            // A test server on 127.0.0.1 must not be reached through a proxy from the environment.
-            builder = builder.resolve(host, *addr).no_proxy();
-        }
-        Ok(Fetcher { client: builder.build()?, settings })
+        let client = crate::outbound::https_client(settings.timeout, settings.test.as_ref()).map_err(CertStoreError)?;
+        Ok(Fetcher { client, settings })
     }
 
     async fn fetch(&self, url: &SigningCertUrl) -> Result<Vec<u8>, Rejected> {

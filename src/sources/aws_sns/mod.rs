@@ -1,5 +1,7 @@
 //! Amazon SNS over HTTP/S (`POST /push/aws-sns/{id}`): the message envelope, the rules
-//! for the URLs it names, signing certificates, and authentication of each push.
+//! for the URLs it names, signing certificates, authentication of each push, and the
+//! sender that turns an authenticated message into events, a heartbeat, a handshake or
+//! a lifecycle change.
 
 pub mod cert_url;
 pub mod certs;
@@ -7,3 +9,6 @@ pub mod envelope;
 #[doc(hidden)]
 pub mod test_signer;
 pub mod verify;
+mod sender;
+
+pub use sender::SnsSender;
