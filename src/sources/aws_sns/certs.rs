@@ -51,6 +51,17 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest certificate file read; a real one is about 2 KiB.
 pub const MAX_CERT_BYTES: usize = 64 * 1024;
 
+/// Fetches allowed in a burst, then per minute. A forged message from an allowed topic
+/// may name any certificate file; this bounds the requests such messages cause. Past it
+/// a fetch is refused as unavailable (SNS retries later); cached certificates are unaffected.
+pub const FETCH_BURST: u32 = 10;
+pub const FETCHES_PER_MINUTE: u32 = 30;
+
+/// How long a certificate URL that AWS refused (404, not a certificate) is refused
+/// without asking again, and how many such URLs are remembered.
+pub const REFUSAL_TTL: Duration = Duration::from_secs(10 * 60);
+pub const REFUSAL_CAPACITY: usize = 256;
+
 /// What pushgate keeps of a signing certificate: its RSA key, ready to verify with
 /// either SNS signature version, and its validity period.
 pub struct SigningCert {
@@ -165,6 +176,9 @@ pub struct CertStore {
     cache: Mutex<HashMap<String, Cached>>,
     /// One load per URL at a time: later callers await the first one's result.
     loading: Mutex<HashMap<String, Arc<OnceCell<Loaded>>>>,
+    /// URLs whose fetch was refused for good, with when: not fetched again for a while.
+    refused: Mutex<HashMap<String, (Instant, Rejected)>>,
+    fetch_limit: governor::DefaultDirectRateLimiter,
 }
 
 struct Cached {
@@ -201,7 +215,16 @@ impl CertStore {
     }
 
     fn with_fetcher(pinned_dir: Option<PathBuf>, fetcher: Option<Fetcher>) -> CertStore {
-        CertStore { pinned_dir, fetcher, cache: Mutex::new(HashMap::new()), loading: Mutex::new(HashMap::new()) }
+        let quota = governor::Quota::per_minute(std::num::NonZeroU32::new(FETCHES_PER_MINUTE).expect("non-zero"))
+            .allow_burst(std::num::NonZeroU32::new(FETCH_BURST).expect("non-zero"));
+        CertStore {
+            pinned_dir,
+            fetcher,
+            cache: Mutex::new(HashMap::new()),
+            loading: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
+            fetch_limit: governor::RateLimiter::direct(quota),
+        }
     }
 
     /// Sends fetches for `resolve.0` to `resolve.1` and trusts `extra_root_der` as well
@@ -287,16 +310,56 @@ impl CertStore {
         let pem = match self.read_pinned(url.file_name()).await? {
             Some(pem) => pem,
             None => match &self.fetcher {
-                Some(fetcher) => fetcher.fetch(url).await?,
+                Some(fetcher) => self.fetch(fetcher, url).await?,
                 None => return Err(self.not_pinned(url)),
             },
         };
-        let cert = Arc::new(SigningCert::from_pem(&pem).map_err(|e| Rejected {
-            detail: format!("{} ({})", e.detail, url.as_str()),
-            ..e
-        })?);
+        let cert = SigningCert::from_pem(&pem).map_err(|e| Rejected { detail: format!("{} ({})", e.detail, url.as_str()), ..e });
+        let cert = Arc::new(cert.inspect_err(|e| self.remember_refusal(url.as_str(), e))?);
         self.remember(url.as_str(), &cert, now);
         Ok(cert)
+    }
+
+    /// Fetches `url` unless it was refused lately or fetches are over their rate.
+    async fn fetch(&self, fetcher: &Fetcher, url: &SigningCertUrl) -> Result<Vec<u8>, Rejected> {
+        let key = url.as_str();
+        if let Some(refusal) = self.recent_refusal(key) {
+            return Err(refusal);
+        }
+        if self.fetch_limit.check().is_err() {
+            return Err(unavailable(format!("too many SNS certificate fetches right now; {key} is fetched on a retry")));
+        }
+        fetcher.fetch(url).await.inspect_err(|e| self.remember_refusal(key, e))
+    }
+
+    fn recent_refusal(&self, key: &str) -> Option<Rejected> {
+        let mut refused = lock(&self.refused);
+        match refused.get(key) {
+            Some((at, rejected)) if at.elapsed() < REFUSAL_TTL => Some(rejected.clone()),
+            Some(_) => {
+                refused.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Keeps a permanent refusal (not a network failure) of a fetched certificate.
+    fn remember_refusal(&self, key: &str, rejected: &Rejected) {
+        if rejected.class != RejectClass::Unauthenticated {
+            return;
+        }
+        let mut refused = lock(&self.refused);
+        if refused.len() >= REFUSAL_CAPACITY {
+            refused.retain(|_, (at, _)| at.elapsed() < REFUSAL_TTL);
+            if refused.len() >= REFUSAL_CAPACITY {
+                let oldest = refused.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone());
+                if let Some(oldest) = oldest {
+                    refused.remove(&oldest);
+                }
+            }
+        }
+        refused.insert(key.to_string(), (Instant::now(), rejected.clone()));
     }
 
     /// The pinned copy of `file_name`, or `None` when there is none.

@@ -335,3 +335,35 @@ async fn a_pinned_copy_is_preferred_to_fetching() {
     store.get(&url(CERT_2026), in_2026()).await.unwrap();
     assert_eq!(server.requests(), 0);
 }
+
+#[tokio::test]
+async fn a_refused_certificate_url_is_not_fetched_again_for_a_while() {
+    let server = TlsServer::start(Reply::Status(404)).await;
+    let store = server.store();
+    for _ in 0..3 {
+        let e = store.get(&url(CERT_2026), in_2026()).await.unwrap_err();
+        assert_eq!(e.reason, "sns_cert_invalid");
+    }
+    assert_eq!(server.requests(), 1, "a 404 is remembered");
+
+    // Network trouble is not remembered: the next message tries again.
+    let flaky = TlsServer::start(Reply::Status(503)).await;
+    let store = flaky.store();
+    for _ in 0..2 {
+        assert_eq!(store.get(&url(CERT_2026), in_2026()).await.unwrap_err().class, RejectClass::Unavailable);
+    }
+    assert_eq!(flaky.requests(), 2);
+}
+
+#[tokio::test]
+async fn invented_certificate_names_cannot_make_unbounded_fetches() {
+    let server = TlsServer::start(Reply::Status(404)).await;
+    let store = server.store();
+    for i in 0..FETCH_BURST {
+        let e = store.get(&url(&format!("SimpleNotificationService-invented{i}.pem")), in_2026()).await.unwrap_err();
+        assert_eq!(e.reason, "sns_cert_invalid");
+    }
+    let e = store.get(&url("SimpleNotificationService-onemore.pem"), in_2026()).await.unwrap_err();
+    assert_eq!((e.class, e.reason), (RejectClass::Unavailable, "sns_cert_unavailable"), "{e}");
+    assert_eq!(server.requests(), FETCH_BURST as usize);
+}
