@@ -222,6 +222,84 @@ fn verify_usage_errors_exit_2() {
     assert_eq!((code, report["verified"].clone()), (0, json!(true)));
 }
 
+/// `verify` with the fixtures' pinned SNS certificates.
+fn verify_sns(dir: &Path, pinned: bool, args: &[&str]) -> (i32, Value) {
+    let mut cmd = pushgate(dir);
+    if pinned {
+        cmd.env("PUSHGATE_SNS_CERT_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws-sns/certs"));
+    }
+    let out = cmd.arg("verify").args(args).output().unwrap();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap(), report)
+}
+
+#[test]
+fn verify_checks_captured_sns_messages_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws-sns");
+    let topic = "arn:aws:sns:us-west-2:131990247566:dongie-standard-topic";
+    std::fs::write(
+        dir.path().join("c.json"),
+        json!({"tenant_id": "acme", "source": "aws_sns", "config": {"topic_arns": [topic]}}).to_string(),
+    )
+    .unwrap();
+    let file = |name: &str| format!("{fixtures}/{name}");
+    let at = "2026-03-06T20:05:00Z";
+
+    let notification = file("messages/javav2-mm_notification-v2.json");
+    let (code, report) = verify_sns(dir.path(), true, &["--connection", "c.json", "--at", at, &notification]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!((report["verified"].clone(), report["kind"].clone()), (json!(true), json!("events")));
+    let event = &report["events"][0];
+    assert_eq!(event["dedupe_key"], "9d2c5580-b61d-550c-8583-37a582870907");
+    assert_eq!(event["payload"], "This message uses signature version 2.", "a non-JSON Message is kept as a string");
+    assert_eq!(event["source"], "aws_sns");
+
+    let confirmation = file("messages/javav2-mm_subscription-confirmation-v1.json");
+    let (code, report) = verify_sns(dir.path(), true, &["--connection", "c.json", "--at", at, &confirmation]);
+    assert_eq!((code, report["kind"].clone()), (0, json!("handshake")), "{report}");
+    let unsubscribe = file("messages/javav2-mm_unsubscribe-confirmation-v2.json");
+    let (code, report) = verify_sns(dir.path(), true, &["--connection", "c.json", "--at", at, &unsubscribe]);
+    assert_eq!((code, report["kind"].clone()), (0, json!("lifecycle")), "{report}");
+    assert_eq!(report["events"][0]["kind"], "lifecycle");
+
+    // The same message, refused: today (too old), with nothing pinned, and tampered.
+    let (code, report) = verify_sns(dir.path(), true, &["--connection", "c.json", &notification]);
+    assert_eq!((code, report["reason"].clone()), (1, json!("sns_message_too_old")), "{report}");
+    let (code, report) = verify_sns(dir.path(), false, &["--connection", "c.json", "--at", at, &notification]);
+    assert_eq!((code, report["reason"].clone()), (1, json!("sns_cert_not_pinned")), "{report}");
+    let tampered = file("negative/tampered-message-body.json");
+    std::fs::write(
+        dir.path().join("ruby.json"),
+        json!({"source": "aws_sns", "config": {"topic_arns": ["arn:aws:sns:us-east-2:295079676684:publish-and-verify-892f85fe-4836-424d-8188-ab85bef0f362"]}}).to_string(),
+    )
+    .unwrap();
+    let (code, report) = verify_sns(dir.path(), true, &["--connection", "ruby.json", "--at", "2022-07-28T21:25:00Z", &tampered]);
+    assert_eq!((code, report["reason"].clone()), (1, json!("sns_signature_invalid")), "{report}");
+    let (code, report) = verify_sns(dir.path(), true, &["--connection", "ruby.json", "--at", "2022-07-28T21:25:00Z", &notification]);
+    assert_eq!((code, report["reason"].clone()), (1, json!("topic_not_allowed")), "{report}");
+}
+
+#[test]
+fn verify_checks_captured_eventbridge_pushes_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.json"),
+        json!({"source": "aws_eventbridge", "config": {"auth": {"type": "api_key", "header": "X-Key", "value": "k-123"}}}).to_string(),
+    )
+    .unwrap();
+    let finding = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws-eventbridge/securityhub/asr_afsbp-ec2.7.json");
+    let (code, report) = verify(dir.path(), &["--connection", "c.json", "--header", "X-Key: k-123", finding]);
+    assert_eq!((code, report["kind"].clone()), (0, json!("events")), "{report}");
+    assert_eq!(report["events"][0]["kind"], "alert");
+    assert_eq!(report["events"][0]["occurred_at"], "2021-02-17T14:56:09.063Z");
+    let (code, report) = verify(dir.path(), &["--connection", "c.json", "--header", "X-Key: wrong", finding]);
+    assert_eq!((code, report["verified"].clone()), (1, json!(false)), "{report}");
+    let schedule = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws-eventbridge/scheduled/awsdocs_eventbridge_scheduled-event.json");
+    let (code, report) = verify(dir.path(), &["--connection", "c.json", "--header", "X-Key: k-123", schedule]);
+    assert_eq!((code, report["kind"].clone()), (0, json!("heartbeat")), "{report}");
+}
+
 #[tokio::test]
 async fn a_lost_or_wrong_master_key_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();

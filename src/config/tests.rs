@@ -103,3 +103,17 @@ fn colon_port_binds_every_interface() {
     let c = Config::load(None, &env(&[("PUSHGATE_LISTEN", ":0")])).unwrap();
     assert_eq!(c.listen_addr(), Some("0.0.0.0:0".parse().unwrap()));
 }
+
+#[test]
+fn sns_certificate_fetching_can_be_turned_off() {
+    assert!(Config::load(None, &env(&[])).unwrap().sns_cert_fetch);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, "sns_cert_fetch = false\nsns_cert_dir = \"/etc/pushgate/sns\"\n").unwrap();
+    let c = Config::load(Some(&path), &env(&[])).unwrap();
+    assert!(!c.sns_cert_fetch);
+    assert_eq!(c.sns_cert_dir.as_deref(), Some(std::path::Path::new("/etc/pushgate/sns")));
+    assert!(!Config::load(None, &env(&[("PUSHGATE_SNS_CERT_FETCH", "false")])).unwrap().sns_cert_fetch);
+    let errors = Config::load(None, &env(&[("PUSHGATE_SNS_CERT_FETCH", "maybe")])).unwrap_err();
+    assert!(errors.0.iter().any(|e| e.contains("PUSHGATE_SNS_CERT_FETCH")), "{errors:?}");
+}

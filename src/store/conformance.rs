@@ -53,6 +53,9 @@ conformance!(
     admin_tokens_are_kept,
     ready_after_migrate,
     rejections_are_pruned_to_the_newest,
+    subscription_changes_apply_with_their_push,
+    subscription_changes_by_an_admin,
+    canary_outcomes_are_kept,
 );
 
 fn new_connection(tenant: &str, source: SourceKind) -> NewConnection {
@@ -305,4 +308,56 @@ async fn rejections_are_pruned_to_the_newest(store: Arc<dyn Store>) {
     let orphans = store.list_rejections(None, 5000).await.unwrap();
     assert_eq!(orphans.len(), keep);
     assert_eq!(store.get_connection(c.id).await.unwrap().unwrap().counters.rejections, (keep + 10) as i64, "counters keep counting");
+}
+
+async fn subscription_changes_apply_with_their_push(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::AwsSns);
+    store.create_connection(&c).await.unwrap();
+    let with = |change: SubscriptionChange, keys: &[&str]| {
+        let WriteOp::Accept(mut a) = accept(&c, keys) else { unreachable!() };
+        a.confirms = false;
+        a.heartbeat = false;
+        a.subscription = Some(change);
+        WriteOp::Accept(a)
+    };
+    let url = "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=t".to_string();
+    store.commit(&[with(SubscriptionChange::Pending { confirmation_url: url.clone() }, &[])]).await.unwrap();
+    let pending = store.get_connection(c.id).await.unwrap().unwrap();
+    assert_eq!((pending.facts.confirmation_url.as_deref(), pending.facts.confirmed_at), (Some(url.as_str()), None));
+
+    let arn = "arn:aws:sns:us-east-1:123456789012:t:abc".to_string();
+    store.commit(&[with(SubscriptionChange::Confirmed { external_id: Some(arn.clone()) }, &[])]).await.unwrap();
+    let confirmed = store.get_connection(c.id).await.unwrap().unwrap();
+    assert_eq!(confirmed.facts.external_id.as_deref(), Some(arn.as_str()));
+    assert!(confirmed.facts.confirmed_at.is_some() && confirmed.facts.confirmation_url.is_none());
+
+    // An unsubscribe is stored as an event in the same transaction as the loss.
+    let outcomes = store.commit(&[with(SubscriptionChange::Lost, &["unsubscribe-1"])]).await.unwrap();
+    assert_eq!(outcomes, [OpOutcome::Accepted { stored: 1, duplicates: 0 }]);
+    let lost = store.get_connection(c.id).await.unwrap().unwrap();
+    assert!(lost.facts.subscription_lost_at >= lost.facts.confirmed_at);
+    assert_eq!(lost.facts.external_id.as_deref(), Some(arn.as_str()), "a confirmation without an id keeps the old one");
+    assert_eq!(store.list_events(c.id, 10, None).await.unwrap().len(), 1);
+}
+
+async fn subscription_changes_by_an_admin(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::AwsSns);
+    store.create_connection(&c).await.unwrap();
+    let at = now();
+    let changed = store.change_subscription(c.id, &SubscriptionChange::Confirmed { external_id: None }, at).await.unwrap().unwrap();
+    assert_eq!((changed.facts.confirmed_at, changed.facts.external_id), (Some(at), None));
+    let missing = store.change_subscription(Uuid::new_v4(), &SubscriptionChange::Lost, at).await.unwrap();
+    assert!(missing.is_none());
+}
+
+async fn canary_outcomes_are_kept(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::AwsSns);
+    store.create_connection(&c).await.unwrap();
+    let (first, second) = (now() - Duration::seconds(10), now());
+    store.record_canary(c.id, first, Some("AWS refused the call: NotFound: Topic does not exist")).await.unwrap();
+    store.record_canary(c.id, second, None).await.unwrap();
+    let canary = store.get_connection(c.id).await.unwrap().unwrap().canary;
+    assert_eq!(canary.last_published_at, Some(second));
+    assert_eq!(canary.last_error_at, Some(first), "a later success keeps the last failure visible");
+    assert!(canary.last_error.unwrap().contains("NotFound"));
 }
