@@ -1,4 +1,4 @@
-//! Ingest benchmark: signed webhook pushes over real HTTP on 127.0.0.1, against
+//! Ingest benchmark: signed pushes over real HTTP on 127.0.0.1, against
 //!
 //! 1. a bare axum server that reads the body and answers 200 (the HTTP ceiling),
 //! 2. pushgate on SQLite (a file, WAL, synchronous=FULL),
@@ -8,6 +8,9 @@
 //! `BENCH_REQUESTS` pushes per measurement (default 20000), the median of `BENCH_ROUNDS`
 //! rounds (default 3). Every push carries a distinct
 //! ~1 KiB alert, so every one is verified, stored and committed before its 200.
+//! `BENCH_SENDER` picks the pushes: `webhook` (default; HMAC-SHA256 of the body) or
+//! `sns` (SNS notifications, SignatureVersion 2, each RSA-verified against a pinned
+//! certificate; the signed messages are made once and sent to every target).
 //! Run: `cargo bench --bench ingest` (add `DATABASE_URL=...` or use scripts/bench).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::routing::post;
+use pushgate::sources::aws_sns::test_signer::TestSigner;
 use serde_json::{json, Value};
 
 const SECRET: &str = "benchmark-hmac-secret";
@@ -24,8 +28,27 @@ const TOKEN: &str = "benchmark-admin-token-0123456789";
 struct Push {
     url: String,
     body: Bytes,
-    signature: String,
+    /// The HMAC header of a webhook push; SNS messages carry their signature inside.
+    signature: Option<String>,
 }
+
+/// Which sender the pushes imitate.
+#[derive(Clone, Copy, PartialEq)]
+enum Sender {
+    Webhook,
+    Sns,
+}
+
+impl Sender {
+    fn route(self) -> &'static str {
+        match self {
+            Sender::Webhook => "webhook",
+            Sender::Sns => "aws-sns",
+        }
+    }
+}
+
+const TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:bench";
 
 struct Measurement {
     requests: usize,
@@ -61,14 +84,27 @@ fn alert(i: usize, run: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn pushes(base: &str, connection: &str, run: &str, n: usize) -> Vec<Push> {
+/// Signed bodies (and webhook signatures), independent of the target.
+fn bodies(sender: Sender, signer: &TestSigner, run: &str, n: usize) -> Vec<(Bytes, Option<String>)> {
     (0..n)
-        .map(|i| {
-            let body = alert(i, run);
-            let signature = hex::encode(pushgate::verify::hmac_sha256(SECRET.as_bytes(), &[&body]));
-            Push { url: format!("{base}/push/webhook/{connection}"), body: Bytes::from(body), signature }
+        .map(|i| match sender {
+            Sender::Webhook => {
+                let body = alert(i, run);
+                let signature = hex::encode(pushgate::verify::hmac_sha256(SECRET.as_bytes(), &[&body]));
+                (Bytes::from(body), Some(signature))
+            }
+            Sender::Sns => {
+                let message = String::from_utf8(alert(i, run)).unwrap();
+                let body = signer.notification(TOPIC, &format!("{run}-{i}"), &message, None, chrono::Utc::now());
+                (Bytes::from(body), None)
+            }
         })
         .collect()
+}
+
+fn pushes(sender: Sender, base: &str, connection: &str, bodies: &[(Bytes, Option<String>)]) -> Vec<Push> {
+    let url = format!("{base}/push/{}/{connection}", sender.route());
+    bodies.iter().map(|(body, signature)| Push { url: url.clone(), body: body.clone(), signature: signature.clone() }).collect()
 }
 
 async fn drive(client: &reqwest::Client, pushes: Vec<Push>, concurrency: usize) -> Measurement {
@@ -84,14 +120,11 @@ async fn drive(client: &reqwest::Client, pushes: Vec<Push>, concurrency: usize) 
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(p) = pushes.get(i) else { break };
                 let t = Instant::now();
-                let response = client
-                    .post(&p.url)
-                    .header("x-signature", &p.signature)
-                    .header("content-type", "application/json")
-                    .body(p.body.clone())
-                    .send()
-                    .await
-                    .expect("request failed");
+                let mut request = client.post(&p.url).header("content-type", "application/json").body(p.body.clone());
+                if let Some(signature) = &p.signature {
+                    request = request.header("x-signature", signature);
+                }
+                let response = request.send().await.expect("request failed");
                 let status = response.status();
                 let _ = response.bytes().await;
                 assert_eq!(status, 200, "push {i} was not acknowledged");
@@ -112,7 +145,7 @@ async fn drive(client: &reqwest::Client, pushes: Vec<Push>, concurrency: usize) 
 /// The ceiling: axum with nothing behind the route but reading the body.
 async fn bare_server() -> String {
     let app = axum::Router::new().route(
-        "/push/webhook/{id}",
+        "/push/{source}/{id}",
         post(|body: Bytes| async move { axum::Json(json!({"status": "stored", "bytes": body.len()})) }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -121,7 +154,7 @@ async fn bare_server() -> String {
     base
 }
 
-async fn pushgate_server(database_url: &str, dir: &std::path::Path) -> String {
+async fn pushgate_server(database_url: &str, pinned: &std::path::Path) -> String {
     use base64::Engine;
     let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
     let env = [
@@ -130,11 +163,12 @@ async fn pushgate_server(database_url: &str, dir: &std::path::Path) -> String {
         ("PUSHGATE_MASTER_KEY", key.as_str()),
         ("PUSHGATE_LISTEN", "127.0.0.1:0"),
         ("PUSHGATE_MAX_CONCURRENT_REQUESTS", "4096"),
+        ("PUSHGATE_SNS_CERT_DIR", &pinned.display().to_string()),
+        ("PUSHGATE_SNS_CERT_FETCH", "false"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let _ = dir;
     let config = pushgate::config::Config::load(None, &env).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -142,9 +176,12 @@ async fn pushgate_server(database_url: &str, dir: &std::path::Path) -> String {
     base
 }
 
-async fn create_connection(client: &reqwest::Client, base: &str) -> String {
-    let body = json!({"tenant_id": "bench", "name": "bench", "source": "webhook",
-        "config": {"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": SECRET}}});
+async fn create_connection(client: &reqwest::Client, base: &str, sender: Sender) -> String {
+    let body = match sender {
+        Sender::Webhook => json!({"tenant_id": "bench", "name": "bench", "source": "webhook",
+            "config": {"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": SECRET}}}),
+        Sender::Sns => json!({"tenant_id": "bench", "name": "bench", "source": "aws_sns", "config": {"topic_arns": [TOPIC]}}),
+    };
     let created: Value =
         client.post(format!("{base}/v1/connections")).bearer_auth(TOKEN).json(&body).send().await.unwrap().json().await.unwrap();
     created["id"].as_str().expect("connection created").to_owned()
@@ -167,26 +204,34 @@ async fn main() {
         .split(',')
         .filter_map(|c| c.trim().parse().ok())
         .collect();
+    let sender = match std::env::var("BENCH_SENDER").as_deref() {
+        Ok("sns") => Sender::Sns,
+        Ok("webhook") | Err(_) => Sender::Webhook,
+        Ok(other) => panic!("BENCH_SENDER `{other}` is neither `webhook` nor `sns`"),
+    };
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let client = reqwest::Client::builder().pool_max_idle_per_host(1024).build().unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let signer = TestSigner::new("us-east-1");
+    signer.write_pinned(dir.path()).unwrap();
 
     let mut targets: Vec<(String, String, Option<String>)> = Vec::new();
     targets.push(("bare HTTP (ceiling)".into(), bare_server().await, None));
     let sqlite = pushgate_server(&format!("sqlite://{}", dir.path().join("bench.db").display()), dir.path()).await;
-    let sqlite_id = create_connection(&client, &sqlite).await;
+    let sqlite_id = create_connection(&client, &sqlite, sender).await;
     targets.push(("pushgate, SQLite".into(), sqlite, Some(sqlite_id)));
     match pushgate::testing::fresh_postgres_url("bench").await {
         Some(url) => {
             let pg = pushgate_server(&url, dir.path()).await;
-            let pg_id = create_connection(&client, &pg).await;
+            let pg_id = create_connection(&client, &pg, sender).await;
             targets.push(("pushgate, PostgreSQL".into(), pg, Some(pg_id)));
         }
         None => eprintln!("PostgreSQL not measured: DATABASE_URL is not set"),
     }
 
     let rounds: usize = env_or("BENCH_ROUNDS", 3);
-    println!("{requests} pushes per measurement, median of {rounds} rounds, {} byte bodies, {} cores",
-        alert(0, "x").len(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!("{} pushes, {requests} per measurement, median of {rounds} rounds, {} byte bodies, {} cores",
+        sender.route(), bodies(sender, &signer, "x", 1)[0].0.len(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     println!();
     println!("| target | concurrency | pushes/s | p50 ms | p99 ms | vs ceiling |");
     println!("|---|---:|---:|---:|---:|---:|");
@@ -195,14 +240,21 @@ async fn main() {
     // (this machine's speed drifts).
     for &concurrency in &concurrencies {
         let mut ceiling = 0.0;
+        // One set of signed messages per round, sent to every target (distinct per round,
+        // so each target stores every push).
+        let sets: Vec<_> = (0..rounds)
+            .map(|round| {
+                let run = format!("{concurrency}-{round}");
+                (bodies(sender, &signer, &format!("warm-{run}"), 500), bodies(sender, &signer, &run, requests))
+            })
+            .collect();
         for (t, (name, base, connection)) in targets.iter().enumerate() {
             let id = connection.clone().unwrap_or_else(|| "00000000-0000-0000-0000-000000000000".into());
             let mut results = Vec::new();
-            for round in 0..rounds {
-                let run = format!("{name}-{concurrency}-{round}");
-                drive(&client, pushes(base, &id, &format!("warm-{run}"), 500), concurrency).await;
-                results.push(drive(&client, pushes(base, &id, &run, requests), concurrency).await);
-                sent[t] += 500 + requests;
+            for (warm, measured) in &sets {
+                drive(&client, pushes(sender, base, &id, warm), concurrency).await;
+                results.push(drive(&client, pushes(sender, base, &id, measured), concurrency).await);
+                sent[t] += warm.len() + measured.len();
             }
             results.sort_by(|a, b| a.per_second().total_cmp(&b.per_second()));
             let m = &results[results.len() / 2];
