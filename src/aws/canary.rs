@@ -98,7 +98,9 @@ pub async fn run(store: Arc<dyn Store>, api: Arc<SnsApi>, mut stop: tokio::sync:
             if *due > now_instant || !in_flight.lock().expect("canary set").insert(canary.connection_id) {
                 continue;
             }
-            *due = now_instant + canary.interval;
+            // Validation caps the interval at a day; an hour is the fallback should a stored
+            // value ever be out of range, so no addition can overflow.
+            *due = now_instant.checked_add(canary.interval).unwrap_or(now_instant + Duration::from_secs(3600));
             let (store, api, in_flight, canary) = (store.clone(), api.clone(), in_flight.clone(), canary.clone());
             tokio::spawn(async move {
                 publish(store.as_ref(), &api, &canary).await;

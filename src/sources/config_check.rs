@@ -34,6 +34,15 @@ pub fn validate(source: SourceKind, config: &Value) -> Vec<String> {
             }
             optional_bool(map, "auto_confirm", &mut errors);
             canary(map, "topic_arn", is_sns_topic_arn, "an SNS topic ARN", &mut errors);
+            // Its deliveries come back through this connection: a topic it refuses would
+            // read as forged pushes ("Signature verification failing").
+            let canary_topic = map.get("canary").and_then(|c| c.get("topic_arn")).and_then(Value::as_str);
+            let allowed = map.get("topic_arns").and_then(Value::as_array);
+            if let (Some(topic), Some(allowed)) = (canary_topic, allowed) {
+                if !allowed.iter().any(|a| a.as_str() == Some(topic)) {
+                    errors.push(format!("`canary.topic_arn` {topic} must also be in `topic_arns`, or its heartbeats would be refused"));
+                }
+            }
             &["topic_arns", "auto_confirm", "canary"]
         }
         SourceKind::AwsEventbridge => {
@@ -127,6 +136,9 @@ fn optional_list(map: &Map<String, Value>, key: &str, ok: impl Fn(&str) -> bool,
     }
 }
 
+/// The longest canary interval: a day (a canary exists to be noticed within two heartbeats).
+pub const MAX_CANARY_INTERVAL_SECONDS: i64 = 86_400;
+
 fn canary(map: &Map<String, Value>, target: &str, ok: impl Fn(&str) -> bool, what: &str, errors: &mut Vec<String>) {
     let Some(value) = map.get("canary") else { return };
     let Some(canary) = value.as_object() else {
@@ -136,8 +148,8 @@ fn canary(map: &Map<String, Value>, target: &str, ok: impl Fn(&str) -> bool, wha
     if !canary.get(target).and_then(Value::as_str).is_some_and(ok) {
         errors.push(format!("`canary.{target}` is required: {what}"));
     }
-    if canary.get("interval_seconds").and_then(Value::as_i64).is_none_or(|n| n < 1) {
-        errors.push("`canary.interval_seconds` is required: a whole number of at least 1".into());
+    if canary.get("interval_seconds").and_then(Value::as_i64).is_none_or(|n| !(1..=MAX_CANARY_INTERVAL_SECONDS).contains(&n)) {
+        errors.push(format!("`canary.interval_seconds` is required: a whole number from 1 to {MAX_CANARY_INTERVAL_SECONDS}"));
     }
     for key in canary.keys() {
         if key != target && key != "interval_seconds" {
@@ -179,7 +191,7 @@ mod tests {
     #[test]
     fn every_source_has_a_valid_example() {
         let examples = [
-            (SourceKind::AwsSns, json!({"topic_arns": ["arn:aws:sns:eu-west-1:123456789012:findings"], "auto_confirm": false,
+            (SourceKind::AwsSns, json!({"topic_arns": ["arn:aws:sns:eu-west-1:123456789012:findings", "arn:aws:sns:eu-west-1:123456789012:canary"], "auto_confirm": false,
                 "canary": {"topic_arn": "arn:aws:sns:eu-west-1:123456789012:canary", "interval_seconds": 60}})),
             (SourceKind::AwsEventbridge, json!({"auth": {"type": "api_key", "header": "X-Api-Key", "value": "v"}})),
             (SourceKind::GcpPubsub, json!({"service_account_email": "push@p.iam.gserviceaccount.com",
@@ -201,6 +213,11 @@ mod tests {
         assert_eq!(e.len(), 2, "{e:?}");
         let e = validate(SourceKind::GcpPubsub, &json!({"canary": {"topic": "t", "interval_seconds": 0}}));
         assert_eq!(e.len(), 3, "{e:?}");
+        let sns = |canary: Value| json!({"topic_arns": ["arn:aws:sns:eu-west-1:123456789012:findings"], "canary": canary});
+        let e = validate(SourceKind::AwsSns, &sns(json!({"topic_arn": "arn:aws:sns:eu-west-1:123456789012:other", "interval_seconds": 60})));
+        assert!(e.len() == 1 && e[0].contains("must also be in `topic_arns`"), "{e:?}");
+        let e = validate(SourceKind::AwsSns, &sns(json!({"topic_arn": "arn:aws:sns:eu-west-1:123456789012:findings", "interval_seconds": i64::MAX})));
+        assert!(e.len() == 1 && e[0].contains("86400"), "{e:?}");
         let e = validate(SourceKind::MsGraph, &json!({"client_state": "x".repeat(129)}));
         assert!(e[0].contains("128"));
         let e = validate(SourceKind::AwsEventbridge, &json!({"auth": {"type": "standard_webhooks", "secret": "whsec_eA=="}}));
