@@ -225,8 +225,10 @@ pub enum SubscriptionChange {
     Confirmed { external_id: Option<String> },
     /// A confirmation waits for an admin (SNS with `auto_confirm: false`).
     Pending { confirmation_url: String },
-    /// The vendor reported the subscription gone (SNS `UnsubscribeConfirmation`).
-    Lost,
+    /// The vendor reported the subscription gone (SNS `UnsubscribeConfirmation`) at `at`,
+    /// the vendor's own time: a late retry of that report does not undo a confirmation
+    /// made after it.
+    Lost { at: DateTime<Utc> },
 }
 
 /// One event as a sender produced it, before it is stored.

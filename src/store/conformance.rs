@@ -332,12 +332,21 @@ async fn subscription_changes_apply_with_their_push(store: Arc<dyn Store>) {
     assert!(confirmed.facts.confirmed_at.is_some() && confirmed.facts.confirmation_url.is_none());
 
     // An unsubscribe is stored as an event in the same transaction as the loss.
-    let outcomes = store.commit(&[with(SubscriptionChange::Lost, &["unsubscribe-1"])]).await.unwrap();
+    let reported = now();
+    let outcomes = store.commit(&[with(SubscriptionChange::Lost { at: reported }, &["unsubscribe-1"])]).await.unwrap();
     assert_eq!(outcomes, [OpOutcome::Accepted { stored: 1, duplicates: 0 }]);
     let lost = store.get_connection(c.id).await.unwrap().unwrap();
-    assert!(lost.facts.subscription_lost_at >= lost.facts.confirmed_at);
+    assert_eq!(lost.facts.subscription_lost_at, Some(reported), "the loss takes the vendor's time");
     assert_eq!(lost.facts.external_id.as_deref(), Some(arn.as_str()), "a confirmation without an id keeps the old one");
     assert_eq!(store.list_events(c.id, 10, None).await.unwrap().len(), 1);
+
+    // After a new confirmation, a replay of the same report is a duplicate and changes nothing.
+    store.commit(&[with(SubscriptionChange::Confirmed { external_id: None }, &[])]).await.unwrap();
+    let later = now() + Duration::seconds(5);
+    let outcomes = store.commit(&[with(SubscriptionChange::Lost { at: later }, &["unsubscribe-1"])]).await.unwrap();
+    assert_eq!(outcomes, [OpOutcome::Accepted { stored: 0, duplicates: 1 }]);
+    let replayed = store.get_connection(c.id).await.unwrap().unwrap();
+    assert_eq!(replayed.facts.subscription_lost_at, Some(reported));
 }
 
 async fn subscription_changes_by_an_admin(store: Arc<dyn Store>) {
@@ -346,7 +355,7 @@ async fn subscription_changes_by_an_admin(store: Arc<dyn Store>) {
     let at = now();
     let changed = store.change_subscription(c.id, &SubscriptionChange::Confirmed { external_id: None }, at).await.unwrap().unwrap();
     assert_eq!((changed.facts.confirmed_at, changed.facts.external_id), (Some(at), None));
-    let missing = store.change_subscription(Uuid::new_v4(), &SubscriptionChange::Lost, at).await.unwrap();
+    let missing = store.change_subscription(Uuid::new_v4(), &SubscriptionChange::Lost { at }, at).await.unwrap();
     assert!(missing.is_none());
 }
 

@@ -33,7 +33,8 @@ pub const UPDATE_FACTS: &str = "UPDATE connections SET \
 macro_rules! sql_store {
     ($store:ident, $db:ty, $backend:literal) => {
         impl $store {
-            /// The statement applying a subscription change at `at`.
+            /// The statement applying a subscription change made at `at` (a loss carries the
+            /// vendor's time instead).
             fn subscription_query<'q>(id: String, change: &'q SubscriptionChange, at: DateTime<Utc>)
                 -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>
             {
@@ -51,8 +52,8 @@ macro_rules! sql_store {
                             .bind(id)
                             .bind(confirmation_url.as_str())
                     }
-                    SubscriptionChange::Lost => {
-                        sqlx::query("UPDATE connections SET subscription_lost_at = $2 WHERE id = $1").bind(id).bind(at)
+                    SubscriptionChange::Lost { at: lost_at } => {
+                        sqlx::query("UPDATE connections SET subscription_lost_at = $2 WHERE id = $1").bind(id).bind(*lost_at)
                     }
                 }
             }
@@ -228,9 +229,12 @@ macro_rules! sql_store {
                         gone.insert(*id);
                     }
                 }
-                for op in ops {
+                for (op, outcome) in ops.iter().zip(&outcomes) {
                     if let WriteOp::Accept(a) = op {
-                        if let (Some(change), false) = (&a.subscription, gone.contains(&a.connection_id)) {
+                        // A change reported by an event applies once, with the event: a
+                        // replayed or retried report is a duplicate and changes nothing.
+                        let duplicate = !a.events.is_empty() && matches!(outcome, OpOutcome::Accepted { stored: 0, .. });
+                        if let (Some(change), false, false) = (&a.subscription, gone.contains(&a.connection_id), duplicate) {
                             Self::subscription_query(a.connection_id.to_string(), change, a.received_at)
                                 .execute(&mut *tx)
                                 .await?;

@@ -74,7 +74,7 @@ impl Sender for SnsSender {
                         "Timestamp": envelope.timestamp(),
                     }),
                 },
-                change: SubscriptionChange::Lost,
+                change: SubscriptionChange::Lost { at: envelope.sent_at() },
             }),
             MessageType::Notification => Ok(match eventbridge::decode_message(envelope.message(), envelope.message_id()) {
                 Decoded::Heartbeat => Intake::Heartbeat,
