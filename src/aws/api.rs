@@ -1,14 +1,16 @@
 //! The AWS SNS API through `aws-sdk-sns`: `ConfirmSubscription` and `Publish`.
 //!
 //! Credentials come from the standard AWS chain (environment, profile, SSO, web identity,
-//! container and instance roles). The SDK configuration is loaded once, on first use, so
+//! container and instance roles); without any, calls are not made ([`AwsError::NoCredentials`]). The SDK configuration is loaded once, on first use, so
 //! a pushgate that never talks to AWS never probes for credentials. The endpoint can be
 //! overridden (`PUSHGATE_AWS_ENDPOINT_URL`) for tests against moto.
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
 use tokio::sync::OnceCell;
 
@@ -30,14 +32,20 @@ pub enum AwsError {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the answer of a credentials probe is reused: found, then not found.
+const CREDENTIALS_FOUND_FOR: Duration = Duration::from_secs(15 * 60);
+const CREDENTIALS_MISSING_FOR: Duration = Duration::from_secs(60);
+
 pub struct SnsApi {
     endpoint_url: Option<String>,
     sdk: OnceCell<SdkConfig>,
+    /// When credentials were last looked for, and whether they were found.
+    probe: Mutex<Option<(Instant, bool)>>,
 }
 
 impl SnsApi {
     pub fn new(endpoint_url: Option<String>) -> SnsApi {
-        SnsApi { endpoint_url, sdk: OnceCell::new() }
+        SnsApi { endpoint_url, sdk: OnceCell::new(), probe: Mutex::new(None) }
     }
 
     async fn sdk(&self) -> &SdkConfig {
@@ -56,12 +64,29 @@ impl SnsApi {
             .await
     }
 
-    /// Whether the standard chain yields credentials right now.
-    pub async fn has_credentials(&self) -> bool {
-        match self.sdk().await.credentials_provider() {
-            Some(provider) => provider.provide_credentials().await.is_ok(),
-            None => false,
+    /// Whether the standard chain yields credentials. The answer is reused for a while
+    /// (the chain may probe instance metadata, which is slow where there is none); a
+    /// provider that fails for another reason (timeout, throttling) is an outage, not
+    /// an absence, and is asked again next time.
+    async fn credentials(&self) -> Result<(), AwsError> {
+        if let Some((at, found)) = *self.probe.lock().unwrap_or_else(|p| p.into_inner()) {
+            if at.elapsed() < if found { CREDENTIALS_FOUND_FOR } else { CREDENTIALS_MISSING_FOR } {
+                return if found { Ok(()) } else { Err(AwsError::NoCredentials) };
+            }
         }
+        let found = match self.sdk().await.credentials_provider() {
+            None => false,
+            Some(provider) => match provider.provide_credentials().await {
+                Ok(_) => true,
+                Err(CredentialsError::CredentialsNotLoaded(_)) => false,
+                Err(e) => {
+                    let e = aws_sdk_sns::error::DisplayErrorContext(&e);
+                    return Err(AwsError::Unreachable(format!("AWS credentials could not be loaded: {e}")));
+                }
+            },
+        };
+        *self.probe.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), found));
+        if found { Ok(()) } else { Err(AwsError::NoCredentials) }
     }
 
     async fn client(&self, region: &str) -> aws_sdk_sns::Client {
@@ -72,9 +97,7 @@ impl SnsApi {
     /// Confirms a subscription with `AuthenticateOnUnsubscribe`, so only the topic owner
     /// (not whoever holds the token) can later unsubscribe it. Returns the subscription ARN.
     pub async fn confirm_subscription(&self, region: &str, topic_arn: &str, token: &str) -> Result<String, AwsError> {
-        if !self.has_credentials().await {
-            return Err(AwsError::NoCredentials);
-        }
+        self.credentials().await?;
         let answer = self
             .client(region)
             .await
@@ -90,9 +113,7 @@ impl SnsApi {
 
     /// Publishes `message` to a topic; returns the message id.
     pub async fn publish(&self, region: &str, topic_arn: &str, message: &str) -> Result<String, AwsError> {
-        if !self.has_credentials().await {
-            return Err(AwsError::NoCredentials);
-        }
+        self.credentials().await?;
         let answer = self.client(region).await.publish().topic_arn(topic_arn).message(message).send().await.map_err(classify)?;
         Ok(answer.message_id.unwrap_or_default())
     }

@@ -133,6 +133,11 @@ pub async fn confirm(_: Admin, State(state): State<AppState>, Path(id): Path<Str
     let Some((url, (region, topic_arn, token))) = pending else {
         return Err(ApiError::new(StatusCode::CONFLICT, "nothing_to_confirm", "this connection has no pending subscription confirmation"));
     };
+    // The topic may have been removed from the allow-list since the confirmation arrived.
+    let allowed = c.config_public.get("topic_arns").and_then(Value::as_array).is_some_and(|arns| arns.iter().any(|a| a.as_str() == Some(topic_arn.as_str())));
+    if !allowed {
+        return Err(ApiError::new(StatusCode::CONFLICT, "topic_not_allowed", format!("{topic_arn} is no longer in `topic_arns`")));
+    }
     let confirmed = state.confirmer.confirm(&region, &topic_arn, &token, url).await.map_err(|e| match e {
         ConfirmError::Unreachable(detail) => ApiError::unavailable("aws_unreachable", detail),
         ConfirmError::Refused(detail) => ApiError::new(StatusCode::BAD_GATEWAY, "confirmation_refused", detail),

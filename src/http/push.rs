@@ -135,7 +135,11 @@ fn error_response(source: SourceKind, error: PushError) -> ApiError {
         PushError::Rejected(r) => match r.class {
             RejectClass::Unauthenticated => ApiError::new(unauthenticated_status(source), r.reason, r.detail),
             RejectClass::Malformed | RejectClass::Undecodable => ApiError::bad_request(r.reason, r.detail),
-            RejectClass::Unavailable => ApiError::unavailable(r.reason, r.detail),
+            // The detail (paths, upstream errors) is for the rejection record and the log;
+            // the sender, not yet authenticated, learns only to retry.
+            RejectClass::Unavailable => {
+                ApiError::unavailable(r.reason, "a signing certificate or the cloud's API cannot be reached right now; retry later")
+            }
         },
         PushError::StoreUnavailable => ApiError::unavailable("store_unavailable", "the event could not be stored; retry later"),
         PushError::Overloaded => ApiError::unavailable("overloaded", "too many pushes are waiting to be stored; retry later"),
