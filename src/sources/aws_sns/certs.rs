@@ -179,6 +179,8 @@ pub struct CertStore {
     /// URLs whose fetch was refused for good, with when: not fetched again for a while.
     refused: Mutex<HashMap<String, (Instant, Rejected)>>,
     fetch_limit: governor::DefaultDirectRateLimiter,
+    /// [`CACHE_TTL`], shorter in tests.
+    ttl: Duration,
 }
 
 struct Cached {
@@ -224,6 +226,7 @@ impl CertStore {
             loading: Mutex::new(HashMap::new()),
             refused: Mutex::new(HashMap::new()),
             fetch_limit: governor::RateLimiter::direct(quota),
+            ttl: CACHE_TTL,
         }
     }
 
@@ -279,17 +282,30 @@ impl CertStore {
         if loading.get(key).is_some_and(|current| Arc::ptr_eq(current, &cell)) {
             loading.remove(key);
         }
-        loaded
+        drop(loading);
+        match loaded {
+            // A refresh that cannot reach AWS (or is over the fetch rate) keeps serving the
+            // certificate it was refreshing, while that is still valid: an outage or a flood
+            // of forged fetches must not stop known-good messages.
+            Err(e) if e.class == RejectClass::Unavailable => self.cached_within(key, now, Duration::MAX).ok_or(e),
+            loaded => loaded,
+        }
     }
 
     fn cached(&self, key: &str, now: DateTime<Utc>) -> Option<Arc<SigningCert>> {
+        self.cached_within(key, now, self.ttl)
+    }
+
+    /// A cached certificate loaded less than `age` ago and not past its notAfter; one
+    /// past its notAfter is dropped.
+    fn cached_within(&self, key: &str, now: DateTime<Utc>, age: Duration) -> Option<Arc<SigningCert>> {
         let mut cache = lock(&self.cache);
         let entry = cache.get(key)?;
-        if entry.loaded_at.elapsed() < CACHE_TTL && now <= entry.cert.not_after {
-            return Some(entry.cert.clone());
+        if now > entry.cert.not_after {
+            cache.remove(key);
+            return None;
         }
-        cache.remove(key);
-        None
+        (entry.loaded_at.elapsed() < age).then(|| entry.cert.clone())
     }
 
     fn remember(&self, key: &str, cert: &Arc<SigningCert>, now: DateTime<Utc>) {

@@ -367,3 +367,22 @@ async fn invented_certificate_names_cannot_make_unbounded_fetches() {
     assert_eq!((e.class, e.reason), (RejectClass::Unavailable, "sns_cert_unavailable"), "{e}");
     assert_eq!(server.requests(), FETCH_BURST as usize);
 }
+
+#[tokio::test]
+async fn a_stale_certificate_is_served_while_its_refresh_cannot_reach_aws() {
+    let server = TlsServer::start(Reply::Status(503)).await;
+    let mut store = server.store();
+    store.ttl = Duration::ZERO;
+    let cert = Arc::new(SigningCert::from_pem(real_pem().as_bytes()).unwrap());
+    store.remember(url(CERT_2026).as_str(), &cert, in_2026());
+    let served = store.get(&url(CERT_2026), in_2026()).await.unwrap();
+    assert!(Arc::ptr_eq(&served, &cert));
+    assert_eq!(server.requests(), 1, "the refresh was tried");
+
+    // A refusal (not an outage) is believed: the certificate is no longer served.
+    let gone = TlsServer::start(Reply::Status(404)).await;
+    let mut store = gone.store();
+    store.ttl = Duration::ZERO;
+    store.remember(url(CERT_2026).as_str(), &cert, in_2026());
+    assert_eq!(store.get(&url(CERT_2026), in_2026()).await.unwrap_err().reason, "sns_cert_invalid");
+}
