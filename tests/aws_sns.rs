@@ -12,7 +12,7 @@ mod fake_aws;
 
 use std::collections::HashMap;
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use common::{Backend, TestServer};
 use fake_aws::FakeAws;
 use pushgate::sources::aws_sns::test_signer::TestSigner;
@@ -34,6 +34,7 @@ on_both_backends_with!(
     unsubscribe_confirmation_marks_the_subscription_missing,
     raw_delivery_and_non_envelopes_are_refused,
     paused_connection_asks_sns_to_retry,
+    refused_confirmation_is_kept_without_its_token,
 );
 
 /// A server whose outbound requests reach `fake` and, when `pinned` holds a directory,
@@ -288,7 +289,7 @@ async fn unsubscribe_confirmation_marks_the_subscription_missing(backend: Backen
     let (status, _) = s.push(&id, &s.confirmation("m-sub-1"), &[]).await;
     assert_eq!(status, 200);
     let resubscribe = format!("https://{HOST}/?Action=ConfirmSubscription&TopicArn={TOPIC}&Token=feedface");
-    let body = s.signer.unsubscribe_confirmation(TOPIC, "m-unsub-1", "feedface", &resubscribe, Utc::now() + Duration::seconds(1));
+    let body = s.signer.unsubscribe_confirmation(TOPIC, "m-unsub-1", "feedface", &resubscribe, Utc::now());
     let (status, answer) = s.push(&id, &body, &[("x-amz-sns-message-type", "UnsubscribeConfirmation")]).await;
     assert_eq!((status, answer), (200, json!({"status": "lifecycle"})));
     let c = s.server.connection(&id).await;
@@ -299,10 +300,18 @@ async fn unsubscribe_confirmation_marks_the_subscription_missing(backend: Backen
     assert_eq!(events[0]["payload"]["Type"], "UnsubscribeConfirmation");
     assert!(events[0]["payload"].get("Token").is_none() && events[0]["payload"].get("SubscribeURL").is_none());
 
-    // Subscribing again (a new verified confirmation) brings it back.
+    assert!(!s.server.rejections(&id).await.iter().any(|r| r["body_prefix"].as_str().unwrap().contains("feedface")));
+
+    // Subscribing again (a new verified confirmation) brings it back, and a retry of the
+    // old unsubscribe (a duplicate, sent before the new confirmation) changes nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let (status, _) = s.push(&id, &s.confirmation("m-sub-2"), &[]).await;
     assert_eq!(status, 200);
     assert_eq!(s.server.connection(&id).await["status"], "connected");
+    let (status, answer) = s.push(&id, &body, &[]).await;
+    assert_eq!((status, answer), (200, json!({"status": "lifecycle"})));
+    assert_eq!(s.server.connection(&id).await["status"], "connected");
+    assert_eq!(s.server.connection(&id).await["counters"]["duplicates"], 1);
     s.server.stop().await;
 }
 
@@ -333,5 +342,24 @@ async fn paused_connection_asks_sns_to_retry(backend: Backend) {
     assert_eq!(status, 503);
     assert_eq!(answer["_retry_after"], true);
     assert!(s.server.events(&id).await.is_empty());
+    s.server.stop().await;
+}
+
+async fn refused_confirmation_is_kept_without_its_token(backend: Backend) {
+    let Some(s) = Setup::start(backend, "sns_refused_confirmation", true).await else { return };
+    let id = s.connection(json!({})).await;
+    // The stand-in AWS answers 403 for this token, as AWS does for an expired one.
+    let url = format!("https://{HOST}/?Action=ConfirmSubscription&TopicArn={TOPIC}&Token=expired");
+    let body = s.signer.subscription_confirmation(TOPIC, "m-expired-1", "expired", &url, Utc::now());
+    let (status, answer) = s.push(&id, &body, &[]).await;
+    assert_eq!(status, 200, "retrying an expired token cannot help: {answer}");
+    assert_eq!(answer, json!({"status": "kept_as_rejection", "reason": "sns_confirmation_refused"}));
+    let c = s.server.connection(&id).await;
+    assert!(c["subscription"]["confirmed_at"].is_null());
+    assert_eq!(c["status_message"], "Awaiting subscription");
+    let rejections = s.server.rejections(&id).await;
+    assert_eq!(rejections[0]["reason"], "sns_confirmation_refused");
+    let kept = rejections[0]["body_prefix"].as_str().unwrap();
+    assert!(kept.contains("m-expired-1") && !kept.contains("expired\"") && !kept.contains("Token=expired"), "{kept}");
     s.server.stop().await;
 }

@@ -153,22 +153,45 @@ proptest! {
     ]) {
         match Envelope::parse(&body) {
             Ok(envelope) => prop_assert!(!envelope.string_to_sign().is_empty()),
+            // A complete envelope of an unknown SignatureVersion is refused as unauthenticated.
+            Err(e) if e.reason == "sns_signature_version_unsupported" => prop_assert_eq!(e.class, RejectClass::Unauthenticated),
             Err(e) => prop_assert_eq!(e.class, RejectClass::Malformed),
         }
     }
 
-    /// Random SNS-shaped messages never verify (nothing is pinned, nothing fetched).
+    /// A real AWS-signed message with any signed field changed never verifies, though
+    /// its certificate is pinned, its topic allowed and the clock right.
     #[test]
-    fn forged_sns_messages_never_verify(body in sns_like_json(), ts in 1_600_000_000i64..1_900_000_000) {
-        let senders = Senders::new(std::sync::Arc::new(CertStore::offline(None)));
+    fn changed_signed_fields_never_verify(changes in prop::collection::btree_map(
+        prop_oneof![Just("Message"), Just("MessageId"), Just("Subject"), Just("Timestamp"), Just("TopicArn"),
+            Just("Type"), Just("Signature"), Just("SignatureVersion")],
+        prop_oneof![
+            ".{0,40}".prop_map(Value::String),
+            Just(json!("2026-03-06T20:00:27.893Z")),
+            Just(json!("arn:aws:sns:us-west-2:131990247566:other-topic")),
+            Just(json!("Notification")), Just(json!("1")), Just(json!("2")),
+            "[A-Za-z0-9+/]{340,344}={0,2}".prop_map(Value::String),
+        ],
+        1..4,
+    )) {
+        let original: Value = serde_json::from_str(include_str!("fixtures/aws-sns/messages/javav2-mm_notification-v2.json")).unwrap();
+        let mut forged = original.clone();
+        for (field, value) in &changes {
+            forged[*field] = value.clone();
+        }
+        prop_assume!(forged != original);
+        let certs = CertStore::offline(Some(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws-sns/certs").into()));
+        let senders = Senders::new(std::sync::Arc::new(certs));
         let sender = senders.get(SourceKind::AwsSns).unwrap();
-        let config = json!({"topic_arns": ["arn:aws:sns:us-east-1:123456789012:t"]});
-        let text = body.to_string();
+        let config = json!({"topic_arns": ["arn:aws:sns:us-west-2:131990247566:dongie-standard-topic",
+            "arn:aws:sns:us-west-2:131990247566:other-topic"]});
+        let text = forged.to_string();
         let map = HeaderMap::new();
-        let now = chrono::DateTime::from_timestamp(ts, 0).unwrap();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-03-06T20:01:00Z").unwrap().to_utc();
         let request = RawRequest { headers: &map, query: None, body: text.as_bytes(), push_url: "http://x", now };
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        prop_assert!(runtime.block_on(sender.verify(request, &config)).is_err());
+        let result = runtime.block_on(sender.verify(request, &config));
+        prop_assert!(result.is_err(), "a changed message verified: {changes:?}");
     }
 
     /// Any EventBridge-shaped JSON decodes into a heartbeat or at least one event, each

@@ -20,7 +20,8 @@ pub struct FakeAws {
 
 impl FakeAws {
     /// Serves `files` (path → body) on `host`; a `/?Action=ConfirmSubscription` GET is
-    /// answered with a subscription ARN for the TopicArn it names.
+    /// answered with a subscription ARN for the TopicArn it names (403 for the token
+    /// `expired`, as AWS answers an expired token).
     pub async fn start(host: &str, files: HashMap<String, Vec<u8>>) -> FakeAws {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -90,6 +91,9 @@ impl FakeAws {
 fn answer(target: &str, files: &HashMap<String, Vec<u8>>) -> (&'static str, Vec<u8>) {
     if let Some(query) = target.strip_prefix("/?") {
         let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        if params.get("Action").map(String::as_str) == Some("ConfirmSubscription") && params.get("Token").map(String::as_str) == Some("expired") {
+            return ("403 Forbidden", b"<ErrorResponse><Error><Code>AuthorizationError</Code></Error></ErrorResponse>".to_vec());
+        }
         if params.get("Action").map(String::as_str) == Some("ConfirmSubscription") {
             let topic = params.get("TopicArn").cloned().unwrap_or_default();
             let xml = format!(
