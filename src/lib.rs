@@ -9,8 +9,9 @@
 //! - [`sources`]: one module per sender (`webhook`, ...): `verify` over raw bytes, then
 //!   `normalize` into events or a heartbeat. Depends only on [`model`] and [`verify`].
 //! - [`verify`]: constant-time comparison and HMAC.
-//! - [`aws`]: pushgate's own calls to AWS (confirming SNS subscriptions, canary
-//!   heartbeats); [`outbound`]: the https client behind every allow-listed fetch.
+//! - [`aws`], [`gcp`]: pushgate's own calls to the clouds (confirming SNS subscriptions,
+//!   publishing, checking Pub/Sub subscriptions); [`canary`]: the canary heartbeat task;
+//!   [`outbound`]: the https client behind every allow-listed fetch.
 //! - [`store`]: the [`store::Store`] trait with SQLite and PostgreSQL implementations.
 //! - [`health`]: the pure `evaluate(facts, policy, now)` behind every status.
 //! - [`connections`], [`secrets`], [`crypto`]: admin-side validation, secret masking and
@@ -19,10 +20,12 @@
 //! - [`model`]: the plain data types everything above shares.
 
 pub mod aws;
+pub mod canary;
 pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod crypto;
+pub mod gcp;
 pub mod health;
 pub mod http;
 pub mod ingest;
@@ -162,6 +165,8 @@ pub async fn admin_tokens(store: &dyn Store, config: &Config) -> Result<AdminTok
 pub struct RunOptions {
     /// Tests: reach an allow-listed AWS host at a local address with a test CA.
     pub outbound_test_transport: Option<outbound::TestTransport>,
+    /// Tests: check Pub/Sub subscriptions this often instead of every 5 minutes.
+    pub subscription_check_interval: Option<Duration>,
 }
 
 /// Serves on `listener` until `shutdown` completes, then finishes in-flight requests
@@ -179,6 +184,9 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     options: RunOptions,
 ) -> Result<(), StartError> {
+    // Libraries that use rustls without choosing a provider (the Pub/Sub client) get
+    // aws-lc-rs, the one crypto library of pushgate. Already installed: nothing to do.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let store = open_store(&config).await?;
     let key = Arc::new(master_key(&config, store.as_ref()).await?);
     let tokens = admin_tokens(store.as_ref(), &config).await?;
@@ -198,7 +206,11 @@ pub async fn run_with(
     let ingest = Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone()));
     tokio::spawn(tidy_periodically(Arc::downgrade(&ingest)));
     let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(aws::canary::run(store.clone(), sns_api, stop_rx.clone()));
+    let pubsub_api = Arc::new(gcp::PubSubApi::new(config.pubsub_endpoint.clone()));
+    let publishers = canary::Publishers { sns: sns_api, pubsub: pubsub_api.clone() };
+    tokio::spawn(canary::run(store.clone(), publishers, stop_rx.clone()));
+    let check_interval = options.subscription_check_interval.unwrap_or(gcp::check::DEFAULT_INTERVAL);
+    tokio::spawn(gcp::check::run(store.clone(), pubsub_api, public_url.clone(), check_interval, stop_rx.clone()));
     let state = AppState {
         store: store.clone(),
         ingest,

@@ -1,5 +1,6 @@
 //! Helpers for this crate's tests (unit and integration): a fresh PostgreSQL database per
-//! test when `DATABASE_URL` names a server, and a loud notice when it does not.
+//! test when `DATABASE_URL` names a server, the moto and Pub/Sub emulator URLs the test
+//! script exports, and a loud notice when one is missing.
 
 use sqlx::{Connection, PgConnection};
 
@@ -41,6 +42,26 @@ pub fn moto_url(test: &str) -> Option<String> {
         }
         Err(_) => {
             eprintln!("SKIPPED ({test}): no moto server (PUSHGATE_TEST_MOTO_URL is not set); run scripts/test to include it");
+            None
+        }
+    }
+}
+
+/// Set by the test script when it started the Pub/Sub emulator: a missing one is then a failure.
+pub const REQUIRE_PUBSUB_EMULATOR_VAR: &str = "PUSHGATE_REQUIRE_PUBSUB_EMULATOR";
+
+/// The URL of the Pub/Sub emulator (`PUSHGATE_TEST_PUBSUB_EMULATOR`), or `None` (after
+/// printing why) when none runs.
+pub fn pubsub_emulator_url(test: &str) -> Option<String> {
+    match std::env::var("PUSHGATE_TEST_PUBSUB_EMULATOR") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var(REQUIRE_PUBSUB_EMULATOR_VAR).is_ok_and(|v| v == "1") => {
+            panic!("{test}: PUSHGATE_TEST_PUBSUB_EMULATOR is not set but {REQUIRE_PUBSUB_EMULATOR_VAR}=1")
+        }
+        Err(_) => {
+            eprintln!(
+                "SKIPPED ({test}): no Pub/Sub emulator (PUSHGATE_TEST_PUBSUB_EMULATOR is not set; it comes with the Google Cloud SDK); run scripts/test where it is installed"
+            );
             None
         }
     }

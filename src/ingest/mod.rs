@@ -148,9 +148,13 @@ impl Ingest {
             subscription: None,
         };
         let answer = match sender.normalize(&verified, &connection.config) {
-            Ok(Intake::Events { events, heartbeat }) => {
+            Ok(Intake::Events { events, heartbeat, stream }) => {
                 accepted.events = events.into_iter().map(sanitize).collect();
                 accepted.heartbeat = heartbeat;
+                // A stream the admin chose wins over the sender's hint.
+                if let Some(hint) = stream.filter(|_| connection.stream == connection.source.default_stream()) {
+                    accepted.stream = hint.to_owned();
+                }
                 None
             }
             Ok(Intake::Lifecycle { event, change }) => {

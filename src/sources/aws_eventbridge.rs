@@ -45,7 +45,7 @@ impl Sender for EventBridgeSender {
             // `identified_events` never answers an empty batch, so this was all heartbeats.
             return Ok(Intake::Heartbeat);
         }
-        Ok(Intake::Events { events, heartbeat })
+        Ok(Intake::Events { events, heartbeat, stream: None })
     }
 }
 

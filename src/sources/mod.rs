@@ -64,8 +64,10 @@ impl<'a> Verified<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intake {
     /// Events to store, each deduplicated on its key; `heartbeat` when the same push also
-    /// carried a heartbeat (an EventBridge batch may hold both).
-    Events { events: Vec<NewEvent>, heartbeat: bool },
+    /// carried a heartbeat (an EventBridge batch may hold both). `stream` names the event
+    /// table the payload belongs to when the sender can tell (a Workspace alert arriving
+    /// over Pub/Sub); it applies to connections that kept their source's default stream.
+    Events { events: Vec<NewEvent>, heartbeat: bool, stream: Option<&'static str> },
     /// A heartbeat: updates `last_heartbeat_at`, is not stored as an event.
     Heartbeat,
     /// A subscription handshake the ingest answers before acknowledging.
@@ -77,7 +79,7 @@ pub enum Intake {
 impl Intake {
     /// Events only, no heartbeat.
     pub fn events(events: Vec<NewEvent>) -> Intake {
-        Intake::Events { events, heartbeat: false }
+        Intake::Events { events, heartbeat: false, stream: None }
     }
 
     /// The `kind` of a `pushgate verify` report.

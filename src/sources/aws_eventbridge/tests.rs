@@ -94,7 +94,7 @@ async fn a_wrong_secret_is_refused_before_the_body_is_read() {
 
 #[tokio::test]
 async fn one_event_is_keyed_by_its_id() {
-    let Intake::Events { events, heartbeat } = intake(FINDING.as_bytes()).await.unwrap() else { panic!("expected events") };
+    let Intake::Events { events, heartbeat, .. } = intake(FINDING.as_bytes()).await.unwrap() else { panic!("expected events") };
     assert!(!heartbeat);
     assert_eq!(events.len(), 1);
     assert_eq!((events[0].kind, events[0].dedupe_key.as_str()), (EventKind::Alert, "b3efc128-c676-4a33-b5e6-99b4227dd5a3"));
@@ -103,7 +103,7 @@ async fn one_event_is_keyed_by_its_id() {
 #[tokio::test]
 async fn an_array_is_one_event_per_element() {
     let body = format!("[{FINDING}, {GUARDDUTY}]");
-    let Intake::Events { events, heartbeat } = intake(body.as_bytes()).await.unwrap() else { panic!("expected events") };
+    let Intake::Events { events, heartbeat, .. } = intake(body.as_bytes()).await.unwrap() else { panic!("expected events") };
     assert!(!heartbeat);
     let keys: Vec<&str> = events.iter().map(|e| e.dedupe_key.as_str()).collect();
     assert_eq!(keys, ["b3efc128-c676-4a33-b5e6-99b4227dd5a3", "9fd36791-b982-24d8-738c-d8e2c69a48dd"]);
@@ -113,7 +113,7 @@ async fn an_array_is_one_event_per_element() {
 #[tokio::test]
 async fn a_batch_with_a_scheduled_event_also_records_a_heartbeat() {
     let body = format!("[{SCHEDULED}, {FINDING}]");
-    let Intake::Events { events, heartbeat } = intake(body.as_bytes()).await.unwrap() else { panic!("expected events") };
+    let Intake::Events { events, heartbeat, .. } = intake(body.as_bytes()).await.unwrap() else { panic!("expected events") };
     assert!(heartbeat);
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].payload["detail-type"], "Security Hub Findings - Imported");

@@ -1,8 +1,11 @@
-//! Canary heartbeats for SNS connections with a `canary: {"topic_arn", "interval_seconds"}`.
+//! Canary heartbeats: for SNS connections with `canary: {"topic_arn", "interval_seconds"}`
+//! and Pub/Sub connections with `canary: {"topic", "interval_seconds"}`.
 //!
-//! pushgate publishes an EventBridge-shaped `Scheduled Event` to the topic at that
-//! interval, so the heartbeat travels the real path (SNS, HTTPS, the push route,
-//! signature verification) and a break anywhere on it turns into a missing heartbeat.
+//! pushgate publishes a heartbeat to the topic at that interval (SNS: an
+//! EventBridge-shaped `Scheduled Event`; Pub/Sub: a message with attribute
+//! `pushgate_kind=heartbeat`), so the heartbeat travels the real path (the cloud's
+//! delivery, HTTPS, the push route, verification) and a break anywhere on it turns into
+//! a missing heartbeat.
 //! Each publish's outcome is stored on the connection (`canary.last_published_at`,
 //! `canary.last_error`), so a failing canary is visible before the heartbeat goes stale.
 //! Paused connections get no canary.
@@ -15,7 +18,8 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::api::SnsApi;
+use crate::aws::SnsApi;
+use crate::gcp::PubSubApi;
 use crate::model::{now, Connection, ConnectionFilter, SourceKind};
 use crate::store::Store;
 
@@ -26,51 +30,69 @@ const REFRESH: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Canary {
     pub connection_id: Uuid,
-    pub topic_arn: String,
-    pub region: String,
-    pub account: String,
+    pub target: Target,
     pub interval: Duration,
 }
 
+/// Where a canary publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Sns { topic_arn: String, region: String, account: String },
+    PubSub { topic: String },
+}
+
 impl Canary {
-    /// The canary of an unpaused SNS connection that has one.
+    /// The canary of an unpaused SNS or Pub/Sub connection that has one.
     pub fn of(connection: &Connection) -> Option<Canary> {
-        if connection.source != SourceKind::AwsSns || connection.facts.paused {
+        if connection.facts.paused {
             return None;
         }
         let canary = connection.config_public.get("canary")?;
-        let topic_arn = canary.get("topic_arn")?.as_str()?.to_owned();
         let seconds = canary.get("interval_seconds")?.as_u64().filter(|s| *s >= 1)?;
-        // arn:PARTITION:sns:REGION:ACCOUNT:NAME
-        let parts: Vec<&str> = topic_arn.split(':').collect();
-        let [_, _, "sns", region, account, _] = parts.as_slice() else { return None };
-        Some(Canary {
-            connection_id: connection.id,
-            region: (*region).to_owned(),
-            account: (*account).to_owned(),
-            interval: Duration::from_secs(seconds),
-            topic_arn,
-        })
+        let target = match connection.source {
+            SourceKind::AwsSns => {
+                let topic_arn = canary.get("topic_arn")?.as_str()?.to_owned();
+                // arn:PARTITION:sns:REGION:ACCOUNT:NAME
+                let parts: Vec<&str> = topic_arn.split(':').collect();
+                let [_, _, "sns", region, account, _] = parts.as_slice() else { return None };
+                Target::Sns { region: (*region).to_owned(), account: (*account).to_owned(), topic_arn }
+            }
+            SourceKind::GcpPubsub => Target::PubSub { topic: canary.get("topic")?.as_str()?.to_owned() },
+            _ => return None,
+        };
+        Some(Canary { connection_id: connection.id, target, interval: Duration::from_secs(seconds) })
     }
 
-    /// The heartbeat message: what an EventBridge schedule rule would deliver.
+    /// The heartbeat: what an EventBridge schedule rule would deliver to SNS, or a
+    /// Pub/Sub message marked `pushgate_kind=heartbeat`.
     pub fn message(&self) -> Value {
-        json!({
-            "version": "0",
-            "id": Uuid::new_v4(),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": self.account,
-            "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "region": self.region,
-            "resources": [format!("pushgate:canary:{}", self.connection_id)],
-            "detail": {},
-        })
+        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        match &self.target {
+            Target::Sns { region, account, .. } => json!({
+                "version": "0",
+                "id": Uuid::new_v4(),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": account,
+                "time": time,
+                "region": region,
+                "resources": [format!("pushgate:canary:{}", self.connection_id)],
+                "detail": {},
+            }),
+            Target::PubSub { .. } => json!({"type": "heartbeat", "source": "pushgate-canary", "connection_id": self.connection_id, "time": time}),
+        }
     }
 }
 
+/// The clouds' APIs canaries publish through.
+#[derive(Clone)]
+pub struct Publishers {
+    pub sns: Arc<SnsApi>,
+    pub pubsub: Arc<PubSubApi>,
+}
+
 /// Publishes every due canary until `stop` turns true.
-pub async fn run(store: Arc<dyn Store>, api: Arc<SnsApi>, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(store: Arc<dyn Store>, publishers: Publishers, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut canaries: Vec<Canary> = Vec::new();
     let mut next_due: HashMap<Uuid, Instant> = HashMap::new();
     let in_flight: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
@@ -83,7 +105,7 @@ pub async fn run(store: Arc<dyn Store>, api: Arc<SnsApi>, mut stop: tokio::sync:
             _ = stop.wait_for(|s| *s) => return,
         }
         if refreshed.is_none_or(|at| at.elapsed() >= REFRESH) {
-            match store.list_connections(&ConnectionFilter { source: Some(SourceKind::AwsSns), ..Default::default() }).await {
+            match store.list_connections(&ConnectionFilter::default()).await {
                 Ok(list) => {
                     canaries = list.iter().filter_map(Canary::of).collect();
                     next_due.retain(|id, _| canaries.iter().any(|c| c.connection_id == *id));
@@ -101,9 +123,9 @@ pub async fn run(store: Arc<dyn Store>, api: Arc<SnsApi>, mut stop: tokio::sync:
             // Validation caps the interval at a day; an hour is the fallback should a stored
             // value ever be out of range, so no addition can overflow.
             *due = now_instant.checked_add(canary.interval).unwrap_or(now_instant + Duration::from_secs(3600));
-            let (store, api, in_flight, canary) = (store.clone(), api.clone(), in_flight.clone(), canary.clone());
+            let (store, publishers, in_flight, canary) = (store.clone(), publishers.clone(), in_flight.clone(), canary.clone());
             tokio::spawn(async move {
-                publish(store.as_ref(), &api, &canary).await;
+                publish(store.as_ref(), &publishers, &canary).await;
                 in_flight.lock().expect("canary set").remove(&canary.connection_id);
             });
         }
@@ -111,17 +133,24 @@ pub async fn run(store: Arc<dyn Store>, api: Arc<SnsApi>, mut stop: tokio::sync:
 }
 
 /// Publishes one heartbeat and records the outcome.
-pub async fn publish(store: &dyn Store, api: &SnsApi, canary: &Canary) {
+pub async fn publish(store: &dyn Store, publishers: &Publishers, canary: &Canary) {
     let message = canary.message().to_string();
-    let outcome = api.publish(&canary.region, &canary.topic_arn, &message).await;
-    let error = match &outcome {
+    let outcome = match &canary.target {
+        Target::Sns { topic_arn, region, .. } => publishers.sns.publish(region, topic_arn, &message).await.map_err(|e| e.to_string()),
+        Target::PubSub { topic } => publishers
+            .pubsub
+            .publish(topic, message.into_bytes(), &[("pushgate_kind", "heartbeat")])
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    let error = match outcome {
         Ok(message_id) => {
             tracing::debug!(connection = %canary.connection_id, message_id, "canary heartbeat published");
             None
         }
         Err(e) => {
-            tracing::warn!(connection = %canary.connection_id, topic_arn = %canary.topic_arn, error = %e, "canary heartbeat not published");
-            Some(e.to_string())
+            tracing::warn!(connection = %canary.connection_id, target = ?canary.target, error = %e, "canary heartbeat not published");
+            Some(e)
         }
     };
     if let Err(e) = store.record_canary(canary.connection_id, now(), error.as_deref()).await {
@@ -156,7 +185,8 @@ mod tests {
     fn a_configured_canary_is_read_from_the_connection() {
         let config = json!({"topic_arns": [], "canary": {"topic_arn": "arn:aws:sns:eu-west-1:111122223333:hb", "interval_seconds": 60}});
         let canary = Canary::of(&connection(config.clone(), false)).unwrap();
-        assert_eq!((canary.region.as_str(), canary.account.as_str()), ("eu-west-1", "111122223333"));
+        let Target::Sns { region, account, .. } = &canary.target else { panic!("an SNS canary") };
+        assert_eq!((region.as_str(), account.as_str()), ("eu-west-1", "111122223333"));
         assert_eq!(canary.interval, Duration::from_secs(60));
         assert!(Canary::of(&connection(config, true)).is_none(), "paused connections get no canary");
         assert!(Canary::of(&connection(json!({"topic_arns": []}), false)).is_none());

@@ -1,0 +1,79 @@
+//! The Pub/Sub sender (`POST /push/gcp-pubsub/{id}`): the Google-signed OIDC token
+//! ([`super::oidc`]) with the connection's audience (default: the push URL) and service
+//! account email, then the subscription allow-list, then the message ([`super::envelope`],
+//! [`super::decode`]).
+//!
+//! The `subscription` a push names is checked against the optional `subscriptions`
+//! allow-list after the token (it is not signed, but only a holder of a valid token for
+//! this connection can send it); a push that names none while a list is configured is
+//! refused, since it cannot be shown to come from an allowed subscription.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::decode::decode;
+use super::envelope::PushMessage;
+use super::keys::GoogleKeys;
+use super::oidc::{verify_push_token, Expected};
+use crate::sources::{Intake, RawRequest, Rejected, Sender, Verified};
+
+pub struct PubSubSender {
+    keys: Arc<GoogleKeys>,
+}
+
+impl PubSubSender {
+    pub fn new(keys: Arc<GoogleKeys>) -> PubSubSender {
+        PubSubSender { keys }
+    }
+}
+
+fn text<'c>(config: &'c Value, key: &str) -> Option<&'c str> {
+    config.get(key).and_then(Value::as_str)
+}
+
+#[async_trait::async_trait]
+impl Sender for PubSubSender {
+    async fn verify<'a>(&self, request: RawRequest<'a>, config: &Value) -> Result<Verified<'a>, Rejected> {
+        let Some(email) = text(config, "service_account_email") else {
+            return Err(Rejected::unauthenticated("invalid_connection_config", "the connection has no service_account_email"));
+        };
+        let audience = text(config, "audience").unwrap_or(request.push_url);
+        verify_push_token(request.headers, request.now, &Expected { audience, email }, &self.keys).await?;
+        let allowed: Option<Vec<&str>> =
+            config.get("subscriptions").and_then(Value::as_array).map(|list| list.iter().filter_map(Value::as_str).collect());
+        // A body that does not parse is decided by `normalize` (kept as undecodable): the
+        // token already proved the sender.
+        let message = PushMessage::from_request(request.headers, request.body).ok();
+        if let Some(allowed) = allowed {
+            let named = message.as_ref().and_then(|m| m.subscription.as_deref());
+            match named {
+                Some(s) if allowed.contains(&s) => {}
+                Some(s) => {
+                    return Err(Rejected::unauthenticated(
+                        "gcp_subscription_not_allowed",
+                        format!("subscription {s} is not in the connection's `subscriptions`"),
+                    ))
+                }
+                None if message.is_some() => {
+                    return Err(Rejected::unauthenticated(
+                        "gcp_subscription_not_allowed",
+                        "the push names no subscription, and the connection allows only those in `subscriptions`",
+                    ))
+                }
+                None => {}
+            }
+        }
+        Ok(Verified::new(request, message.map(|m| m.message_id)))
+    }
+
+    fn normalize(&self, verified: &Verified<'_>, _config: &Value) -> Result<Intake, Rejected> {
+        let request = verified.request();
+        let message = PushMessage::from_request(request.headers, request.body)?;
+        if message.is_heartbeat() {
+            return Ok(Intake::Heartbeat);
+        }
+        let decoded = decode(&message);
+        Ok(Intake::Events { events: vec![decoded.event], heartbeat: false, stream: decoded.stream_hint })
+    }
+}
