@@ -1,5 +1,9 @@
 //! Helpers for this crate's tests (unit and integration): a fresh PostgreSQL database per
-//! test when `DATABASE_URL` names a server, and a loud notice when it does not.
+//! test when `DATABASE_URL` names a server, and a loud notice when it does not; for unit
+//! tests, an HTTPS server on 127.0.0.1 ([`tls_server`]).
+
+#[cfg(test)]
+pub mod tls_server;
 
 use sqlx::{Connection, PgConnection};
 
