@@ -10,6 +10,7 @@ pub mod aws_eventbridge;
 pub mod aws_sns;
 pub mod config_check;
 pub mod eventbridge;
+pub mod gcp_pubsub;
 pub mod webhook;
 
 use chrono::{DateTime, Utc};
