@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-
 /// A way to reach a name at a local address with an extra trusted root: tests serve an
 /// allow-listed host (`sns.us-east-1.amazonaws.com`) from 127.0.0.1.
 #[derive(Clone)]
@@ -41,4 +40,17 @@ pub fn https_client(timeout: Duration, test: Option<&TestTransport>) -> Result<r
         builder = builder.resolve(&t.host, t.addr).no_proxy();
     }
     builder.build().map_err(|e| e.to_string())
+}
+
+/// A request error of a client from [`https_client`] in words: the innermost cause says
+/// what happened (reqwest's own message only says that a request failed).
+pub fn describe_error(error: &reqwest::Error, timeout: Duration) -> String {
+    if error.is_timeout() {
+        return format!("no answer within {} ms", timeout.as_millis());
+    }
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
 }

@@ -1,6 +1,10 @@
 //! Helpers for this crate's tests (unit and integration): a fresh PostgreSQL database per
 //! test when `DATABASE_URL` names a server, the moto and Pub/Sub emulator URLs the test
-//! script exports, and a loud notice when one is missing.
+//! script exports, and a loud notice when one is missing; for unit tests, an HTTPS
+//! server on 127.0.0.1 ([`tls_server`]).
+
+#[cfg(test)]
+pub mod tls_server;
 
 use sqlx::{Connection, PgConnection};
 

@@ -34,7 +34,7 @@ use x509_parser::public_key::PublicKey;
 
 use super::cert_url::SigningCertUrl;
 use super::envelope::SignatureVersion;
-use crate::outbound::TestTransport;
+use crate::outbound::{describe_error, TestTransport};
 use crate::sources::{RejectClass, Rejected};
 
 /// Most certificates kept in memory. SNS signs with one certificate per region at a
@@ -446,7 +446,7 @@ impl Fetcher {
             .get(url.url().clone())
             .send()
             .await
-            .map_err(|e| unavailable(format!("cannot fetch {shown}: {}", describe(&e, self.settings.timeout))))?;
+            .map_err(|e| unavailable(format!("cannot fetch {shown}: {}", describe_error(&e, self.settings.timeout))))?;
         let status = response.status();
         let transient = status.is_server_error()
             || status == reqwest::StatusCode::REQUEST_TIMEOUT
@@ -471,7 +471,7 @@ impl Fetcher {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| unavailable(format!("cannot read {shown}: {}", describe(&e, self.settings.timeout))))?
+            .map_err(|e| unavailable(format!("cannot read {shown}: {}", describe_error(&e, self.settings.timeout))))?
         {
             if body.len() + chunk.len() > MAX_CERT_BYTES {
                 return Err(too_large());
@@ -480,19 +480,6 @@ impl Fetcher {
         }
         Ok(body)
     }
-}
-
-/// A fetch error in words: the innermost cause says what happened (reqwest's own
-/// message only says that a request failed).
-fn describe(error: &reqwest::Error, timeout: Duration) -> String {
-    if error.is_timeout() {
-        return format!("no answer within {} ms", timeout.as_millis());
-    }
-    let mut cause: &dyn std::error::Error = error;
-    while let Some(inner) = cause.source() {
-        cause = inner;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]

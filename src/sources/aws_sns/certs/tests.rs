@@ -1,17 +1,14 @@
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rustls::pki_types::PrivateKeyDer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use super::*;
 use crate::sources::aws_sns::cert_url::SigningCertUrl;
 use crate::sources::RejectClass;
+use crate::testing::tls_server::{Reply, TlsServer};
 
 const HOST: &str = "sns.us-east-1.amazonaws.com";
 const CERT_2026: &str = "SimpleNotificationService-7506a1e35b36ef5a444dd1a8e7cc3ed8.pem";
@@ -144,99 +141,8 @@ fn the_cache_keeps_at_most_its_capacity_dropping_the_oldest() {
     assert!(!cache.contains_key("k0") && cache.contains_key(&format!("k{}", CACHE_CAPACITY + 4)));
 }
 
-/// What the test server answers to every request.
-#[derive(Clone)]
-enum Reply {
-    /// 200 with this body, after an optional delay.
-    Body(String, Duration),
-    /// A bare status line (a `Location` header with 3xx).
-    Status(u16),
-    /// 200 and more than [`MAX_CERT_BYTES`] without a `Content-Length`.
-    Endless,
-    /// Reads the request and never answers.
-    Silent,
-}
-
-struct TlsServer {
-    addr: SocketAddr,
-    root_der: Vec<u8>,
-    requests: Arc<AtomicUsize>,
-}
-
-impl TlsServer {
-    /// An HTTPS server on 127.0.0.1 for `sns.us-east-1.amazonaws.com`, its certificate
-    /// issued by a test CA of its own.
-    async fn start(reply: Reply) -> TlsServer {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let leaf = rcgen::CertificateParams::new(vec![HOST.to_string()]).unwrap().signed_by(&leaf_key, &ca, &ca_key).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![leaf.der().clone()], PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()))
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let requests = Arc::new(AtomicUsize::new(0));
-        let counted = requests.clone();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, reply, counted) = (acceptor.clone(), reply.clone(), counted.clone());
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
-                    let mut request = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tls.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => request.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    let head = |status: &str, extra: &str| format!("HTTP/1.1 {status}\r\n{extra}Connection: close\r\n\r\n");
-                    match reply {
-                        Reply::Body(body, delay) => {
-                            tokio::time::sleep(delay).await;
-                            let response = head("200 OK", &format!("Content-Length: {}\r\n", body.len())) + &body;
-                            let _ = tls.write_all(response.as_bytes()).await;
-                        }
-                        Reply::Status(code) => {
-                            let extra = match code {
-                                300..=399 => "Location: /moved.pem\r\nContent-Length: 0\r\n",
-                                _ => "Content-Length: 0\r\n",
-                            };
-                            let _ = tls.write_all(head(&format!("{code} Whatever"), extra).as_bytes()).await;
-                        }
-                        Reply::Endless => {
-                            let _ = tls.write_all(head("200 OK", "").as_bytes()).await;
-                            let block = vec![b'A'; 8192];
-                            for _ in 0..(MAX_CERT_BYTES / block.len() + 4) {
-                                if tls.write_all(&block).await.is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                        Reply::Silent => tokio::time::sleep(Duration::from_secs(60)).await,
-                    }
-                    let _ = tls.shutdown().await;
-                });
-            }
-        });
-        TlsServer { addr, root_der: ca.der().to_vec(), requests }
-    }
-
-    fn store(&self) -> CertStore {
-        CertStore::new(None, true).unwrap().with_test_transport((HOST, self.addr), self.root_der.clone()).unwrap()
-    }
-
-    fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
-    }
+fn fetching_store(server: &TlsServer) -> CertStore {
+    CertStore::new(None, true).unwrap().with_test_transport((HOST, server.addr), server.root_der.clone()).unwrap()
 }
 
 fn real_pem() -> String {
@@ -245,8 +151,8 @@ fn real_pem() -> String {
 
 #[tokio::test]
 async fn a_certificate_is_fetched_once_then_served_from_memory() {
-    let server = TlsServer::start(Reply::Body(real_pem(), Duration::ZERO)).await;
-    let store = server.store();
+    let server = TlsServer::start(HOST, Reply::Body(real_pem(), Duration::ZERO)).await;
+    let store = fetching_store(&server);
     let cert = store.get(&url(CERT_2026), in_2026()).await.unwrap();
     assert_eq!(cert.not_after(), at("2026-10-14T23:59:59Z"));
     store.get(&url(CERT_2026), in_2026()).await.unwrap();
@@ -255,8 +161,8 @@ async fn a_certificate_is_fetched_once_then_served_from_memory() {
 
 #[tokio::test]
 async fn concurrent_misses_share_one_fetch() {
-    let server = TlsServer::start(Reply::Body(real_pem(), Duration::from_millis(200))).await;
-    let store = Arc::new(server.store());
+    let server = TlsServer::start(HOST, Reply::Body(real_pem(), Duration::from_millis(200))).await;
+    let store = Arc::new(fetching_store(&server));
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let store = store.clone();
@@ -278,11 +184,11 @@ async fn answers_that_are_not_a_certificate_are_unauthenticated() {
         ("403", Reply::Status(403)),
         ("302", Reply::Status(302)),
         ("204", Reply::Status(204)),
-        ("oversized", Reply::Endless),
+        ("oversized", Reply::Endless(MAX_CERT_BYTES)),
         ("xml-wrapped PEM", Reply::Body(xml, Duration::ZERO)),
     ] {
-        let server = TlsServer::start(reply).await;
-        let e = server.store().get(&url(CERT_2026), in_2026()).await.expect_err(case);
+        let server = TlsServer::start(HOST, reply).await;
+        let e = fetching_store(&server).get(&url(CERT_2026), in_2026()).await.expect_err(case);
         assert_eq!((e.class, e.reason), (RejectClass::Unauthenticated, "sns_cert_invalid"), "{case}: {e}");
         assert_eq!(server.requests(), 1, "{case}: a redirect is not followed");
     }
@@ -291,13 +197,13 @@ async fn answers_that_are_not_a_certificate_are_unauthenticated() {
 #[tokio::test]
 async fn network_trouble_is_unavailable_so_sns_retries() {
     for (case, reply) in [("503", Reply::Status(503)), ("500", Reply::Status(500)), ("429", Reply::Status(429))] {
-        let server = TlsServer::start(reply).await;
-        let e = server.store().get(&url(CERT_2026), in_2026()).await.expect_err(case);
+        let server = TlsServer::start(HOST, reply).await;
+        let e = fetching_store(&server).get(&url(CERT_2026), in_2026()).await.expect_err(case);
         assert_eq!((e.class, e.reason), (RejectClass::Unavailable, "sns_cert_unavailable"), "{case}: {e}");
     }
 
-    let server = TlsServer::start(Reply::Silent).await;
-    let store = server.store().with_fetch_timeout(Duration::from_millis(300)).unwrap();
+    let server = TlsServer::start(HOST, Reply::Silent).await;
+    let store = fetching_store(&server).with_fetch_timeout(Duration::from_millis(300)).unwrap();
     let started = std::time::Instant::now();
     let e = store.get(&url(CERT_2026), in_2026()).await.unwrap_err();
     assert_eq!((e.class, e.reason), (RejectClass::Unavailable, "sns_cert_unavailable"), "{e}");
@@ -315,8 +221,8 @@ async fn network_trouble_is_unavailable_so_sns_retries() {
 
 #[tokio::test]
 async fn a_server_the_public_roots_do_not_trust_is_not_believed() {
-    let server = TlsServer::start(Reply::Body(real_pem(), Duration::ZERO)).await;
-    let stranger = TlsServer::start(Reply::Status(404)).await;
+    let server = TlsServer::start(HOST, Reply::Body(real_pem(), Duration::ZERO)).await;
+    let stranger = TlsServer::start(HOST, Reply::Status(404)).await;
     let store = CertStore::new(None, true).unwrap().with_test_transport((HOST, server.addr), stranger.root_der.clone()).unwrap();
     let e = store.get(&url(CERT_2026), in_2026()).await.unwrap_err();
     assert_eq!(e.class, RejectClass::Unavailable, "{e}");
@@ -325,7 +231,7 @@ async fn a_server_the_public_roots_do_not_trust_is_not_believed() {
 
 #[tokio::test]
 async fn a_pinned_copy_is_preferred_to_fetching() {
-    let server = TlsServer::start(Reply::Status(404)).await;
+    let server = TlsServer::start(HOST, Reply::Status(404)).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(CERT_2026), real_pem()).unwrap();
     let store = CertStore::new(Some(dir.path().to_path_buf()), true)
@@ -338,8 +244,8 @@ async fn a_pinned_copy_is_preferred_to_fetching() {
 
 #[tokio::test]
 async fn a_refused_certificate_url_is_not_fetched_again_for_a_while() {
-    let server = TlsServer::start(Reply::Status(404)).await;
-    let store = server.store();
+    let server = TlsServer::start(HOST, Reply::Status(404)).await;
+    let store = fetching_store(&server);
     for _ in 0..3 {
         let e = store.get(&url(CERT_2026), in_2026()).await.unwrap_err();
         assert_eq!(e.reason, "sns_cert_invalid");
@@ -347,8 +253,8 @@ async fn a_refused_certificate_url_is_not_fetched_again_for_a_while() {
     assert_eq!(server.requests(), 1, "a 404 is remembered");
 
     // Network trouble is not remembered: the next message tries again.
-    let flaky = TlsServer::start(Reply::Status(503)).await;
-    let store = flaky.store();
+    let flaky = TlsServer::start(HOST, Reply::Status(503)).await;
+    let store = fetching_store(&flaky);
     for _ in 0..2 {
         assert_eq!(store.get(&url(CERT_2026), in_2026()).await.unwrap_err().class, RejectClass::Unavailable);
     }
@@ -357,8 +263,8 @@ async fn a_refused_certificate_url_is_not_fetched_again_for_a_while() {
 
 #[tokio::test]
 async fn invented_certificate_names_cannot_make_unbounded_fetches() {
-    let server = TlsServer::start(Reply::Status(404)).await;
-    let store = server.store();
+    let server = TlsServer::start(HOST, Reply::Status(404)).await;
+    let store = fetching_store(&server);
     for i in 0..FETCH_BURST {
         let e = store.get(&url(&format!("SimpleNotificationService-invented{i}.pem")), in_2026()).await.unwrap_err();
         assert_eq!(e.reason, "sns_cert_invalid");
@@ -370,8 +276,8 @@ async fn invented_certificate_names_cannot_make_unbounded_fetches() {
 
 #[tokio::test]
 async fn a_stale_certificate_is_served_while_its_refresh_cannot_reach_aws() {
-    let server = TlsServer::start(Reply::Status(503)).await;
-    let mut store = server.store();
+    let server = TlsServer::start(HOST, Reply::Status(503)).await;
+    let mut store = fetching_store(&server);
     store.ttl = Duration::ZERO;
     let cert = Arc::new(SigningCert::from_pem(real_pem().as_bytes()).unwrap());
     store.remember(url(CERT_2026).as_str(), &cert, in_2026());
@@ -380,8 +286,8 @@ async fn a_stale_certificate_is_served_while_its_refresh_cannot_reach_aws() {
     assert_eq!(server.requests(), 1, "the refresh was tried");
 
     // A refusal (not an outage) is believed: the certificate is no longer served.
-    let gone = TlsServer::start(Reply::Status(404)).await;
-    let mut store = gone.store();
+    let gone = TlsServer::start(HOST, Reply::Status(404)).await;
+    let mut store = fetching_store(&gone);
     store.ttl = Duration::ZERO;
     store.remember(url(CERT_2026).as_str(), &cert, in_2026());
     assert_eq!(store.get(&url(CERT_2026), in_2026()).await.unwrap_err().reason, "sns_cert_invalid");

@@ -1,0 +1,149 @@
+//! Pub/Sub push token benchmark: [`verify_push_token`] with Google's keys already in
+//! memory (loaded once, before measuring), so it measures what every push pays: the
+//! `Authorization` header and JOSE header checks, one RSA-2048 PKCS#1 v1.5 SHA-256
+//! verification, and the claim checks. Rows: a token from the test signer, the real
+//! Google RS256 token of the fixtures (with the clock fixed inside its validity), and a
+//! forged `alg: none` token, which is refused before any key or RSA work.
+//!
+//! Each row runs `BENCH_SECONDS` (default 5) after a short warm-up, one call at a time
+//! on one thread. Run: `cargo bench --bench oidc_verify`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue};
+use pushgate::sources::gcp_pubsub::keys::GoogleKeys;
+use pushgate::sources::gcp_pubsub::oidc::{verify_push_token, Expected};
+use pushgate::sources::gcp_pubsub::test_signer::TestOidcSigner;
+
+const WARM_UP: Duration = Duration::from_millis(300);
+
+const AUDIENCE: &str = "https://pushgate.example/push/gcp-pubsub/6c1f3f0e-8f4c-4d3a-9a43-2f1c6f0b7d11";
+const EMAIL: &str = "push@acme-prod.iam.gserviceaccount.com";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gcp-pubsub/oidc").join(name)
+}
+
+fn bearer(token: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).expect("a token is a header value"));
+    headers
+}
+
+/// One push to check: its headers, the clock, what it must say, and the keys.
+struct Push<'a> {
+    headers: HeaderMap,
+    now: DateTime<Utc>,
+    expected: Expected<'a>,
+    keys: &'a GoogleKeys,
+}
+
+impl Push<'_> {
+    async fn verify(&self) -> bool {
+        verify_push_token(&self.headers, self.now, &self.expected, self.keys).await.is_ok()
+    }
+}
+
+struct Row {
+    name: &'static str,
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Row {
+    fn percentile_us(&self, p: f64) -> f64 {
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i].as_secs_f64() * 1e6
+    }
+    fn mean_us(&self) -> f64 {
+        self.latencies.iter().sum::<Duration>().as_secs_f64() * 1e6 / self.latencies.len() as f64
+    }
+    fn per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Calls `op` repeatedly for `WARM_UP`, then for `duration`, timing each call.
+async fn measure<F, Fut>(name: &'static str, duration: Duration, mut op: F) -> Row
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let warm_until = Instant::now() + WARM_UP;
+    while Instant::now() < warm_until {
+        op().await;
+    }
+    let mut latencies = Vec::with_capacity(1 << 16);
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        let call = Instant::now();
+        op().await;
+        latencies.push(call.elapsed());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    Row { name, latencies, elapsed }
+}
+
+fn main() {
+    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let duration = Duration::from_secs(seconds);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let signer = TestOidcSigner::new();
+    let signer_keys = GoogleKeys::from_setting(signer.write_jwks(dir.path()).expect("JWKS written").to_str().expect("a UTF-8 path"))
+        .expect("a file setting");
+    let now = Utc::now();
+    let signed = Push {
+        headers: bearer(&signer.push_token(AUDIENCE, EMAIL, now)),
+        now,
+        expected: Expected { audience: AUDIENCE, email: EMAIL },
+        keys: &signer_keys,
+    };
+    let forged = Push {
+        headers: bearer(&signer.unsigned(TestOidcSigner::push_claims(AUDIENCE, EMAIL, now))),
+        now,
+        expected: signed.expected,
+        keys: &signer_keys,
+    };
+    let real_keys = GoogleKeys::offline(Some(fixture("google-auth-library-java_federated_keys.json")));
+    let real_token = std::fs::read_to_string(fixture("google-auth-library-java_FEDERATED_SIGNON_RS256_TOKEN.jwt")).expect("fixture token");
+    let real = Push {
+        headers: bearer(real_token.trim()),
+        now: DateTime::parse_from_rfc3339("2020-04-23T07:30:00Z").expect("a time").with_timezone(&Utc),
+        expected: Expected { audience: "https://example.com/path", email: "integration-tests@chingor-test.iam.gserviceaccount.com" },
+        keys: &real_keys,
+    };
+
+    let rows = runtime.block_on(async {
+        assert!(signed.verify().await && real.verify().await, "both tokens verify (and load the keys)");
+        assert!(!forged.verify().await);
+        let mut rows = Vec::new();
+        for (name, push, verifies) in [
+            ("verify_push_token, test signer (RSA-2048)", &signed, true),
+            ("verify_push_token, real Google RS256 token", &real, true),
+            ("verify_push_token, forged alg none (refused)", &forged, false),
+        ] {
+            rows.push(measure(name, duration, || async { assert_eq!(push.verify().await, verifies) }).await);
+        }
+        rows
+    });
+
+    println!();
+    println!("| operation | calls/s | mean µs | p50 µs | p99 µs |");
+    println!("|---|---:|---:|---:|---:|");
+    for row in &rows {
+        println!(
+            "| {} | {:.0} | {:.1} | {:.1} | {:.1} |",
+            row.name,
+            row.per_second(),
+            row.mean_us(),
+            row.percentile_us(0.50),
+            row.percentile_us(0.99)
+        );
+    }
+}

@@ -1,0 +1,443 @@
+//! Google's OIDC signing keys, which sign the token of every Pub/Sub push, and where
+//! pushgate gets them.
+//!
+//! They come from `PUSHGATE_GOOGLE_JWKS`: an `https://` URL (by default Google's
+//! [`DEFAULT_JWKS_URL`]) or the path of a local file, holding a JWKS
+//! (`{"keys": [{"kid", "kty": "RSA", "alg": "RS256", "n", "e", ...}]}`). Only RSA keys
+//! with a `kid` are kept (and, when a key names them, `alg` RS256 and `use` sig), with a
+//! modulus of 2048 to 8192 bits: Google signs push tokens with RS256.
+//!
+//! [`GoogleKeys::key`] answers from memory. The set is loaded again, in the request that
+//! needs it (nothing runs in the background):
+//!
+//! - when it is older than the `Cache-Control: max-age` Google sent with it (less its
+//!   `Age`, at most [`MAX_MAX_AGE`]; [`DEFAULT_MAX_AGE`] without one, and for a file);
+//! - when a token names a `kid` the set lacks, since Google publishes a new key before
+//!   it signs with it.
+//!
+//! At most one load runs at a time, and a load starts at most once per
+//! [`RELOAD_INTERVAL`], so tokens naming invented `kid`s cannot make pushgate hammer
+//! Google (or the disk); in between, an unknown `kid` is refused as unauthenticated. A
+//! load that fails keeps the keys already held, so an outage does not stop tokens signed
+//! with known keys. Without keys, a failed load is [`RejectClass::Unavailable`] (Pub/Sub
+//! redelivers later), and so is an unknown `kid` while the last load failed: the key may
+//! be one Google has just published.
+//!
+//! A fetch uses [`crate::outbound::https_client`] (https only, the public web PKI, no
+//! redirects) with [`FETCH_TIMEOUT`] for connect and for the whole exchange, reads at
+//! most [`MAX_JWKS_BYTES`], and takes only a 200. Every failure to get a usable key set
+//! is unavailable, whatever its cause: the key source is the operator's setting, so
+//! nothing about the push itself is wrong.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::PublicKeyComponents;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::DecodingKey;
+use tokio::io::AsyncReadExt;
+
+use crate::outbound::{describe_error, TestTransport};
+use crate::sources::{RejectClass, Rejected};
+
+/// Where Google publishes the keys that sign its OIDC ID tokens.
+pub const DEFAULT_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
+
+/// Connect timeout, and timeout of the whole fetch, body included.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Largest key set read; Google's is about 2 KiB.
+pub const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+/// How long a key set is used before it is loaded again, when its answer had no
+/// `Cache-Control: max-age` (and for a file).
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(60 * 60);
+
+/// Longest `max-age` believed, so a key Google withdraws is dropped within a day.
+pub const MAX_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Least time between the starts of two loads.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A `PUSHGATE_GOOGLE_JWKS` setting that names no usable key source.
+#[derive(Debug, thiserror::Error)]
+#[error("PUSHGATE_GOOGLE_JWKS: {0}")]
+pub struct KeysError(String);
+
+fn unavailable(detail: impl Into<String>) -> Rejected {
+    Rejected { class: RejectClass::Unavailable, reason: "gcp_keys_unavailable", detail: detail.into() }
+}
+
+/// Google's signing keys by `kid`: cached, loaded from a URL or a file.
+pub struct GoogleKeys {
+    source: Source,
+    state: Mutex<State>,
+    /// One load at a time; callers that waited for it use its result.
+    loading: tokio::sync::Mutex<()>,
+    /// [`RELOAD_INTERVAL`], shorter in tests.
+    reload_interval: Duration,
+}
+
+enum Source {
+    Url(Fetcher),
+    File(PathBuf),
+    /// `pushgate verify` with a URL setting: it never fetches, so it has no keys.
+    Offline,
+}
+
+#[derive(Default)]
+struct State {
+    keys: Option<Arc<KeySet>>,
+    /// Loads started so far: a caller that waited for the load lock sees whether
+    /// another caller loaded meanwhile.
+    loads: u64,
+    last_load: Option<Instant>,
+    /// Why the latest load failed; `None` once one succeeds.
+    last_failure: Option<Rejected>,
+}
+
+struct KeySet {
+    by_kid: HashMap<String, Arc<DecodingKey>>,
+    loaded_at: Instant,
+    max_age: Duration,
+}
+
+impl KeySet {
+    fn is_stale(&self) -> bool {
+        self.loaded_at.elapsed() >= self.max_age
+    }
+}
+
+impl std::fmt::Debug for GoogleKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoogleKeys").field("source", &self.source.describe()).finish_non_exhaustive()
+    }
+}
+
+/// A lock that a panic elsewhere cannot make unusable: the state stays consistent
+/// between statements.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl GoogleKeys {
+    /// Keys from an `https://` URL (fetched) or, for anything without a scheme, a file path.
+    pub fn from_setting(setting: &str) -> Result<GoogleKeys, KeysError> {
+        if setting.is_empty() {
+            return Err(KeysError("is empty; name an https:// URL or a JWKS file".into()));
+        }
+        let source = match setting.split_once("://") {
+            None => Source::File(PathBuf::from(setting)),
+            Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => {
+                let url = url::Url::parse(setting).map_err(|e| KeysError(format!("`{setting}` is not a URL: {e}")))?;
+                if url.host_str().is_none_or(str::is_empty) {
+                    return Err(KeysError(format!("`{setting}` names no host")));
+                }
+                Source::Url(Fetcher::new(url, FetchSettings::default())?)
+            }
+            Some(_) => {
+                return Err(KeysError(format!(
+                    "`{setting}` is not an https:// URL; keys are only fetched over https (a local file is named by its path)"
+                )))
+            }
+        };
+        Ok(GoogleKeys::with_source(source))
+    }
+
+    /// Keys that never come from the network, for `pushgate verify`: from `file`, or
+    /// none at all (every token is then refused as `gcp_keys_unavailable_offline`).
+    pub fn offline(file: Option<PathBuf>) -> GoogleKeys {
+        GoogleKeys::with_source(file.map_or(Source::Offline, Source::File))
+    }
+
+    /// [`GoogleKeys::offline`] for a `PUSHGATE_GOOGLE_JWKS` setting: its file, or no keys
+    /// when it is a URL.
+    pub fn offline_from_setting(setting: &str) -> GoogleKeys {
+        let is_file = !setting.is_empty() && !setting.contains("://");
+        GoogleKeys::offline(is_file.then(|| PathBuf::from(setting)))
+    }
+
+    fn with_source(source: Source) -> GoogleKeys {
+        GoogleKeys {
+            source,
+            state: Mutex::new(State::default()),
+            loading: tokio::sync::Mutex::new(()),
+            reload_interval: RELOAD_INTERVAL,
+        }
+    }
+
+    /// Sends fetches for `resolve.0` to `resolve.1` and trusts `extra_root_der` as well
+    /// as the public roots, so tests can serve keys from 127.0.0.1. No effect on keys
+    /// from a file.
+    #[doc(hidden)]
+    pub fn with_test_transport(self, resolve: (&str, SocketAddr), extra_root_der: Vec<u8>) -> Result<GoogleKeys, KeysError> {
+        self.refetch(|settings| {
+            settings.test = Some(TestTransport { host: resolve.0.to_string(), addr: resolve.1, root_der: extra_root_der });
+        })
+    }
+
+    /// Replaces [`FETCH_TIMEOUT`], so tests of a slow server stay short.
+    #[doc(hidden)]
+    pub fn with_fetch_timeout(self, timeout: Duration) -> Result<GoogleKeys, KeysError> {
+        self.refetch(|settings| settings.timeout = timeout)
+    }
+
+    fn refetch(mut self, change: impl FnOnce(&mut FetchSettings)) -> Result<GoogleKeys, KeysError> {
+        if let Source::Url(fetcher) = &self.source {
+            let mut settings = fetcher.settings.clone();
+            change(&mut settings);
+            self.source = Source::Url(Fetcher::new(fetcher.url.clone(), settings)?);
+        }
+        Ok(self)
+    }
+
+    /// The key with id `kid`, loading the key set first when it is missing, stale or
+    /// lacks `kid` (within the reload limit).
+    pub async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, Rejected> {
+        if let Source::Offline = self.source {
+            return Err(Rejected {
+                class: RejectClass::Unavailable,
+                reason: "gcp_keys_unavailable_offline",
+                detail: "Google's signing keys are not fetched offline: set PUSHGATE_GOOGLE_JWKS to a JWKS file \
+                         (a copy of what https://www.googleapis.com/oauth2/v3/certs served when the push was sent)"
+                    .into(),
+            });
+        }
+        let (has_key, needs_load, may_load, loads) = {
+            let state = lock(&self.state);
+            let has_key = state.keys.as_ref().is_some_and(|keys| keys.by_kid.contains_key(kid));
+            let needs_load = !has_key || state.keys.as_ref().is_some_and(|keys| keys.is_stale());
+            let may_load = state.last_load.is_none_or(|at| at.elapsed() >= self.reload_interval);
+            (has_key, needs_load, may_load, state.loads)
+        };
+        if needs_load && may_load {
+            self.load_unless_done(loads).await;
+        } else if !has_key {
+            // A load may be under way (started within the interval): its result decides.
+            drop(self.loading.lock().await);
+        }
+        self.lookup(kid)
+    }
+
+    /// Loads the key set, unless a load started since the caller saw `seen` loads.
+    async fn load_unless_done(&self, seen: u64) {
+        let _one_at_a_time = self.loading.lock().await;
+        {
+            let mut state = lock(&self.state);
+            if state.loads != seen {
+                return;
+            }
+            state.loads += 1;
+            state.last_load = Some(Instant::now());
+        }
+        let loaded = self.source.load().await;
+        let mut state = lock(&self.state);
+        match loaded {
+            Ok(keys) => {
+                state.keys = Some(Arc::new(keys));
+                state.last_failure = None;
+            }
+            Err(failure) => {
+                // While older keys are served, this log is the only sign of the failure.
+                tracing::warn!(source = %self.source.describe(), detail = %failure.detail, "Google signing keys could not be loaded");
+                state.last_failure = Some(failure);
+            }
+        }
+    }
+
+    fn lookup(&self, kid: &str) -> Result<Arc<DecodingKey>, Rejected> {
+        let state = lock(&self.state);
+        let Some(keys) = &state.keys else {
+            return Err(state.last_failure.clone().unwrap_or_else(|| {
+                // The only load so far was abandoned by its request (a timeout or a
+                // closed connection) before it finished.
+                unavailable(format!("Google's signing keys from {} are not loaded yet", self.source.describe()))
+            }));
+        };
+        if let Some(key) = keys.by_kid.get(kid) {
+            return Ok(key.clone());
+        }
+        match &state.last_failure {
+            Some(failure) => Err(unavailable(format!(
+                "no known Google signing key has kid {kid:?}, and the keys cannot be loaded again: {}",
+                failure.detail
+            ))),
+            None => Err(Rejected::unauthenticated(
+                "gcp_unknown_key",
+                format!(
+                    "no Google signing key has kid {kid:?} (keys from {}, loaded {} s ago)",
+                    self.source.describe(),
+                    keys.loaded_at.elapsed().as_secs()
+                ),
+            )),
+        }
+    }
+}
+
+impl Source {
+    fn describe(&self) -> String {
+        match self {
+            Source::Url(fetcher) => fetcher.url.to_string(),
+            Source::File(path) => path.display().to_string(),
+            Source::Offline => "nowhere (offline)".into(),
+        }
+    }
+
+    async fn load(&self) -> Result<KeySet, Rejected> {
+        let (body, max_age) = match self {
+            Source::Url(fetcher) => fetcher.fetch().await?,
+            Source::File(path) => (read_file(path).await?, None),
+            Source::Offline => return Err(unavailable("there is no key source offline")),
+        };
+        let by_kid = parse_jwks(&body, &self.describe())?;
+        let max_age = max_age.unwrap_or(DEFAULT_MAX_AGE).min(MAX_MAX_AGE);
+        Ok(KeySet { by_kid, loaded_at: Instant::now(), max_age })
+    }
+}
+
+async fn read_file(path: &Path) -> Result<Vec<u8>, Rejected> {
+    let cannot_read = |e: std::io::Error| unavailable(format!("Google key file {} cannot be read: {e}", path.display()));
+    let file = tokio::fs::File::open(path).await.map_err(cannot_read)?;
+    let mut body = Vec::new();
+    file.take(MAX_JWKS_BYTES as u64 + 1).read_to_end(&mut body).await.map_err(cannot_read)?;
+    if body.len() > MAX_JWKS_BYTES {
+        return Err(unavailable(format!("Google key file {} is larger than {MAX_JWKS_BYTES} bytes", path.display())));
+    }
+    Ok(body)
+}
+
+/// The usable keys of a JWKS by `kid` (the first of a repeated `kid` wins), or why
+/// there are none. `origin` names where the JWKS came from.
+fn parse_jwks(body: &[u8], origin: &str) -> Result<HashMap<String, Arc<DecodingKey>>, Rejected> {
+    let set: JwkSet = serde_json::from_slice(body)
+        .map_err(|e| unavailable(format!("{origin} is not a JWKS (a JSON object with a `keys` list): {e}")))?;
+    let mut by_kid = HashMap::new();
+    let mut skipped = Vec::new();
+    for jwk in &set.keys {
+        match rsa_signing_key(jwk) {
+            Ok((kid, key)) => {
+                by_kid.entry(kid).or_insert_with(|| Arc::new(key));
+            }
+            Err(why) => skipped.push(why),
+        }
+    }
+    if by_kid.is_empty() {
+        let why = if skipped.is_empty() { "the key list is empty".to_string() } else { skipped.join("; ") };
+        return Err(unavailable(format!("{origin} holds no usable RSA signing key: {why}")));
+    }
+    Ok(by_kid)
+}
+
+/// A JWK as an RS256 verification key with its `kid`, or why it is not one.
+fn rsa_signing_key(jwk: &Jwk) -> Result<(String, DecodingKey), String> {
+    let kid = jwk.common.key_id.as_deref().filter(|kid| !kid.is_empty()).ok_or("a key has no kid")?;
+    let AlgorithmParameters::RSA(rsa) = &jwk.algorithm else {
+        return Err(format!("key {kid:?} is not an RSA key"));
+    };
+    if let Some(alg) = jwk.common.key_algorithm.filter(|alg| *alg != KeyAlgorithm::RS256) {
+        return Err(format!("key {kid:?} is for {alg}, not RS256"));
+    }
+    if jwk.common.public_key_use.as_ref().is_some_and(|usage| *usage != PublicKeyUse::Signature) {
+        return Err(format!("key {kid:?} is not for signatures"));
+    }
+    // Some publishers pad base64url; the padding carries nothing.
+    let decode = |text: &str| URL_SAFE_NO_PAD.decode(text.trim_end_matches('='));
+    let (Ok(n), Ok(e)) = (decode(&rsa.n), decode(&rsa.e)) else {
+        return Err(format!("key {kid:?} has an n or e that is not base64url"));
+    };
+    let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
+    if !(2048..=8192).contains(&bits) {
+        return Err(format!("key {kid:?} has a {bits}-bit modulus; 2048 to 8192 bits are accepted"));
+    }
+    // A key aws-lc-rs cannot build is dropped here rather than failing every token.
+    PublicKeyComponents { n: &n, e: &e }.as_der().map_err(|_| format!("key {kid:?} is not a valid RSA public key"))?;
+    Ok((kid.to_string(), DecodingKey::from_rsa_raw_components(&n, &e)))
+}
+
+/// How the fetcher's HTTPS client is built.
+#[derive(Clone)]
+struct FetchSettings {
+    timeout: Duration,
+    test: Option<TestTransport>,
+}
+
+impl Default for FetchSettings {
+    fn default() -> FetchSettings {
+        FetchSettings { timeout: FETCH_TIMEOUT, test: None }
+    }
+}
+
+struct Fetcher {
+    url: url::Url,
+    client: reqwest::Client,
+    settings: FetchSettings,
+}
+
+impl Fetcher {
+    fn new(url: url::Url, settings: FetchSettings) -> Result<Fetcher, KeysError> {
+        let client = crate::outbound::https_client(settings.timeout, settings.test.as_ref())
+            .map_err(|e| KeysError(format!("cannot build the HTTPS client: {e}")))?;
+        Ok(Fetcher { url, client, settings })
+    }
+
+    /// The body of a 200 answer, and how long it may be used by its `Cache-Control`.
+    async fn fetch(&self) -> Result<(Vec<u8>, Option<Duration>), Rejected> {
+        let shown = self.url.as_str();
+        let mut response = self
+            .client
+            .get(self.url.clone())
+            .send()
+            .await
+            .map_err(|e| unavailable(format!("cannot fetch {shown}: {}", describe_error(&e, self.settings.timeout))))?;
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(unavailable(format!("{shown} answered {status}; redirects are not followed")));
+        }
+        if status != reqwest::StatusCode::OK {
+            return Err(unavailable(format!("{shown} answered {status}")));
+        }
+        let too_large = || unavailable(format!("{shown} is larger than {MAX_JWKS_BYTES} bytes"));
+        if response.content_length().is_some_and(|len| len > MAX_JWKS_BYTES as u64) {
+            return Err(too_large());
+        }
+        let max_age = freshness(response.headers());
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| unavailable(format!("cannot read {shown}: {}", describe_error(&e, self.settings.timeout))))?
+        {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((body, max_age))
+    }
+}
+
+/// How much longer an answer may be used: its `Cache-Control: max-age` less its `Age`
+/// (the time it already spent in a cache), or `None` without a readable `max-age`.
+fn freshness(headers: &http::HeaderMap) -> Option<Duration> {
+    let seconds = |text: &str| text.trim().trim_matches('"').parse::<u64>().ok();
+    let max_age = headers
+        .get_all(http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|directive| {
+            let (name, value) = directive.split_once('=')?;
+            name.trim().eq_ignore_ascii_case("max-age").then(|| seconds(value)).flatten()
+        })?;
+    let age = headers.get(http::header::AGE).and_then(|v| v.to_str().ok()).and_then(seconds).unwrap_or(0);
+    Some(Duration::from_secs(max_age.saturating_sub(age)))
+}
+
+#[cfg(test)]
+mod tests;
