@@ -54,3 +54,66 @@ pub fn describe_error(error: &reqwest::Error, timeout: Duration) -> String {
     }
     cause.to_string()
 }
+
+/// A fetcher of small documents (a certificate, a key set) from allow-listed https URLs:
+/// the client above, its settings, and a size-capped read. Callers decide what a status
+/// means for them.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    timeout: Duration,
+    test: Option<TestTransport>,
+}
+
+/// A fetched answer: its status and headers, and its body when the status was 200.
+pub struct Fetched {
+    pub status: reqwest::StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Why nothing usable was fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// No answer: connect error, TLS failure, timeout, a body cut short (the detail says which).
+    Transport(String),
+    /// A 200 whose body is over the caller's limit.
+    TooLarge,
+}
+
+impl Fetcher {
+    pub fn new(timeout: Duration) -> Result<Fetcher, String> {
+        Ok(Fetcher { client: https_client(timeout, None)?, timeout, test: None })
+    }
+
+    /// The same fetcher with another timeout (tests of slow servers).
+    pub fn with_timeout(&self, timeout: Duration) -> Result<Fetcher, String> {
+        Ok(Fetcher { client: https_client(timeout, self.test.as_ref())?, timeout, test: self.test.clone() })
+    }
+
+    /// The same fetcher reaching `test.host` at a local address.
+    pub fn with_test_transport(&self, test: TestTransport) -> Result<Fetcher, String> {
+        Ok(Fetcher { client: https_client(self.timeout, Some(&test))?, timeout: self.timeout, test: Some(test) })
+    }
+
+    /// GETs `url`, reading at most `max_bytes` of a 200 answer's body.
+    pub async fn get(&self, url: url::Url, max_bytes: usize) -> Result<Fetched, FetchError> {
+        let mut response =
+            self.client.get(url).send().await.map_err(|e| FetchError::Transport(describe_error(&e, self.timeout)))?;
+        let (status, headers) = (response.status(), response.headers().clone());
+        let mut body = Vec::new();
+        if status != reqwest::StatusCode::OK {
+            return Ok(Fetched { status, headers, body });
+        }
+        if response.content_length().is_some_and(|len| len > max_bytes as u64) {
+            return Err(FetchError::TooLarge);
+        }
+        while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Transport(describe_error(&e, self.timeout)))? {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(FetchError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Fetched { status, headers, body })
+    }
+}

@@ -34,7 +34,7 @@ use x509_parser::public_key::PublicKey;
 
 use super::cert_url::SigningCertUrl;
 use super::envelope::SignatureVersion;
-use crate::outbound::{describe_error, TestTransport};
+use crate::outbound::{FetchError, Fetcher, TestTransport};
 use crate::sources::{RejectClass, Rejected};
 
 /// Most certificates kept in memory. SNS signs with one certificate per region at a
@@ -206,7 +206,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl CertStore {
     /// A store reading `pinned_dir` first and, with `fetch`, fetching what is not pinned.
     pub fn new(pinned_dir: Option<PathBuf>, fetch: bool) -> Result<CertStore, CertStoreError> {
-        let fetcher = if fetch { Some(Fetcher::new(FetchSettings::default())?) } else { None };
+        let fetcher = if fetch { Some(Fetcher::new(FETCH_TIMEOUT).map_err(CertStoreError)?) } else { None };
         Ok(CertStore::with_fetcher(pinned_dir, fetcher))
     }
 
@@ -239,22 +239,19 @@ impl CertStore {
         resolve: (&str, SocketAddr),
         extra_root_der: Vec<u8>,
     ) -> Result<CertStore, CertStoreError> {
-        self.refetch(|settings| {
-            settings.test = Some(TestTransport { host: resolve.0.to_string(), addr: resolve.1, root_der: extra_root_der });
-        })
+        let test = TestTransport { host: resolve.0.to_string(), addr: resolve.1, root_der: extra_root_der };
+        self.refetch(|fetcher| fetcher.with_test_transport(test))
     }
 
     /// Replaces [`FETCH_TIMEOUT`], so tests of a slow server stay short.
     #[doc(hidden)]
     pub fn with_fetch_timeout(self, timeout: Duration) -> Result<CertStore, CertStoreError> {
-        self.refetch(|settings| settings.timeout = timeout)
+        self.refetch(|fetcher| fetcher.with_timeout(timeout))
     }
 
-    fn refetch(mut self, change: impl FnOnce(&mut FetchSettings)) -> Result<CertStore, CertStoreError> {
-        if let Some(fetcher) = self.fetcher.take() {
-            let mut settings = fetcher.settings;
-            change(&mut settings);
-            self.fetcher = Some(Fetcher::new(settings)?);
+    fn refetch(mut self, change: impl FnOnce(&Fetcher) -> Result<Fetcher, String>) -> Result<CertStore, CertStoreError> {
+        if let Some(fetcher) = &self.fetcher {
+            self.fetcher = Some(change(fetcher).map_err(CertStoreError)?);
         }
         Ok(self)
     }
@@ -345,7 +342,7 @@ impl CertStore {
         if self.fetch_limit.check().is_err() {
             return Err(unavailable(format!("too many SNS certificate fetches right now; {key} is fetched on a retry")));
         }
-        fetcher.fetch(url).await.inspect_err(|e| self.remember_refusal(key, e))
+        fetch_certificate(fetcher, url).await.inspect_err(|e| self.remember_refusal(key, e))
     }
 
     fn recent_refusal(&self, key: &str) -> Option<Rejected> {
@@ -415,71 +412,30 @@ impl CertStore {
     }
 }
 
-/// How the fetcher's HTTPS client is built.
-#[derive(Clone)]
-struct FetchSettings {
-    timeout: Duration,
-    test: Option<TestTransport>,
-}
-
-impl Default for FetchSettings {
-    fn default() -> FetchSettings {
-        FetchSettings { timeout: FETCH_TIMEOUT, test: None }
+/// Fetches a certificate: 200 with a body, or a refusal saying whether a retry can help.
+async fn fetch_certificate(fetcher: &Fetcher, url: &SigningCertUrl) -> Result<Vec<u8>, Rejected> {
+    let shown = url.as_str();
+    let fetched = fetcher.get(url.url().clone(), MAX_CERT_BYTES).await.map_err(|e| match e {
+        FetchError::Transport(e) => unavailable(format!("cannot fetch {shown}: {e}")),
+        FetchError::TooLarge => invalid_cert(format!("{shown} is larger than {MAX_CERT_BYTES} bytes")),
+    })?;
+    let status = fetched.status;
+    let transient = status.is_server_error()
+        || status == reqwest::StatusCode::REQUEST_TIMEOUT
+        || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+    if transient {
+        return Err(unavailable(format!("{shown} answered {status}")));
     }
-}
-
-struct Fetcher {
-    client: reqwest::Client,
-    settings: FetchSettings,
-}
-
-impl Fetcher {
-    fn new(settings: FetchSettings) -> Result<Fetcher, CertStoreError> {
-        let client = crate::outbound::https_client(settings.timeout, settings.test.as_ref()).map_err(CertStoreError)?;
-        Ok(Fetcher { client, settings })
+    if status.is_redirection() {
+        return Err(invalid_cert(format!("{shown} answered {status}; redirects are not followed")));
     }
-
-    async fn fetch(&self, url: &SigningCertUrl) -> Result<Vec<u8>, Rejected> {
-        let shown = url.as_str();
-        let mut response = self
-            .client
-            .get(url.url().clone())
-            .send()
-            .await
-            .map_err(|e| unavailable(format!("cannot fetch {shown}: {}", describe_error(&e, self.settings.timeout))))?;
-        let status = response.status();
-        let transient = status.is_server_error()
-            || status == reqwest::StatusCode::REQUEST_TIMEOUT
-            || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
-        if transient {
-            return Err(unavailable(format!("{shown} answered {status}")));
-        }
-        if status.is_redirection() {
-            return Err(invalid_cert(format!("{shown} answered {status}; redirects are not followed")));
-        }
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Err(invalid_cert(format!("{shown} answered {status}: there is no such certificate")));
-        }
-        if status != reqwest::StatusCode::OK {
-            return Err(invalid_cert(format!("{shown} answered {status}")));
-        }
-        let too_large = || invalid_cert(format!("{shown} is larger than {MAX_CERT_BYTES} bytes"));
-        if response.content_length().is_some_and(|len| len > MAX_CERT_BYTES as u64) {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| unavailable(format!("cannot read {shown}: {}", describe_error(&e, self.settings.timeout))))?
-        {
-            if body.len() + chunk.len() > MAX_CERT_BYTES {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return Err(invalid_cert(format!("{shown} answered {status}: there is no such certificate")));
     }
+    if status != reqwest::StatusCode::OK {
+        return Err(invalid_cert(format!("{shown} answered {status}")));
+    }
+    Ok(fetched.body)
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKe
 use jsonwebtoken::DecodingKey;
 use tokio::io::AsyncReadExt;
 
-use crate::outbound::{describe_error, TestTransport};
+use crate::outbound::{FetchError, Fetcher, TestTransport};
 use crate::sources::{RejectClass, Rejected};
 
 /// Where Google publishes the keys that sign its OIDC ID tokens.
@@ -85,7 +85,7 @@ pub struct GoogleKeys {
 }
 
 enum Source {
-    Url(Fetcher),
+    Url { url: url::Url, fetcher: Fetcher },
     File(PathBuf),
     /// `pushgate verify` with a URL setting: it never fetches, so it has no keys.
     Offline,
@@ -139,7 +139,8 @@ impl GoogleKeys {
                 if url.host_str().is_none_or(str::is_empty) {
                     return Err(KeysError(format!("`{setting}` names no host")));
                 }
-                Source::Url(Fetcher::new(url, FetchSettings::default())?)
+                let fetcher = Fetcher::new(FETCH_TIMEOUT).map_err(|e| KeysError(format!("cannot build the HTTPS client: {e}")))?;
+                Source::Url { url, fetcher }
             }
             Some(_) => {
                 return Err(KeysError(format!(
@@ -177,22 +178,19 @@ impl GoogleKeys {
     /// from a file.
     #[doc(hidden)]
     pub fn with_test_transport(self, resolve: (&str, SocketAddr), extra_root_der: Vec<u8>) -> Result<GoogleKeys, KeysError> {
-        self.refetch(|settings| {
-            settings.test = Some(TestTransport { host: resolve.0.to_string(), addr: resolve.1, root_der: extra_root_der });
-        })
+        let test = TestTransport { host: resolve.0.to_string(), addr: resolve.1, root_der: extra_root_der };
+        self.refetch(|fetcher| fetcher.with_test_transport(test))
     }
 
     /// Replaces [`FETCH_TIMEOUT`], so tests of a slow server stay short.
     #[doc(hidden)]
     pub fn with_fetch_timeout(self, timeout: Duration) -> Result<GoogleKeys, KeysError> {
-        self.refetch(|settings| settings.timeout = timeout)
+        self.refetch(|fetcher| fetcher.with_timeout(timeout))
     }
 
-    fn refetch(mut self, change: impl FnOnce(&mut FetchSettings)) -> Result<GoogleKeys, KeysError> {
-        if let Source::Url(fetcher) = &self.source {
-            let mut settings = fetcher.settings.clone();
-            change(&mut settings);
-            self.source = Source::Url(Fetcher::new(fetcher.url.clone(), settings)?);
+    fn refetch(mut self, change: impl FnOnce(&Fetcher) -> Result<Fetcher, String>) -> Result<GoogleKeys, KeysError> {
+        if let Source::Url { fetcher, .. } = &mut self.source {
+            *fetcher = change(fetcher).map_err(|e| KeysError(format!("cannot build the HTTPS client: {e}")))?;
         }
         Ok(self)
     }
@@ -283,7 +281,7 @@ impl GoogleKeys {
 impl Source {
     fn describe(&self) -> String {
         match self {
-            Source::Url(fetcher) => fetcher.url.to_string(),
+            Source::Url { url, .. } => url.to_string(),
             Source::File(path) => path.display().to_string(),
             Source::Offline => "nowhere (offline)".into(),
         }
@@ -291,7 +289,7 @@ impl Source {
 
     async fn load(&self) -> Result<KeySet, Rejected> {
         let (body, max_age) = match self {
-            Source::Url(fetcher) => fetcher.fetch().await?,
+            Source::Url { url, fetcher } => fetch_key_set(fetcher, url).await?,
             Source::File(path) => (read_file(path).await?, None),
             Source::Offline => return Err(unavailable("there is no key source offline")),
         };
@@ -360,66 +358,22 @@ fn rsa_signing_key(jwk: &Jwk) -> Result<(String, DecodingKey), String> {
     Ok((kid.to_string(), DecodingKey::from_rsa_raw_components(&n, &e)))
 }
 
-/// How the fetcher's HTTPS client is built.
-#[derive(Clone)]
-struct FetchSettings {
-    timeout: Duration,
-    test: Option<TestTransport>,
-}
-
-impl Default for FetchSettings {
-    fn default() -> FetchSettings {
-        FetchSettings { timeout: FETCH_TIMEOUT, test: None }
+/// The body of a 200 answer, and how long it may be used by its `Cache-Control`. Every
+/// failure is unavailable: the key source is the operator's setting, not the push.
+async fn fetch_key_set(fetcher: &Fetcher, url: &url::Url) -> Result<(Vec<u8>, Option<Duration>), Rejected> {
+    let shown = url.as_str();
+    let fetched = fetcher.get(url.clone(), MAX_JWKS_BYTES).await.map_err(|e| match e {
+        FetchError::Transport(e) => unavailable(format!("cannot fetch {shown}: {e}")),
+        FetchError::TooLarge => unavailable(format!("{shown} is larger than {MAX_JWKS_BYTES} bytes")),
+    })?;
+    let status = fetched.status;
+    if status.is_redirection() {
+        return Err(unavailable(format!("{shown} answered {status}; redirects are not followed")));
     }
-}
-
-struct Fetcher {
-    url: url::Url,
-    client: reqwest::Client,
-    settings: FetchSettings,
-}
-
-impl Fetcher {
-    fn new(url: url::Url, settings: FetchSettings) -> Result<Fetcher, KeysError> {
-        let client = crate::outbound::https_client(settings.timeout, settings.test.as_ref())
-            .map_err(|e| KeysError(format!("cannot build the HTTPS client: {e}")))?;
-        Ok(Fetcher { url, client, settings })
+    if status != reqwest::StatusCode::OK {
+        return Err(unavailable(format!("{shown} answered {status}")));
     }
-
-    /// The body of a 200 answer, and how long it may be used by its `Cache-Control`.
-    async fn fetch(&self) -> Result<(Vec<u8>, Option<Duration>), Rejected> {
-        let shown = self.url.as_str();
-        let mut response = self
-            .client
-            .get(self.url.clone())
-            .send()
-            .await
-            .map_err(|e| unavailable(format!("cannot fetch {shown}: {}", describe_error(&e, self.settings.timeout))))?;
-        let status = response.status();
-        if status.is_redirection() {
-            return Err(unavailable(format!("{shown} answered {status}; redirects are not followed")));
-        }
-        if status != reqwest::StatusCode::OK {
-            return Err(unavailable(format!("{shown} answered {status}")));
-        }
-        let too_large = || unavailable(format!("{shown} is larger than {MAX_JWKS_BYTES} bytes"));
-        if response.content_length().is_some_and(|len| len > MAX_JWKS_BYTES as u64) {
-            return Err(too_large());
-        }
-        let max_age = freshness(response.headers());
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| unavailable(format!("cannot read {shown}: {}", describe_error(&e, self.settings.timeout))))?
-        {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((body, max_age))
-    }
+    Ok((fetched.body, freshness(&fetched.headers)))
 }
 
 /// How much longer an answer may be used: its `Cache-Control: max-age` less its `Age`

@@ -29,8 +29,8 @@ fn assert_reason(result: Result<Arc<DecodingKey>, Rejected>, class: RejectClass,
 
 #[test]
 fn settings_name_an_https_url_or_a_file() {
-    assert!(matches!(GoogleKeys::from_setting(DEFAULT_JWKS_URL).unwrap().source, Source::Url(_)));
-    assert!(matches!(GoogleKeys::from_setting("HTTPS://keys.example/certs").unwrap().source, Source::Url(_)));
+    assert!(matches!(GoogleKeys::from_setting(DEFAULT_JWKS_URL).unwrap().source, Source::Url { .. }));
+    assert!(matches!(GoogleKeys::from_setting("HTTPS://keys.example/certs").unwrap().source, Source::Url { .. }));
     let keys = GoogleKeys::from_setting("/etc/pushgate/google.json").unwrap();
     assert!(matches!(&keys.source, Source::File(path) if path == Path::new("/etc/pushgate/google.json")));
     assert!(matches!(GoogleKeys::from_setting("google.json").unwrap().source, Source::File(_)));
