@@ -145,17 +145,22 @@ pub trait Sender: Send + Sync {
     fn normalize(&self, verified: &Verified<'_>, config: &Value) -> Result<Intake, Rejected>;
 }
 
-/// Every sender pushgate has, built once with what they need (the SNS certificate
-/// store). The push route and `pushgate verify` use the same registry, so they run the
-/// same code.
+/// Every sender pushgate has, built once with what they need (the SNS certificate store,
+/// Google's signing keys). The push route and `pushgate verify` use the same registry, so
+/// they run the same code.
 pub struct Senders {
     sns: aws_sns::SnsSender,
+    pubsub: gcp_pubsub::PubSubSender,
 }
 
 impl Senders {
-    /// `sns_certs`: where SNS signing certificates come from (pinned, cached, fetched).
-    pub fn new(sns_certs: std::sync::Arc<aws_sns::certs::CertStore>) -> Senders {
-        Senders { sns: aws_sns::SnsSender::new(sns_certs) }
+    /// `sns_certs`: where SNS signing certificates come from (pinned, cached, fetched);
+    /// `google_keys`: Google's OIDC keys for Pub/Sub push tokens.
+    pub fn new(
+        sns_certs: std::sync::Arc<aws_sns::certs::CertStore>,
+        google_keys: std::sync::Arc<gcp_pubsub::keys::GoogleKeys>,
+    ) -> Senders {
+        Senders { sns: aws_sns::SnsSender::new(sns_certs), pubsub: gcp_pubsub::PubSubSender::new(google_keys) }
     }
 
     /// The sender for a source, or `None` while its push route has not been built.
@@ -164,8 +169,21 @@ impl Senders {
             SourceKind::Webhook => Some(&webhook::WebhookSender),
             SourceKind::AwsSns => Some(&self.sns),
             SourceKind::AwsEventbridge => Some(&aws_eventbridge::EventBridgeSender),
-            SourceKind::GcpPubsub | SourceKind::MsGraph | SourceKind::O365Activity => None,
+            SourceKind::GcpPubsub => Some(&self.pubsub),
+            SourceKind::MsGraph | SourceKind::O365Activity => None,
         }
+    }
+}
+
+/// A JSON value's type, for refusal details (never the value: it may be long or secret).
+pub(crate) fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::sources::Rejected;
+use crate::sources::{json_kind, Rejected};
 
 /// The three kinds of message SNS posts to an HTTP/S subscriber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,23 +165,12 @@ pub(super) fn quoted(text: &str) -> String {
     }
 }
 
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// A present field's text; any other JSON type is refused with `reason`.
 fn text(value: Option<Value>, field: &str, reason: &'static str) -> Result<Option<String>, Rejected> {
     match value {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(Rejected::malformed(reason, format!("`{field}` must be a string, not {}", type_name(&other)))),
+        Some(other) => Err(Rejected::malformed(reason, format!("`{field}` must be a string, not {}", json_kind(&other)))),
     }
 }
 

@@ -62,7 +62,7 @@ use http::HeaderMap;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::sources::Rejected;
+use crate::sources::{json_kind, Rejected};
 
 /// The attribute that marks a pushgate heartbeat, and its value (INTERFACE.md section 3).
 const KIND_ATTRIBUTE: &str = "pushgate_kind";
@@ -198,7 +198,7 @@ fn field<'m, T: PartialEq>(
             None | Some(Value::Null) => continue,
             Some(value) => value,
         };
-        let value = read(value).ok_or_else(|| invalid_envelope(format!("`{name}` has the wrong type: {}", kind_of(value))))?;
+        let value = read(value).ok_or_else(|| invalid_envelope(format!("`{name}` has the wrong type: {}", json_kind(value))))?;
         match &found {
             Some((first, earlier)) if *earlier != value => {
                 return Err(Rejected::undecodable(
@@ -217,13 +217,13 @@ fn json_attributes(attributes: Option<&Value>) -> Result<BTreeMap<String, String
     let attributes = match attributes {
         None | Some(Value::Null) => return Ok(BTreeMap::new()),
         Some(Value::Object(attributes)) => attributes,
-        Some(other) => return Err(invalid_attributes(format!("`attributes` is {}, not an object", kind_of(other)))),
+        Some(other) => return Err(invalid_attributes(format!("`attributes` is {}, not an object", json_kind(other)))),
     };
     attributes
         .iter()
         .map(|(name, value)| match value {
             Value::String(text) => Ok((name.clone(), text.clone())),
-            other => Err(invalid_attributes(format!("attribute `{name}` is {}, not a string", kind_of(other)))),
+            other => Err(invalid_attributes(format!("attribute `{name}` is {}, not a string", json_kind(other)))),
         })
         .collect()
 }
@@ -236,7 +236,7 @@ fn json_data(data: Option<&Value>) -> Result<Vec<u8>, Rejected> {
             .or_else(|_| URL_SAFE_BASE64.decode(text))
             .map_err(|e| Rejected::undecodable("pubsub_invalid_data", format!("`message.data` is not base64: {e}"))),
         Some(other) => {
-            Err(Rejected::undecodable("pubsub_invalid_data", format!("`message.data` is {}, not a string", kind_of(other))))
+            Err(Rejected::undecodable("pubsub_invalid_data", format!("`message.data` is {}, not a string", json_kind(other))))
         }
     }
 }
@@ -301,18 +301,6 @@ fn header_attributes(headers: &HeaderMap) -> Result<BTreeMap<String, String>, Re
 /// RFC 3339 with or without fractional seconds, any offset; `None` for anything else.
 pub(super) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text.trim()).ok().map(|time| time.with_timezone(&Utc))
-}
-
-/// A JSON value's type, for refusal details (never the value: it may be long).
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn invalid_envelope(detail: impl Into<String>) -> Rejected {
