@@ -202,7 +202,9 @@ pub async fn run_with(
         sns_certs = sns_certs.with_test_transport((&t.host, t.addr), t.root_der.clone()).map_err(|e| StartError::Config(e.to_string()))?;
     }
     let sns_certs = Arc::new(sns_certs);
-    let senders = sources::Senders::new(sns_certs);
+    let google_keys = sources::gcp_pubsub::keys::GoogleKeys::from_setting(&config.google_jwks)
+        .map_err(|e| StartError::Config(format!("PUSHGATE_GOOGLE_JWKS: {e}")))?;
+    let senders = sources::Senders::new(sns_certs, Arc::new(google_keys));
     let ingest = Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone()));
     tokio::spawn(tidy_periodically(Arc::downgrade(&ingest)));
     let (stop_tx, stop_rx) = watch::channel(false);
