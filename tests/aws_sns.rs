@@ -61,7 +61,7 @@ impl Setup {
             signer.write_pinned(pinned.path()).unwrap();
             extra.push(("PUSHGATE_SNS_CERT_DIR", dir.as_str()));
         }
-        let options = pushgate::RunOptions { outbound_test_transport: Some(fake.transport()) };
+        let options = pushgate::RunOptions { outbound_test_transport: Some(fake.transport()), ..Default::default() };
         let server = TestServer::start_with_options(backend, test, &extra, options).await?;
         Some(Setup { server, fake, signer, _pinned: pinned })
     }

@@ -300,6 +300,39 @@ fn verify_checks_captured_eventbridge_pushes_offline() {
     assert_eq!((code, report["kind"].clone()), (0, json!("heartbeat")), "{report}");
 }
 
+#[test]
+fn verify_checks_a_captured_pubsub_push_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gcp-pubsub");
+    std::fs::write(
+        dir.path().join("c.json"),
+        json!({"source": "gcp_pubsub", "config": {"service_account_email": "integration-tests@chingor-test.iam.gserviceaccount.com",
+            "audience": "https://example.com/path"}})
+        .to_string(),
+    )
+    .unwrap();
+    let token = std::fs::read_to_string(format!("{fixtures}/oidc/google-auth-library-java_FEDERATED_SIGNON_RS256_TOKEN.jwt")).unwrap();
+    let authorization = format!("Authorization: Bearer {}", token.trim());
+    let body = format!("{fixtures}/push/google-cloudevents_testdata_v1_MessagePublishedData-text.json");
+    let run = |at: Option<&str>| {
+        let mut cmd = pushgate(dir.path());
+        cmd.env("PUSHGATE_GOOGLE_JWKS", format!("{fixtures}/oidc/google-auth-library-java_federated_keys.json"));
+        cmd.args(["verify", "--connection", "c.json", "--header", &authorization]);
+        if let Some(at) = at {
+            cmd.args(["--at", at]);
+        }
+        let out = cmd.arg(&body).output().unwrap();
+        (out.status.code().unwrap(), serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null))
+    };
+    // The real Google-signed token, inside its hour of validity.
+    let (code, report) = run(Some("2020-04-23T07:30:00Z"));
+    assert_eq!((code, report["kind"].clone()), (0, json!("events")), "{report}");
+    assert_eq!(report["events"][0]["source"], "gcp_pubsub");
+    // Today it has expired.
+    let (code, report) = run(None);
+    assert_eq!((code, report["reason"].clone()), (1, json!("gcp_token_expired")), "{report}");
+}
+
 #[tokio::test]
 async fn a_lost_or_wrong_master_key_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();

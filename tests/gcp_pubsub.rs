@@ -1,0 +1,214 @@
+//! The Pub/Sub sender end to end over HTTP, on SQLite and PostgreSQL: pushes signed with
+//! OIDC tokens of a test key (its JWKS file is `PUSHGATE_GOOGLE_JWKS`), every way a token
+//! can be wrong, decoding, dedupe, heartbeats and the answers Pub/Sub reads.
+
+mod common;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{Duration, Utc};
+use common::{Backend, TestServer};
+use pushgate::sources::gcp_pubsub::test_signer::TestOidcSigner;
+use serde_json::{json, Value};
+
+on_both_backends_with!(
+    signed_pushes_are_stored_once_and_answered_204,
+    every_wrong_token_is_refused_with_its_reason,
+    subscriptions_outside_the_allow_list_are_refused,
+    workspace_alerts_go_to_their_stream_and_heartbeats_count,
+    undecodable_messages_are_acknowledged_and_kept,
+    unwrapped_pushes_are_read_from_their_headers,
+);
+
+const EMAIL: &str = "pubsub-push@acme-sec.iam.gserviceaccount.com";
+const SUBSCRIPTION: &str = "projects/acme-sec/subscriptions/pushgate-scc";
+
+struct Setup {
+    server: TestServer,
+    signer: TestOidcSigner,
+    _keys: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn start(backend: Backend, test: &str) -> Option<Setup> {
+        let signer = TestOidcSigner::new();
+        let keys = tempfile::tempdir().unwrap();
+        let jwks = signer.write_jwks(keys.path()).unwrap().display().to_string();
+        let server = TestServer::start_with(backend, test, &[("PUSHGATE_GOOGLE_JWKS", jwks.as_str())]).await?;
+        Some(Setup { server, signer, _keys: keys })
+    }
+
+    async fn connection(&self, config: Value) -> (String, String) {
+        let mut full = json!({"service_account_email": EMAIL});
+        full.as_object_mut().unwrap().extend(config.as_object().unwrap().clone());
+        let c = self
+            .server
+            .create(json!({"tenant_id": "acme", "name": "SCC", "source": "gcp_pubsub", "heartbeat_interval_seconds": 300, "config": full}))
+            .await;
+        assert_eq!(c["stream"], "cloud_gcp_security_finding");
+        (c["id"].as_str().unwrap().to_owned(), c["push_url"].as_str().unwrap().to_owned())
+    }
+
+    async fn push(&self, id: &str, token: Option<&str>, body: &[u8], headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut request = self.server.client.post(self.server.url(&format!("/push/gcp-pubsub/{id}"))).body(body.to_vec());
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, serde_json::from_str(&response.text().await.unwrap()).unwrap_or(Value::Null))
+    }
+
+    fn token(&self, push_url: &str) -> String {
+        self.signer.push_token(push_url, EMAIL, Utc::now())
+    }
+}
+
+/// A wrapped push body, as Pub/Sub sends it (both id spellings, as real pushes carry).
+fn envelope(message_id: &str, data: &[u8], attributes: Value) -> Vec<u8> {
+    json!({
+        "message": {"data": STANDARD.encode(data), "attributes": attributes, "messageId": message_id, "message_id": message_id,
+                    "publishTime": "2026-11-23T10:00:00.123Z", "publish_time": "2026-11-23T10:00:00.123Z"},
+        "subscription": SUBSCRIPTION,
+        "deliveryAttempt": 1,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+async fn signed_pushes_are_stored_once_and_answered_204(backend: Backend) {
+    let Some(s) = Setup::start(backend, "pubsub_stored").await else { return };
+    let (id, url) = s.connection(json!({})).await;
+    let scc = include_bytes!("fixtures/gcp-pubsub/scc/sra_bad_ip_scc.json");
+    let body = envelope("4711", scc, json!({"source": "scc"}));
+    let (status, _) = s.push(&id, Some(&s.token(&url)), &body, &[]).await;
+    assert_eq!(status, 204);
+    // Pub/Sub redelivers (the ack was lost): stored once, still acknowledged.
+    let (status, _) = s.push(&id, Some(&s.token(&url)), &body, &[]).await;
+    assert_eq!(status, 204);
+    let events = s.server.events(&id).await;
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!((e["kind"].as_str(), e["dedupe_key"].as_str(), e["source"].as_str()), (Some("alert"), Some("4711"), Some("gcp_pubsub")));
+    assert_eq!(e["stream"], "cloud_gcp_security_finding");
+    let finding: Value = serde_json::from_slice(scc).unwrap();
+    assert_eq!(e["payload"]["finding"], finding["finding"], "the decoded data, not base64");
+    assert_eq!(e["payload"]["_pubsub"]["attributes"], json!({"source": "scc"}));
+    assert_eq!(e["payload"]["_pubsub"]["subscription"], SUBSCRIPTION);
+    assert!(e["occurred_at"].is_string());
+    let c = s.server.connection(&id).await;
+    assert_eq!(c["counters"], json!({"events": 1, "heartbeats": 0, "duplicates": 1, "rejections": 0}));
+    assert!(c["subscription"]["confirmed_at"].is_string(), "the first authenticated push confirms");
+    s.server.stop().await;
+}
+
+async fn every_wrong_token_is_refused_with_its_reason(backend: Backend) {
+    let Some(s) = Setup::start(backend, "pubsub_wrong_tokens").await else { return };
+    let (id, url) = s.connection(json!({})).await;
+    let (other_id, other_url) = s.connection(json!({})).await;
+    let body = envelope("m-1", b"{\"a\":1}", json!({}));
+    let now = Utc::now();
+    let claims = |change: Value| {
+        let mut c = TestOidcSigner::push_claims(&url, EMAIL, now);
+        c.as_object_mut().unwrap().extend(change.as_object().unwrap().clone());
+        c
+    };
+    let stranger = TestOidcSigner::new();
+    let public_pem = s.signer.public_key_pem();
+    let cases: Vec<(&str, Option<String>, u16, &str)> = vec![
+        ("no token", None, 403, "gcp_token_missing"),
+        ("not a JWT", Some("not-a-jwt".into()), 400, "gcp_token_malformed"),
+        ("wrong issuer", Some(s.signer.token(claims(json!({"iss": "https://evil.example"})))), 403, "gcp_token_issuer"),
+        ("wrong audience", Some(s.signer.token(claims(json!({"aud": "https://elsewhere.example/push"})))), 403, "gcp_token_audience"),
+        ("another connection's token", Some(s.signer.push_token(&other_url, EMAIL, now)), 403, "gcp_token_audience"),
+        ("wrong email", Some(s.signer.token(claims(json!({"email": "attacker@evil.iam.gserviceaccount.com"})))), 403, "gcp_token_email"),
+        ("email not verified", Some(s.signer.token(claims(json!({"email_verified": false})))), 403, "gcp_token_email_unverified"),
+        ("expired", Some(s.signer.push_token(&url, EMAIL, now - Duration::hours(2))), 403, "gcp_token_expired"),
+        ("alg none", Some(s.signer.unsigned(claims(json!({})))), 403, "gcp_token_algorithm"),
+        ("HS256 keyed with the public key", Some(s.signer.hs256_with(public_pem.as_bytes(), claims(json!({})))), 403, "gcp_token_algorithm"),
+        ("unknown key", Some(stranger.token(claims(json!({})))), 403, "gcp_unknown_key"),
+    ];
+    let count = cases.len();
+    for (case, token, status, reason) in cases {
+        let (got, answer) = s.push(&id, token.as_deref(), &body, &[]).await;
+        assert_eq!((got, answer["error"]["code"].as_str()), (status, Some(reason)), "{case}: {answer}");
+    }
+    assert!(s.server.events(&id).await.is_empty());
+    let rejections = s.server.rejections(&id).await;
+    assert_eq!(rejections.len(), count, "every refusal is recorded");
+    assert!(rejections.iter().all(|r| !r["detail"].as_str().unwrap().contains("eyJ")), "no token in a record");
+    let c = s.server.connection(&id).await;
+    assert_eq!((c["status"].as_str(), c["status_message"].as_str()), (Some("error"), Some("Signature verification failing")));
+    // The other connection saw nothing.
+    assert_eq!(s.server.connection(&other_id).await["counters"]["rejections"], 0);
+    s.server.stop().await;
+}
+
+async fn subscriptions_outside_the_allow_list_are_refused(backend: Backend) {
+    let Some(s) = Setup::start(backend, "pubsub_allow_list").await else { return };
+    let (id, url) = s.connection(json!({"subscriptions": ["projects/acme-sec/subscriptions/other"]})).await;
+    let (status, answer) = s.push(&id, Some(&s.token(&url)), &envelope("m-2", b"{}", json!({})), &[]).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (403, Some("gcp_subscription_not_allowed")), "{answer}");
+    let (allowed, url) = s.connection(json!({"subscriptions": [SUBSCRIPTION]})).await;
+    let (status, _) = s.push(&allowed, Some(&s.token(&url)), &envelope("m-2", b"{}", json!({})), &[]).await;
+    assert_eq!(status, 204);
+    s.server.stop().await;
+}
+
+async fn workspace_alerts_go_to_their_stream_and_heartbeats_count(backend: Backend) {
+    let Some(s) = Setup::start(backend, "pubsub_workspace").await else { return };
+    let (id, url) = s.connection(json!({})).await;
+    let alert = include_bytes!("fixtures/gcp-pubsub/workspace/derived_alertcenter_suspicious-login.json");
+    let (status, _) = s.push(&id, Some(&s.token(&url)), &envelope("ws-1", alert, json!({"alertcenter_alert_type": "Suspicious login"})), &[]).await;
+    assert_eq!(status, 204);
+    let events = s.server.events(&id).await;
+    assert_eq!((events[0]["stream"].as_str(), events[0]["kind"].as_str()), (Some("cloud_google_workspace_alert"), Some("alert")));
+
+    let heartbeat = envelope("hb-1", b"{\"type\":\"heartbeat\"}", json!({"pushgate_kind": "heartbeat"}));
+    let (status, _) = s.push(&id, Some(&s.token(&url)), &heartbeat, &[]).await;
+    assert_eq!(status, 204);
+    let c = s.server.connection(&id).await;
+    assert!(c["last_heartbeat_at"].is_string());
+    assert_eq!((c["counters"]["heartbeats"].as_i64(), c["counters"]["events"].as_i64()), (Some(1), Some(1)));
+    s.server.stop().await;
+}
+
+async fn undecodable_messages_are_acknowledged_and_kept(backend: Backend) {
+    let Some(s) = Setup::start(backend, "pubsub_undecodable").await else { return };
+    let (id, url) = s.connection(json!({})).await;
+    let bad = json!({"message": {"data": "%%% not base64 %%%", "messageId": "bad-1"}, "subscription": SUBSCRIPTION}).to_string();
+    let (status, _) = s.push(&id, Some(&s.token(&url)), bad.as_bytes(), &[]).await;
+    assert_eq!(status, 204, "acknowledged, so Pub/Sub does not redeliver it for 7 days");
+    let rejections = s.server.rejections(&id).await;
+    assert_eq!(rejections[0]["reason"], "pubsub_invalid_data");
+    assert!(s.server.events(&id).await.is_empty());
+
+    let paused = s.server.admin(reqwest::Method::POST, &format!("/v1/connections/{id}/pause")).send().await.unwrap();
+    assert_eq!(paused.status(), 200);
+    let (status, _) = s.push(&id, Some(&s.token(&url)), &envelope("p-1", b"{}", json!({})), &[]).await;
+    assert_eq!(status, 503, "paused: Pub/Sub redelivers later");
+    s.server.stop().await;
+}
+
+async fn unwrapped_pushes_are_read_from_their_headers(backend: Backend) {
+    let Some(s) = Setup::start(backend, "pubsub_unwrapped").await else { return };
+    let (id, url) = s.connection(json!({})).await;
+    let data = br#"{"finding": {"name": "organizations/1/sources/2/findings/3", "eventTime": "2026-11-22T09:00:00Z"}}"#;
+    let headers = [
+        ("x-goog-pubsub-message-id", "u-1"),
+        ("x-goog-pubsub-subscription-name", SUBSCRIPTION),
+        ("x-goog-pubsub-publish-time", "2026-11-23T10:00:00Z"),
+        ("team", "blue"),
+    ];
+    let (status, _) = s.push(&id, Some(&s.token(&url)), data, &headers).await;
+    assert_eq!(status, 204);
+    let events = s.server.events(&id).await;
+    assert_eq!(events[0]["dedupe_key"], "u-1");
+    assert_eq!(events[0]["occurred_at"], "2026-11-22T09:00:00Z");
+    assert_eq!(events[0]["payload"]["_pubsub"]["attributes"]["team"], "blue");
+    assert!(events[0]["payload"]["_pubsub"]["attributes"].get("authorization").is_none());
+    s.server.stop().await;
+}
