@@ -8,9 +8,11 @@
 //! `BENCH_REQUESTS` pushes per measurement (default 20000), the median of `BENCH_ROUNDS`
 //! rounds (default 3). Every push carries a distinct
 //! ~1 KiB alert, so every one is verified, stored and committed before its 200.
-//! `BENCH_SENDER` picks the pushes: `webhook` (default; HMAC-SHA256 of the body) or
-//! `sns` (SNS notifications, SignatureVersion 2, each RSA-verified against a pinned
-//! certificate; the signed messages are made once and sent to every target).
+//! `BENCH_SENDER` picks the pushes: `webhook` (default; HMAC-SHA256 of the body), `sns`
+//! (SNS notifications, SignatureVersion 2, each RSA-verified against a pinned
+//! certificate; the signed messages are made once and sent to every target) or `pubsub`
+//! (wrapped Pub/Sub pushes with a Google-shaped OIDC token, RS256-verified on every push
+//! against a key set file).
 //! Run: `cargo bench --bench ingest` (add `DATABASE_URL=...` or use scripts/bench).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::routing::post;
 use pushgate::sources::aws_sns::test_signer::TestSigner;
+use pushgate::sources::gcp_pubsub::test_signer::TestOidcSigner;
 use serde_json::{json, Value};
 
 const SECRET: &str = "benchmark-hmac-secret";
@@ -28,8 +31,9 @@ const TOKEN: &str = "benchmark-admin-token-0123456789";
 struct Push {
     url: String,
     body: Bytes,
-    /// The HMAC header of a webhook push; SNS messages carry their signature inside.
-    signature: Option<String>,
+    /// The credential header (webhook HMAC, Pub/Sub bearer token); SNS messages carry
+    /// their signature inside.
+    auth: Option<(&'static str, String)>,
 }
 
 /// Which sender the pushes imitate.
@@ -37,6 +41,7 @@ struct Push {
 enum Sender {
     Webhook,
     Sns,
+    PubSub,
 }
 
 impl Sender {
@@ -44,8 +49,17 @@ impl Sender {
         match self {
             Sender::Webhook => "webhook",
             Sender::Sns => "aws-sns",
+            Sender::PubSub => "gcp-pubsub",
         }
     }
+}
+
+const PUSH_EMAIL: &str = "bench-push@bench.iam.gserviceaccount.com";
+
+/// What signs the pushes.
+struct Signers {
+    sns: TestSigner,
+    oidc: TestOidcSigner,
 }
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:bench";
@@ -85,7 +99,8 @@ fn alert(i: usize, run: &str) -> Vec<u8> {
 }
 
 /// Signed bodies (and webhook signatures), independent of the target.
-fn bodies(sender: Sender, signer: &TestSigner, run: &str, n: usize) -> Vec<(Bytes, Option<String>)> {
+fn bodies(sender: Sender, signers: &Signers, run: &str, n: usize) -> Vec<(Bytes, Option<String>)> {
+    use base64::Engine;
     (0..n)
         .map(|i| match sender {
             Sender::Webhook => {
@@ -95,16 +110,34 @@ fn bodies(sender: Sender, signer: &TestSigner, run: &str, n: usize) -> Vec<(Byte
             }
             Sender::Sns => {
                 let message = String::from_utf8(alert(i, run)).unwrap();
-                let body = signer.notification(TOPIC, &format!("{run}-{i}"), &message, None, chrono::Utc::now());
+                let body = signers.sns.notification(TOPIC, &format!("{run}-{i}"), &message, None, chrono::Utc::now());
                 (Bytes::from(body), None)
+            }
+            Sender::PubSub => {
+                let data = base64::engine::general_purpose::STANDARD.encode(alert(i, run));
+                let body = json!({"message": {"data": data, "messageId": format!("{run}-{i}"), "publishTime": "2026-11-23T10:00:00Z"},
+                    "subscription": "projects/bench/subscriptions/pushgate"});
+                (Bytes::from(body.to_string()), None)
             }
         })
         .collect()
 }
 
-fn pushes(sender: Sender, base: &str, connection: &str, bodies: &[(Bytes, Option<String>)]) -> Vec<Push> {
+fn pushes(sender: Sender, signers: &Signers, base: &str, connection: &str, bodies: &[(Bytes, Option<String>)]) -> Vec<Push> {
     let url = format!("{base}/push/{}/{connection}", sender.route());
-    bodies.iter().map(|(body, signature)| Push { url: url.clone(), body: body.clone(), signature: signature.clone() }).collect()
+    // A push token is per audience (the push URL) and lives an hour, as Google's do.
+    let token = (sender == Sender::PubSub).then(|| format!("Bearer {}", signers.oidc.push_token(&url, PUSH_EMAIL, chrono::Utc::now())));
+    bodies
+        .iter()
+        .map(|(body, signature)| {
+            let auth = match (&token, signature) {
+                (Some(token), _) => Some(("authorization", token.clone())),
+                (None, Some(signature)) => Some(("x-signature", signature.clone())),
+                (None, None) => None,
+            };
+            Push { url: url.clone(), body: body.clone(), auth }
+        })
+        .collect()
 }
 
 async fn drive(client: &reqwest::Client, pushes: Vec<Push>, concurrency: usize) -> Measurement {
@@ -121,13 +154,13 @@ async fn drive(client: &reqwest::Client, pushes: Vec<Push>, concurrency: usize) 
                 let Some(p) = pushes.get(i) else { break };
                 let t = Instant::now();
                 let mut request = client.post(&p.url).header("content-type", "application/json").body(p.body.clone());
-                if let Some(signature) = &p.signature {
-                    request = request.header("x-signature", signature);
+                if let Some((name, value)) = &p.auth {
+                    request = request.header(*name, value);
                 }
                 let response = request.send().await.expect("request failed");
                 let status = response.status();
                 let _ = response.bytes().await;
-                assert_eq!(status, 200, "push {i} was not acknowledged");
+                assert!(status.is_success(), "push {i} was not acknowledged: {status}");
                 latencies.push(t.elapsed());
             }
             latencies
@@ -154,7 +187,7 @@ async fn bare_server() -> String {
     base
 }
 
-async fn pushgate_server(database_url: &str, pinned: &std::path::Path) -> String {
+async fn pushgate_server(database_url: &str, pinned: &std::path::Path, jwks: &std::path::Path) -> String {
     use base64::Engine;
     let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
     let env = [
@@ -165,6 +198,7 @@ async fn pushgate_server(database_url: &str, pinned: &std::path::Path) -> String
         ("PUSHGATE_MAX_CONCURRENT_REQUESTS", "4096"),
         ("PUSHGATE_SNS_CERT_DIR", &pinned.display().to_string()),
         ("PUSHGATE_SNS_CERT_FETCH", "false"),
+        ("PUSHGATE_GOOGLE_JWKS", &jwks.display().to_string()),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -181,6 +215,8 @@ async fn create_connection(client: &reqwest::Client, base: &str, sender: Sender)
         Sender::Webhook => json!({"tenant_id": "bench", "name": "bench", "source": "webhook",
             "config": {"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": SECRET}}}),
         Sender::Sns => json!({"tenant_id": "bench", "name": "bench", "source": "aws_sns", "config": {"topic_arns": [TOPIC]}}),
+        Sender::PubSub => json!({"tenant_id": "bench", "name": "bench", "source": "gcp_pubsub",
+            "config": {"service_account_email": PUSH_EMAIL, "subscriptions": ["projects/bench/subscriptions/pushgate"]}}),
     };
     let created: Value =
         client.post(format!("{base}/v1/connections")).bearer_auth(TOKEN).json(&body).send().await.unwrap().json().await.unwrap();
@@ -206,23 +242,25 @@ async fn main() {
         .collect();
     let sender = match std::env::var("BENCH_SENDER").as_deref() {
         Ok("sns") => Sender::Sns,
+        Ok("pubsub") => Sender::PubSub,
         Ok("webhook") | Err(_) => Sender::Webhook,
-        Ok(other) => panic!("BENCH_SENDER `{other}` is neither `webhook` nor `sns`"),
+        Ok(other) => panic!("BENCH_SENDER `{other}` is not `webhook`, `sns` or `pubsub`"),
     };
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let client = reqwest::Client::builder().pool_max_idle_per_host(1024).build().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let signer = TestSigner::new("us-east-1");
-    signer.write_pinned(dir.path()).unwrap();
+    let signers = Signers { sns: TestSigner::new("us-east-1"), oidc: TestOidcSigner::new() };
+    signers.sns.write_pinned(dir.path()).unwrap();
+    let jwks = signers.oidc.write_jwks(dir.path()).unwrap();
 
     let mut targets: Vec<(String, String, Option<String>)> = Vec::new();
     targets.push(("bare HTTP (ceiling)".into(), bare_server().await, None));
-    let sqlite = pushgate_server(&format!("sqlite://{}", dir.path().join("bench.db").display()), dir.path()).await;
+    let sqlite = pushgate_server(&format!("sqlite://{}", dir.path().join("bench.db").display()), dir.path(), &jwks).await;
     let sqlite_id = create_connection(&client, &sqlite, sender).await;
     targets.push(("pushgate, SQLite".into(), sqlite, Some(sqlite_id)));
     match pushgate::testing::fresh_postgres_url("bench").await {
         Some(url) => {
-            let pg = pushgate_server(&url, dir.path()).await;
+            let pg = pushgate_server(&url, dir.path(), &jwks).await;
             let pg_id = create_connection(&client, &pg, sender).await;
             targets.push(("pushgate, PostgreSQL".into(), pg, Some(pg_id)));
         }
@@ -231,7 +269,7 @@ async fn main() {
 
     let rounds: usize = env_or("BENCH_ROUNDS", 3);
     println!("{} pushes, {requests} per measurement, median of {rounds} rounds, {} byte bodies, {} cores",
-        sender.route(), bodies(sender, &signer, "x", 1)[0].0.len(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        sender.route(), bodies(sender, &signers, "x", 1)[0].0.len(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     println!();
     println!("| target | concurrency | pushes/s | p50 ms | p99 ms | vs ceiling |");
     println!("|---|---:|---:|---:|---:|---:|");
@@ -245,15 +283,15 @@ async fn main() {
         let sets: Vec<_> = (0..rounds)
             .map(|round| {
                 let run = format!("{concurrency}-{round}");
-                (bodies(sender, &signer, &format!("warm-{run}"), 500), bodies(sender, &signer, &run, requests))
+                (bodies(sender, &signers, &format!("warm-{run}"), 500), bodies(sender, &signers, &run, requests))
             })
             .collect();
         for (t, (name, base, connection)) in targets.iter().enumerate() {
             let id = connection.clone().unwrap_or_else(|| "00000000-0000-0000-0000-000000000000".into());
             let mut results = Vec::new();
             for (warm, measured) in &sets {
-                drive(&client, pushes(sender, base, &id, warm), concurrency).await;
-                results.push(drive(&client, pushes(sender, base, &id, measured), concurrency).await);
+                drive(&client, pushes(sender, &signers, base, &id, warm), concurrency).await;
+                results.push(drive(&client, pushes(sender, &signers, base, &id, measured), concurrency).await);
                 sent[t] += warm.len() + measured.len();
             }
             results.sort_by(|a, b| a.per_second().total_cmp(&b.per_second()));

@@ -152,6 +152,15 @@ async fn subscriptions_outside_the_allow_list_are_refused(backend: Backend) {
     let (id, url) = s.connection(json!({"subscriptions": ["projects/acme-sec/subscriptions/other"]})).await;
     let (status, answer) = s.push(&id, Some(&s.token(&url)), &envelope("m-2", b"{}", json!({})), &[]).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (403, Some("gcp_subscription_not_allowed")), "{answer}");
+    // A body too broken to decode still names its subscription: refused, not kept.
+    let broken = json!({"message": {"data": "%%%", "messageId": "b-1"}, "subscription": "projects/acme-sec/subscriptions/evil"}).to_string();
+    let (status, answer) = s.push(&id, Some(&s.token(&url)), broken.as_bytes(), &[]).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (403, Some("gcp_subscription_not_allowed")), "{answer}");
+    // An unwrapped push without metadata names no subscription: refused while a list is set.
+    let (status, answer) = s.push(&id, Some(&s.token(&url)), b"raw data", &[]).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (403, Some("gcp_subscription_not_allowed")), "{answer}");
+    assert!(!answer["error"]["message"].as_str().unwrap().contains("acme-sec"), "the answer names nothing configured");
+    assert!(s.server.connection(&id).await["subscription"]["confirmed_at"].is_null());
     let (allowed, url) = s.connection(json!({"subscriptions": [SUBSCRIPTION]})).await;
     let (status, _) = s.push(&allowed, Some(&s.token(&url)), &envelope("m-2", b"{}", json!({})), &[]).await;
     assert_eq!(status, 204);
@@ -202,6 +211,8 @@ async fn unwrapped_pushes_are_read_from_their_headers(backend: Backend) {
         ("x-goog-pubsub-subscription-name", SUBSCRIPTION),
         ("x-goog-pubsub-publish-time", "2026-11-23T10:00:00Z"),
         ("team", "blue"),
+        ("x-amzn-oidc-accesstoken", "proxy-credential"),
+        ("x-api-key", "proxy-key"),
     ];
     let (status, _) = s.push(&id, Some(&s.token(&url)), data, &headers).await;
     assert_eq!(status, 204);
@@ -209,6 +220,8 @@ async fn unwrapped_pushes_are_read_from_their_headers(backend: Backend) {
     assert_eq!(events[0]["dedupe_key"], "u-1");
     assert_eq!(events[0]["occurred_at"], "2026-11-22T09:00:00Z");
     assert_eq!(events[0]["payload"]["_pubsub"]["attributes"]["team"], "blue");
-    assert!(events[0]["payload"]["_pubsub"]["attributes"].get("authorization").is_none());
+    let attributes = &events[0]["payload"]["_pubsub"]["attributes"];
+    assert!(attributes.get("authorization").is_none() && attributes.get("x-amzn-oidc-accesstoken").is_none());
+    assert!(attributes.get("x-api-key").is_none(), "{attributes}");
     s.server.stop().await;
 }

@@ -80,8 +80,10 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
     let report = match sender.normalize(&verified, &config) {
         Ok(intake) => {
             let events: Vec<Value> = match &intake {
-                Intake::Events { events, .. } => events.iter().map(|e| event(e, source, &connection)).collect(),
-                Intake::Lifecycle { event: e, .. } => vec![event(e, source, &connection)],
+                Intake::Events { events, stream: hint, .. } => {
+                    events.iter().map(|e| event(e, source, &connection, *hint)).collect()
+                }
+                Intake::Lifecycle { event: e, .. } => vec![event(e, source, &connection, None)],
                 Intake::Heartbeat | Intake::Handshake(_) => Vec::new(),
             };
             json!({"verified": true, "reason": null, "kind": intake.kind_name(), "events": events})
@@ -115,8 +117,11 @@ fn default_url(source: SourceKind, connection: &Value, config_file: Option<&std:
     format!("{}/push/{}/{id}", base.trim_end_matches('/'), source.route_segment())
 }
 
-fn event(e: &NewEvent, source: SourceKind, connection: &Value) -> Value {
+/// An event as the server would store it; the sender's stream `hint` applies, as there,
+/// while the connection keeps its source's default stream.
+fn event(e: &NewEvent, source: SourceKind, connection: &Value, hint: Option<&str>) -> Value {
     let stream = connection.get("stream").and_then(Value::as_str).unwrap_or(source.default_stream());
+    let stream = hint.filter(|_| stream == source.default_stream()).unwrap_or(stream);
     json!({
         "id": null,
         "connection_id": connection.get("id"),

@@ -74,7 +74,7 @@ pub async fn verdict(api: &PubSubApi, push_url: &str, connection: &Connection) -
             Ok(SubscriptionState::Missing) => {
                 return Some(Verdict::Lost { detail: format!("{subscription} does not exist"), subscription });
             }
-            Ok(SubscriptionState::Exists { push_endpoint }) if push_endpoint.trim_end_matches('/') != push_url => {
+            Ok(SubscriptionState::Exists { push_endpoint }) if !same_url(&push_endpoint, push_url) => {
                 let detail = format!("{subscription} pushes to `{push_endpoint}`, not to {push_url}");
                 return Some(Verdict::Lost { subscription, detail });
             }
@@ -83,6 +83,16 @@ pub async fn verdict(api: &PubSubApi, push_url: &str, connection: &Connection) -
         }
     }
     Some(Verdict::InPlace)
+}
+
+/// Whether two URLs name the same endpoint once parsed (host case, a default port, a
+/// trailing slash do not matter).
+fn same_url(a: &str, b: &str) -> bool {
+    let parse = |u: &str| url::Url::parse(u.trim_end_matches('/')).ok();
+    match (parse(a), parse(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
 }
 
 async fn check(store: &dyn Store, api: &PubSubApi, public_url: &str, connection: &Connection) {
@@ -106,5 +116,18 @@ async fn check(store: &dyn Store, api: &PubSubApi, public_url: &str, connection:
     };
     if let Err(e) = store.change_subscription(connection.id, &change, now()).await {
         tracing::warn!(connection = %connection.id, error = %e, "subscription check result not recorded");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_endpoint_written_differently_is_the_same() {
+        let push = "https://pushgate.example.com/push/gcp-pubsub/0b1c";
+        assert!(same_url("https://PushGate.example.com:443/push/gcp-pubsub/0b1c/", push));
+        assert!(!same_url("https://pushgate.example.com/push/gcp-pubsub/other", push));
+        assert!(!same_url("", push), "a pull subscription pushes nowhere");
     }
 }

@@ -59,6 +59,9 @@ pub enum SubscriptionState {
     Missing,
 }
 
+/// The longest a Publish or GetSubscription may take, retries included.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub struct PubSubApi {
     endpoint: Option<String>,
     /// One publisher per topic: each holds a connection pool and a batching task.
@@ -76,13 +79,22 @@ impl PubSubApi {
         let publisher = self.publisher(topic).await?;
         let mut message = Message::new().set_data(data);
         message = message.set_attributes(attributes.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Ok(publisher.publish(message).await?)
+        // The client retries for minutes; a canary's outcome must show well before its
+        // heartbeat would be missed.
+        match tokio::time::timeout(CALL_TIMEOUT, publisher.publish(message)).await {
+            Ok(published) => Ok(published?),
+            Err(_) => Err(GcpError::Unreachable(format!("no answer within {} s", CALL_TIMEOUT.as_secs()))),
+        }
     }
 
     /// Whether `subscription` (`projects/P/subscriptions/S`) exists, and where it pushes.
     pub async fn subscription(&self, subscription: &str) -> Result<SubscriptionState, GcpError> {
         let admin = self.admin.get_or_try_init(|| self.build_admin()).await?;
-        match admin.get_subscription().set_subscription(subscription).send().await {
+        let call = admin.get_subscription().set_subscription(subscription).send();
+        let answer = tokio::time::timeout(CALL_TIMEOUT, call)
+            .await
+            .map_err(|_| GcpError::Unreachable(format!("no answer within {} s", CALL_TIMEOUT.as_secs())))?;
+        match answer {
             Ok(found) => Ok(SubscriptionState::Exists {
                 push_endpoint: found.push_config.map(|p| p.push_endpoint).unwrap_or_default(),
             }),

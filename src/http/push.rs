@@ -133,7 +133,13 @@ fn error_response(source: SourceKind, error: PushError) -> ApiError {
         ),
         PushError::Paused => ApiError::unavailable("paused", "the connection is paused; retry later"),
         PushError::Rejected(r) => match r.class {
-            RejectClass::Unauthenticated => ApiError::new(unauthenticated_status(source), r.reason, r.detail),
+            // The detail can name what the connection expects (an audience, an account, a
+            // topic): it goes to the rejection record, not to whoever sent the push.
+            RejectClass::Unauthenticated => ApiError::new(
+                unauthenticated_status(source),
+                r.reason,
+                "the push is not authenticated for this connection; the reason code says why, and the connection's rejections hold the detail",
+            ),
             RejectClass::Malformed | RejectClass::Undecodable => ApiError::bad_request(r.reason, r.detail),
             // The detail (paths, upstream errors) is for the rejection record and the log;
             // the sender, not yet authenticated, learns only to retry.

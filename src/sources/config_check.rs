@@ -56,6 +56,10 @@ pub fn validate(source: SourceKind, config: &Value) -> Vec<String> {
             }
             optional_string(map, "audience", &mut errors);
             optional_list(map, "subscriptions", |s| is_gcp_path(s, "subscriptions"), "projects/P/subscriptions/S", &mut errors);
+            // An empty allow-list would refuse every push: leave the field out instead.
+            if map.get("subscriptions").and_then(Value::as_array).is_some_and(|list| list.is_empty()) {
+                errors.push("`subscriptions` must not be empty (leave it out to allow any subscription)".into());
+            }
             canary(map, "topic", |t| is_gcp_path(t, "topics"), "projects/P/topics/T", &mut errors);
             &["service_account_email", "audience", "subscriptions", "canary"]
         }

@@ -43,8 +43,9 @@
 //!   attribute) cannot be recognised.
 //! - Attributes are read only when `x-goog-pubsub-message-id` is present (the mark of
 //!   write-metadata; without it the other headers are only transport). They are every
-//!   header except `x-goog-*`, `x-forwarded-*` and the transport headers in
-//!   `TRANSPORT_HEADERS`, so `Authorization` never becomes an attribute (and an attribute
+//!   header except `x-goog-*`, `x-forwarded-*`, the transport headers in
+//!   `TRANSPORT_HEADERS` and names that look like credentials (`CREDENTIAL_NAME_PARTS`:
+//!   auth, token, key, secret, ...), so `Authorization` never becomes an attribute (and an attribute
 //!   named like one of those, such as `Content-Type`, is not seen). HTTP header names are
 //!   case-insensitive, so these attribute names arrive in lower case; a repeated header is
 //!   joined with `", "`. A value that is not UTF-8: `pubsub_invalid_attributes`.
@@ -280,11 +281,20 @@ fn metadata_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, Re
 }
 
 /// The attributes Pub/Sub wrote as headers (module doc).
+/// Parts of header names that proxies in front of pushgate use for credentials
+/// (`x-amzn-oidc-accesstoken`, `x-auth-request-access-token`, `x-api-key`, ...): such a
+/// header is never kept as an attribute, since stored events are shown to readers.
+const CREDENTIAL_NAME_PARTS: [&str; 9] = ["auth", "token", "key", "secret", "cookie", "oidc", "session", "password", "signature"];
+
+fn carries_credentials(name: &str) -> bool {
+    CREDENTIAL_NAME_PARTS.iter().any(|part| name.contains(part))
+}
+
 fn header_attributes(headers: &HeaderMap) -> Result<BTreeMap<String, String>, Rejected> {
     let mut attributes = BTreeMap::new();
     for name in headers.keys() {
         let name = name.as_str();
-        if name.starts_with("x-goog-") || name.starts_with("x-forwarded-") || TRANSPORT_HEADERS.contains(&name) {
+        if name.starts_with("x-goog-") || name.starts_with("x-forwarded-") || TRANSPORT_HEADERS.contains(&name) || carries_credentials(name) {
             continue;
         }
         let values = headers

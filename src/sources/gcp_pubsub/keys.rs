@@ -76,10 +76,12 @@ fn unavailable(detail: impl Into<String>) -> Rejected {
 
 /// Google's signing keys by `kid`: cached, loaded from a URL or a file.
 pub struct GoogleKeys {
-    source: Source,
-    state: Mutex<State>,
+    // Shared with the load task, which runs on its own so that a request dropped
+    // mid-load (a closed connection, a timeout) cannot cancel it.
+    source: Arc<Source>,
+    state: Arc<Mutex<State>>,
     /// One load at a time; callers that waited for it use its result.
-    loading: tokio::sync::Mutex<()>,
+    loading: Arc<tokio::sync::Mutex<()>>,
     /// [`RELOAD_INTERVAL`], shorter in tests.
     reload_interval: Duration,
 }
@@ -166,9 +168,9 @@ impl GoogleKeys {
 
     fn with_source(source: Source) -> GoogleKeys {
         GoogleKeys {
-            source,
-            state: Mutex::new(State::default()),
-            loading: tokio::sync::Mutex::new(()),
+            source: Arc::new(source),
+            state: Arc::default(),
+            loading: Arc::default(),
             reload_interval: RELOAD_INTERVAL,
         }
     }
@@ -189,8 +191,9 @@ impl GoogleKeys {
     }
 
     fn refetch(mut self, change: impl FnOnce(&Fetcher) -> Result<Fetcher, String>) -> Result<GoogleKeys, KeysError> {
-        if let Source::Url { fetcher, .. } = &mut self.source {
-            *fetcher = change(fetcher).map_err(|e| KeysError(format!("cannot build the HTTPS client: {e}")))?;
+        if let Source::Url { url, fetcher } = self.source.as_ref() {
+            let fetcher = change(fetcher).map_err(|e| KeysError(format!("cannot build the HTTPS client: {e}")))?;
+            self.source = Arc::new(Source::Url { url: url.clone(), fetcher });
         }
         Ok(self)
     }
@@ -198,7 +201,7 @@ impl GoogleKeys {
     /// The key with id `kid`, loading the key set first when it is missing, stale or
     /// lacks `kid` (within the reload limit).
     pub async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, Rejected> {
-        if let Source::Offline = self.source {
+        if let Source::Offline = self.source.as_ref() {
             return Err(Rejected {
                 class: RejectClass::Unavailable,
                 reason: "gcp_keys_unavailable_offline",
@@ -223,30 +226,12 @@ impl GoogleKeys {
         self.lookup(kid)
     }
 
-    /// Loads the key set, unless a load started since the caller saw `seen` loads.
+    /// Loads the key set, unless a load started since the caller saw `seen` loads. The
+    /// load runs as a task of its own: dropping the caller leaves it running, so a flood
+    /// of abandoned requests cannot keep the keys from ever loading.
     async fn load_unless_done(&self, seen: u64) {
-        let _one_at_a_time = self.loading.lock().await;
-        {
-            let mut state = lock(&self.state);
-            if state.loads != seen {
-                return;
-            }
-            state.loads += 1;
-            state.last_load = Some(Instant::now());
-        }
-        let loaded = self.source.load().await;
-        let mut state = lock(&self.state);
-        match loaded {
-            Ok(keys) => {
-                state.keys = Some(Arc::new(keys));
-                state.last_failure = None;
-            }
-            Err(failure) => {
-                // While older keys are served, this log is the only sign of the failure.
-                tracing::warn!(source = %self.source.describe(), detail = %failure.detail, "Google signing keys could not be loaded");
-                state.last_failure = Some(failure);
-            }
-        }
+        let (source, state, loading) = (self.source.clone(), self.state.clone(), self.loading.clone());
+        let _ = tokio::spawn(async move { load(&source, &state, &loading, seen).await }).await;
     }
 
     fn lookup(&self, kid: &str) -> Result<Arc<DecodingKey>, Rejected> {
@@ -274,6 +259,33 @@ impl GoogleKeys {
                     keys.loaded_at.elapsed().as_secs()
                 ),
             )),
+        }
+    }
+}
+
+
+/// The body of [`GoogleKeys::load_unless_done`]'s task.
+async fn load(source: &Source, state: &Mutex<State>, loading: &tokio::sync::Mutex<()>, seen: u64) {
+    let _one_at_a_time = loading.lock().await;
+    {
+        let mut state = lock(state);
+        if state.loads != seen {
+            return;
+        }
+        state.loads += 1;
+        state.last_load = Some(Instant::now());
+    }
+    let loaded = source.load().await;
+    let mut state = lock(state);
+    match loaded {
+        Ok(keys) => {
+            state.keys = Some(Arc::new(keys));
+            state.last_failure = None;
+        }
+        Err(failure) => {
+            // While older keys are served, this log is the only sign of the failure.
+            tracing::warn!(source = %source.describe(), detail = %failure.detail, "Google signing keys could not be loaded");
+            state.last_failure = Some(failure);
         }
     }
 }

@@ -28,6 +28,16 @@ impl PubSubSender {
     }
 }
 
+/// The subscription a push names, from the wrapped body's `subscription` or the
+/// unwrapped push's metadata header, without decoding anything else.
+fn named_subscription(request: &RawRequest<'_>) -> Option<String> {
+    if let Some(name) = crate::sources::header(request.headers, "x-goog-pubsub-subscription-name") {
+        return Some(name.to_owned());
+    }
+    let body: Value = serde_json::from_slice(request.body).ok()?;
+    body.get("subscription")?.as_str().map(str::to_owned)
+}
+
 fn text<'c>(config: &'c Value, key: &str) -> Option<&'c str> {
     config.get(key).and_then(Value::as_str)
 }
@@ -46,22 +56,23 @@ impl Sender for PubSubSender {
         // token already proved the sender.
         let message = PushMessage::from_request(request.headers, request.body).ok();
         if let Some(allowed) = allowed {
-            let named = message.as_ref().and_then(|m| m.subscription.as_deref());
+            // Read leniently: a body too broken to decode still names its subscription,
+            // and must not slip past the list by being broken.
+            let named = message.as_ref().and_then(|m| m.subscription.clone()).or_else(|| named_subscription(&request));
             match named {
-                Some(s) if allowed.contains(&s) => {}
+                Some(s) if allowed.contains(&s.as_str()) => {}
                 Some(s) => {
                     return Err(Rejected::unauthenticated(
                         "gcp_subscription_not_allowed",
                         format!("subscription {s} is not in the connection's `subscriptions`"),
                     ))
                 }
-                None if message.is_some() => {
+                None => {
                     return Err(Rejected::unauthenticated(
                         "gcp_subscription_not_allowed",
                         "the push names no subscription, and the connection allows only those in `subscriptions`",
                     ))
                 }
-                None => {}
             }
         }
         Ok(Verified::new(request, message.map(|m| m.message_id)))

@@ -29,11 +29,11 @@ fn assert_reason(result: Result<Arc<DecodingKey>, Rejected>, class: RejectClass,
 
 #[test]
 fn settings_name_an_https_url_or_a_file() {
-    assert!(matches!(GoogleKeys::from_setting(DEFAULT_JWKS_URL).unwrap().source, Source::Url { .. }));
-    assert!(matches!(GoogleKeys::from_setting("HTTPS://keys.example/certs").unwrap().source, Source::Url { .. }));
+    assert!(matches!(*GoogleKeys::from_setting(DEFAULT_JWKS_URL).unwrap().source, Source::Url { .. }));
+    assert!(matches!(*GoogleKeys::from_setting("HTTPS://keys.example/certs").unwrap().source, Source::Url { .. }));
     let keys = GoogleKeys::from_setting("/etc/pushgate/google.json").unwrap();
-    assert!(matches!(&keys.source, Source::File(path) if path == Path::new("/etc/pushgate/google.json")));
-    assert!(matches!(GoogleKeys::from_setting("google.json").unwrap().source, Source::File(_)));
+    assert!(matches!(keys.source.as_ref(), Source::File(path) if path == Path::new("/etc/pushgate/google.json")));
+    assert!(matches!(*GoogleKeys::from_setting("google.json").unwrap().source, Source::File(_)));
     for (setting, says) in [
         ("", "is empty"),
         ("http://www.googleapis.com/oauth2/v3/certs", "only fetched over https"),
@@ -339,4 +339,18 @@ async fn a_key_file_is_read_again_for_an_unknown_kid_at_most_once_per_interval()
     assert!(e.detail.contains("cannot be read"), "{e}");
     keys.key(first.kid()).await.unwrap();
     keys.key(second.kid()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_request_dropped_mid_load_does_not_cancel_the_load() {
+    let signer = TestOidcSigner::new();
+    let server = TlsServer::start(HOST, Reply::Body(signer.jwks_json(), Duration::from_millis(300))).await;
+    let keys = fetching(&server);
+    // The caller gives up (its connection closed) long before the key set arrives.
+    let abandoned = tokio::time::timeout(Duration::from_millis(50), keys.key(signer.kid())).await;
+    assert!(abandoned.is_err(), "the caller was dropped mid-load");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(lock(&keys.state).keys.is_some(), "the load finished on its own");
+    assert!(keys.key(signer.kid()).await.is_ok());
+    assert_eq!(server.requests(), 1);
 }
