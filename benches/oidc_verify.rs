@@ -8,8 +8,9 @@
 //! Each row runs `BENCH_SECONDS` (default 5) after a short warm-up, one call at a time
 //! on one thread. Run: `cargo bench --bench oidc_verify`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use http::header::AUTHORIZATION;
@@ -18,7 +19,6 @@ use pushgate::sources::gcp_pubsub::keys::GoogleKeys;
 use pushgate::sources::gcp_pubsub::oidc::{verify_push_token, Expected};
 use pushgate::sources::gcp_pubsub::test_signer::TestOidcSigner;
 
-const WARM_UP: Duration = Duration::from_millis(300);
 
 const AUDIENCE: &str = "https://pushgate.example/push/gcp-pubsub/6c1f3f0e-8f4c-4d3a-9a43-2f1c6f0b7d11";
 const EMAIL: &str = "push@acme-prod.iam.gserviceaccount.com";
@@ -47,50 +47,8 @@ impl Push<'_> {
     }
 }
 
-struct Row {
-    name: &'static str,
-    latencies: Vec<Duration>,
-    elapsed: Duration,
-}
-
-impl Row {
-    fn percentile_us(&self, p: f64) -> f64 {
-        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies[i].as_secs_f64() * 1e6
-    }
-    fn mean_us(&self) -> f64 {
-        self.latencies.iter().sum::<Duration>().as_secs_f64() * 1e6 / self.latencies.len() as f64
-    }
-    fn per_second(&self) -> f64 {
-        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
-    }
-}
-
-/// Calls `op` repeatedly for `WARM_UP`, then for `duration`, timing each call.
-async fn measure<F, Fut>(name: &'static str, duration: Duration, mut op: F) -> Row
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let warm_until = Instant::now() + WARM_UP;
-    while Instant::now() < warm_until {
-        op().await;
-    }
-    let mut latencies = Vec::with_capacity(1 << 16);
-    let started = Instant::now();
-    while started.elapsed() < duration {
-        let call = Instant::now();
-        op().await;
-        latencies.push(call.elapsed());
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    Row { name, latencies, elapsed }
-}
-
 fn main() {
-    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let duration = Duration::from_secs(seconds);
+    let duration = common::duration(5);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
 
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -128,22 +86,10 @@ fn main() {
             ("verify_push_token, real Google RS256 token", &real, true),
             ("verify_push_token, forged alg none (refused)", &forged, false),
         ] {
-            rows.push(measure(name, duration, || async { assert_eq!(push.verify().await, verifies) }).await);
+            rows.push(common::measure(name, duration, || async { assert_eq!(push.verify().await, verifies) }).await);
         }
         rows
     });
 
-    println!();
-    println!("| operation | calls/s | mean µs | p50 µs | p99 µs |");
-    println!("|---|---:|---:|---:|---:|");
-    for row in &rows {
-        println!(
-            "| {} | {:.0} | {:.1} | {:.1} | {:.1} |",
-            row.name,
-            row.per_second(),
-            row.mean_us(),
-            row.percentile_us(0.50),
-            row.percentile_us(0.99)
-        );
-    }
+    common::print(&rows);
 }

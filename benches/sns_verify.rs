@@ -7,8 +7,9 @@
 //! Each row runs `BENCH_SECONDS` (default 3) after a short warm-up, one call at a time
 //! on one thread. Run: `cargo bench --bench sns_verify`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use http::HeaderMap;
@@ -16,7 +17,6 @@ use pushgate::sources::aws_sns::certs::CertStore;
 use pushgate::sources::aws_sns::envelope::Envelope;
 use pushgate::sources::aws_sns::verify::authenticate;
 
-const WARM_UP: Duration = Duration::from_millis(300);
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/aws-sns")
@@ -36,50 +36,8 @@ fn message(file: &str) -> Message {
     Message { body, now, topics }
 }
 
-struct Row {
-    name: &'static str,
-    latencies: Vec<Duration>,
-    elapsed: Duration,
-}
-
-impl Row {
-    fn percentile_us(&self, p: f64) -> f64 {
-        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies[i].as_secs_f64() * 1e6
-    }
-    fn mean_us(&self) -> f64 {
-        self.latencies.iter().sum::<Duration>().as_secs_f64() * 1e6 / self.latencies.len() as f64
-    }
-    fn per_second(&self) -> f64 {
-        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
-    }
-}
-
-/// Calls `op` repeatedly for `WARM_UP`, then for `duration`, timing each call.
-async fn measure<F, Fut>(name: &'static str, duration: Duration, mut op: F) -> Row
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let warm_until = Instant::now() + WARM_UP;
-    while Instant::now() < warm_until {
-        op().await;
-    }
-    let mut latencies = Vec::with_capacity(1 << 16);
-    let started = Instant::now();
-    while started.elapsed() < duration {
-        let call = Instant::now();
-        op().await;
-        latencies.push(call.elapsed());
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    Row { name, latencies, elapsed }
-}
-
 fn main() {
-    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
-    let duration = Duration::from_secs(seconds);
+    let duration = common::duration(3);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let certs = CertStore::offline(Some(fixtures().join("certs")));
     let headers = HeaderMap::new();
@@ -93,7 +51,7 @@ fn main() {
         let mut rows = Vec::new();
         for (name, m) in [("authenticate, SignatureVersion 1 (SHA-1)", &v1), ("authenticate, SignatureVersion 2 (SHA-256)", &v2)] {
             rows.push(
-                measure(name, duration, || async {
+                common::measure(name, duration, || async {
                     let verified = authenticate(&m.body, &headers, m.now, &m.topics, &certs).await;
                     assert!(verified.is_ok());
                 })
@@ -101,7 +59,7 @@ fn main() {
             );
         }
         rows.push(
-            measure("Envelope::parse + string_to_sign only", duration, || async {
+            common::measure("Envelope::parse + string_to_sign only", duration, || async {
                 let envelope = Envelope::parse(std::hint::black_box(&v2.body)).expect("parses");
                 std::hint::black_box(envelope.string_to_sign());
             })
@@ -110,17 +68,5 @@ fn main() {
         rows
     });
 
-    println!();
-    println!("| operation | calls/s | mean µs | p50 µs | p99 µs |");
-    println!("|---|---:|---:|---:|---:|");
-    for row in &rows {
-        println!(
-            "| {} | {:.0} | {:.1} | {:.1} | {:.1} |",
-            row.name,
-            row.per_second(),
-            row.mean_us(),
-            row.percentile_us(0.50),
-            row.percentile_us(0.99)
-        );
-    }
+    common::print(&rows);
 }
