@@ -52,14 +52,10 @@ impl Sender for PubSubSender {
         verify_push_token(request.headers, request.now, &Expected { audience, email }, &self.keys).await?;
         let allowed: Option<Vec<&str>> =
             config.get("subscriptions").and_then(Value::as_array).map(|list| list.iter().filter_map(Value::as_str).collect());
-        // A body that does not parse is decided by `normalize` (kept as undecodable): the
-        // token already proved the sender.
-        let message = PushMessage::from_request(request.headers, request.body).ok();
         if let Some(allowed) = allowed {
-            // Read leniently: a body too broken to decode still names its subscription,
-            // and must not slip past the list by being broken.
-            let named = message.as_ref().and_then(|m| m.subscription.clone()).or_else(|| named_subscription(&request));
-            match named {
+            // Read leniently and apart from decoding: a body too broken to decode still
+            // names its subscription, and must not slip past the list by being broken.
+            match named_subscription(&request) {
                 Some(s) if allowed.contains(&s.as_str()) => {}
                 Some(s) => {
                     return Err(Rejected::unauthenticated(
@@ -75,7 +71,8 @@ impl Sender for PubSubSender {
                 }
             }
         }
-        Ok(Verified::new(request, message.map(|m| m.message_id)))
+        // The message id is read by `normalize`, which decodes the body once.
+        Ok(Verified::new(request, None))
     }
 
     fn normalize(&self, verified: &Verified<'_>, _config: &Value) -> Result<Intake, Rejected> {
