@@ -13,12 +13,15 @@
 //!   publishing, checking Pub/Sub subscriptions); [`canary`]: the canary heartbeat task;
 //!   [`outbound`]: the https client behind every allow-listed fetch.
 //! - [`store`]: the [`store::Store`] trait with SQLite and PostgreSQL implementations.
-//! - [`health`]: the pure `evaluate(facts, policy, now)` behind every status.
+//! - [`health`]: the pure `evaluate(facts, policy, now)` behind every status;
+//!   [`monitor`]: evaluates every connection periodically and records transitions;
+//!   [`alerts`]: posts each transition to the alert webhook.
 //! - [`connections`], [`secrets`], [`crypto`]: admin-side validation, secret masking and
 //!   sealing at rest with the master key.
 //! - [`config`], [`cli`]: configuration and the command line.
 //! - [`model`]: the plain data types everything above shares.
 
+pub mod alerts;
 pub mod aws;
 pub mod canary;
 pub mod cli;
@@ -30,6 +33,7 @@ pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod model;
+pub mod monitor;
 pub mod outbound;
 pub mod secrets;
 pub mod sources;
@@ -211,6 +215,15 @@ pub async fn run_with(
     let pubsub_api = Arc::new(gcp::PubSubApi::new(config.pubsub_endpoint.clone()));
     let publishers = canary::Publishers { sns: sns_api, pubsub: pubsub_api.clone() };
     tokio::spawn(canary::run(store.clone(), publishers, stop_rx.clone()));
+    let alerts = match (&config.alert_webhook_url, &config.alert_webhook_secret) {
+        (Some(url), Some(secret)) => Some(Arc::new(
+            alerts::AlertSender::start(url.clone(), secret.expose().to_owned(), store.clone(), stop_rx.clone())
+                .map_err(StartError::Config)?,
+        )),
+        _ => None,
+    };
+    let monitor_interval = Duration::from_millis(config.monitor_interval_ms);
+    tokio::spawn(monitor::run(store.clone(), alerts, monitor_interval, stop_rx.clone()));
     let check_interval = options.subscription_check_interval.unwrap_or(gcp::check::DEFAULT_INTERVAL);
     tokio::spawn(gcp::check::run(store.clone(), pubsub_api, public_url.clone(), check_interval, stop_rx.clone()));
     let state = AppState {

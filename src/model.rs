@@ -172,6 +172,9 @@ pub struct Facts {
     pub data_last_received_at: Option<DateTime<Utc>>,
     pub last_heartbeat_at: Option<DateTime<Utc>>,
     pub status_last_checked_at: Option<DateTime<Utc>>,
+    /// The status and message the monitor last recorded (the base of its next transition).
+    pub recorded_status: Option<Status>,
+    pub recorded_message: Option<String>,
     /// Consecutive pushes rejected as unauthenticated since the last verified one.
     pub auth_failure_streak: i64,
 }
@@ -277,6 +280,17 @@ pub struct StoredRejection {
     pub source_addr: Option<String>,
     pub detail: String,
     pub body_prefix: String,
+}
+
+/// The outcome of POSTing one status transition to the alert webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertDelivery {
+    pub connection_id: Uuid,
+    pub change: StatusChange,
+    pub attempts: i64,
+    pub delivered: bool,
+    pub last_error: Option<String>,
+    pub finished_at: DateTime<Utc>,
 }
 
 /// One change of a connection's status.

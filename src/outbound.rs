@@ -19,6 +19,16 @@ pub struct TestTransport {
 
 /// The client, or an error when TLS cannot be set up (no usable root certificate).
 pub fn https_client(timeout: Duration, test: Option<&TestTransport>) -> Result<reqwest::Client, String> {
+    client(timeout, test, true)
+}
+
+/// The same client for a URL the operator configured (the alert webhook), which may be
+/// plain http on an internal network.
+pub fn operator_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    client(timeout, None, false)
+}
+
+fn client(timeout: Duration, test: Option<&TestTransport>, https_only: bool) -> Result<reqwest::Client, String> {
     let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     if let Some(t) = test {
         roots.add(rustls::pki_types::CertificateDer::from(t.root_der.clone())).map_err(|e| e.to_string())?;
@@ -30,7 +40,7 @@ pub fn https_client(timeout: Duration, test: Option<&TestTransport>) -> Result<r
         .with_no_client_auth();
     let mut builder = reqwest::Client::builder()
         .use_preconfigured_tls(tls)
-        .https_only(true)
+        .https_only(https_only)
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeout)
         .timeout(timeout)

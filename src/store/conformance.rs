@@ -8,7 +8,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
-use crate::model::{now, ConnectionFilter, EventKind, NewConnection, NewEvent, NewRejection, SourceKind, Status, StatusChange};
+use crate::model::{now, AlertDelivery, ConnectionFilter, EventKind, NewConnection, NewEvent, NewRejection, SourceKind, Status, StatusChange};
 
 async fn sqlite() -> Arc<dyn Store> {
     let store = SqliteStore::open_memory().await.unwrap();
@@ -56,6 +56,8 @@ conformance!(
     subscription_changes_apply_with_their_push,
     subscription_changes_by_an_admin,
     canary_outcomes_are_kept,
+    checks_and_alert_deliveries_are_kept,
+    recorded_status_is_read_back,
 );
 
 fn new_connection(tenant: &str, source: SourceKind) -> NewConnection {
@@ -369,4 +371,27 @@ async fn canary_outcomes_are_kept(store: Arc<dyn Store>) {
     assert_eq!(canary.last_published_at, Some(second));
     assert_eq!(canary.last_error_at, Some(first), "a later success keeps the last failure visible");
     assert!(canary.last_error.unwrap().contains("NotFound"));
+}
+
+async fn checks_and_alert_deliveries_are_kept(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::Webhook);
+    store.create_connection(&c).await.unwrap();
+    let at = now();
+    store.mark_checked(&[c.id, Uuid::new_v4()], at).await.unwrap();
+    assert_eq!(store.get_connection(c.id).await.unwrap().unwrap().facts.status_last_checked_at, Some(at));
+    let change = StatusChange { at, old_status: Some(Status::Connected), new_status: Status::Error, message: Some("Last heartbeat is too old".into()) };
+    let delivery = AlertDelivery { connection_id: c.id, change, attempts: 3, delivered: false, last_error: Some("answered 500".into()), finished_at: at };
+    store.record_alert_delivery(&delivery).await.unwrap();
+    assert_eq!(store.list_alert_deliveries(c.id, 10).await.unwrap(), [delivery]);
+    assert!(store.delete_connection(c.id).await.unwrap());
+    assert!(store.list_alert_deliveries(c.id, 10).await.unwrap().is_empty(), "deleted with the connection");
+}
+
+async fn recorded_status_is_read_back(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::Webhook);
+    store.create_connection(&c).await.unwrap();
+    let change = StatusChange { at: now(), old_status: None, new_status: Status::RequiresAction, message: Some("Awaiting subscription".into()) };
+    assert!(store.record_status(c.id, &change).await.unwrap());
+    let recorded = store.get_connection(c.id).await.unwrap().unwrap().facts;
+    assert_eq!((recorded.recorded_status, recorded.recorded_message.as_deref()), (Some(Status::RequiresAction), Some("Awaiting subscription")));
 }

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::model::{
     Connection, ConnectionFilter, ConnectionUpdate, NewConnection, NewEvent, NewRejection, SourceKind, StatusChange,
-    StoredEvent, StoredRejection, SubscriptionChange,
+    AlertDelivery, StoredEvent, StoredRejection, SubscriptionChange,
 };
 
 pub use postgres::PostgresStore;
@@ -134,6 +134,13 @@ pub trait Store: Send + Sync + 'static {
         -> Result<Option<Connection>, StoreError>;
     /// Records a canary publish: `error: None` is a success.
     async fn record_canary(&self, id: Uuid, at: DateTime<Utc>, error: Option<&str>) -> Result<(), StoreError>;
+
+    /// Notes that the monitor evaluated these connections at `at`.
+    async fn mark_checked(&self, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Keeps the outcome of one alert-webhook delivery.
+    async fn record_alert_delivery(&self, delivery: &AlertDelivery) -> Result<(), StoreError>;
+    /// Alert deliveries of a connection, newest first.
+    async fn list_alert_deliveries(&self, connection: Uuid, limit: u32) -> Result<Vec<AlertDelivery>, StoreError>;
 
     async fn add_admin_token(&self, sha256_hex: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     async fn admin_token_hashes(&self) -> Result<Vec<String>, StoreError>;

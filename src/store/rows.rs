@@ -7,14 +7,14 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::model::{CanaryState, Connection, Counters, EventKind, Facts, SourceKind, Status, StatusChange, StoredEvent, StoredRejection};
+use crate::model::{AlertDelivery, CanaryState, Connection, Counters, EventKind, Facts, SourceKind, Status, StatusChange, StoredEvent, StoredRejection};
 
 /// The columns of `connections`, in the order every SELECT lists them.
 pub const CONNECTION_COLUMNS: &str = "id, tenant_id, name, source, stream, heartbeat_interval_seconds, grace_seconds, \
     config_public, config_sealed, paused, created_at, updated_at, confirmed_at, external_id, expires_at, \
     confirmation_url, subscription_lost_at, reauthorization_required_at, data_last_received_at, last_heartbeat_at, \
     status_last_checked_at, auth_failure_streak, events_count, heartbeats_count, duplicates_count, rejections_count, \
-    canary_last_published_at, canary_last_error, canary_last_error_at";
+    canary_last_published_at, canary_last_error, canary_last_error_at, last_status, last_status_message";
 
 pub const EVENT_COLUMNS: &str =
     "seq, id, connection_id, tenant_id, source, stream, kind, dedupe_key, occurred_at, received_at, payload";
@@ -50,6 +50,8 @@ pub struct ConnectionRow {
     canary_last_published_at: Option<DateTime<Utc>>,
     canary_last_error: Option<String>,
     canary_last_error_at: Option<DateTime<Utc>>,
+    last_status: Option<String>,
+    last_status_message: Option<String>,
 }
 
 impl TryFrom<ConnectionRow> for Connection {
@@ -80,6 +82,8 @@ impl TryFrom<ConnectionRow> for Connection {
                 data_last_received_at: r.data_last_received_at,
                 last_heartbeat_at: r.last_heartbeat_at,
                 status_last_checked_at: r.status_last_checked_at,
+                recorded_status: r.last_status.as_deref().and_then(Status::parse),
+                recorded_message: r.last_status_message,
                 auth_failure_streak: r.auth_failure_streak,
             },
             counters: Counters {
@@ -181,4 +185,33 @@ impl TryFrom<HistoryRow> for StatusChange {
 
 fn parse_id(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|_| StoreError::Corrupt(format!("`{text}` is not a UUID")))
+}
+
+#[derive(sqlx::FromRow)]
+pub struct AlertDeliveryRow {
+    connection_id: String,
+    at: DateTime<Utc>,
+    old_status: Option<String>,
+    new_status: String,
+    message: Option<String>,
+    attempts: i32,
+    delivered: bool,
+    last_error: Option<String>,
+    finished_at: DateTime<Utc>,
+}
+
+impl TryFrom<AlertDeliveryRow> for AlertDelivery {
+    type Error = StoreError;
+
+    fn try_from(r: AlertDeliveryRow) -> Result<AlertDelivery, StoreError> {
+        let change = StatusChange::try_from(HistoryRow { at: r.at, old_status: r.old_status, new_status: r.new_status, message: r.message })?;
+        Ok(AlertDelivery {
+            connection_id: parse_id(&r.connection_id)?,
+            change,
+            attempts: i64::from(r.attempts),
+            delivered: r.delivered,
+            last_error: r.last_error,
+            finished_at: r.finished_at,
+        })
+    }
 }

@@ -168,7 +168,7 @@ macro_rules! sql_store {
                 // The connection row first: that waits for a group commit holding its lock,
                 // so the child rows deleted next include what that commit wrote.
                 let done = sqlx::query("DELETE FROM connections WHERE id = $1").bind(&id).execute(&mut *tx).await?;
-                for table in ["events", "rejections", "status_history"] {
+                for table in ["events", "rejections", "status_history", "alert_deliveries"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE connection_id = $1"))
                         .bind(&id)
                         .execute(&mut *tx)
@@ -385,6 +385,51 @@ macro_rules! sql_store {
                 };
                 query.execute(&self.pool).await?;
                 Ok(())
+            }
+
+            async fn mark_checked(&self, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), StoreError> {
+                for chunk in ids.chunks($crate::store::sql::INSERT_CHUNK) {
+                    let mut qb = QueryBuilder::<$db>::new("UPDATE connections SET status_last_checked_at = ");
+                    qb.push_bind(at).push(" WHERE id IN (");
+                    let mut list = qb.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.to_string());
+                    }
+                    qb.push(")");
+                    qb.build().execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+
+            async fn record_alert_delivery(&self, d: &AlertDelivery) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO alert_deliveries (connection_id, at, old_status, new_status, message, attempts, delivered, \
+                     last_error, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(d.connection_id.to_string())
+                .bind(d.change.at)
+                .bind(d.change.old_status.map(|s| s.as_str()))
+                .bind(d.change.new_status.as_str())
+                .bind(d.change.message.as_deref())
+                .bind(d.attempts)
+                .bind(d.delivered)
+                .bind(d.last_error.as_deref())
+                .bind(d.finished_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn list_alert_deliveries(&self, connection: Uuid, limit: u32) -> Result<Vec<AlertDelivery>, StoreError> {
+                let rows: Vec<AlertDeliveryRow> = sqlx::query_as(
+                    "SELECT connection_id, at, old_status, new_status, message, attempts, delivered, last_error, finished_at \
+                     FROM alert_deliveries WHERE connection_id = $1 ORDER BY id DESC LIMIT $2",
+                )
+                .bind(connection.to_string())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(AlertDelivery::try_from).collect()
             }
 
             async fn add_admin_token(&self, sha256_hex: &str, at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -12,11 +12,11 @@ use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
-use super::rows::{ConnectionRow, EventRow, HistoryRow, RejectionRow, CONNECTION_COLUMNS, EVENT_COLUMNS};
+use super::rows::{AlertDeliveryRow, ConnectionRow, EventRow, HistoryRow, RejectionRow, CONNECTION_COLUMNS, EVENT_COLUMNS};
 use super::{batch, OpOutcome, StoreError, WriteOp};
 use crate::model::{
     Connection, ConnectionFilter, ConnectionUpdate, NewConnection, StatusChange, StoredEvent, StoredRejection,
-    SubscriptionChange,
+    AlertDelivery, SubscriptionChange,
 };
 
 pub struct SqliteStore {
@@ -77,3 +77,41 @@ async fn checkpoint_periodically(pool: SqlitePool) {
 }
 
 sql_store!(SqliteStore, Sqlite, "sqlite");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{now, SourceKind, Status, StatusChange};
+    use crate::store::Store;
+
+    /// The `connection_health` view (both backends define it the same way; the PostgreSQL
+    /// one is read in `tests/monitor.rs`).
+    #[tokio::test]
+    async fn the_connection_health_view_shows_the_recorded_status() {
+        let store = SqliteStore::open_memory().await.unwrap();
+        store.migrate().await.unwrap();
+        let id = Uuid::new_v4();
+        let new = crate::model::NewConnection {
+            id,
+            tenant_id: "acme".into(),
+            name: "feed".into(),
+            source: SourceKind::Webhook,
+            stream: "webhook_event".into(),
+            heartbeat_interval_seconds: Some(60),
+            grace_seconds: 0,
+            config_public: serde_json::json!({}),
+            config_sealed: "sealed".into(),
+            created_at: now(),
+        };
+        store.create_connection(&new).await.unwrap();
+        let change = StatusChange { at: now(), old_status: None, new_status: Status::Error, message: Some("Subscription is missing".into()) };
+        store.record_status(id, &change).await.unwrap();
+        let (status, message, tenant): (Option<String>, Option<String>, String) =
+            sqlx::query_as("SELECT status, status_message, tenant_id FROM connection_health WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!((status.as_deref(), message.as_deref(), tenant.as_str()), (Some("error"), Some("Subscription is missing"), "acme"));
+    }
+}

@@ -1,0 +1,157 @@
+//! Alerts on status transitions: each transition the monitor records is POSTed as JSON
+//! (`connection_id`, `tenant_id`, `name`, `old_status`, `new_status`, `message`, `at`) to
+//! `PUSHGATE_ALERT_WEBHOOK_URL`, with `X-Pushgate-Signature: sha256=<hex HMAC-SHA256 of the
+//! body>` under `PUSHGATE_ALERT_WEBHOOK_SECRET`.
+//!
+//! Sending never blocks the monitor (let alone ingestion): alerts wait in a bounded queue
+//! and one task delivers them in order, retrying a failed delivery with exponential
+//! backoff. Every delivery's outcome (attempts, delivered or the last error) is stored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::http::views::time;
+use crate::model::{now, AlertDelivery, Connection, StatusChange};
+use crate::store::Store;
+use uuid::Uuid;
+
+/// Alerts waiting at most; beyond, new ones are dropped (and logged).
+const QUEUE: usize = 1024;
+/// Attempts per alert, the first after `FIRST_RETRY`, each later one twice as late.
+const ATTEMPTS: u32 = 5;
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One transition to announce.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    pub connection_id: Uuid,
+    pub tenant_id: String,
+    pub name: String,
+    pub change: StatusChange,
+}
+
+impl Alert {
+    pub fn new(connection: &Connection, change: StatusChange) -> Alert {
+        Alert { connection_id: connection.id, tenant_id: connection.tenant_id.clone(), name: connection.name.clone(), change }
+    }
+
+    /// The JSON body (INTERFACE.md section 1, `PUSHGATE_ALERT_WEBHOOK_URL`).
+    pub fn body(&self) -> Value {
+        json!({
+            "connection_id": self.connection_id,
+            "tenant_id": self.tenant_id,
+            "name": self.name,
+            "old_status": self.change.old_status.map(|s| s.as_str()),
+            "new_status": self.change.new_status.as_str(),
+            "message": self.change.message,
+            "at": time(self.change.at),
+        })
+    }
+}
+
+/// The signature header's value for `body`.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    format!("sha256={}", hex::encode(crate::verify::hmac_sha256(secret.as_bytes(), &[body])))
+}
+
+pub struct AlertSender {
+    queue: mpsc::Sender<Alert>,
+}
+
+impl AlertSender {
+    /// Starts the delivery task; it ends when `stop` turns true.
+    pub fn start(url: String, secret: String, store: Arc<dyn Store>, stop: tokio::sync::watch::Receiver<bool>)
+        -> Result<AlertSender, String>
+    {
+        let client = crate::outbound::operator_client(TIMEOUT)?;
+        let (queue, alerts) = mpsc::channel(QUEUE);
+        tokio::spawn(deliver_all(alerts, Target { client, url, secret }, store, stop));
+        Ok(AlertSender { queue })
+    }
+
+    /// Queues an alert; never waits. A full queue drops it, with a warning.
+    pub fn send(&self, alert: Alert) {
+        if let Err(e) = self.queue.try_send(alert) {
+            tracing::warn!(error = %e, "alert queue full or closed; an alert was dropped");
+        }
+    }
+}
+
+struct Target {
+    client: reqwest::Client,
+    url: String,
+    secret: String,
+}
+
+async fn deliver_all(mut alerts: mpsc::Receiver<Alert>, target: Target, store: Arc<dyn Store>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let alert = tokio::select! {
+            next = alerts.recv() => match next { Some(a) => a, None => return },
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let delivery = deliver(&target, &alert).await;
+        if let Err(e) = store.record_alert_delivery(&delivery).await {
+            tracing::warn!(connection = %alert.connection_id, error = %e, "alert delivery outcome not recorded");
+        }
+    }
+}
+
+/// Delivers one alert, retrying with backoff; the outcome says how it went.
+async fn deliver(target: &Target, alert: &Alert) -> AlertDelivery {
+    let body = alert.body().to_string();
+    let signature = signature(&target.secret, body.as_bytes());
+    let mut last_error = None;
+    let mut attempts = 0;
+    let mut wait = FIRST_RETRY;
+    while attempts < ATTEMPTS {
+        if attempts > 0 {
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+        }
+        attempts += 1;
+        let sent = target
+            .client
+            .post(&target.url)
+            .header("content-type", "application/json")
+            .header("x-pushgate-signature", &signature)
+            .body(body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(answer) if answer.status().is_success() => {
+                last_error = None;
+                break;
+            }
+            Ok(answer) => last_error = Some(format!("the alert webhook answered {}", answer.status())),
+            // Without the URL: it may hold a credential in its path.
+            Err(e) => last_error = Some(format!("the alert webhook could not be reached: {}", e.without_url())),
+        }
+    }
+    if let Some(e) = &last_error {
+        tracing::warn!(connection = %alert.connection_id, attempts, error = %e, "alert not delivered");
+    }
+    AlertDelivery {
+        connection_id: alert.connection_id,
+        change: alert.change.clone(),
+        attempts: i64::from(attempts),
+        delivered: last_error.is_none(),
+        last_error,
+        finished_at: now(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_an_hmac_of_the_exact_body() {
+        let body = br#"{"new_status":"error"}"#;
+        let expected = hex::encode(crate::verify::hmac_sha256(b"alert-secret", &[body]));
+        assert_eq!(signature("alert-secret", body), format!("sha256={expected}"));
+    }
+}

@@ -1,0 +1,127 @@
+//! The health monitor: every `PUSHGATE_MONITOR_INTERVAL_MS` it evaluates every connection
+//! with [`crate::health::evaluate`] (the same function every read uses) and records each
+//! transition (old status, new status, message, time) in the status history.
+//!
+//! A transition is recorded exactly once, even with several replicas on one database:
+//! the store writes it only when the stored status is still the one this monitor saw
+//! (a conditional write in one transaction). Connections are evaluated in bounded
+//! batches, and only transitions are written one by one; the time of the check is one
+//! statement per batch. Each recorded transition is handed to the alert webhook, which
+//! never blocks the monitor.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::alerts::{Alert, AlertSender};
+use crate::health::{evaluate, Policy};
+use crate::model::{now, Connection, ConnectionFilter, StatusChange};
+use crate::store::{Store, StoreError};
+
+/// Connections evaluated between two yields to other tasks.
+const BATCH: usize = 500;
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub evaluated: usize,
+    pub transitions: usize,
+}
+
+/// Evaluates every connection once at `at`, recording transitions; alerts go to `alerts`.
+pub async fn pass(store: &dyn Store, alerts: Option<&AlertSender>, at: DateTime<Utc>) -> Result<Pass, StoreError> {
+    let connections = store.list_connections(&ConnectionFilter::default()).await?;
+    let mut done = Pass::default();
+    for batch in connections.chunks(BATCH) {
+        for connection in batch {
+            if let Some(change) = transition(connection, at) {
+                if store.record_status(connection.id, &change).await? {
+                    done.transitions += 1;
+                    tracing::info!(connection = %connection.id, old = ?change.old_status, new = ?change.new_status,
+                        message = ?change.message, "connection status changed");
+                    if let Some(alerts) = alerts {
+                        alerts.send(Alert::new(connection, change));
+                    }
+                }
+            }
+        }
+        let ids: Vec<_> = batch.iter().map(|c| c.id).collect();
+        store.mark_checked(&ids, at).await?;
+        done.evaluated += batch.len();
+        tokio::task::yield_now().await;
+    }
+    Ok(done)
+}
+
+/// The change to record for `connection` at `at`, if its status is not the recorded one.
+pub fn transition(connection: &Connection, at: DateTime<Utc>) -> Option<StatusChange> {
+    let policy = Policy::from_seconds(connection.heartbeat_interval_seconds, connection.grace_seconds);
+    let (status, message) = evaluate(&connection.facts, connection.created_at, policy, at);
+    let message = message.map(str::to_owned);
+    let facts = &connection.facts;
+    let unchanged = facts.recorded_status == Some(status) && facts.recorded_message == message;
+    (!unchanged).then(|| StatusChange { at, old_status: facts.recorded_status, new_status: status, message })
+}
+
+/// Runs a pass every `interval` until `stop` turns true.
+pub async fn run(store: Arc<dyn Store>, alerts: Option<Arc<AlertSender>>, interval: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let started = std::time::Instant::now();
+        match pass(store.as_ref(), alerts.as_deref(), now()).await {
+            Ok(done) => tracing::debug!(evaluated = done.evaluated, transitions = done.transitions,
+                elapsed_ms = started.elapsed().as_millis() as u64, "health monitor pass"),
+            Err(e) => tracing::warn!(error = %e, "health monitor pass failed; retrying at the next interval"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Facts, SourceKind, Status};
+    use uuid::Uuid;
+
+    fn connection(facts: Facts) -> Connection {
+        let created = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        Connection {
+            id: Uuid::nil(),
+            tenant_id: "t".into(),
+            name: "n".into(),
+            source: SourceKind::Webhook,
+            stream: "s".into(),
+            heartbeat_interval_seconds: Some(60),
+            grace_seconds: 10,
+            config_public: serde_json::json!({}),
+            config_sealed: String::new(),
+            created_at: created,
+            updated_at: created,
+            facts,
+            counters: Default::default(),
+            canary: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_status_is_recorded_when_it_differs_from_the_recorded_one() {
+        let c = connection(Facts::default());
+        let at = c.created_at;
+        let first = transition(&c, at).expect("nothing recorded yet");
+        assert_eq!((first.old_status, first.new_status), (None, Status::RequiresAction));
+        let recorded = connection(Facts {
+            recorded_status: Some(Status::RequiresAction),
+            recorded_message: Some("Awaiting subscription".into()),
+            ..Facts::default()
+        });
+        assert_eq!(transition(&recorded, at), None, "unchanged: nothing to record");
+        let later = at + chrono::Duration::hours(1);
+        let missing = transition(&recorded, later).expect("the grace ran out");
+        assert_eq!((missing.new_status, missing.message.as_deref()), (Status::Error, Some("Subscription is missing")));
+    }
+}

@@ -1,0 +1,186 @@
+//! The health monitor end to end, on SQLite and PostgreSQL: connections with a one-second
+//! heartbeat go red and green as heartbeats stop and resume, observed over HTTP with the
+//! monitor running every 200 ms; each transition is in the history once (also with two
+//! servers on one PostgreSQL), and the alert webhook receives each one, signed.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use common::{hmac_hex, Backend, TestServer};
+use serde_json::{json, Value};
+
+on_both_backends_with!(feeds_go_red_and_green_and_each_transition_is_recorded_once, transitions_are_posted_signed_to_the_alert_webhook);
+
+#[tokio::test]
+async fn two_servers_on_one_postgresql_record_each_transition_once() {
+    let Some(url) = pushgate::testing::fresh_postgres_url("two_servers_on_one_postgresql").await else { return };
+    let env = [("PUSHGATE_DATABASE_URL", url.as_str()), ("PUSHGATE_MONITOR_INTERVAL_MS", "100")];
+    let Some(a) = TestServer::start_with(Backend::Postgres, "monitor_a", &env).await else { return };
+    let Some(b) = TestServer::start_with(Backend::Postgres, "monitor_b", &env).await else { return };
+    let id = webhook(&a, 1).await;
+    recorded(&b, &id, "requires_action", 1).await;
+    heartbeat(&b, &id).await;
+    recorded(&a, &id, "connected", 1).await;
+    recorded(&a, &id, "error", 1).await;
+    heartbeat(&a, &id).await;
+    recorded(&b, &id, "connected", 2).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The SQL view dashboards read shows what the monitor recorded.
+    use sqlx::Connection;
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    let (status, checked): (Option<String>, Option<chrono::DateTime<chrono::Utc>>) =
+        sqlx::query_as("SELECT status, status_last_checked_at FROM connection_health WHERE id = $1").bind(&id).fetch_one(&mut db).await.unwrap();
+    assert_eq!(status.as_deref(), Some("connected"));
+    assert!(checked.is_some());
+    let history = history(&b, &id).await;
+    assert_eq!(history, [
+        (None, "requires_action".to_owned()),
+        (Some("requires_action".to_owned()), "connected".to_owned()),
+        (Some("connected".to_owned()), "error".to_owned()),
+        (Some("error".to_owned()), "connected".to_owned()),
+    ], "each transition once, though both servers watch it");
+    a.stop().await;
+    b.stop().await;
+}
+
+const SECRET: &str = "monitor-test-secret";
+
+async fn webhook(server: &TestServer, interval: i64) -> String {
+    let c = server
+        .create(json!({"tenant_id": "acme", "name": "1 s feed", "source": "webhook", "heartbeat_interval_seconds": interval,
+            "grace_seconds": 0, "config": {"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": SECRET}}}))
+        .await;
+    c["id"].as_str().unwrap().to_owned()
+}
+
+async fn push(server: &TestServer, id: &str, body: &[u8]) {
+    let response = server
+        .client
+        .post(server.url(&format!("/push/webhook/{id}")))
+        .header("x-signature", hmac_hex(SECRET, body))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+async fn heartbeat(server: &TestServer, id: &str) {
+    push(server, id, br#"{"type":"heartbeat"}"#).await;
+}
+
+async fn wait_for(server: &TestServer, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..100 {
+        let c = server.connection(id).await;
+        if done(&c) {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}: {}", server.connection(id).await);
+}
+
+/// Waits until the monitor has recorded a transition to `status` (the read-time status
+/// may change before a monitor pass sees it).
+async fn recorded(server: &TestServer, id: &str, status: &str, count: usize) {
+    for _ in 0..100 {
+        let history = history(server, id).await;
+        if history.iter().filter(|(_, new)| new == status).count() >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the monitor never recorded {status} (×{count}): {:?}", history(server, id).await);
+}
+
+/// The history as (old, new) pairs.
+async fn history(server: &TestServer, id: &str) -> Vec<(Option<String>, String)> {
+    server.get_json(&format!("/v1/connections/{id}/history")).await["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["old_status"].as_str().map(str::to_owned), h["new_status"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+async fn feeds_go_red_and_green_and_each_transition_is_recorded_once(backend: Backend) {
+    let Some(server) = TestServer::start_with(backend, "monitor_red_green", &[("PUSHGATE_MONITOR_INTERVAL_MS", "200")]).await else {
+        return;
+    };
+    let id = webhook(&server, 1).await;
+    recorded(&server, &id, "requires_action", 1).await;
+    heartbeat(&server, &id).await;
+    recorded(&server, &id, "connected", 1).await;
+    // Two heartbeats (2 × 1 s + 0 s grace) are lost.
+    recorded(&server, &id, "error", 1).await;
+    let c = server.connection(&id).await;
+    assert_eq!((c["status"].as_str(), c["status_message"].as_str()), (Some("error"), Some("Last heartbeat is too old")));
+    heartbeat(&server, &id).await;
+    recorded(&server, &id, "connected", 2).await;
+
+    // Confirmed by data, but no heartbeat ever came.
+    let quiet = webhook(&server, 1).await;
+    push(&server, &quiet, br#"{"alert":"x"}"#).await;
+    let c = wait_for(&server, &quiet, "a missing heartbeat", |c| c["status_message"] == "Subscription heartbeat is missing").await;
+    assert_eq!(c["status"], "error");
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let history = server.get_json(&format!("/v1/connections/{id}/history")).await["history"].clone();
+    let pairs: Vec<(Value, Value, Value)> =
+        history.as_array().unwrap().iter().map(|h| (h["old_status"].clone(), h["new_status"].clone(), h["message"].clone())).collect();
+    assert_eq!(pairs, [
+        (Value::Null, json!("requires_action"), json!("Awaiting subscription")),
+        (json!("requires_action"), json!("connected"), Value::Null),
+        (json!("connected"), json!("error"), json!("Last heartbeat is too old")),
+        (json!("error"), json!("connected"), Value::Null),
+    ]);
+    assert!(history[0]["at"].is_string());
+    server.stop().await;
+}
+
+async fn transitions_are_posted_signed_to_the_alert_webhook(backend: Backend) {
+    let received: Arc<Mutex<Vec<(String, Bytes)>>> = Arc::default();
+    let seen = received.clone();
+    let app = axum::Router::new().route(
+        "/alerts/{token}",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let seen = seen.clone();
+            async move {
+                let signature = headers.get("x-pushgate-signature").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                seen.lock().unwrap().push((signature, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/alerts/path-token", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let env = [("PUSHGATE_MONITOR_INTERVAL_MS", "200"), ("PUSHGATE_ALERT_WEBHOOK_URL", url.as_str()), ("PUSHGATE_ALERT_WEBHOOK_SECRET", "alert-secret")];
+    let Some(server) = TestServer::start_with(backend, "monitor_alerts", &env).await else { return };
+    let id = webhook(&server, 1).await;
+    heartbeat(&server, &id).await;
+    recorded(&server, &id, "error", 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let received = received.lock().unwrap().clone();
+    let alerts: Vec<Value> = received
+        .iter()
+        .map(|(signature, body)| {
+            let expected = format!("sha256={}", hex::encode(pushgate::verify::hmac_sha256(b"alert-secret", &[body])));
+            assert_eq!(signature, &expected, "signed over the exact body");
+            serde_json::from_slice(body).unwrap()
+        })
+        .filter(|a: &Value| a["connection_id"] == id.as_str())
+        .collect();
+    let news: Vec<&str> = alerts.iter().map(|a| a["new_status"].as_str().unwrap()).collect();
+    assert!(news.ends_with(&["connected", "error"]), "{alerts:?}");
+    let last = alerts.last().unwrap();
+    assert_eq!((last["old_status"].as_str(), last["message"].as_str()), (Some("connected"), Some("Last heartbeat is too old")));
+    assert_eq!((last["tenant_id"].as_str(), last["name"].as_str()), (Some("acme"), Some("1 s feed")));
+    assert!(last["at"].is_string());
+    server.stop().await;
+}
