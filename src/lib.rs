@@ -32,6 +32,7 @@ pub mod gcp;
 pub mod health;
 pub mod http;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod monitor;
 pub mod outbound;
@@ -209,7 +210,9 @@ pub async fn run_with(
     let google_keys = sources::gcp_pubsub::keys::GoogleKeys::from_setting(&config.google_jwks)
         .map_err(|e| StartError::Config(format!("PUSHGATE_GOOGLE_JWKS: {e}")))?;
     let senders = sources::Senders::new(sns_certs, Arc::new(google_keys));
-    let ingest = Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone()));
+    let metrics = Arc::new(metrics::Metrics::new());
+    tokio::spawn(metrics_upkeep_periodically(Arc::downgrade(&metrics)));
+    let ingest = Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone(), metrics.clone()));
     tokio::spawn(tidy_periodically(Arc::downgrade(&ingest)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let pubsub_api = Arc::new(gcp::PubSubApi::new(config.pubsub_endpoint.clone()));
@@ -235,6 +238,7 @@ pub async fn run_with(
         public_url: public_url.clone(),
         max_body_bytes: config.max_body_bytes,
         body_budget: BodyBudget::new(config.max_buffered_body_bytes),
+        metrics,
     };
     let limits = Limits {
         request_timeout: Duration::from_millis(config.request_timeout_ms),
@@ -271,6 +275,19 @@ async fn tidy_periodically(ingest: std::sync::Weak<Ingest>) {
         tick.tick().await;
         match ingest.upgrade() {
             Some(i) => i.tidy(),
+            None => return,
+        }
+    }
+}
+
+/// Folds latency samples into buckets every few seconds, so an unscraped server does not
+/// keep them all; stops with the server.
+async fn metrics_upkeep_periodically(metrics: std::sync::Weak<metrics::Metrics>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        match metrics.upgrade() {
+            Some(m) => m.upkeep(),
             None => return,
         }
     }

@@ -1,11 +1,13 @@
 //! The HTTP face of pushgate: the router, its layers (request id, tracing, timeout,
-//! concurrency limit with load shedding, panic catcher, body limits) and the handlers.
+//! concurrency limit with load shedding, panic catcher, body limits, request metrics) and
+//! the handlers.
 //! This is the only module that imports axum.
 
 mod admin;
 pub mod auth;
 mod error;
 mod extract;
+mod metrics;
 mod probes;
 mod push;
 pub mod views;
@@ -29,6 +31,7 @@ pub use error::ApiError;
 
 use crate::crypto::MasterKey;
 use crate::ingest::Ingest;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// What every handler can reach. Cheap to clone: everything is behind an `Arc`.
@@ -45,6 +48,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Bytes of push bodies that may be buffered at once, across all requests.
     pub body_budget: BodyBudget,
+    /// This server's Prometheus recorder (requests, rejections), shared with ingest.
+    pub metrics: Arc<Metrics>,
 }
 
 /// A budget of buffered push-body memory, in KiB permits.
@@ -79,6 +84,7 @@ pub(crate) const ADMIN_BODY_LIMIT: usize = 256 * 1024;
 
 pub fn router(state: AppState, limits: Limits) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    let request_metrics = axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track_requests);
     let v1 = Router::new()
         .route("/connections", post(admin::create).get(admin::list))
         .route("/connections/{id}", get(admin::get).patch(admin::patch).delete(admin::delete))
@@ -96,6 +102,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/push/{source}/{id}/lifecycle", post(push::lifecycle))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(metrics::scrape))
         .fallback(probes::not_found)
         .method_not_allowed_fallback(probes::method_not_allowed)
         .with_state(state)
@@ -121,4 +128,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
                 .concurrency_limit(limits.max_concurrent_requests)
                 .timeout(limits.request_timeout),
         )
+        // Outermost, so shed, timed-out and panicking requests are counted with their
+        // answers; `Router::layer` wraps each route, so the matched route is known here.
+        .layer(request_metrics)
 }

@@ -44,6 +44,7 @@ pub async fn push(
     body: Body,
 ) -> Response {
     let Some(source) = SourceKind::from_route_segment(&segment) else {
+        state.ingest.refuse_unknown_route();
         return ApiError::not_found("unknown_route", format!("no push route /push/{segment}")).into_response();
     };
     let origin = Origin { source_addr: Some(peer.ip().to_string()) };
@@ -59,7 +60,7 @@ pub async fn push(
             let id = uuid::Uuid::parse_str(&id).ok();
             let detail = format!("the body is over {} bytes", state.max_body_bytes);
             // An oversized body is not kept, not even its prefix.
-            state.ingest.refuse_early(id, "body_too_large", &detail, b"", &origin).await;
+            state.ingest.refuse_early(source, id, "body_too_large", &detail, b"", &origin).await;
             return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", detail).into_response();
         }
         Err(BodyError::Unreadable) => {
@@ -69,7 +70,7 @@ pub async fn push(
     let Ok(id) = uuid::Uuid::parse_str(&id) else {
         let shown: String = id.chars().take(64).collect();
         let detail = format!("`{shown}` is not a UUID");
-        state.ingest.refuse_early(None, "invalid_connection_id", &detail, &body, &origin).await;
+        state.ingest.refuse_early(source, None, "invalid_connection_id", &detail, &body, &origin).await;
         return ApiError::bad_request("invalid_connection_id", detail).into_response();
     };
     let push_url = format!("{}/push/{segment}/{id}", state.public_url);

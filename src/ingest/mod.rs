@@ -3,7 +3,7 @@
 //! group-committed transaction. A push is acknowledged only after that commit.
 //!
 //! Every refused push is recorded as a rejection (rate-limited per connection, so a flood
-//! cannot fill the disk) and counted.
+//! cannot fill the disk) and counted, in the store and in `pushgate_rejections_total`.
 
 mod cache;
 mod group_commit;
@@ -20,6 +20,7 @@ pub use cache::LoadedConnection;
 pub use group_commit::{CommitError, GroupCommit};
 
 use crate::crypto::MasterKey;
+use crate::metrics::Metrics;
 use crate::model::{body_prefix, now, NewEvent, NewRejection, SourceKind};
 use crate::aws::{ConfirmError, Confirmer};
 use crate::model::SubscriptionChange;
@@ -79,10 +80,13 @@ pub struct Ingest {
     connections: cache::ConnectionCache,
     writer: GroupCommit,
     rejection_limit: DefaultKeyedRateLimiter<Option<Uuid>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Ingest {
-    pub fn new(store: Arc<dyn Store>, key: Arc<MasterKey>, senders: Senders, confirmer: Arc<Confirmer>) -> Ingest {
+    pub fn new(store: Arc<dyn Store>, key: Arc<MasterKey>, senders: Senders, confirmer: Arc<Confirmer>, metrics: Arc<Metrics>)
+        -> Ingest
+    {
         // SQLite serializes writers, so one batch at a time; PostgreSQL overlaps a few.
         let writers = if store.backend() == "postgres" { 4 } else { 1 };
         let quota = Quota::per_second(NonZeroU32::new(REJECTIONS_PER_SECOND).expect("non-zero"))
@@ -95,6 +99,7 @@ impl Ingest {
             confirmer,
             store,
             key,
+            metrics,
         }
     }
 
@@ -112,17 +117,17 @@ impl Ingest {
             found => {
                 // A real connection pushed to the wrong route is recorded on it; else on none.
                 let on = found.map(|c| c.id);
-                self.refuse(on, false, "unknown_connection", "no connection with this id for this route", request.body, origin)
+                self.refuse(route, on, false, "unknown_connection", "no connection with this id for this route", request.body, origin)
                     .await;
                 return Err(PushError::UnknownConnection);
             }
         };
         if connection.paused {
-            self.refuse(Some(id), false, "paused", "the connection is paused", request.body, origin).await;
+            self.refuse(route, Some(id), false, "paused", "the connection is paused", request.body, origin).await;
             return Err(PushError::Paused);
         }
         let Some(sender) = self.senders.get(connection.source) else {
-            self.refuse(Some(id), false, "source_not_available", "this source is not received by this version", request.body, origin)
+            self.refuse(route, Some(id), false, "source_not_available", "this source is not received by this version", request.body, origin)
                 .await;
             return Err(PushError::SourceNotAvailable);
         };
@@ -130,7 +135,7 @@ impl Ingest {
             Ok(v) => v,
             Err(rejected) => {
                 let unauthenticated = matches!(rejected.class, RejectClass::Unauthenticated | RejectClass::Malformed);
-                self.refuse(Some(id), unauthenticated, rejected.reason, &rejected.detail, request.body, origin).await;
+                self.refuse(route, Some(id), unauthenticated, rejected.reason, &rejected.detail, request.body, origin).await;
                 return Err(PushError::Rejected(rejected));
             }
         };
@@ -171,12 +176,11 @@ impl Ingest {
                         Some(answer)
                     }
                     Err(rejected) if rejected.class == RejectClass::Undecodable => {
-                        accepted.kept_rejection =
-                            Some(self.rejection(Some(id), &rejected.detail, rejected.reason, request.body, origin));
+                        accepted.kept_rejection = Some(self.keep_undecodable(route, id, &rejected, request.body, origin));
                         Some(PushAccepted::KeptUndecodable { reason: rejected.reason })
                     }
                     Err(rejected) => {
-                        self.refuse(Some(id), false, rejected.reason, &rejected.detail, request.body, origin).await;
+                        self.refuse(route, Some(id), false, rejected.reason, &rejected.detail, request.body, origin).await;
                         return Err(PushError::Rejected(rejected));
                     }
                 }
@@ -186,11 +190,11 @@ impl Ingest {
                 Some(PushAccepted::Heartbeat)
             }
             Err(rejected) if rejected.class == RejectClass::Undecodable => {
-                accepted.kept_rejection = Some(self.rejection(Some(id), &rejected.detail, rejected.reason, request.body, origin));
+                accepted.kept_rejection = Some(self.keep_undecodable(route, id, &rejected, request.body, origin));
                 Some(PushAccepted::KeptUndecodable { reason: rejected.reason })
             }
             Err(rejected) => {
-                self.refuse(Some(id), false, rejected.reason, &rejected.detail, request.body, origin).await;
+                self.refuse(route, Some(id), false, rejected.reason, &rejected.detail, request.body, origin).await;
                 return Err(PushError::Rejected(rejected));
             }
         };
@@ -232,12 +236,32 @@ impl Ingest {
 
     /// Records a refusal decided before the push was verified (bad id, body too large). It
     /// is kept on the connection only when one has that id, so random ids add no state.
-    pub async fn refuse_early(&self, connection: Option<Uuid>, reason: &'static str, detail: &str, body: &[u8], origin: &Origin) {
+    pub async fn refuse_early(
+        &self,
+        route: SourceKind,
+        connection: Option<Uuid>,
+        reason: &'static str,
+        detail: &str,
+        body: &[u8],
+        origin: &Origin,
+    ) {
         let known = match connection {
             Some(id) => self.connection(id).await.ok().flatten().map(|c| c.id),
             None => None,
         };
-        self.refuse(known, false, reason, detail, body, origin).await;
+        self.refuse(route, known, false, reason, detail, body, origin).await;
+    }
+
+    /// Counts a push to a route that names no source. Nothing is kept: there is no
+    /// connection to keep it on, and random paths must not add rows.
+    pub fn refuse_unknown_route(&self) {
+        self.metrics.rejection(crate::metrics::UNKNOWN_SOURCE, "unknown_route");
+    }
+
+    /// The rejection row of an authentic but undecodable push, counted as a refusal.
+    fn keep_undecodable(&self, route: SourceKind, id: Uuid, rejected: &Rejected, body: &[u8], origin: &Origin) -> NewRejection {
+        self.metrics.rejection(route.as_str(), rejected.reason);
+        self.rejection(Some(id), &rejected.detail, rejected.reason, body, origin)
     }
 
     async fn connection(&self, id: Uuid) -> Result<Option<Arc<LoadedConnection>>, PushError> {
@@ -271,8 +295,20 @@ impl Ingest {
 
     /// Counts a refusal and keeps its record unless this connection is over its quota.
     /// Waits for the commit so a reader sees it, but never fails the caller.
-    async fn refuse(&self, connection: Option<Uuid>, unauthenticated: bool, reason: &str, detail: &str, body: &[u8], origin: &Origin) {
+    #[allow(clippy::too_many_arguments)]
+    async fn refuse(
+        &self,
+        route: SourceKind,
+        connection: Option<Uuid>,
+        unauthenticated: bool,
+        reason: &str,
+        detail: &str,
+        body: &[u8],
+        origin: &Origin,
+    ) {
         tracing::info!(connection = ?connection, reason, source_addr = ?origin.source_addr, "push refused");
+        // Counted before the rate limit: the metric sees every refusal, kept or not.
+        self.metrics.rejection(route.as_str(), reason);
         let record = self
             .rejection_limit
             .check_key(&connection)
