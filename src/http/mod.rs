@@ -125,7 +125,9 @@ pub fn router(state: AppState, limits: Limits) -> Router {
                     }
                 }))
                 .load_shed()
-                .concurrency_limit(limits.max_concurrent_requests)
+                // Global: `Router::layer` applies this stack to each route, and a plain
+                // concurrency limit would count each route on its own.
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(limits.max_concurrent_requests))
                 .timeout(limits.request_timeout),
         )
         // Outermost, so shed, timed-out and panicking requests are counted with their
