@@ -235,6 +235,7 @@ pub async fn run_with(
         confirmer,
         key,
         admin_tokens: Arc::new(tokens),
+        sessions: Arc::default(),
         public_url: public_url.clone(),
         max_body_bytes: config.max_body_bytes,
         body_budget: BodyBudget::new(config.max_buffered_body_bytes),

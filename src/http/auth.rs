@@ -3,7 +3,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 
 use super::error::ApiError;
 use super::AppState;
@@ -41,17 +41,21 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim);
-        match token {
-            Some(t) if !t.is_empty() && state.admin_tokens.accepts(t) => Ok(Admin),
+        match bearer_token(&parts.headers) {
+            Some(t) if state.admin_tokens.accepts(t) => Ok(Admin),
             _ => Err(ApiError::unauthorized()),
         }
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header; `None` when absent or empty.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]

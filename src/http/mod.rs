@@ -5,11 +5,13 @@
 
 mod admin;
 pub mod auth;
+mod dashboard;
 mod error;
 mod extract;
 mod metrics;
 mod probes;
 mod push;
+pub mod sessions;
 pub mod views;
 
 use std::sync::Arc;
@@ -43,6 +45,8 @@ pub struct AppState {
     pub confirmer: Arc<crate::aws::Confirmer>,
     pub key: Arc<MasterKey>,
     pub admin_tokens: Arc<AdminTokens>,
+    /// Dashboard logins (`POST /login`), in memory only.
+    pub sessions: Arc<sessions::Sessions>,
     /// Base URL the clouds reach us at, without a trailing slash.
     pub public_url: String,
     pub max_body_bytes: usize,
@@ -100,6 +104,9 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .nest("/v1", v1)
         .route("/push/{source}/{id}", post(push::push))
         .route("/push/{source}/{id}/lifecycle", post(push::lifecycle))
+        .route("/", get(dashboard::show))
+        .route("/login", post(dashboard::login).layer(DefaultBodyLimit::max(dashboard::LOGIN_BODY_LIMIT)))
+        .route("/logout", post(dashboard::logout))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(metrics::scrape))

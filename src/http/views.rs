@@ -9,7 +9,12 @@ use crate::model::{Connection, Status, StatusChange, StoredEvent, StoredRejectio
 
 /// RFC 3339 in UTC with a `Z`, microseconds when there are any.
 pub fn time(t: DateTime<Utc>) -> Value {
-    Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    Value::String(rfc3339(t))
+}
+
+/// The text form of [`time`], shared with the HTML dashboard.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 fn opt_time(t: Option<DateTime<Utc>>) -> Value {

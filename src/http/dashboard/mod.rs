@@ -1,0 +1,151 @@
+//! The HTML health dashboard at `GET /` and its login: `POST /login` trades a valid admin
+//! token for a session cookie, `POST /logout` ends the session. The dashboard also
+//! accepts the admin token as `Authorization: Bearer`, like `/v1`.
+//!
+//! Every page is rendered on the server and works without JavaScript; the answers forbid
+//! scripts, framing and caching outright (`Content-Security-Policy`, `Cache-Control`).
+
+mod cookie;
+mod page;
+
+use askama::Template;
+use axum::extract::rejection::FormRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use serde::Deserialize;
+
+use super::auth::bearer_token;
+use super::error::ApiError;
+use super::AppState;
+use crate::model::{now, ConnectionFilter};
+use page::{DashboardPage, LoginPage};
+
+/// Login forms carry one token; nothing larger is read.
+pub const LOGIN_BODY_LIMIT: usize = 4 * 1024;
+
+/// Who is asking for the dashboard.
+enum Viewer {
+    Admin,
+    /// Presented an admin token that is not accepted.
+    WrongToken,
+    /// Presented nothing usable: no token, and no live session (a stale cookie after a
+    /// restart or expiry lands here, so it simply sees the login form again).
+    Anonymous,
+}
+
+fn viewer(state: &AppState, headers: &HeaderMap) -> Viewer {
+    let bearer = bearer_token(headers);
+    if bearer.is_some_and(|t| state.admin_tokens.accepts(t)) {
+        return Viewer::Admin;
+    }
+    if cookie::session_id(headers).is_some_and(|id| state.sessions.is_valid(id)) {
+        return Viewer::Admin;
+    }
+    if bearer.is_some() {
+        Viewer::WrongToken
+    } else {
+        Viewer::Anonymous
+    }
+}
+
+/// `GET /`: the dashboard for admins, the login form for everyone else.
+pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match viewer(&state, &headers) {
+        Viewer::Admin => match dashboard(&state).await {
+            Ok(response) => response,
+            Err(e) => e.into_response(),
+        },
+        Viewer::WrongToken => login_form(StatusCode::UNAUTHORIZED, Some("That admin token is not valid.")),
+        Viewer::Anonymous => login_form(StatusCode::OK, None),
+    }
+}
+
+async fn dashboard(state: &AppState) -> Result<Response, ApiError> {
+    let connections = state.store.list_connections(&ConnectionFilter::default()).await?;
+    let page = DashboardPage::new(&connections, now());
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    token: String,
+}
+
+/// `POST /login`: checks the token exactly as `/v1` does (hash, constant-time compare)
+/// and on success starts a session. No CSRF token is needed: the session cookie is
+/// `SameSite=Strict`, and a forged login could only log a browser in with a token the
+/// forger already holds.
+pub async fn login(State(state): State<AppState>, form: Result<Form<LoginForm>, FormRejection>) -> Response {
+    let Ok(Form(form)) = form else {
+        return login_form(StatusCode::BAD_REQUEST, Some("The login form could not be read; please try again."));
+    };
+    let token = form.token.trim();
+    if token.is_empty() || !state.admin_tokens.accepts(token) {
+        return login_form(StatusCode::UNAUTHORIZED, Some("That admin token is not valid."));
+    }
+    let id = state.sessions.create();
+    tracing::info!("dashboard login");
+    redirect_home(&cookie::start(&id, serves_https(&state)))
+}
+
+/// `POST /logout`: ends the session the cookie names and clears the cookie.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(id) = cookie::session_id(&headers) {
+        state.sessions.revoke(id);
+    }
+    redirect_home(&cookie::clear(serves_https(&state)))
+}
+
+/// Cookies are marked `Secure` when browsers reach us over HTTPS.
+fn serves_https(state: &AppState) -> bool {
+    state.public_url.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+}
+
+fn login_form(status: StatusCode, error: Option<&str>) -> Response {
+    html(status, LoginPage { error }.render())
+}
+
+fn redirect_home(set_cookie: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, HeaderValue::from_static("/"));
+    match HeaderValue::from_str(set_cookie) {
+        Ok(value) => {
+            headers.insert(header::SET_COOKIE, value);
+        }
+        // The cookie is built from base64 text only; should it ever not be a valid
+        // header, answering without it is safer than failing the request.
+        Err(e) => tracing::error!(error = %e, "session cookie is not a valid header value"),
+    }
+    no_store(headers);
+    response
+}
+
+fn html(status: StatusCode, rendered: Result<String, askama::Error>) -> Response {
+    let body = match rendered {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "dashboard template failed to render");
+            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response();
+        }
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    // No scripts at all, inline styles only, forms post only to us, never framed (so the
+    // buttons cannot be clickjacked).
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    no_store(headers);
+    response
+}
+
+/// The pages show tenants and connections: nothing in between may keep a copy.
+fn no_store(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}

@@ -1,0 +1,98 @@
+//! What the dashboard shows: connections grouped by tenant, counts per status, and the
+//! two askama templates (`templates/dashboard.html`, `templates/login.html`). Askama
+//! escapes every `{{ }}` value in `.html` templates, so tenant ids, names, streams and
+//! messages reach the page only as text.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use chrono::{DateTime, Utc};
+
+use crate::http::views::{rfc3339, status_of};
+use crate::model::{Connection, Status};
+
+/// Seconds between automatic reloads of the dashboard (a `<meta http-equiv="refresh">`,
+/// so it needs no JavaScript).
+pub const REFRESH_SECONDS: u32 = 15;
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub struct DashboardPage<'a> {
+    pub refresh_seconds: u32,
+    pub checked_at: String,
+    pub total: usize,
+    pub counts: Vec<StatusCount>,
+    pub tenants: Vec<TenantGroup<'a>>,
+}
+
+pub struct StatusCount {
+    pub status: &'static str,
+    pub count: usize,
+}
+
+pub struct TenantGroup<'a> {
+    pub tenant: &'a str,
+    pub rows: Vec<ConnectionRow<'a>>,
+}
+
+pub struct ConnectionRow<'a> {
+    pub name: &'a str,
+    pub source: &'static str,
+    pub stream: &'a str,
+    pub status: &'static str,
+    pub message: &'static str,
+    pub created: String,
+    pub data_last_received: String,
+    pub last_heartbeat: String,
+    pub status_last_checked: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub error: Option<&'a str>,
+}
+
+impl<'a> DashboardPage<'a> {
+    /// Evaluates every connection's status at `now`, as the admin API does.
+    pub fn new(connections: &'a [Connection], now: DateTime<Utc>) -> DashboardPage<'a> {
+        let mut by_tenant: BTreeMap<&str, Vec<ConnectionRow<'a>>> = BTreeMap::new();
+        let mut per_status = [0usize; Status::ALL.len()];
+        for c in connections {
+            let (status, message) = status_of(c, now);
+            if let Some(i) = Status::ALL.iter().position(|s| *s == status) {
+                per_status[i] += 1;
+            }
+            by_tenant.entry(c.tenant_id.as_str()).or_default().push(ConnectionRow {
+                name: &c.name,
+                source: c.source.as_str(),
+                stream: &c.stream,
+                status: status.as_str(),
+                message: message.unwrap_or("–"),
+                created: rfc3339(c.created_at),
+                data_last_received: time_or_never(c.facts.data_last_received_at),
+                last_heartbeat: time_or_never(c.facts.last_heartbeat_at),
+                // Status is evaluated on every read, so this read is its last check.
+                status_last_checked: rfc3339(now),
+            });
+        }
+        let tenants = by_tenant
+            .into_iter()
+            .map(|(tenant, mut rows)| {
+                rows.sort_by(|a, b| a.name.cmp(b.name).then(a.stream.cmp(b.stream)));
+                TenantGroup { tenant, rows }
+            })
+            .collect();
+        DashboardPage {
+            refresh_seconds: REFRESH_SECONDS,
+            checked_at: rfc3339(now),
+            total: connections.len(),
+            counts: Status::ALL.iter().zip(per_status).map(|(s, count)| StatusCount { status: s.as_str(), count }).collect(),
+            tenants,
+        }
+    }
+}
+
+fn time_or_never(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(|| "never".to_owned(), rfc3339)
+}
