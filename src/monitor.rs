@@ -61,7 +61,7 @@ pub fn transition(connection: &Connection, at: DateTime<Utc>) -> Option<StatusCh
     let message = message.map(str::to_owned);
     let facts = &connection.facts;
     let unchanged = facts.recorded_status == Some(status) && facts.recorded_message == message;
-    (!unchanged).then(|| StatusChange { at, old_status: facts.recorded_status, new_status: status, message })
+    (!unchanged).then_some(StatusChange { at, old_status: facts.recorded_status, new_status: status, message })
 }
 
 /// Runs a pass every `interval` until `stop` turns true.

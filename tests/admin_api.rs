@@ -258,7 +258,11 @@ async fn bad_ids_limits_and_cursors(server: TestServer) {
     assert_eq!(server.get_json(&format!("/v1/connections/{id}/events?limit=1000")).await["next_after"], Value::Null);
     let (status, answer) = send(&server, Method::POST, &format!("/v1/connections/{id}/confirm"), None).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("not_confirmable")));
-    assert_eq!(server.get_json(&format!("/v1/connections/{id}/history")).await, json!({"history": []}));
+    // The monitor may have recorded the first status already (tests/monitor.rs covers it).
+    let history = server.get_json(&format!("/v1/connections/{id}/history")).await;
+    for entry in history["history"].as_array().unwrap() {
+        assert_eq!((entry["old_status"].clone(), entry["new_status"].clone()), (Value::Null, json!("requires_action")));
+    }
     server.stop().await;
 }
 
