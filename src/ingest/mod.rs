@@ -152,7 +152,8 @@ impl Ingest {
             kept_rejection: None,
             subscription: None,
         };
-        let answer = match sender.normalize(&verified, &connection.config) {
+        // What the push asks for; a handshake is answered here (it may call the cloud).
+        let decoded: Result<Option<PushAccepted>, Rejected> = match sender.normalize(&verified, &connection.config) {
             Ok(Intake::Events { events, heartbeat, stream }) => {
                 accepted.events = events.into_iter().map(sanitize).collect();
                 accepted.heartbeat = heartbeat;
@@ -160,35 +161,29 @@ impl Ingest {
                 if let Some(hint) = stream.filter(|_| connection.stream == connection.source.default_stream()) {
                     accepted.stream = hint.to_owned();
                 }
-                None
+                Ok(None)
             }
             Ok(Intake::Lifecycle { event, change }) => {
                 accepted.events = vec![sanitize(event)];
                 accepted.subscription = Some(change);
                 accepted.confirms = false;
-                Some(PushAccepted::Lifecycle)
+                Ok(Some(PushAccepted::Lifecycle))
             }
             Ok(Intake::Handshake(handshake)) => {
                 accepted.confirms = false;
-                match self.answer_handshake(handshake, &connection.config).await {
-                    Ok((change, answer)) => {
-                        accepted.subscription = Some(change);
-                        Some(answer)
-                    }
-                    Err(rejected) if rejected.class == RejectClass::Undecodable => {
-                        accepted.kept_rejection = Some(self.keep_undecodable(route, id, &rejected, request.body, origin));
-                        Some(PushAccepted::KeptUndecodable { reason: rejected.reason })
-                    }
-                    Err(rejected) => {
-                        self.refuse(route, Some(id), false, rejected.reason, &rejected.detail, request.body, origin).await;
-                        return Err(PushError::Rejected(rejected));
-                    }
-                }
+                self.answer_handshake(handshake, &connection.config).await.map(|(change, answer)| {
+                    accepted.subscription = Some(change);
+                    Some(answer)
+                })
             }
             Ok(Intake::Heartbeat) => {
                 accepted.heartbeat = true;
-                Some(PushAccepted::Heartbeat)
+                Ok(Some(PushAccepted::Heartbeat))
             }
+            Err(rejected) => Err(rejected),
+        };
+        let answer = match decoded {
+            Ok(answer) => answer,
             Err(rejected) if rejected.class == RejectClass::Undecodable => {
                 accepted.kept_rejection = Some(self.keep_undecodable(route, id, &rejected, request.body, origin));
                 Some(PushAccepted::KeptUndecodable { reason: rejected.reason })
