@@ -36,36 +36,29 @@ pub async fn fresh_postgres_url(test: &str) -> Option<String> {
 /// Set by the test script when it started moto: a missing moto is then a failure.
 pub const REQUIRE_MOTO_VAR: &str = "PUSHGATE_REQUIRE_MOTO";
 
-/// The URL of the moto server standing in for the AWS API (`PUSHGATE_TEST_MOTO_URL`), or
-/// `None` (after printing why) when none runs.
-pub fn moto_url(test: &str) -> Option<String> {
-    match std::env::var("PUSHGATE_TEST_MOTO_URL") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var(REQUIRE_MOTO_VAR).is_ok_and(|v| v == "1") => {
-            panic!("{test}: PUSHGATE_TEST_MOTO_URL is not set but {REQUIRE_MOTO_VAR}=1")
-        }
-        Err(_) => {
-            eprintln!("SKIPPED ({test}): no moto server (PUSHGATE_TEST_MOTO_URL is not set); run scripts/test to include it");
-            None
-        }
-    }
-}
-
 /// Set by the test script when it started the Pub/Sub emulator: a missing one is then a failure.
 pub const REQUIRE_PUBSUB_EMULATOR_VAR: &str = "PUSHGATE_REQUIRE_PUBSUB_EMULATOR";
 
+/// The URL of the moto server standing in for the AWS API (`PUSHGATE_TEST_MOTO_URL`), or
+/// `None` (after printing why) when none runs.
+pub fn moto_url(test: &str) -> Option<String> {
+    service_url(test, "PUSHGATE_TEST_MOTO_URL", REQUIRE_MOTO_VAR, "no moto server")
+}
+
 /// The URL of the Pub/Sub emulator (`PUSHGATE_TEST_PUBSUB_EMULATOR`), or `None` (after
-/// printing why) when none runs.
+/// printing why) when none runs; it comes with the Google Cloud SDK.
 pub fn pubsub_emulator_url(test: &str) -> Option<String> {
-    match std::env::var("PUSHGATE_TEST_PUBSUB_EMULATOR") {
+    service_url(test, "PUSHGATE_TEST_PUBSUB_EMULATOR", REQUIRE_PUBSUB_EMULATOR_VAR, "no Pub/Sub emulator (it comes with the Google Cloud SDK)")
+}
+
+/// A test service's URL from `var`; when missing, a failure if `require_var` is `1`, else
+/// a loud skip.
+fn service_url(test: &str, var: &str, require_var: &str, missing: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(url) => Some(url),
-        Err(_) if std::env::var(REQUIRE_PUBSUB_EMULATOR_VAR).is_ok_and(|v| v == "1") => {
-            panic!("{test}: PUSHGATE_TEST_PUBSUB_EMULATOR is not set but {REQUIRE_PUBSUB_EMULATOR_VAR}=1")
-        }
+        Err(_) if std::env::var(require_var).is_ok_and(|v| v == "1") => panic!("{test}: {var} is not set but {require_var}=1"),
         Err(_) => {
-            eprintln!(
-                "SKIPPED ({test}): no Pub/Sub emulator (PUSHGATE_TEST_PUBSUB_EMULATOR is not set; it comes with the Google Cloud SDK); run scripts/test where it is installed"
-            );
+            eprintln!("SKIPPED ({test}): {missing}: {var} is not set; run scripts/test where it is installed");
             None
         }
     }

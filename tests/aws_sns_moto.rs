@@ -58,18 +58,6 @@ async fn sns_connection(server: &TestServer, config: Value) -> String {
     c["id"].as_str().unwrap().to_owned()
 }
 
-/// Polls the connection until `done` holds (or fails after 15 s).
-async fn wait_for(server: &TestServer, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..150 {
-        let c = server.connection(id).await;
-        if done(&c) {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}: {}", server.connection(id).await);
-}
-
 async fn verified_confirmation_calls_confirm_subscription(backend: Backend) {
     let Some(moto) = pushgate::testing::moto_url("verified_confirmation_calls_confirm_subscription") else { return };
     aws_environment();
@@ -117,7 +105,7 @@ async fn canary_heartbeats_are_published_and_moto_deliveries_refused(backend: Ba
         .await
         .unwrap();
 
-    let c = wait_for(&server, &id, "a published canary", |c| c["canary"]["last_published_at"].is_string()).await;
+    let c = server.wait_for(&id, "a published canary", 150, Duration::from_millis(100), |c| c["canary"]["last_published_at"].is_string()).await;
     assert!(c["canary"]["last_error"].is_null(), "{c}");
     let mut rejection = Value::Null;
     for _ in 0..150 {
@@ -144,7 +132,7 @@ async fn canary_publish_failures_are_visible_on_the_connection(backend: Backend)
     let Some(server) = server(backend, "moto_canary_failure", &moto, &[]).await else { return };
     let missing = "arn:aws:sns:us-east-1:123456789012:no-such-topic";
     let id = sns_connection(&server, json!({"topic_arns": [missing], "canary": {"topic_arn": missing, "interval_seconds": 1}})).await;
-    let c = wait_for(&server, &id, "a failed canary", |c| c["canary"]["last_error"].is_string()).await;
+    let c = server.wait_for(&id, "a failed canary", 150, Duration::from_millis(100), |c| c["canary"]["last_error"].is_string()).await;
     assert!(c["canary"]["last_error_at"].is_string());
     assert!(c["canary"]["last_published_at"].is_null());
     assert!(c["canary"]["last_error"].as_str().unwrap().contains("NotFound"), "{c}");

@@ -74,17 +74,6 @@ impl Relay {
     }
 }
 
-async fn wait_for(server: &TestServer, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..300 {
-        let c = server.connection(id).await;
-        if done(&c) {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}: {}", server.connection(id).await);
-}
-
 async fn emulator_pushes_are_refused_until_signed_then_stored_once(backend: Backend) {
     let Some(emulator) = pushgate::testing::pubsub_emulator_url("emulator_pushes_are_refused_until_signed_then_stored_once") else {
         return;
@@ -128,7 +117,7 @@ async fn emulator_pushes_are_refused_until_signed_then_stored_once(backend: Back
     let publisher = Publisher::builder(&topic).with_endpoint(&emulator).with_credentials(anonymous()).build().await.unwrap();
     let scc = include_str!("fixtures/gcp-pubsub/scc/sra_bad_ip_scc.json");
     publisher.publish(Message::new().set_data(scc.as_bytes().to_vec())).await.unwrap();
-    let refused = wait_for(&server, &id, "refused pushes", |c| c["counters"]["rejections"].as_i64().unwrap_or(0) >= 3).await;
+    let refused = server.wait_for(&id, "refused pushes", 300, Duration::from_millis(100), |c| c["counters"]["rejections"].as_i64().unwrap_or(0) >= 3).await;
     assert_eq!(refused["counters"]["events"], 0);
     assert!(refused["last_heartbeat_at"].is_null(), "no unauthenticated heartbeat counts");
     let rejections = server.rejections(&id).await;
@@ -140,7 +129,7 @@ async fn emulator_pushes_are_refused_until_signed_then_stored_once(backend: Back
         let data = json!({"alert": n, "severity": "HIGH"}).to_string();
         publisher.publish(Message::new().set_data(data.into_bytes()).set_attributes([("n", n.to_string())])).await.unwrap();
     }
-    let c = wait_for(&server, &id, "five events and a heartbeat", |c| {
+    let c = server.wait_for(&id, "five events and a heartbeat", 300, Duration::from_millis(100), |c| {
         c["counters"]["events"].as_i64() == Some(5) && c["last_heartbeat_at"].is_string()
     })
     .await;
@@ -163,7 +152,7 @@ async fn emulator_pushes_are_refused_until_signed_then_stored_once(backend: Back
 
     // 3. The subscription is deleted: the check notices.
     subscriptions.delete_subscription().set_subscription(&subscription).send().await.unwrap();
-    let c = wait_for(&server, &id, "the missing subscription", |c| c["status_message"] == "Subscription is missing").await;
+    let c = server.wait_for(&id, "the missing subscription", 300, Duration::from_millis(100), |c| c["status_message"] == "Subscription is missing").await;
     assert_eq!(c["status"], "error");
     server.stop().await;
 }

@@ -73,17 +73,6 @@ async fn heartbeat(server: &TestServer, id: &str) {
     push(server, id, br#"{"type":"heartbeat"}"#).await;
 }
 
-async fn wait_for(server: &TestServer, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..100 {
-        let c = server.connection(id).await;
-        if done(&c) {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}: {}", server.connection(id).await);
-}
-
 /// Waits until the monitor has recorded a transition to `status` (the read-time status
 /// may change before a monitor pass sees it).
 async fn recorded(server: &TestServer, id: &str, status: &str, count: usize) {
@@ -125,7 +114,7 @@ async fn feeds_go_red_and_green_and_each_transition_is_recorded_once(backend: Ba
     // Confirmed by data, but no heartbeat ever came.
     let quiet = webhook(&server, 1).await;
     push(&server, &quiet, br#"{"alert":"x"}"#).await;
-    let c = wait_for(&server, &quiet, "a missing heartbeat", |c| c["status_message"] == "Subscription heartbeat is missing").await;
+    let c = server.wait_for(&quiet, "a missing heartbeat", 100, Duration::from_millis(50), |c| c["status_message"] == "Subscription heartbeat is missing").await;
     assert_eq!(c["status"], "error");
 
     tokio::time::sleep(Duration::from_millis(500)).await;

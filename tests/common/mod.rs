@@ -97,6 +97,18 @@ impl TestServer {
         self.get_json(&format!("/v1/connections/{id}")).await
     }
 
+    /// Polls the connection every `every` until `done` holds; panics after `tries` polls.
+    pub async fn wait_for(&self, id: &str, what: &str, tries: u32, every: std::time::Duration, done: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..tries {
+            let c = self.connection(id).await;
+            if done(&c) {
+                return c;
+            }
+            tokio::time::sleep(every).await;
+        }
+        panic!("timed out waiting for {what}: {}", self.connection(id).await);
+    }
+
     pub async fn events(&self, id: &str) -> Vec<Value> {
         self.get_json(&format!("/v1/connections/{id}/events?limit=1000")).await["events"].as_array().unwrap().clone()
     }
