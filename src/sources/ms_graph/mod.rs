@@ -1,0 +1,5 @@
+//! Microsoft Graph change notifications (`POST /push/ms-graph/{id}` and
+//! `/push/ms-graph/{id}/lifecycle`): the validation handshake, the per-notification
+//! `clientState` and tenant checks, the `validationTokens` that vouch for a batch of rich
+//! notifications, the decryption of their `encryptedContent`, lifecycle events, and the
+//! sender that joins them.
