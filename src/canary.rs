@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::aws::SnsApi;
 use crate::gcp::PubSubApi;
-use crate::model::{now, Connection, ConnectionFilter, SourceKind};
+use crate::model::{now, BackgroundTask, Connection, ConnectionFilter, SourceKind};
 use crate::store::Store;
 
 /// How often the list of canaries is re-read from the store (admin changes apply within it).
@@ -153,7 +153,7 @@ pub async fn publish(store: &dyn Store, publishers: &Publishers, canary: &Canary
             Some(e)
         }
     };
-    if let Err(e) = store.record_canary(canary.connection_id, now(), error.as_deref()).await {
+    if let Err(e) = store.record_task(canary.connection_id, BackgroundTask::Canary, now(), error.as_deref()).await {
         tracing::warn!(connection = %canary.connection_id, error = %e, "canary outcome not recorded");
     }
 }
@@ -178,6 +178,7 @@ mod tests {
             facts: crate::model::Facts { paused, ..Default::default() },
             counters: Default::default(),
             canary: Default::default(),
+            upkeep: Default::default(),
         }
     }
 

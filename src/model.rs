@@ -147,13 +147,16 @@ pub struct Connection {
     pub updated_at: DateTime<Utc>,
     pub facts: Facts,
     pub counters: Counters,
-    pub canary: CanaryState,
+    pub canary: TaskOutcome,
+    /// Graph subscription upkeep (connections with `config.subscription`).
+    pub upkeep: TaskOutcome,
 }
 
-/// The outcome of the last canary heartbeat publishes (connections with a `canary`).
+/// The outcome of a background task's runs for one connection: the canary heartbeat
+/// publishes (connections with a `canary`) and the Graph subscription upkeep.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CanaryState {
-    pub last_published_at: Option<DateTime<Utc>>,
+pub struct TaskOutcome {
+    pub last_success_at: Option<DateTime<Utc>>,
     /// The last failure, kept after later successes so an intermittent fault stays visible.
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
@@ -169,6 +172,9 @@ pub struct Facts {
     pub confirmation_url: Option<String>,
     pub subscription_lost_at: Option<DateTime<Utc>>,
     pub reauthorization_required_at: Option<DateTime<Utc>>,
+    /// Graph reported notifications it could not deliver (lifecycle `missed`): data was
+    /// lost upstream. Shown, not part of the status.
+    pub missed_at: Option<DateTime<Utc>>,
     pub data_last_received_at: Option<DateTime<Utc>>,
     pub last_heartbeat_at: Option<DateTime<Utc>>,
     pub status_last_checked_at: Option<DateTime<Utc>>,
@@ -232,6 +238,43 @@ pub enum SubscriptionChange {
     /// the vendor's own time: a late retry of that report does not undo a confirmation
     /// made after it.
     Lost { at: DateTime<Utc> },
+    /// A verified Graph notification named its subscription and expiry. It replaces the
+    /// stored ones only when its expiry is later (a newer or renewed subscription), so a
+    /// late retry from an old subscription changes nothing.
+    Observed { external_id: String, expires_at: Option<DateTime<Utc>> },
+    /// Graph asked for the subscription to be reauthorized (lifecycle
+    /// `reauthorizationRequired`) at `at`.
+    ReauthorizationRequired { at: DateTime<Utc> },
+    /// pushgate created, renewed or reauthorized the Graph subscription: its id and expiry
+    /// are now these, and no reauthorization is pending.
+    Renewed { external_id: String, expires_at: DateTime<Utc> },
+    /// Graph reported lost notifications (lifecycle `missed`) at `at`.
+    Missed { at: DateTime<Utc> },
+}
+
+/// A subscription change and, when an event of the same push reported it, that event's
+/// dedupe key: the change then applies only if the event is new (a replayed report
+/// changes nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedChange {
+    pub change: SubscriptionChange,
+    pub event_key: Option<String>,
+}
+
+impl ReportedChange {
+    /// A change that applies whatever the push's events were.
+    pub fn always(change: SubscriptionChange) -> ReportedChange {
+        ReportedChange { change, event_key: None }
+    }
+}
+
+/// A background task whose outcome is kept per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackgroundTask {
+    /// Canary heartbeat publishes.
+    Canary,
+    /// Graph subscription upkeep (create, renew, reauthorize).
+    Upkeep,
 }
 
 /// One event as a sender produced it, before it is stored.

@@ -105,6 +105,7 @@ mod tests {
             facts,
             counters: Default::default(),
             canary: Default::default(),
+            upkeep: Default::default(),
         }
     }
 

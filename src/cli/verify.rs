@@ -84,9 +84,18 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
                     events.iter().map(|e| event(e, source, &connection, *hint)).collect()
                 }
                 Intake::Lifecycle { event: e, .. } => vec![event(e, source, &connection, None)],
+                Intake::Batch(batch) => batch.events.iter().map(|e| event(e, source, &connection, None)).collect(),
                 Intake::Heartbeat | Intake::Handshake(_) => Vec::new(),
             };
-            json!({"verified": true, "reason": null, "kind": intake.kind_name(), "events": events})
+            let mut report = json!({"verified": true, "reason": null, "kind": intake.kind_name(), "events": events});
+            // A Graph batch is stored in part: the items refused on their own are listed.
+            if let Intake::Batch(batch) = &intake {
+                if !batch.refused.is_empty() {
+                    report["refused"] =
+                        batch.refused.iter().map(|r| json!({"reason": r.reason, "detail": r.detail})).collect::<Vec<_>>().into();
+                }
+            }
+            report
         }
         // Authentic, but the payload cannot be decoded: pushgate keeps it as a rejection.
         Err(r) => return Ok((refused(r.reason, &r.detail, true), false)),

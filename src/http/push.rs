@@ -47,6 +47,41 @@ pub async fn push(
         state.ingest.refuse_unknown_route();
         return ApiError::not_found("unknown_route", format!("no push route /push/{segment}")).into_response();
     };
+    receive(state, source, &segment, id, "", peer, uri, headers, body).await
+}
+
+/// `POST /push/ms-graph/{id}/lifecycle`: Graph lifecycle notifications (and the validation
+/// of that URL), received like the notifications themselves.
+pub async fn lifecycle(
+    State(state): State<AppState>,
+    Path((segment, id)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match SourceKind::from_route_segment(&segment) {
+        Some(source @ SourceKind::MsGraph) => receive(state, source, &segment, id, "/lifecycle", peer, uri, headers, body).await,
+        _ => {
+            state.ingest.refuse_unknown_route();
+            ApiError::not_found("unknown_route", format!("no lifecycle route for /push/{segment}")).into_response()
+        }
+    }
+}
+
+/// One push to `/push/{segment}/{id}{suffix}`.
+#[allow(clippy::too_many_arguments)]
+async fn receive(
+    state: AppState,
+    source: SourceKind,
+    segment: &str,
+    id: String,
+    suffix: &str,
+    peer: SocketAddr,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let origin = Origin { source_addr: Some(peer.ip().to_string()) };
     // Memory for the body is reserved before reading, so slow senders cannot pin more
     // than the budget between them; past it, pushes are shed (503) and retried later.
@@ -73,19 +108,11 @@ pub async fn push(
         state.ingest.refuse_early(source, None, "invalid_connection_id", &detail, &body, &origin).await;
         return ApiError::bad_request("invalid_connection_id", detail).into_response();
     };
-    let push_url = format!("{}/push/{segment}/{id}", state.public_url);
+    let push_url = format!("{}/push/{segment}/{id}{suffix}", state.public_url);
     let request = RawRequest { headers: &headers, query: uri.query(), body: &body, push_url: &push_url, now: now() };
     match state.ingest.push(source, id, request, &origin).await {
         Ok(accepted) => accepted_response(source, accepted),
         Err(e) => error_response(source, e).into_response(),
-    }
-}
-
-/// `POST /push/ms-graph/{id}/lifecycle`: Graph lifecycle notifications.
-pub async fn lifecycle(Path((segment, _id)): Path<(String, String)>) -> ApiError {
-    match SourceKind::from_route_segment(&segment) {
-        Some(source @ SourceKind::MsGraph) => error_response(source, PushError::SourceNotAvailable),
-        _ => ApiError::not_found("unknown_route", format!("no lifecycle route for /push/{segment}")),
     }
 }
 
@@ -109,6 +136,9 @@ async fn read_limited(body: Body, declared: Option<u64>, limit: usize) -> Result
 }
 
 fn accepted_response(source: SourceKind, accepted: PushAccepted) -> Response {
+    if let PushAccepted::Validated { echo } = accepted {
+        return validated_response(echo);
+    }
     let status = stored_status(source);
     if status == StatusCode::NO_CONTENT {
         return status.into_response();
@@ -120,8 +150,26 @@ fn accepted_response(source: SourceKind, accepted: PushAccepted) -> Response {
         PushAccepted::Confirmed { subscription_arn } => json!({"status": "confirmed", "subscription_arn": subscription_arn}),
         PushAccepted::AwaitingConfirmation => json!({"status": "awaiting_admin_confirmation"}),
         PushAccepted::Lifecycle => json!({"status": "lifecycle"}),
+        PushAccepted::StoredPartly { stored, duplicates, refused } => {
+            json!({"status": "stored", "stored": stored, "duplicates": duplicates, "refused": refused})
+        }
+        PushAccepted::Validated { .. } => unreachable!("answered above"),
     };
     (status, Json(body)).into_response()
+}
+
+/// 200 to a validation request. Graph wants its token back as plain text, byte for byte;
+/// `nosniff` keeps a browser from reading a token full of markup as HTML.
+fn validated_response(echo: Option<Vec<u8>>) -> Response {
+    match echo {
+        Some(token) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")],
+            token,
+        )
+            .into_response(),
+        None => (StatusCode::OK, Json(json!({"status": "validated"}))).into_response(),
+    }
 }
 
 fn error_response(source: SourceKind, error: PushError) -> ApiError {

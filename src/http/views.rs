@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use crate::health::{evaluate, Policy};
-use crate::model::{Connection, Status, StatusChange, StoredEvent, StoredRejection};
+use crate::model::{Connection, SourceKind, Status, StatusChange, StoredEvent, StoredRejection};
 
 /// RFC 3339 in UTC with a `Z`, microseconds when there are any.
 pub fn time(t: DateTime<Utc>) -> Value {
@@ -39,6 +39,18 @@ pub fn connection(c: &Connection, public_url: &str, now: DateTime<Utc>) -> Value
     if let Some(url) = &c.facts.confirmation_url {
         subscription["confirmation_url"] = Value::String(url.clone());
     }
+    if c.source == SourceKind::MsGraph {
+        subscription["reauthorization_required_at"] = opt_time(c.facts.reauthorization_required_at);
+        // Graph reported notifications it could not deliver: data was lost upstream.
+        subscription["missed_at"] = opt_time(c.facts.missed_at);
+        if c.config_public.get("subscription").is_some() {
+            subscription["upkeep"] = json!({
+                "last_success_at": opt_time(c.upkeep.last_success_at),
+                "last_error": c.upkeep.last_error,
+                "last_error_at": opt_time(c.upkeep.last_error_at),
+            });
+        }
+    }
     let mut view = json!({
         "id": c.id,
         "tenant_id": c.tenant_id,
@@ -61,7 +73,7 @@ pub fn connection(c: &Connection, public_url: &str, now: DateTime<Utc>) -> Value
     });
     if c.config_public.get("canary").is_some() {
         view["canary"] = json!({
-            "last_published_at": opt_time(c.canary.last_published_at),
+            "last_published_at": opt_time(c.canary.last_success_at),
             "last_error": c.canary.last_error,
             "last_error_at": opt_time(c.canary.last_error_at),
         });

@@ -21,9 +21,8 @@ pub use group_commit::{CommitError, GroupCommit};
 
 use crate::crypto::MasterKey;
 use crate::metrics::Metrics;
-use crate::model::{body_prefix, now, NewEvent, NewRejection, SourceKind};
 use crate::aws::{ConfirmError, Confirmer};
-use crate::model::SubscriptionChange;
+use crate::model::{body_prefix, now, NewEvent, NewRejection, ReportedChange, SourceKind, SubscriptionChange};
 use crate::sources::{Handshake, Intake, RawRequest, RejectClass, Rejected, Senders};
 use crate::store::{Accepted, OpOutcome, Refused, Store, WriteOp};
 
@@ -47,6 +46,12 @@ pub enum PushAccepted {
     AwaitingConfirmation,
     /// A subscription lifecycle message was stored and applied.
     Lifecycle,
+    /// A batch was stored in part: `refused` of its items failed their own checks and
+    /// were kept as rejections.
+    StoredPartly { stored: u32, duplicates: u32, refused: u32 },
+    /// A validation request was answered; `echo` is what the sender expects back (the
+    /// Graph `validationToken`), if anything.
+    Validated { echo: Option<Vec<u8>> },
 }
 
 /// Why a push was not acknowledged.
@@ -149,9 +154,11 @@ impl Ingest {
             events: Vec::new(),
             heartbeat: false,
             confirms: true,
-            kept_rejection: None,
-            subscription: None,
+            kept_rejections: Vec::new(),
+            changes: Vec::new(),
         };
+        // Items of a batch refused on their own, counted in the answer.
+        let mut refused_items = 0u32;
         // What the push asks for; a handshake is answered here (it may call the cloud).
         let decoded: Result<Option<PushAccepted>, Rejected> = match sender.normalize(&verified, &connection.config) {
             Ok(Intake::Events { events, heartbeat, stream }) => {
@@ -164,15 +171,32 @@ impl Ingest {
                 Ok(None)
             }
             Ok(Intake::Lifecycle { event, change }) => {
-                accepted.events = vec![sanitize(event)];
-                accepted.subscription = Some(change);
+                let event = sanitize(event);
+                accepted.changes = vec![ReportedChange { change, event_key: Some(event.dedupe_key.clone()) }];
+                accepted.events = vec![event];
                 accepted.confirms = false;
                 Ok(Some(PushAccepted::Lifecycle))
             }
+            Ok(Intake::Batch(batch)) => {
+                accepted.events = batch.events.into_iter().map(sanitize).collect();
+                // A key the sanitizer shortened is shortened the same way for its change.
+                accepted.changes = batch
+                    .changes
+                    .into_iter()
+                    .map(|c| ReportedChange { event_key: c.event_key.map(sanitize_key), change: c.change })
+                    .collect();
+                refused_items = batch.refused.len() as u32;
+                accepted.kept_rejections = batch
+                    .refused
+                    .iter()
+                    .filter_map(|r| self.refused_item(route, id, r, request.body, origin))
+                    .collect();
+                Ok(None)
+            }
             Ok(Intake::Handshake(handshake)) => {
-                accepted.confirms = false;
+                accepted.confirms = matches!(handshake, Handshake::O365Validation);
                 self.answer_handshake(handshake, &connection.config).await.map(|(change, answer)| {
-                    accepted.subscription = Some(change);
+                    accepted.changes = change.into_iter().map(ReportedChange::always).collect();
                     Some(answer)
                 })
             }
@@ -185,7 +209,7 @@ impl Ingest {
         let answer = match decoded {
             Ok(answer) => answer,
             Err(rejected) if rejected.class == RejectClass::Undecodable => {
-                accepted.kept_rejection = Some(self.keep_undecodable(route, id, &rejected, request.body, origin));
+                accepted.kept_rejections = vec![self.keep_undecodable(route, id, &rejected, request.body, origin)];
                 Some(PushAccepted::KeptUndecodable { reason: rejected.reason })
             }
             Err(rejected) => {
@@ -194,9 +218,11 @@ impl Ingest {
             }
         };
         match self.writer.submit(WriteOp::Accept(accepted)).await {
-            Ok(OpOutcome::Accepted { stored, duplicates }) => {
-                Ok(answer.unwrap_or(PushAccepted::Stored { stored, duplicates }))
-            }
+            Ok(OpOutcome::Accepted { stored, duplicates }) => Ok(answer.unwrap_or(if refused_items > 0 {
+                PushAccepted::StoredPartly { stored, duplicates, refused: refused_items }
+            } else {
+                PushAccepted::Stored { stored, duplicates }
+            })),
             Ok(OpOutcome::ConnectionGone) => Err(PushError::UnknownConnection),
             Ok(OpOutcome::Refused) => Err(PushError::StoreUnavailable),
             Err(CommitError::Overloaded) => Err(PushError::Overloaded),
@@ -207,18 +233,29 @@ impl Ingest {
     /// Confirms a verified subscription request, or keeps it for an admin. A refused
     /// confirmation (expired token, no permission) cannot be helped by a retry: it is kept
     /// as a rejection and acknowledged; an unreachable AWS asks the sender to retry.
+    ///
+    /// A Graph validation is answered by echoing its token: that is what proves the
+    /// endpoint to Graph, and the subscription counts as validated once it is committed.
     async fn answer_handshake(&self, handshake: Handshake, config: &Value)
-        -> Result<(SubscriptionChange, PushAccepted), Rejected>
+        -> Result<(Option<SubscriptionChange>, PushAccepted), Rejected>
     {
-        let Handshake::SnsSubscription { region, topic_arn, subscribe_url, token, .. } = handshake;
+        let (region, topic_arn, subscribe_url, token) = match handshake {
+            Handshake::SnsSubscription { region, topic_arn, subscribe_url, token, .. } => (region, topic_arn, subscribe_url, token),
+            Handshake::GraphValidation { token } => {
+                let validated = SubscriptionChange::Confirmed { external_id: None };
+                return Ok((Some(validated), PushAccepted::Validated { echo: Some(token) }));
+            }
+            // Authenticated by its Webhook-AuthID: it confirms like any first push.
+            Handshake::O365Validation => return Ok((None, PushAccepted::Validated { echo: None })),
+        };
         if config.get("auto_confirm").and_then(Value::as_bool) == Some(false) {
-            return Ok((SubscriptionChange::Pending { confirmation_url: subscribe_url }, PushAccepted::AwaitingConfirmation));
+            return Ok((Some(SubscriptionChange::Pending { confirmation_url: subscribe_url }), PushAccepted::AwaitingConfirmation));
         }
         match self.confirmer.confirm(&region, &topic_arn, &token, &subscribe_url).await {
             Ok(confirmed) => {
                 tracing::info!(topic_arn, via = confirmed.via, subscription_arn = ?confirmed.subscription_arn, "SNS subscription confirmed");
                 Ok((
-                    SubscriptionChange::Confirmed { external_id: confirmed.subscription_arn.clone() },
+                    Some(SubscriptionChange::Confirmed { external_id: confirmed.subscription_arn.clone() }),
                     PushAccepted::Confirmed { subscription_arn: confirmed.subscription_arn },
                 ))
             }
@@ -257,6 +294,15 @@ impl Ingest {
     fn keep_undecodable(&self, route: SourceKind, id: Uuid, rejected: &Rejected, body: &[u8], origin: &Origin) -> NewRejection {
         self.metrics.rejection(route.as_str(), rejected.reason);
         self.rejection(Some(id), &rejected.detail, rejected.reason, body, origin)
+    }
+
+    /// The rejection row of one refused item of an acknowledged batch, unless this
+    /// connection is over its quota; always counted. It does not count towards
+    /// "Signature verification failing": the push itself verified.
+    fn refused_item(&self, route: SourceKind, id: Uuid, rejected: &Rejected, body: &[u8], origin: &Origin) -> Option<NewRejection> {
+        tracing::info!(connection = %id, reason = rejected.reason, source_addr = ?origin.source_addr, "batch item refused");
+        self.metrics.rejection(route.as_str(), rejected.reason);
+        self.rejection_limit.check_key(&Some(id)).is_ok().then(|| self.rejection(Some(id), &rejected.detail, rejected.reason, body, origin))
     }
 
     async fn connection(&self, id: Uuid) -> Result<Option<Arc<LoadedConnection>>, PushError> {
@@ -340,11 +386,17 @@ fn bounded_detail(detail: &str) -> String {
 /// Makes an event storable in both backends: PostgreSQL's `jsonb` and `text` refuse NUL
 /// characters, and a very long sender id is kept as its hash.
 fn sanitize(mut event: NewEvent) -> NewEvent {
-    if event.dedupe_key.len() > MAX_DEDUPE_KEY || event.dedupe_key.contains('\0') {
-        event.dedupe_key = format!("sha256:{}", hex::encode(Sha256::digest(event.dedupe_key.as_bytes())));
-    }
+    event.dedupe_key = sanitize_key(event.dedupe_key);
     strip_nul(&mut event.payload);
     event
+}
+
+fn sanitize_key(key: String) -> String {
+    if key.len() > MAX_DEDUPE_KEY || key.contains('\0') {
+        format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
+    } else {
+        key
+    }
 }
 
 fn strip_nul(value: &mut Value) {

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use serde_json::Value;
 
-use crate::model::{NewEvent, SourceKind, SubscriptionChange};
+use crate::model::{NewEvent, ReportedChange, SourceKind, SubscriptionChange};
 
 /// One push as it arrived: nothing is parsed before verification. Its `Debug` shows
 /// header names and the body length only: values and body may carry credentials.
@@ -51,11 +51,22 @@ pub struct Verified<'a> {
     request: RawRequest<'a>,
     /// A delivery id the sender signed or supplied, usable as a dedupe key.
     pub delivery_id: Option<String>,
+    /// What the push decoded to, when verifying it meant decoding it already (a Graph
+    /// batch is checked item by item, and a rich notification is authenticated by
+    /// decrypting it).
+    decoded: Option<Intake>,
 }
 
 impl<'a> Verified<'a> {
     pub(in crate::sources) fn new(request: RawRequest<'a>, delivery_id: Option<String>) -> Verified<'a> {
-        Verified { request, delivery_id }
+        Verified { request, delivery_id, decoded: None }
+    }
+    pub(in crate::sources) fn decoded(request: RawRequest<'a>, intake: Intake) -> Verified<'a> {
+        Verified { request, delivery_id: None, decoded: Some(intake) }
+    }
+    /// The intake decoded during verification, if any.
+    pub(in crate::sources) fn decoded_intake(&self) -> Option<&Intake> {
+        self.decoded.as_ref()
     }
     pub fn request(&self) -> &RawRequest<'a> {
         &self.request
@@ -76,6 +87,17 @@ pub enum Intake {
     Handshake(Handshake),
     /// A change of the subscription itself, also stored as a `lifecycle` event.
     Lifecycle { event: NewEvent, change: SubscriptionChange },
+    /// A batch whose items were checked one by one (Graph): the events of the items that
+    /// verified, the subscription changes they report, and each item that failed.
+    Batch(Batch),
+}
+
+/// The verified part of a batch, and why each other item was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub events: Vec<NewEvent>,
+    pub changes: Vec<ReportedChange>,
+    pub refused: Vec<Rejected>,
 }
 
 impl Intake {
@@ -91,6 +113,11 @@ impl Intake {
             Intake::Heartbeat => "heartbeat",
             Intake::Handshake(_) => "handshake",
             Intake::Lifecycle { .. } => "lifecycle",
+            // A batch of lifecycle notifications only is a lifecycle push.
+            Intake::Batch(b) if !b.events.is_empty() && b.events.iter().all(|e| e.kind == crate::model::EventKind::Lifecycle) => {
+                "lifecycle"
+            }
+            Intake::Batch(_) => "events",
         }
     }
 }
@@ -100,6 +127,11 @@ impl Intake {
 pub enum Handshake {
     /// An SNS `SubscriptionConfirmation` from an allowed topic.
     SnsSubscription { region: String, topic_arn: String, subscribe_url: String, token: String, message_id: String },
+    /// A Graph validation request: the decoded `validationToken` is echoed back as
+    /// `text/plain`, which tells Graph the endpoint is ours.
+    GraphValidation { token: Vec<u8> },
+    /// An Office 365 Management Activity webhook validation (`{"validationCode": ...}`).
+    O365Validation,
 }
 
 /// How a refusal reads to the sender's retry rules (the HTTP layer maps it to a status).

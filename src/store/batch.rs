@@ -41,9 +41,9 @@ pub fn events(ops: &[WriteOp]) -> Vec<(usize, Uuid, &NewEvent)> {
 /// Every rejection row the batch keeps.
 pub fn rejections(ops: &[WriteOp]) -> Vec<&NewRejection> {
     ops.iter()
-        .filter_map(|op| match op {
-            WriteOp::Accept(a) => a.kept_rejection.as_ref(),
-            WriteOp::Refuse(r) => r.record.as_ref(),
+        .flat_map(|op| match op {
+            WriteOp::Accept(a) => a.kept_rejections.iter().collect::<Vec<_>>(),
+            WriteOp::Refuse(r) => r.record.iter().collect(),
         })
         .collect()
 }
@@ -80,9 +80,7 @@ pub fn settle(ops: &[WriteOp], inserted: &HashSet<(String, String)>) -> (Vec<OpO
                 if a.confirms {
                     d.confirmed_at = Some(d.confirmed_at.map_or(a.received_at, |t| t.min(a.received_at)));
                 }
-                if a.kept_rejection.is_some() {
-                    d.rejections += 1;
-                }
+                d.rejections += a.kept_rejections.len() as i64;
                 d.reset_streak = true;
                 d.streak = 0;
                 outcomes.push(OpOutcome::Accepted { stored, duplicates });
@@ -134,8 +132,8 @@ mod tests {
                 .collect(),
             heartbeat: keys.is_empty(),
             confirms: true,
-            kept_rejection: None,
-            subscription: None,
+            kept_rejections: Vec::new(),
+            changes: Vec::new(),
         })
     }
 

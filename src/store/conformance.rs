@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -55,7 +55,8 @@ conformance!(
     rejections_are_pruned_to_the_newest,
     subscription_changes_apply_with_their_push,
     subscription_changes_by_an_admin,
-    canary_outcomes_are_kept,
+    graph_subscription_changes,
+    task_outcomes_are_kept,
     checks_and_alert_deliveries_are_kept,
     recorded_status_is_read_back,
 );
@@ -94,8 +95,8 @@ fn accept(c: &NewConnection, keys: &[&str]) -> WriteOp {
         events: keys.iter().map(|k| event(k)).collect(),
         heartbeat: keys.is_empty(),
         confirms: true,
-        kept_rejection: None,
-        subscription: None,
+        kept_rejections: Vec::new(),
+        changes: Vec::new(),
     })
 }
 
@@ -319,7 +320,7 @@ async fn subscription_changes_apply_with_their_push(store: Arc<dyn Store>) {
         let WriteOp::Accept(mut a) = accept(&c, keys) else { unreachable!() };
         a.confirms = false;
         a.heartbeat = false;
-        a.subscription = Some(change);
+        a.changes = vec![ReportedChange { change, event_key: keys.first().map(|k| k.to_string()) }];
         WriteOp::Accept(a)
     };
     let url = "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=t".to_string();
@@ -361,16 +362,51 @@ async fn subscription_changes_by_an_admin(store: Arc<dyn Store>) {
     assert!(missing.is_none());
 }
 
-async fn canary_outcomes_are_kept(store: Arc<dyn Store>) {
+async fn graph_subscription_changes(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::MsGraph);
+    store.create_connection(&c).await.unwrap();
+    let at = now();
+    let (soon, later) = (at + Duration::hours(1), at + Duration::hours(50));
+    let observe = |id: &str, expires: Option<DateTime<Utc>>| SubscriptionChange::Observed { external_id: id.into(), expires_at: expires };
+    let facts = |store: Arc<dyn Store>| async move { store.get_connection(c.id).await.unwrap().unwrap().facts };
+
+    store.change_subscription(c.id, &observe("sub-1", Some(soon)), at).await.unwrap();
+    let f = facts(store.clone()).await;
+    assert_eq!((f.external_id.as_deref(), f.expires_at), (Some("sub-1"), Some(soon)));
+    // A renewed subscription's later expiry wins; a late retry of an older one changes nothing.
+    store.change_subscription(c.id, &observe("sub-1", Some(later)), at).await.unwrap();
+    store.change_subscription(c.id, &observe("sub-old", Some(soon)), at).await.unwrap();
+    store.change_subscription(c.id, &observe("sub-old", None), at).await.unwrap();
+    let f = facts(store.clone()).await;
+    assert_eq!((f.external_id.as_deref(), f.expires_at), (Some("sub-1"), Some(later)));
+
+    let first = at + Duration::seconds(1);
+    store.change_subscription(c.id, &SubscriptionChange::ReauthorizationRequired { at: first }, at).await.unwrap();
+    store.change_subscription(c.id, &SubscriptionChange::ReauthorizationRequired { at: first + Duration::seconds(9) }, at).await.unwrap();
+    assert_eq!(facts(store.clone()).await.reauthorization_required_at, Some(first), "the first request counts");
+    store.change_subscription(c.id, &SubscriptionChange::Missed { at: first }, at).await.unwrap();
+    let renewed = SubscriptionChange::Renewed { external_id: "sub-2".into(), expires_at: soon };
+    store.change_subscription(c.id, &renewed, at).await.unwrap();
+    let f = facts(store.clone()).await;
+    assert_eq!((f.external_id.as_deref(), f.expires_at, f.reauthorization_required_at), (Some("sub-2"), Some(soon), None));
+    assert_eq!(f.missed_at, Some(first), "a report of lost data stays visible");
+}
+
+async fn task_outcomes_are_kept(store: Arc<dyn Store>) {
     let c = new_connection("acme", SourceKind::AwsSns);
     store.create_connection(&c).await.unwrap();
     let (first, second) = (now() - Duration::seconds(10), now());
-    store.record_canary(c.id, first, Some("AWS refused the call: NotFound: Topic does not exist")).await.unwrap();
-    store.record_canary(c.id, second, None).await.unwrap();
-    let canary = store.get_connection(c.id).await.unwrap().unwrap().canary;
-    assert_eq!(canary.last_published_at, Some(second));
+    store.record_task(c.id, BackgroundTask::Canary, first, Some("AWS refused the call: NotFound: Topic does not exist")).await.unwrap();
+    store.record_task(c.id, BackgroundTask::Canary, second, None).await.unwrap();
+    store.record_task(c.id, BackgroundTask::Upkeep, first, None).await.unwrap();
+    store.record_task(c.id, BackgroundTask::Upkeep, second, Some("Graph answered 403")).await.unwrap();
+    let stored = store.get_connection(c.id).await.unwrap().unwrap();
+    let canary = stored.canary;
+    assert_eq!(canary.last_success_at, Some(second));
     assert_eq!(canary.last_error_at, Some(first), "a later success keeps the last failure visible");
     assert!(canary.last_error.unwrap().contains("NotFound"));
+    assert_eq!((stored.upkeep.last_success_at, stored.upkeep.last_error_at), (Some(first), Some(second)));
+    assert_eq!(stored.upkeep.last_error.as_deref(), Some("Graph answered 403"));
 }
 
 async fn checks_and_alert_deliveries_are_kept(store: Arc<dyn Store>) {

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::model::{
     Connection, ConnectionFilter, ConnectionUpdate, NewConnection, NewEvent, NewRejection, SourceKind, StatusChange,
-    AlertDelivery, StoredEvent, StoredRejection, SubscriptionChange,
+    AlertDelivery, BackgroundTask, ReportedChange, StoredEvent, StoredRejection, SubscriptionChange,
 };
 
 pub use postgres::PostgresStore;
@@ -72,11 +72,12 @@ pub struct Accepted {
     pub heartbeat: bool,
     /// This push confirms the subscription (first authenticated push for most senders).
     pub confirms: bool,
-    /// An authenticated but undecodable payload, kept as a rejection.
-    pub kept_rejection: Option<NewRejection>,
-    /// A change of the subscription this push reported or caused (SNS confirmation,
-    /// unsubscribe), applied in the same transaction as its events.
-    pub subscription: Option<SubscriptionChange>,
+    /// Rejections kept with an acknowledged push: an authenticated but undecodable payload,
+    /// or the items of a Graph batch that failed their own checks.
+    pub kept_rejections: Vec<NewRejection>,
+    /// Changes of the subscription this push reported or caused (SNS confirmation,
+    /// unsubscribe, Graph lifecycle events), applied in the same transaction as its events.
+    pub changes: Vec<ReportedChange>,
 }
 
 #[derive(Debug, Clone)]
@@ -132,8 +133,9 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a subscription change at `at` outside a push (an admin confirming).
     async fn change_subscription(&self, id: Uuid, change: &SubscriptionChange, at: DateTime<Utc>)
         -> Result<Option<Connection>, StoreError>;
-    /// Records a canary publish: `error: None` is a success.
-    async fn record_canary(&self, id: Uuid, at: DateTime<Utc>, error: Option<&str>) -> Result<(), StoreError>;
+    /// Records one run of a background task for a connection: `error: None` is a success.
+    async fn record_task(&self, id: Uuid, task: BackgroundTask, at: DateTime<Utc>, error: Option<&str>)
+        -> Result<(), StoreError>;
 
     /// Notes that the monitor evaluated these connections at `at`.
     async fn mark_checked(&self, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), StoreError>;

@@ -7,14 +7,15 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::model::{AlertDelivery, CanaryState, Connection, Counters, EventKind, Facts, SourceKind, Status, StatusChange, StoredEvent, StoredRejection};
+use crate::model::{AlertDelivery, Connection, Counters, EventKind, Facts, SourceKind, Status, StatusChange, StoredEvent, StoredRejection, TaskOutcome};
 
 /// The columns of `connections`, in the order every SELECT lists them.
 pub const CONNECTION_COLUMNS: &str = "id, tenant_id, name, source, stream, heartbeat_interval_seconds, grace_seconds, \
     config_public, config_sealed, paused, created_at, updated_at, confirmed_at, external_id, expires_at, \
     confirmation_url, subscription_lost_at, reauthorization_required_at, data_last_received_at, last_heartbeat_at, \
     status_last_checked_at, auth_failure_streak, events_count, heartbeats_count, duplicates_count, rejections_count, \
-    canary_last_published_at, canary_last_error, canary_last_error_at, last_status, last_status_message";
+    canary_last_published_at, canary_last_error, canary_last_error_at, last_status, last_status_message, missed_at, \
+    upkeep_last_success_at, upkeep_last_error, upkeep_last_error_at";
 
 pub const EVENT_COLUMNS: &str =
     "seq, id, connection_id, tenant_id, source, stream, kind, dedupe_key, occurred_at, received_at, payload";
@@ -52,6 +53,10 @@ pub struct ConnectionRow {
     canary_last_error_at: Option<DateTime<Utc>>,
     last_status: Option<String>,
     last_status_message: Option<String>,
+    missed_at: Option<DateTime<Utc>>,
+    upkeep_last_success_at: Option<DateTime<Utc>>,
+    upkeep_last_error: Option<String>,
+    upkeep_last_error_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<ConnectionRow> for Connection {
@@ -79,6 +84,7 @@ impl TryFrom<ConnectionRow> for Connection {
                 confirmation_url: r.confirmation_url,
                 subscription_lost_at: r.subscription_lost_at,
                 reauthorization_required_at: r.reauthorization_required_at,
+                missed_at: r.missed_at,
                 data_last_received_at: r.data_last_received_at,
                 last_heartbeat_at: r.last_heartbeat_at,
                 status_last_checked_at: r.status_last_checked_at,
@@ -92,10 +98,15 @@ impl TryFrom<ConnectionRow> for Connection {
                 duplicates: r.duplicates_count,
                 rejections: r.rejections_count,
             },
-            canary: CanaryState {
-                last_published_at: r.canary_last_published_at,
+            canary: TaskOutcome {
+                last_success_at: r.canary_last_published_at,
                 last_error: r.canary_last_error,
                 last_error_at: r.canary_last_error_at,
+            },
+            upkeep: TaskOutcome {
+                last_success_at: r.upkeep_last_success_at,
+                last_error: r.upkeep_last_error,
+                last_error_at: r.upkeep_last_error_at,
             },
         })
     }

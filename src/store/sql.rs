@@ -55,6 +55,31 @@ macro_rules! sql_store {
                     SubscriptionChange::Lost { at: lost_at } => {
                         sqlx::query("UPDATE connections SET subscription_lost_at = $2 WHERE id = $1").bind(id).bind(*lost_at)
                     }
+                    // Only a later expiry replaces what is known: see `SubscriptionChange::Observed`.
+                    SubscriptionChange::Observed { external_id, expires_at } => sqlx::query(
+                        "UPDATE connections SET external_id = $2, expires_at = COALESCE($3, expires_at) WHERE id = $1 \
+                         AND (external_id IS NULL OR ($3 IS NOT NULL AND (expires_at IS NULL OR expires_at < $3)))",
+                    )
+                    .bind(id)
+                    .bind(external_id.as_str())
+                    .bind(*expires_at),
+                    // The first request counts: a repeat of it does not move the time.
+                    SubscriptionChange::ReauthorizationRequired { at: asked_at } => sqlx::query(
+                        "UPDATE connections SET reauthorization_required_at = COALESCE(reauthorization_required_at, $2) \
+                         WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(*asked_at),
+                    SubscriptionChange::Renewed { external_id, expires_at } => sqlx::query(
+                        "UPDATE connections SET external_id = $2, expires_at = $3, reauthorization_required_at = NULL \
+                         WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(external_id.as_str())
+                    .bind(*expires_at),
+                    SubscriptionChange::Missed { at: missed_at } => {
+                        sqlx::query("UPDATE connections SET missed_at = $2 WHERE id = $1").bind(id).bind(*missed_at)
+                    }
                 }
             }
         }
@@ -229,13 +254,19 @@ macro_rules! sql_store {
                         gone.insert(*id);
                     }
                 }
-                for (op, outcome) in ops.iter().zip(&outcomes) {
-                    if let WriteOp::Accept(a) = op {
+                for op in ops {
+                    let WriteOp::Accept(a) = op else { continue };
+                    if gone.contains(&a.connection_id) {
+                        continue;
+                    }
+                    for reported in &a.changes {
                         // A change reported by an event applies once, with the event: a
                         // replayed or retried report is a duplicate and changes nothing.
-                        let duplicate = !a.events.is_empty() && matches!(outcome, OpOutcome::Accepted { stored: 0, .. });
-                        if let (Some(change), false, false) = (&a.subscription, gone.contains(&a.connection_id), duplicate) {
-                            Self::subscription_query(a.connection_id.to_string(), change, a.received_at)
+                        let applies = reported.event_key.as_ref().is_none_or(|key| {
+                            inserted.contains(&(a.connection_id.to_string(), key.clone()))
+                        });
+                        if applies {
+                            Self::subscription_query(a.connection_id.to_string(), &reported.change, a.received_at)
                                 .execute(&mut *tx)
                                 .await?;
                         }
@@ -371,17 +402,22 @@ macro_rules! sql_store {
                 self.get_connection(id).await
             }
 
-            async fn record_canary(&self, id: Uuid, at: DateTime<Utc>, error: Option<&str>) -> Result<(), StoreError> {
+            async fn record_task(&self, id: Uuid, task: BackgroundTask, at: DateTime<Utc>, error: Option<&str>)
+                -> Result<(), StoreError>
+            {
+                let (success, failure) = match task {
+                    BackgroundTask::Canary => (
+                        "UPDATE connections SET canary_last_published_at = $2 WHERE id = $1",
+                        "UPDATE connections SET canary_last_error_at = $2, canary_last_error = $3 WHERE id = $1",
+                    ),
+                    BackgroundTask::Upkeep => (
+                        "UPDATE connections SET upkeep_last_success_at = $2 WHERE id = $1",
+                        "UPDATE connections SET upkeep_last_error_at = $2, upkeep_last_error = $3 WHERE id = $1",
+                    ),
+                };
                 let query = match error {
-                    None => sqlx::query("UPDATE connections SET canary_last_published_at = $2 WHERE id = $1")
-                        .bind(id.to_string())
-                        .bind(at),
-                    Some(error) => {
-                        sqlx::query("UPDATE connections SET canary_last_error_at = $2, canary_last_error = $3 WHERE id = $1")
-                            .bind(id.to_string())
-                            .bind(at)
-                            .bind(error)
-                    }
+                    None => sqlx::query(success).bind(id.to_string()).bind(at),
+                    Some(error) => sqlx::query(failure).bind(id.to_string()).bind(at).bind(error),
                 };
                 query.execute(&self.pool).await?;
                 Ok(())

@@ -16,7 +16,7 @@ use super::rows::{AlertDeliveryRow, ConnectionRow, EventRow, HistoryRow, Rejecti
 use super::{batch, OpOutcome, StoreError, WriteOp};
 use crate::model::{
     Connection, ConnectionFilter, ConnectionUpdate, NewConnection, StatusChange, StoredEvent, StoredRejection,
-    AlertDelivery, SubscriptionChange,
+    AlertDelivery, BackgroundTask, SubscriptionChange,
 };
 
 pub struct SqliteStore {
