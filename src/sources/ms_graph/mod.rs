@@ -3,3 +3,7 @@
 //! `clientState` and tenant checks, the `validationTokens` that vouch for a batch of rich
 //! notifications, the decryption of their `encryptedContent`, lifecycle events, and the
 //! sender that joins them.
+
+pub mod rich;
+#[doc(hidden)]
+pub mod test_rich;
