@@ -343,22 +343,17 @@ impl<'a> Content<'a> {
             OpenError::Cipher => RichError::DataInvalid("AES-256-CBC decryption or its padding failed".into()),
         })?;
         serde_json::from_slice(plaintext)
-            .map_err(|e| RichError::DataInvalid(format!("the plaintext is not JSON ({})", e.classify_name())))
+            .map_err(|e| RichError::DataInvalid(format!("the plaintext is not JSON ({})", json_error_kind(&e))))
     }
 }
 
-trait ClassifyName {
-    fn classify_name(&self) -> &'static str;
-}
-
-impl ClassifyName for serde_json::Error {
-    fn classify_name(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "read error",
-            serde_json::error::Category::Syntax => "syntax error",
-            serde_json::error::Category::Data => "data error",
-            serde_json::error::Category::Eof => "truncated",
-        }
+/// What kind of JSON error, for the detail (never the plaintext: it is the resource).
+fn json_error_kind(error: &serde_json::Error) -> &'static str {
+    match error.classify() {
+        serde_json::error::Category::Io => "read error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "data error",
+        serde_json::error::Category::Eof => "truncated",
     }
 }
 
