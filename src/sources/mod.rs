@@ -11,6 +11,7 @@ pub mod aws_sns;
 pub mod config_check;
 pub mod eventbridge;
 pub mod gcp_pubsub;
+pub mod jwks;
 pub mod ms_graph;
 pub mod o365_activity;
 pub mod webhook;
