@@ -12,6 +12,7 @@ pub mod config_check;
 pub mod eventbridge;
 pub mod gcp_pubsub;
 pub mod jwks;
+pub mod jwt;
 pub mod ms_graph;
 pub mod o365_activity;
 pub mod webhook;
