@@ -15,6 +15,8 @@ pub mod jwks;
 pub mod jwt;
 pub mod ms_graph;
 pub mod o365_activity;
+#[doc(hidden)]
+pub mod test_signer;
 pub mod webhook;
 
 use chrono::{DateTime, Utc};
