@@ -4,5 +4,9 @@
 //! notifications, the decryption of their `encryptedContent`, lifecycle events, and the
 //! sender that joins them.
 
+pub mod keys;
 pub mod notifications;
+#[doc(hidden)]
+pub mod test_signer;
+pub mod tokens;
 pub mod validation;
