@@ -12,7 +12,11 @@
 //! (SNS notifications, SignatureVersion 2, each RSA-verified against a pinned
 //! certificate; the signed messages are made once and sent to every target) or `pubsub`
 //! (wrapped Pub/Sub pushes with a Google-shaped OIDC token, RS256-verified on every push
-//! against a key set file).
+//! against a key set file), `graph` (Microsoft Graph batches `{"value": [one change
+//! notification]}` with the connection's `clientState`, answered 202) or `graph-rich` (one
+//! rich notification per batch: the alert's resource encrypted to an RSA-2048 key as Graph
+//! does, decrypted on every push, plus one v2 `validationTokens` entry, RS256-verified; the
+//! bodies are encrypted and signed before the measurement).
 //! Run: `cargo bench --bench ingest` (add `DATABASE_URL=...` or use scripts/bench).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +27,7 @@ use axum::body::Bytes;
 use axum::routing::post;
 use pushgate::sources::aws_sns::test_signer::TestSigner;
 use pushgate::sources::gcp_pubsub::test_signer::TestOidcSigner;
+use pushgate::sources::ms_graph::test_rich::TestRichKey;
 use serde_json::{json, Value};
 
 const SECRET: &str = "benchmark-hmac-secret";
@@ -31,17 +36,19 @@ const TOKEN: &str = "benchmark-admin-token-0123456789";
 struct Push {
     url: String,
     body: Bytes,
-    /// The credential header (webhook HMAC, Pub/Sub bearer token); SNS messages carry
-    /// their signature inside.
+    /// The credential header (webhook HMAC, Pub/Sub bearer token); SNS messages and
+    /// Graph batches carry their credentials inside.
     auth: Option<(&'static str, String)>,
 }
 
 /// Which sender the pushes imitate.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Sender {
     Webhook,
     Sns,
     PubSub,
+    Graph,
+    GraphRich,
 }
 
 impl Sender {
@@ -50,16 +57,32 @@ impl Sender {
             Sender::Webhook => "webhook",
             Sender::Sns => "aws-sns",
             Sender::PubSub => "gcp-pubsub",
+            Sender::Graph | Sender::GraphRich => "ms-graph",
         }
     }
 }
 
 const PUSH_EMAIL: &str = "bench-push@bench.iam.gserviceaccount.com";
 
-/// What signs the pushes.
+/// What signs (and, for Graph rich notifications, encrypts) the pushes; `oidc` signs both
+/// Google's push tokens and Microsoft's validation tokens.
 struct Signers {
     sns: TestSigner,
     oidc: TestOidcSigner,
+    rich: TestRichKey,
+}
+
+const CLIENT_STATE: &str = "bench-client-state-5d1e";
+const GRAPH_TENANT: &str = "84bd8158-6d4d-4958-8b9f-9d6445542f95";
+const GRAPH_APP_ID: &str = "6a0e3d42-7c55-4f0b-9e54-1d2f3a4b5c6d";
+
+/// The change notification for alert `id`: a distinct resource, so each one is stored.
+fn graph_item(id: &str) -> Value {
+    json!({
+        "subscriptionId": "10493aa0-4d29-4df5-bc0c-ef742cc6cd7f", "subscriptionExpirationDateTime": "2030-01-01T00:00:00Z",
+        "changeType": "created", "resource": format!("security/alerts_v2/{id}"), "clientState": CLIENT_STATE,
+        "tenantId": GRAPH_TENANT, "resourceData": {"@odata.type": "#Microsoft.Graph.security.alert", "id": id}
+    })
 }
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:bench";
@@ -101,6 +124,8 @@ fn alert(i: usize, run: &str) -> Vec<u8> {
 /// Signed bodies (and webhook signatures), independent of the target.
 fn bodies(sender: Sender, signers: &Signers, run: &str, n: usize) -> Vec<(Bytes, Option<String>)> {
     use base64::Engine;
+    // Graph vouches for a rich batch with tokens valid for an hour; one serves the set.
+    let token = (sender == Sender::GraphRich).then(|| signers.oidc.graph_token_v2(GRAPH_APP_ID, GRAPH_TENANT, chrono::Utc::now()));
     (0..n)
         .map(|i| match sender {
             Sender::Webhook => {
@@ -118,6 +143,16 @@ fn bodies(sender: Sender, signers: &Signers, run: &str, n: usize) -> Vec<(Bytes,
                 let body = json!({"message": {"data": data, "messageId": format!("{run}-{i}"), "publishTime": "2026-11-23T10:00:00Z"},
                     "subscription": "projects/bench/subscriptions/pushgate"});
                 (Bytes::from(body.to_string()), None)
+            }
+            Sender::Graph | Sender::GraphRich => {
+                let id = format!("{run}-{i}");
+                let mut batch = json!({"value": [graph_item(&id)]});
+                if let Some(token) = &token {
+                    let resource = json!({"id": id, "title": "Impossible travel activity", "severity": "high", "status": "new"});
+                    batch["value"][0]["encryptedContent"] = signers.rich.encrypt(resource.to_string().as_bytes());
+                    batch["validationTokens"] = json!([token]);
+                }
+                (Bytes::from(batch.to_string()), None)
             }
         })
         .collect()
@@ -187,7 +222,8 @@ async fn bare_server() -> String {
     base
 }
 
-async fn pushgate_server(database_url: &str, pinned: &std::path::Path, jwks: &std::path::Path) -> String {
+/// `keys`: the settings naming the pinned SNS certificate and the Google and Microsoft key sets.
+async fn pushgate_server(database_url: &str, keys: &[(&str, String)]) -> String {
     use base64::Engine;
     let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
     let env = [
@@ -196,12 +232,11 @@ async fn pushgate_server(database_url: &str, pinned: &std::path::Path, jwks: &st
         ("PUSHGATE_MASTER_KEY", key.as_str()),
         ("PUSHGATE_LISTEN", "127.0.0.1:0"),
         ("PUSHGATE_MAX_CONCURRENT_REQUESTS", "4096"),
-        ("PUSHGATE_SNS_CERT_DIR", &pinned.display().to_string()),
         ("PUSHGATE_SNS_CERT_FETCH", "false"),
-        ("PUSHGATE_GOOGLE_JWKS", &jwks.display().to_string()),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain(keys.iter().map(|(k, v)| (k.to_string(), v.clone())))
     .collect();
     let config = pushgate::config::Config::load(None, &env).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -210,13 +245,21 @@ async fn pushgate_server(database_url: &str, pinned: &std::path::Path, jwks: &st
     base
 }
 
-async fn create_connection(client: &reqwest::Client, base: &str, sender: Sender) -> String {
+async fn create_connection(client: &reqwest::Client, base: &str, sender: Sender, signers: &Signers) -> String {
     let body = match sender {
         Sender::Webhook => json!({"tenant_id": "bench", "name": "bench", "source": "webhook",
             "config": {"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": SECRET}}}),
         Sender::Sns => json!({"tenant_id": "bench", "name": "bench", "source": "aws_sns", "config": {"topic_arns": [TOPIC]}}),
         Sender::PubSub => json!({"tenant_id": "bench", "name": "bench", "source": "gcp_pubsub",
             "config": {"service_account_email": PUSH_EMAIL, "subscriptions": ["projects/bench/subscriptions/pushgate"]}}),
+        Sender::Graph | Sender::GraphRich => {
+            let mut config = json!({"client_state": CLIENT_STATE, "tenant_ids": [GRAPH_TENANT]});
+            if sender == Sender::GraphRich {
+                config["app_ids"] = json!([GRAPH_APP_ID]);
+                config["encryption_keys"] = json!([signers.rich.config_entry()]);
+            }
+            json!({"tenant_id": "bench", "name": "bench", "source": "ms_graph", "config": config})
+        }
     };
     let created: Value =
         client.post(format!("{base}/v1/connections")).bearer_auth(TOKEN).json(&body).send().await.unwrap().json().await.unwrap();
@@ -243,33 +286,39 @@ async fn main() {
     let sender = match std::env::var("BENCH_SENDER").as_deref() {
         Ok("sns") => Sender::Sns,
         Ok("pubsub") => Sender::PubSub,
+        Ok("graph") => Sender::Graph,
+        Ok("graph-rich") => Sender::GraphRich,
         Ok("webhook") | Err(_) => Sender::Webhook,
-        Ok(other) => panic!("BENCH_SENDER `{other}` is not `webhook`, `sns` or `pubsub`"),
+        Ok(other) => panic!("BENCH_SENDER `{other}` is not `webhook`, `sns`, `pubsub`, `graph` or `graph-rich`"),
     };
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let client = reqwest::Client::builder().pool_max_idle_per_host(1024).build().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let signers = Signers { sns: TestSigner::new("us-east-1"), oidc: TestOidcSigner::new() };
+    let signers = Signers { sns: TestSigner::new("us-east-1"), oidc: TestOidcSigner::new(), rich: TestRichKey::generate("bench-cert") };
     signers.sns.write_pinned(dir.path()).unwrap();
-    let jwks = signers.oidc.write_jwks(dir.path()).unwrap();
+    let keys = [
+        ("PUSHGATE_SNS_CERT_DIR", dir.path().display().to_string()),
+        ("PUSHGATE_GOOGLE_JWKS", signers.oidc.write_jwks(dir.path()).unwrap().display().to_string()),
+        ("PUSHGATE_MICROSOFT_JWKS", signers.oidc.write_microsoft_jwks(dir.path()).unwrap().display().to_string()),
+    ];
 
     let mut targets: Vec<(String, String, Option<String>)> = Vec::new();
     targets.push(("bare HTTP (ceiling)".into(), bare_server().await, None));
-    let sqlite = pushgate_server(&format!("sqlite://{}", dir.path().join("bench.db").display()), dir.path(), &jwks).await;
-    let sqlite_id = create_connection(&client, &sqlite, sender).await;
+    let sqlite = pushgate_server(&format!("sqlite://{}", dir.path().join("bench.db").display()), &keys).await;
+    let sqlite_id = create_connection(&client, &sqlite, sender, &signers).await;
     targets.push(("pushgate, SQLite".into(), sqlite, Some(sqlite_id)));
     match pushgate::testing::fresh_postgres_url("bench").await {
         Some(url) => {
-            let pg = pushgate_server(&url, dir.path(), &jwks).await;
-            let pg_id = create_connection(&client, &pg, sender).await;
+            let pg = pushgate_server(&url, &keys).await;
+            let pg_id = create_connection(&client, &pg, sender, &signers).await;
             targets.push(("pushgate, PostgreSQL".into(), pg, Some(pg_id)));
         }
         None => eprintln!("PostgreSQL not measured: DATABASE_URL is not set"),
     }
 
     let rounds: usize = env_or("BENCH_ROUNDS", 3);
-    println!("{} pushes, {requests} per measurement, median of {rounds} rounds, {} byte bodies, {} cores",
-        sender.route(), bodies(sender, &signers, "x", 1)[0].0.len(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!("{sender:?} pushes, {requests} per measurement, median of {rounds} rounds, {} byte bodies, {} cores",
+        bodies(sender, &signers, "x", 1)[0].0.len(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     println!();
     println!("| target | concurrency | pushes/s | p50 ms | p99 ms | vs ceiling |");
     println!("|---|---:|---:|---:|---:|---:|");
