@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{OpOutcome, WriteOp};
-use crate::model::{NewEvent, NewRejection};
+use crate::model::{NewEvent, NewRejection, SubscriptionChange};
 
 /// The change a batch makes to one connection row.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -105,6 +105,47 @@ pub fn settle(ops: &[WriteOp], inserted: &HashSet<(String, String)>) -> (Vec<OpO
     (outcomes, deltas)
 }
 
+/// The subscription changes a committed batch applies, in order, each with its
+/// connection and the time of its push. A change reported by an event applies once, with
+/// the event: a replayed or retried report is a duplicate and changes nothing. The
+/// `Observed` changes of one connection (every Graph notification reports one) collapse
+/// into the one with the latest expiry, applied last: they only ever keep the latest, so
+/// one statement per connection does what one per push would.
+pub fn changes<'o>(
+    ops: &'o [WriteOp],
+    inserted: &HashSet<(String, String)>,
+    gone: &HashSet<Uuid>,
+) -> Vec<(Uuid, &'o SubscriptionChange, DateTime<Utc>)> {
+    let mut ordered = Vec::new();
+    let mut observed: BTreeMap<Uuid, (&SubscriptionChange, DateTime<Utc>)> = BTreeMap::new();
+    for op in ops {
+        let WriteOp::Accept(a) = op else { continue };
+        if gone.contains(&a.connection_id) {
+            continue;
+        }
+        for reported in &a.changes {
+            let applies =
+                reported.event_key.as_ref().is_none_or(|key| inserted.contains(&(a.connection_id.to_string(), key.clone())));
+            if !applies {
+                continue;
+            }
+            if let SubscriptionChange::Observed { expires_at, .. } = &reported.change {
+                let later = match observed.get(&a.connection_id) {
+                    Some((SubscriptionChange::Observed { expires_at: kept, .. }, _)) => expires_at > kept,
+                    _ => true,
+                };
+                if later {
+                    observed.insert(a.connection_id, (&reported.change, a.received_at));
+                }
+            } else {
+                ordered.push((a.connection_id, &reported.change, a.received_at));
+            }
+        }
+    }
+    ordered.extend(observed.into_iter().map(|(id, (change, at))| (id, change, at)));
+    ordered
+}
+
 fn latest(current: Option<DateTime<Utc>>, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
     Some(current.map_or(at, |c| c.max(at)))
 }
@@ -139,6 +180,34 @@ mod tests {
 
     fn refuse(conn: Uuid) -> WriteOp {
         WriteOp::Refuse(Refused { connection_id: Some(conn), unauthenticated: true, record: None })
+    }
+
+    #[test]
+    fn graph_observations_collapse_to_the_latest_per_connection() {
+        use crate::model::ReportedChange;
+        let (c, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let observe = |id: &str, t: i64| SubscriptionChange::Observed { external_id: id.into(), expires_at: Some(at(t)) };
+        let with = |conn: Uuid, changes: Vec<ReportedChange>| {
+            let WriteOp::Accept(mut a) = accept(conn, &["k"], 1) else { unreachable!() };
+            a.changes = changes;
+            WriteOp::Accept(a)
+        };
+        let lost = SubscriptionChange::Lost { at: at(5) };
+        let ops = [
+            with(c, vec![ReportedChange::always(observe("s", 100))]),
+            with(c, vec![ReportedChange::always(observe("s", 300)), ReportedChange { change: lost.clone(), event_key: Some("k".into()) }]),
+            with(c, vec![ReportedChange::always(observe("s", 200))]),
+            with(other, vec![ReportedChange::always(observe("t", 50)), ReportedChange { change: lost.clone(), event_key: Some("old".into()) }]),
+        ];
+        let inserted: HashSet<_> = [(c.to_string(), "k".to_string()), (other.to_string(), "k".to_string())].into();
+        let applied = changes(&ops, &inserted, &HashSet::new());
+        let mut expected = vec![(c, &lost, at(1))];
+        let (latest, others) = (observe("s", 300), observe("t", 50));
+        let mut tail = vec![(c, &latest, at(1)), (other, &others, at(1))];
+        tail.sort_by_key(|(id, _, _)| *id);
+        expected.extend(tail);
+        assert_eq!(applied, expected, "a duplicate's loss is dropped, one observation per connection");
+        assert!(changes(&ops, &inserted, &[c, other].into()).is_empty(), "nothing for deleted connections");
     }
 
     #[test]

@@ -255,23 +255,8 @@ macro_rules! sql_store {
                         gone.insert(*id);
                     }
                 }
-                for op in ops {
-                    let WriteOp::Accept(a) = op else { continue };
-                    if gone.contains(&a.connection_id) {
-                        continue;
-                    }
-                    for reported in &a.changes {
-                        // A change reported by an event applies once, with the event: a
-                        // replayed or retried report is a duplicate and changes nothing.
-                        let applies = reported.event_key.as_ref().is_none_or(|key| {
-                            inserted.contains(&(a.connection_id.to_string(), key.clone()))
-                        });
-                        if applies {
-                            Self::subscription_query(a.connection_id.to_string(), &reported.change, a.received_at)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                    }
+                for (id, change, at) in batch::changes(ops, &inserted, &gone) {
+                    Self::subscription_query(id.to_string(), change, at).execute(&mut *tx).await?;
                 }
                 let rejections: Vec<_> = batch::rejections(ops)
                     .into_iter()
