@@ -12,6 +12,7 @@ pub mod config_check;
 pub mod eventbridge;
 pub mod gcp_pubsub;
 pub mod ms_graph;
+pub mod o365_activity;
 pub mod webhook;
 
 use chrono::{DateTime, Utc};
@@ -193,7 +194,10 @@ impl Senders {
         sns_certs: std::sync::Arc<aws_sns::certs::CertStore>,
         google_keys: std::sync::Arc<gcp_pubsub::keys::GoogleKeys>,
     ) -> Senders {
-        Senders { sns: aws_sns::SnsSender::new(sns_certs), pubsub: gcp_pubsub::PubSubSender::new(google_keys) }
+        Senders {
+            sns: aws_sns::SnsSender::new(sns_certs),
+            pubsub: gcp_pubsub::PubSubSender::new(google_keys),
+        }
     }
 
     /// The sender for a source, or `None` while its push route has not been built.
@@ -203,7 +207,8 @@ impl Senders {
             SourceKind::AwsSns => Some(&self.sns),
             SourceKind::AwsEventbridge => Some(&aws_eventbridge::EventBridgeSender),
             SourceKind::GcpPubsub => Some(&self.pubsub),
-            SourceKind::MsGraph | SourceKind::O365Activity => None,
+            SourceKind::MsGraph => None,
+            SourceKind::O365Activity => Some(&o365_activity::O365ActivitySender),
         }
     }
 }

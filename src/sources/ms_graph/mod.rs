@@ -3,3 +3,6 @@
 //! `clientState` and tenant checks, the `validationTokens` that vouch for a batch of rich
 //! notifications, the decryption of their `encryptedContent`, lifecycle events, and the
 //! sender that joins them.
+
+pub mod notifications;
+pub mod validation;
