@@ -31,7 +31,7 @@ const TENANT: &str = "6babcaad-604b-40ac-a9d7-9fd97c0b779f";
 const CLIENT_ID: &str = "0b5c3b1e-8d2f-4a6e-9c1d-2e3f4a5b6c7d";
 const SECRET: &str = "pushgate-upkeep-secret-7f3a9c1e";
 const CLIENT_STATE: &str = "upkeep-client-state-42";
-const RESOURCE: &str = "security/alerts_v2";
+const RESOURCE: &str = "users";
 
 /// A pass every 200 ms: polls below wait up to 10 s.
 const INTERVAL: Duration = Duration::from_millis(200);
@@ -55,7 +55,7 @@ fn graph_connection() -> Value {
         "config": {
             "client_state": CLIENT_STATE,
             "tenant_ids": [TENANT],
-            "subscription": {"resource": RESOURCE, "change_type": "created,updated", "tenant_id": TENANT,
+            "subscription": {"resource": RESOURCE, "change_type": "updated,deleted", "tenant_id": TENANT,
                 "client_id": CLIENT_ID, "client_secret": SECRET},
         },
     })
@@ -116,7 +116,7 @@ async fn upkeep_creates_a_validated_subscription(backend: Backend) {
     let push_url = c["push_url"].as_str().unwrap();
     assert_eq!(body["notificationUrl"], push_url);
     assert_eq!(body["lifecycleNotificationUrl"], format!("{push_url}/lifecycle"));
-    assert_eq!((body["resource"].as_str(), body["changeType"].as_str()), (Some(RESOURCE), Some("created,updated")));
+    assert_eq!((body["resource"].as_str(), body["changeType"].as_str()), (Some(RESOURCE), Some("updated,deleted")));
     assert_eq!(body["clientState"], CLIENT_STATE);
     assert!(body.get("includeResourceData").is_none(), "no certificate, no rich notifications: {body}");
     let token = fake.requests().into_iter().find(|r| r.path.ends_with("/oauth2/v2.0/token")).unwrap();

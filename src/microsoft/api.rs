@@ -346,7 +346,7 @@ mod tests {
             change_type: "created,updated".into(),
             notification_url: "https://p.example/push/ms-graph/1".into(),
             lifecycle_notification_url: "https://p.example/push/ms-graph/1/lifecycle".into(),
-            resource: "security/alerts_v2".into(),
+            resource: "users".into(),
             expiration: DateTime::parse_from_rfc3339("2030-01-02T03:04:05.678901Z").unwrap().with_timezone(&Utc),
             client_state: Secret::new("cs"),
             encryption: None,

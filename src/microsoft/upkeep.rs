@@ -33,8 +33,9 @@ use crate::store::Store;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The lifetime asked for when `subscription.expiration_minutes` is not set: just under
-/// three days, which Graph accepts for most resources (security alerts, users, groups,
-/// mail, drive items); resources with a shorter maximum need `expiration_minutes`.
+/// three days, which Graph accepts for most resources (users, groups, mail, events,
+/// contacts, drive items, list items); resources with a shorter maximum (Teams messages
+/// with resource data, presence: one hour) need `expiration_minutes`.
 pub const DEFAULT_EXPIRATION_MINUTES: i64 = 4230;
 
 /// What one pass does for one connection.
@@ -353,14 +354,14 @@ mod tests {
     fn config() -> Value {
         json!({
             "client_state": "cs",
-            "subscription": {"resource": "security/alerts_v2", "change_type": "created", "tenant_id": "t", "client_id": "c", "client_secret": "s"},
+            "subscription": {"resource": "users", "change_type": "created", "tenant_id": "t", "client_id": "c", "client_secret": "s"},
         })
     }
 
     #[test]
     fn settings_are_read_from_the_full_config() {
         let s = Settings::of(&config()).unwrap().unwrap();
-        assert_eq!((s.resource.as_str(), s.credentials.client_secret.expose()), ("security/alerts_v2", "s"));
+        assert_eq!((s.resource.as_str(), s.credentials.client_secret.expose()), ("users", "s"));
         assert_eq!(s.lifetime, D::minutes(DEFAULT_EXPIRATION_MINUTES));
         assert_eq!(s.encryption, None);
         let mut c = config();

@@ -245,7 +245,7 @@ mod tests {
         let e = validate(SourceKind::O365Activity, &json!({"auth_id": "***"}));
         assert!(e[0].contains("***"), "{e:?}");
         let graph = |subscription: Value| json!({"client_state": "cs", "subscription": subscription});
-        let full = json!({"resource": "security/alerts_v2", "change_type": "created", "tenant_id": "t", "client_id": "c", "client_secret": "s"});
+        let full = json!({"resource": "users", "change_type": "created", "tenant_id": "t", "client_id": "c", "client_secret": "s"});
         assert_eq!(validate(SourceKind::MsGraph, &graph(full.clone())), Vec::<String>::new());
         let mut with_minutes = full.clone();
         with_minutes["expiration_minutes"] = json!(4230);
