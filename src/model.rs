@@ -240,7 +240,8 @@ pub enum SubscriptionChange {
     Lost { at: DateTime<Utc> },
     /// A verified Graph notification named its subscription and expiry. It replaces the
     /// stored ones only when its expiry is later (a newer or renewed subscription), so a
-    /// late retry from an old subscription changes nothing.
+    /// late retry from an old subscription changes nothing. A later expiry than a known
+    /// one means the subscription was renewed, which reauthorizes it too.
     Observed { external_id: String, expires_at: Option<DateTime<Utc>> },
     /// Graph asked for the subscription to be reauthorized (lifecycle
     /// `reauthorizationRequired`) at `at`.

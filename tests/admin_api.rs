@@ -123,14 +123,17 @@ async fn invalid_connections_are_refused_with_every_problem(server: TestServer) 
 }
 
 async fn secrets_are_write_only(server: TestServer) {
-    let secrets = ["hmac-secret-AAAA", "pem-secret-BBBB PRIVATE KEY", "graph-client-secret-CCCC", "client-state-DDDD"];
+    // The key must parse (config validation checks it); one of its base64 lines stands for it.
+    let pem = pushgate::sources::ms_graph::test_rich::TestRichKey::generate("k1").private_key_pem();
+    let pem_line = pem.lines().nth(3).unwrap().to_string();
+    let secrets = ["hmac-secret-AAAA", pem_line.as_str(), "graph-client-secret-CCCC", "client-state-DDDD"];
     let webhook = server.create(hmac_webhook("acme", secrets[0])).await;
     assert_eq!(webhook["config"]["auth"]["secret"], "***");
     assert_eq!(webhook["config"]["auth"]["header"], "X-Signature");
     let graph = server
         .create(json!({"tenant_id": "acme", "name": "graph", "source": "ms_graph", "config": {
             "client_state": secrets[3],
-            "encryption_keys": [{"id": "k1", "private_key_pem": secrets[1]}],
+            "encryption_keys": [{"id": "k1", "private_key_pem": pem}],
             "subscription": {"resource": "users", "change_type": "updated", "tenant_id": "t", "client_id": "c", "client_secret": secrets[2]}}}))
         .await;
     assert_eq!(graph["config"]["encryption_keys"][0], json!({"id": "k1", "private_key_pem": "***"}));

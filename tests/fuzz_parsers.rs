@@ -1,6 +1,7 @@
 //! Property-based fuzzing of everything that parses outside input: signature headers,
 //! webhook and EventBridge bodies, SNS envelopes, connection configs, admin request
-//! bodies, secret masking and configuration. None may panic, and the security properties must hold for any input.
+//! bodies, secret masking, configuration and Graph rich notifications' encrypted
+//! content. None may panic, and the security properties must hold for any input.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
@@ -8,6 +9,7 @@ use pushgate::sources::auth::{Allowed, Auth};
 use pushgate::sources::aws_sns::certs::CertStore;
 use pushgate::sources::aws_sns::envelope::Envelope;
 use pushgate::sources::eventbridge::{self, Decoded};
+use pushgate::sources::ms_graph::rich::{self, DecryptionKeys};
 use pushgate::sources::{config_check, RawRequest, RejectClass, Senders};
 use pushgate::model::SourceKind;
 use serde_json::{json, Value};
@@ -69,6 +71,38 @@ fn eventbridge_like_json() -> impl Strategy<Value = Value> {
         },
     )
 }
+
+/// The Graph SDK's `encryptedContent` test vector.
+fn graph_vector() -> Value {
+    serde_json::from_str(include_str!("fixtures/ms-graph/encrypted-content/encryptedContent.json")).unwrap()
+}
+
+/// The vector's key, parsed once for all cases (RSA-4096 parsing is not free).
+fn graph_keys() -> &'static DecryptionKeys {
+    static KEYS: std::sync::OnceLock<DecryptionKeys> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let pem = include_str!("fixtures/ms-graph/encrypted-content/richnotificationsapp.key.pem");
+        DecryptionKeys::from_config(&json!({"encryption_keys": [{"id": "custom-id-for-testing", "private_key_pem": pem}]})).unwrap()
+    })
+}
+
+/// Values for `encryptedContent` fields: any JSON, base64 of random bytes (some of the
+/// RSA-4096 modulus length, so OAEP runs, some of an HMAC's length), the vector's id.
+fn graph_field_value() -> impl Strategy<Value = Value> {
+    use base64::Engine;
+    let b64 = |bytes: Vec<u8>| Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+    prop_oneof![
+        any_json(),
+        prop::collection::vec(any::<u8>(), 0..600).prop_map(b64),
+        prop::collection::vec(any::<u8>(), 512).prop_map(b64),
+        prop::collection::vec(any::<u8>(), 32).prop_map(b64),
+        "[A-Za-z0-9+/=]{0,80}".prop_map(Value::String),
+        Just(json!("custom-id-for-testing")),
+    ]
+}
+
+const GRAPH_REASONS: [&str; 5] = ["graph_encrypted_content_malformed", "graph_encryption_key_unknown", "graph_data_key_invalid",
+    "graph_data_signature_invalid", "graph_data_invalid"];
 
 fn no_google_keys() -> std::sync::Arc<pushgate::sources::gcp_pubsub::keys::GoogleKeys> {
     std::sync::Arc::new(pushgate::sources::gcp_pubsub::keys::GoogleKeys::offline(None))
@@ -265,5 +299,40 @@ proptest! {
             "PUSHGATE_LOG", "PUSHGATE_PUBLIC_URL"];
         let env = keys.iter().zip(values).map(|(k, v)| (k.to_string(), v)).collect();
         let _ = pushgate::config::Config::load(None, &env);
+    }
+
+    /// `decrypt` never panics, and refuses with one of its reasons, for any JSON, any
+    /// object of `encryptedContent` fields, and the real vector with fields replaced.
+    #[test]
+    fn graph_encrypted_content_never_panics(
+        any in any_json(),
+        fields in prop::collection::btree_map(
+            prop_oneof![Just("data"), Just("dataKey"), Just("dataSignature"), Just("encryptionCertificateId"),
+                Just("encryptionCertificateThumbprint"), Just("other")],
+            graph_field_value(),
+            0..6,
+        ),
+        replace in prop::collection::btree_map(
+            prop_oneof![Just("data"), Just("dataKey"), Just("dataSignature"), Just("encryptionCertificateId")],
+            graph_field_value(),
+            1..3,
+        ),
+    ) {
+        let keys = graph_keys();
+        let object = Value::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+        let original = graph_vector();
+        let mut changed = original.clone();
+        for (field, value) in &replace {
+            changed[*field] = value.clone();
+        }
+        for content in [&any, &object] {
+            let result = rich::decrypt(content, keys);
+            if let Err(e) = &result {
+                prop_assert!(GRAPH_REASONS.contains(&e.reason()), "{e}");
+            }
+        }
+        prop_assume!(changed != original);
+        let error = rich::decrypt(&changed, keys).expect_err("a changed vector never decrypts");
+        prop_assert!(GRAPH_REASONS.contains(&error.reason()), "{error}");
     }
 }

@@ -329,8 +329,8 @@ impl Ingest {
             reason: reason.to_owned(),
             source_addr: origin.source_addr.clone(),
             detail: bounded_detail(detail),
-            // Any push may carry SNS capability fields (a token, a subscription URL): kept out.
-            body_prefix: body_prefix(&crate::sources::aws_sns::redact_capabilities(body)),
+            // Any push may carry secrets (an SNS token, a Graph clientState): kept out.
+            body_prefix: body_prefix(&crate::sources::redact::for_record(body)),
         }
     }
 

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::auth::{Allowed, Auth};
+use super::ms_graph::rich;
 use super::webhook;
 use crate::model::SourceKind;
 
@@ -162,16 +163,68 @@ fn canary(map: &Map<String, Value>, target: &str, ok: impl Fn(&str) -> bool, wha
     }
 }
 
+/// Fields of one item of a Graph connection's `encryption_keys`.
+const ENCRYPTION_KEY_FIELDS: [&str; 3] = ["id", "private_key_pem", "certificate_pem"];
+
+/// Each key must parse as the RSA private key Graph will encrypt to, so a bad key is
+/// refused here rather than as undecryptable notifications later; errors name the key
+/// by its id, never by its contents.
 fn encryption_keys(map: &Map<String, Value>, errors: &mut Vec<String>) {
     let Some(value) = map.get("encryption_keys") else { return };
-    let valid = value.as_array().is_some_and(|keys| {
-        keys.iter().all(|k| {
-            k.get("id").and_then(Value::as_str).is_some_and(|s| !s.is_empty())
-                && k.get("private_key_pem").and_then(Value::as_str).is_some_and(|s| s.contains("PRIVATE KEY"))
-        })
-    });
-    if !valid {
-        errors.push("`encryption_keys` must be a list of {\"id\", \"private_key_pem\"} with PEM private keys".into());
+    let Some(items) = value.as_array() else {
+        errors.push("`encryption_keys` must be a list of {\"id\", \"private_key_pem\", \"certificate_pem\" (optional)}".into());
+        return;
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(key) = item.as_object() else {
+            errors.push(format!("`encryption_keys[{i}]` must be an object {{\"id\", \"private_key_pem\", \"certificate_pem\" (optional)}}"));
+            continue;
+        };
+        let name = match key.get("id").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() && id.chars().count() <= 256 => {
+                if seen.contains(&id) {
+                    errors.push(format!("`encryption_keys`: the id {id:?} is used twice (ids must be unique)"));
+                }
+                seen.push(id);
+                format!("`encryption_keys` key {id:?}")
+            }
+            _ => {
+                errors.push(format!("`encryption_keys[{i}].id` is required: a string of 1 to 256 characters (the subscription's encryptionCertificateId)"));
+                format!("`encryption_keys[{i}]`")
+            }
+        };
+        let parsed = match key.get("private_key_pem").and_then(Value::as_str) {
+            // A leftover mask is reported once, by the generic check above.
+            Some(crate::secrets::MASK) => None,
+            Some(pem) => match rich::parse_private_key_pem(pem) {
+                Ok(parsed) => Some(parsed),
+                Err(problem) => {
+                    errors.push(format!("{name}: `private_key_pem` must be a PEM RSA private key of 2048 to 8192 bits: {problem}"));
+                    None
+                }
+            },
+            None => {
+                errors.push(format!("{name}: `private_key_pem` is required: a PEM RSA private key (PRIVATE KEY or RSA PRIVATE KEY)"));
+                None
+            }
+        };
+        match key.get("certificate_pem") {
+            None => {}
+            Some(Value::String(certificate)) => {
+                if let Some(parsed) = &parsed {
+                    if let Err(problem) = rich::check_certificate(certificate, parsed) {
+                        errors.push(format!("{name}: `certificate_pem` must be the PEM X.509 certificate of this key: {problem}"));
+                    }
+                }
+            }
+            Some(_) => errors.push(format!("{name}: `certificate_pem` must be a PEM X.509 certificate")),
+        }
+        for field in key.keys() {
+            if !ENCRYPTION_KEY_FIELDS.contains(&field.as_str()) {
+                errors.push(format!("{name}: `{field}` is not a field of an encryption key (expected: {})", ENCRYPTION_KEY_FIELDS.join(", ")));
+            }
+        }
     }
 }
 
@@ -205,6 +258,7 @@ fn graph_subscription(map: &Map<String, Value>, errors: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::ms_graph::test_rich::TestRichKey;
     use serde_json::json;
 
     #[test]
@@ -215,7 +269,7 @@ mod tests {
             (SourceKind::AwsEventbridge, json!({"auth": {"type": "api_key", "header": "X-Api-Key", "value": "v"}})),
             (SourceKind::GcpPubsub, json!({"service_account_email": "push@p.iam.gserviceaccount.com",
                 "subscriptions": ["projects/p/subscriptions/s"], "canary": {"topic": "projects/p/topics/t", "interval_seconds": 1}})),
-            (SourceKind::MsGraph, json!({"client_state": "cs", "tenant_ids": ["t"], "encryption_keys": [{"id": "k", "private_key_pem": "-----BEGIN PRIVATE KEY-----"}]})),
+            (SourceKind::MsGraph, json!({"client_state": "cs", "tenant_ids": ["t"], "encryption_keys": [TestRichKey::generate("k").config_entry()]})),
             (SourceKind::O365Activity, json!({"auth_id": "a"})),
             (SourceKind::Webhook, json!({"auth": {"type": "standard_webhooks", "secret": "whsec_c2VjcmV0"}})),
         ];
@@ -259,5 +313,55 @@ mod tests {
         assert!(e.len() == 1 && e[0].contains("client_secret"), "{e:?}");
         let e = validate(SourceKind::MsGraph, &json!({"client_state": "cs", "tenant_ids": ["a\u{0}"]}));
         assert!(e[0].contains("NUL"), "{e:?}");
+    }
+
+    const GRAPH_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ms-graph/encrypted-content");
+
+    fn graph_fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{GRAPH_FIXTURES}/{name}")).expect("fixture")
+    }
+
+    fn graph(keys: Value) -> Vec<String> {
+        validate(SourceKind::MsGraph, &json!({"client_state": "cs", "encryption_keys": keys}))
+    }
+
+    #[test]
+    fn graph_keys_with_their_certificates_are_accepted() {
+        let key = graph_fixture("richnotificationsapp.key.pem");
+        let certificate = graph_fixture("richnotificationsapp.cert.pem");
+        let rotation = TestRichKey::generate("next");
+        let keys = json!([
+            {"id": "custom-id-for-testing", "private_key_pem": key, "certificate_pem": certificate},
+            {"id": "next", "private_key_pem": rotation.private_key_pkcs1_pem()},
+        ]);
+        assert_eq!(graph(keys), Vec::<String>::new());
+    }
+
+    #[test]
+    fn bad_graph_keys_are_named_by_id_without_their_contents() {
+        let key = TestRichKey::generate("k");
+        let pem = key.private_key_pem();
+        let secret_line = pem.lines().nth(2).unwrap().to_string();
+        let certificate = graph_fixture("richnotificationsapp.cert.pem");
+        let cases: [(Value, &str); 9] = [
+            (json!("x"), "must be a list"),
+            (json!(["x"]), "`encryption_keys[0]` must be an object"),
+            (json!([{"private_key_pem": pem}]), "`encryption_keys[0].id` is required"),
+            (json!([{"id": "k"}]), "key \"k\": `private_key_pem` is required"),
+            (json!([{"id": "k", "private_key_pem": "-----BEGIN PRIVATE KEY-----"}]), "key \"k\": `private_key_pem` must be a PEM RSA private key"),
+            (json!([{"id": "k", "private_key_pem": pem.replace(&secret_line, &secret_line[..10])}]), "key \"k\": `private_key_pem`"),
+            (json!([key.config_entry(), key.config_entry()]), "used twice"),
+            (json!([{"id": "k", "private_key_pem": pem, "certificate_pem": certificate}]), "does not match the private key"),
+            (json!([{"id": "k", "private_key_pem": pem, "certificate": "x"}]), "`certificate` is not a field"),
+        ];
+        for (keys, expected) in cases {
+            let errors = graph(keys.clone());
+            assert!(errors.len() == 1 && errors[0].contains(expected), "{keys}: {errors:?}");
+            assert!(!errors[0].contains(&secret_line[..20]), "{errors:?}");
+        }
+        let errors = graph(json!([{"id": "k", "private_key_pem": pem, "certificate_pem": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"}]));
+        assert!(errors.len() == 1 && errors[0].contains("not an X.509 certificate"), "{errors:?}");
+        let errors = graph(json!([{"id": "k", "private_key_pem": "***"}]));
+        assert!(errors.len() == 1 && errors[0].contains("***"), "one error for a leftover mask: {errors:?}");
     }
 }

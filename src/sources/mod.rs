@@ -13,6 +13,7 @@ pub mod eventbridge;
 pub mod gcp_pubsub;
 pub mod ms_graph;
 pub mod o365_activity;
+pub mod redact;
 pub mod webhook;
 
 use chrono::{DateTime, Utc};

@@ -390,6 +390,13 @@ async fn graph_subscription_changes(store: Arc<dyn Store>) {
     let f = facts(store.clone()).await;
     assert_eq!((f.external_id.as_deref(), f.expires_at, f.reauthorization_required_at), (Some("sub-2"), Some(soon), None));
     assert_eq!(f.missed_at, Some(first), "a report of lost data stays visible");
+
+    // Renewed elsewhere (a notification shows a later expiry): reauthorized too.
+    store.change_subscription(c.id, &SubscriptionChange::ReauthorizationRequired { at: first }, at).await.unwrap();
+    store.change_subscription(c.id, &observe("sub-2", Some(soon)), at).await.unwrap();
+    assert_eq!(facts(store.clone()).await.reauthorization_required_at, Some(first), "the same expiry is no renewal");
+    store.change_subscription(c.id, &observe("sub-2", Some(later)), at).await.unwrap();
+    assert_eq!(facts(store.clone()).await.reauthorization_required_at, None);
 }
 
 async fn task_outcomes_are_kept(store: Arc<dyn Store>) {

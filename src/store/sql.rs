@@ -57,8 +57,9 @@ macro_rules! sql_store {
                     }
                     // Only a later expiry replaces what is known: see `SubscriptionChange::Observed`.
                     SubscriptionChange::Observed { external_id, expires_at } => sqlx::query(
-                        "UPDATE connections SET external_id = $2, expires_at = COALESCE($3, expires_at) WHERE id = $1 \
-                         AND (external_id IS NULL OR ($3 IS NOT NULL AND (expires_at IS NULL OR expires_at < $3)))",
+                        "UPDATE connections SET external_id = $2, expires_at = COALESCE($3, expires_at), \
+                         reauthorization_required_at = CASE WHEN expires_at < $3 THEN NULL ELSE reauthorization_required_at END \
+                         WHERE id = $1 AND (external_id IS NULL OR ($3 IS NOT NULL AND (expires_at IS NULL OR expires_at < $3)))",
                     )
                     .bind(id)
                     .bind(external_id.as_str())

@@ -5,4 +5,7 @@
 //! sender that joins them.
 
 pub mod notifications;
+pub mod rich;
+#[doc(hidden)]
+pub mod test_rich;
 pub mod validation;
