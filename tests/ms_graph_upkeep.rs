@@ -25,6 +25,7 @@ on_both_backends_with!(
     a_vanished_subscription_is_created_again,
     refused_renewals_let_the_subscription_expire,
     token_failures_are_shown_without_the_secret,
+    a_certificate_asks_for_rich_notifications,
 );
 
 const TENANT: &str = "6babcaad-604b-40ac-a9d7-9fd97c0b779f";
@@ -282,6 +283,27 @@ async fn token_failures_are_shown_without_the_secret(backend: Backend) {
     let c = server.wait_for(&id, "a subscription", TRIES, POLL, |c| !c["subscription"]["external_id"].is_null()).await;
     assert!(!c["subscription"]["upkeep"]["last_success_at"].is_null());
     assert!(!c.to_string().contains(SECRET));
+    server.stop().await;
+}
+
+async fn a_certificate_asks_for_rich_notifications(backend: Backend) {
+    let fake = FakeGraph::start(CLIENT_ID, SECRET).await;
+    let Some(server) = start(backend, "a_certificate_asks_for_rich_notifications", &fake).await else { return };
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ms-graph/encrypted-content");
+    let cert = std::fs::read_to_string(format!("{dir}/richnotificationsapp.cert.pem")).unwrap();
+    let key = std::fs::read_to_string(format!("{dir}/richnotificationsapp.key.pem")).unwrap();
+    let mut body = graph_connection();
+    body["config"]["encryption_keys"] = json!([{"id": "rich-key-1", "private_key_pem": key, "certificate_pem": cert}]);
+    let c = server.create(body).await;
+    let id = c["id"].as_str().unwrap();
+    server.wait_for(id, "a subscription", TRIES, POLL, |c| !c["subscription"]["external_id"].is_null()).await;
+
+    let asked = &fake.subscriptions()[0].body;
+    assert_eq!(asked["includeResourceData"], true);
+    assert_eq!(asked["encryptionCertificateId"], "rich-key-1");
+    // Base64 of the DER: the PEM body without its armour and line breaks.
+    let der_base64: String = cert.lines().filter(|l| !l.starts_with("-----")).collect::<Vec<_>>().concat();
+    assert_eq!(asked["encryptionCertificate"], der_base64.as_str());
     server.stop().await;
 }
 
