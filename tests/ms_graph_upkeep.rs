@@ -70,7 +70,11 @@ fn time(v: &Value) -> DateTime<Utc> {
 async fn created(server: &TestServer) -> (String, Value) {
     let c = server.create(graph_connection()).await;
     let id = c["id"].as_str().unwrap().to_owned();
-    let c = server.wait_for(&id, "a subscription", TRIES, POLL, |c| !c["subscription"]["external_id"].is_null()).await;
+    // The outcome is recorded just after the subscription: wait for both.
+    let c = server.wait_for(&id, "a subscription", TRIES, POLL, |c| {
+        !c["subscription"]["external_id"].is_null() && !c["subscription"]["upkeep"]["last_success_at"].is_null()
+    })
+    .await;
     (id, c)
 }
 
@@ -280,8 +284,9 @@ async fn token_failures_are_shown_without_the_secret(backend: Backend) {
     assert!(!logs.contains(SECRET), "the secret reached the log");
 
     fake.fail_tokens(false);
-    let c = server.wait_for(&id, "a subscription", TRIES, POLL, |c| !c["subscription"]["external_id"].is_null()).await;
-    assert!(!c["subscription"]["upkeep"]["last_success_at"].is_null());
+    let c = server.wait_for(&id, "a success", TRIES, POLL, |c| !c["subscription"]["upkeep"]["last_success_at"].is_null()).await;
+    assert!(!c["subscription"]["external_id"].is_null());
+    assert!(c["subscription"]["upkeep"]["last_error"].as_str().is_some_and(|e| e.contains("invalid_client")), "the failure stays visible: {c}");
     assert!(!c.to_string().contains(SECRET));
     server.stop().await;
 }

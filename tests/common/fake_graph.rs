@@ -176,7 +176,8 @@ fn view(s: &FakeSubscription) -> Value {
     let mut body = s.body.clone();
     body["id"] = json!(s.id);
     // Graph writes seven fractional digits.
-    body["expirationDateTime"] = json!(s.expires_at.format("%Y-%m-%dT%H:%M:%S%.7fZ").to_string());
+    let ticks = s.expires_at.timestamp_subsec_nanos() / 100;
+    body["expirationDateTime"] = json!(format!("{}.{ticks:07}Z", s.expires_at.format("%Y-%m-%dT%H:%M:%S")));
     body
 }
 
