@@ -8,19 +8,24 @@
 //! pushgate asks for is left. A renewal or reauthorization Graph answers with 404 means
 //! the subscription is gone: a new one is created. Passes run every interval and whenever
 //! [`UpkeepHandle::nudge`] is called (ingest does, right after it stores a lifecycle
-//! notification), one connection after another.
+//! notification), one connection after another. A connection whose last action failed
+//! is tried again after one interval, then two, four... up to sixteen ([`backoff_delay`]),
+//! unless a nudge or an admin change of the connection comes first.
 //!
 //! Every action's outcome is kept on the connection (`subscription.upkeep`). A failure
 //! changes no subscription fact: the connection keeps being evaluated from what Graph
 //! and pushgate last knew, so a subscription left to expire turns `error` /
 //! `Subscription is missing` on its own.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::Notify;
+use tokio::time::Instant;
+use uuid::Uuid;
 
 use super::api::{Credentials, EncryptionCertificate, GraphApi, GraphError, NewSubscription, Subscription};
 use crate::config::Secret;
@@ -171,21 +176,25 @@ pub struct Upkeep {
 impl Upkeep {
     /// Runs a pass at once, then every `interval` and on every nudge, until `stop` turns true.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut backoff = Backoff::default();
+        let mut nudged = false;
         loop {
             if *stop.borrow() {
                 return;
             }
-            self.pass().await;
-            tokio::select! {
-                _ = tokio::time::sleep(self.interval) => {}
-                _ = self.handle.notify.notified() => {}
+            self.pass(&mut backoff, nudged).await;
+            nudged = tokio::select! {
+                _ = tokio::time::sleep(self.interval) => false,
+                _ = self.handle.notify.notified() => true,
                 _ = stop.wait_for(|s| *s) => return,
-            }
+            };
         }
     }
 
-    /// Looks at every unpaused `ms_graph` connection with a subscription once.
-    pub async fn pass(&self) {
+    /// Looks at every unpaused `ms_graph` connection with a subscription once, skipping
+    /// those still waiting after a failure unless `nudged` (a lifecycle notification is
+    /// news worth acting on at once).
+    async fn pass(&self, backoff: &mut Backoff, nudged: bool) {
         let filter = ConnectionFilter { source: Some(SourceKind::MsGraph), ..Default::default() };
         let connections = match self.store.list_connections(&filter).await {
             Ok(list) => list,
@@ -194,31 +203,40 @@ impl Upkeep {
                 return;
             }
         };
+        backoff.0.retain(|id, _| connections.iter().any(|c| c.id == *id));
         for connection in connections.iter().filter(|c| !c.facts.paused && c.config_public.get("subscription").is_some()) {
-            self.keep(connection).await;
+            if !nudged && backoff.waits(connection, Instant::now()) {
+                continue;
+            }
+            match self.keep(connection).await {
+                Some(true) => backoff.succeeded(connection.id),
+                Some(false) => backoff.failed(connection, self.interval, Instant::now()),
+                None => {}
+            }
         }
     }
 
-    /// Decides and acts for one connection, and records the outcome of any action.
-    async fn keep(&self, connection: &Connection) {
+    /// Decides and acts for one connection, and records the outcome of any action:
+    /// whether it succeeded, or `None` when nothing was done.
+    async fn keep(&self, connection: &Connection) -> Option<bool> {
         let config = match LoadedConnection::unseal(connection, &self.key) {
             Ok(loaded) => loaded.config,
             Err(e) => {
                 tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep cannot read the connection's secrets");
-                return;
+                return None;
             }
         };
         let settings = match Settings::of(&config) {
             Ok(Some(settings)) => settings,
-            Ok(None) => return,
-            Err(e) => return self.record(connection, Err(format!("the subscription settings are unusable: {e}"))).await,
+            Ok(None) => return None,
+            Err(e) => return Some(self.record(connection, Err(format!("the subscription settings are unusable: {e}"))).await),
         };
         let action = decide(&connection.facts, settings.lifetime, now());
         if action == Action::Nothing {
-            return;
+            return None;
         }
         let outcome = self.act(connection, &settings, &action).await;
-        self.record(connection, outcome).await;
+        Some(self.record(connection, outcome).await)
     }
 
     /// Carries out `action`; the subscription facts to store, or what failed.
@@ -266,8 +284,8 @@ impl Upkeep {
         ])
     }
 
-    /// Stores the changes and the outcome of one action.
-    async fn record(&self, connection: &Connection, outcome: Result<Vec<SubscriptionChange>, String>) {
+    /// Stores the changes and the outcome of one action; whether it succeeded.
+    async fn record(&self, connection: &Connection, outcome: Result<Vec<SubscriptionChange>, String>) -> bool {
         let error = match outcome {
             Ok(changes) => {
                 let mut failed = None;
@@ -287,6 +305,47 @@ impl Upkeep {
         if let Err(e) = self.store.record_task(connection.id, BackgroundTask::Upkeep, now(), error.as_deref()).await {
             tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep outcome not recorded");
         }
+        error.is_none()
+    }
+}
+
+/// The longest wait after failures, in intervals (16 minutes at the default interval).
+const MAX_BACKOFF_INTERVALS: u32 = 16;
+
+/// The wait before trying a connection again after `failures` failed actions in a row:
+/// one interval, doubling up to [`MAX_BACKOFF_INTERVALS`]. A connection Graph keeps
+/// refusing (missing permission, failed validation) is then not asked about every minute.
+pub fn backoff_delay(interval: Duration, failures: u32) -> Duration {
+    let factor = 1u32 << failures.saturating_sub(1).min(MAX_BACKOFF_INTERVALS.trailing_zeros());
+    interval.saturating_mul(factor)
+}
+
+/// Connections whose last action failed, and when to try them again. Kept in memory: a
+/// restart tries every connection at once. An admin change of the connection (a fixed
+/// secret, another resource) ends its wait.
+#[derive(Default)]
+struct Backoff(HashMap<Uuid, Retry>);
+
+struct Retry {
+    failures: u32,
+    not_before: Instant,
+    updated_at: DateTime<Utc>,
+}
+
+impl Backoff {
+    fn waits(&self, connection: &Connection, now: Instant) -> bool {
+        self.0.get(&connection.id).is_some_and(|r| r.updated_at == connection.updated_at && r.not_before > now)
+    }
+
+    fn failed(&mut self, connection: &Connection, interval: Duration, now: Instant) {
+        let before = self.0.get(&connection.id).filter(|r| r.updated_at == connection.updated_at).map_or(0, |r| r.failures);
+        let failures = before.saturating_add(1);
+        let not_before = now.checked_add(backoff_delay(interval, failures)).unwrap_or(now);
+        self.0.insert(connection.id, Retry { failures, not_before, updated_at: connection.updated_at });
+    }
+
+    fn succeeded(&mut self, id: Uuid) {
+        self.0.remove(&id);
     }
 }
 
@@ -349,6 +408,15 @@ mod tests {
         let mut unknown_expiry = live(0);
         unknown_expiry.expires_at = None;
         assert_eq!(decide(&unknown_expiry, LIFETIME, at(0)), Action::Renew { id: "sub-1".into() });
+    }
+
+    #[test]
+    fn failures_back_off_doubling_up_to_sixteen_intervals() {
+        let minute = Duration::from_secs(60);
+        let waits: Vec<u64> = (1..=7).map(|n| backoff_delay(minute, n).as_secs() / 60).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 16, 16]);
+        assert_eq!(backoff_delay(minute, u32::MAX), minute * 16);
+        assert_eq!(backoff_delay(Duration::MAX, 3), Duration::MAX, "no overflow");
     }
 
     fn config() -> Value {
