@@ -213,7 +213,10 @@ pub async fn run_with(
     let sns_certs = Arc::new(sns_certs);
     let google_keys = sources::gcp_pubsub::keys::GoogleKeys::from_setting(&config.google_jwks)
         .map_err(|e| StartError::Config(format!("PUSHGATE_GOOGLE_JWKS: {e}")))?;
-    let senders = sources::Senders::new(sns_certs, Arc::new(google_keys));
+    // The error names PUSHGATE_MICROSOFT_JWKS already.
+    let microsoft_keys = sources::ms_graph::keys::MicrosoftKeys::from_setting(&config.microsoft_jwks)
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let senders = sources::Senders::new(sns_certs, Arc::new(google_keys), Arc::new(microsoft_keys));
     let metrics = Arc::new(metrics::Metrics::new());
     tokio::spawn(metrics_upkeep_periodically(Arc::downgrade(&metrics)));
     // Built before ingest so a stored Graph lifecycle notification can start a pass.

@@ -108,6 +108,10 @@ fn no_google_keys() -> std::sync::Arc<pushgate::sources::gcp_pubsub::keys::Googl
     std::sync::Arc::new(pushgate::sources::gcp_pubsub::keys::GoogleKeys::offline(None))
 }
 
+fn no_microsoft_keys() -> std::sync::Arc<pushgate::sources::ms_graph::keys::MicrosoftKeys> {
+    std::sync::Arc::new(pushgate::sources::ms_graph::keys::MicrosoftKeys::offline(None))
+}
+
 fn headers(pairs: &[(String, Vec<u8>)]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in pairs {
@@ -170,7 +174,7 @@ proptest! {
         let config = json!({"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": "s"}});
         let mut map = HeaderMap::new();
         map.insert("x-signature", hex::encode(pushgate::verify::hmac_sha256(b"s", &[&body])).parse().unwrap());
-        let senders = Senders::new(std::sync::Arc::new(CertStore::offline(None)), no_google_keys());
+        let senders = Senders::new(std::sync::Arc::new(CertStore::offline(None)), no_google_keys(), no_microsoft_keys());
         let sender = senders.get(SourceKind::Webhook).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let request = RawRequest { headers: &map, query: None, body: &body, push_url: "http://x", now: chrono::Utc::now() };
@@ -219,7 +223,7 @@ proptest! {
         }
         prop_assume!(forged != original);
         let certs = CertStore::offline(Some(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws-sns/certs").into()));
-        let senders = Senders::new(std::sync::Arc::new(certs), no_google_keys());
+        let senders = Senders::new(std::sync::Arc::new(certs), no_google_keys(), no_microsoft_keys());
         let sender = senders.get(SourceKind::AwsSns).unwrap();
         let config = json!({"topic_arns": ["arn:aws:sns:us-west-2:131990247566:dongie-standard-topic",
             "arn:aws:sns:us-west-2:131990247566:other-topic"]});

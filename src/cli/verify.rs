@@ -13,6 +13,7 @@ use crate::http::views::time;
 use crate::model::{NewEvent, SourceKind};
 use crate::sources::aws_sns::certs::CertStore;
 use crate::sources::gcp_pubsub::keys::GoogleKeys;
+use crate::sources::ms_graph::keys::MicrosoftKeys;
 use crate::sources::{config_check, Intake, RawRequest, Senders};
 
 pub async fn run(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> ExitCode {
@@ -49,15 +50,24 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
     if !problems.is_empty() {
         return Err(format!("the connection's config is not valid: {}", problems.join("; ")));
     }
-    // No network: SNS certificates only from the pinned directory, Google keys only from a file.
+    // No network: SNS certificates only from the pinned directory, Google's and
+    // Microsoft's keys only from a file.
     let settings = crate::config::Config::from_env(config_file).ok();
     let cert_dir = settings.as_ref().and_then(|c| c.sns_cert_dir.clone())
         .or_else(|| std::env::var_os("PUSHGATE_SNS_CERT_DIR").map(Into::into));
-    let google_jwks = settings.map(|c| c.google_jwks)
+    let google_jwks = settings.as_ref().map(|c| c.google_jwks.clone())
         .or_else(|| std::env::var("PUSHGATE_GOOGLE_JWKS").ok())
         .unwrap_or_default();
+    let microsoft_jwks = settings.map(|c| c.microsoft_jwks)
+        .or_else(|| std::env::var("PUSHGATE_MICROSOFT_JWKS").ok())
+        .unwrap_or_default();
     let google_keys = GoogleKeys::offline_from_setting(&google_jwks);
-    let senders = Senders::new(std::sync::Arc::new(CertStore::offline(cert_dir)), std::sync::Arc::new(google_keys));
+    let microsoft_keys = MicrosoftKeys::offline_from_setting(&microsoft_jwks);
+    let senders = Senders::new(
+        std::sync::Arc::new(CertStore::offline(cert_dir)),
+        std::sync::Arc::new(google_keys),
+        std::sync::Arc::new(microsoft_keys),
+    );
     let sender = senders.get(source).ok_or_else(|| format!("pushes from {source_name} are not received by this version"))?;
     let body = std::fs::read(&args.file).map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
     let now = match &args.at {

@@ -11,9 +11,13 @@ pub mod aws_sns;
 pub mod config_check;
 pub mod eventbridge;
 pub mod gcp_pubsub;
+pub mod jwks;
+pub mod jwt;
 pub mod ms_graph;
 pub mod o365_activity;
 pub mod redact;
+#[doc(hidden)]
+pub mod test_signer;
 pub mod webhook;
 
 use chrono::{DateTime, Utc};
@@ -181,24 +185,34 @@ pub trait Sender: Send + Sync {
 }
 
 /// Every sender pushgate has, built once with what they need (the SNS certificate store,
-/// Google's signing keys). The push route and `pushgate verify` use the same registry, so
-/// they run the same code.
+/// Google's and Microsoft's signing keys). The push route and `pushgate verify` use the
+/// same registry, so they run the same code.
 pub struct Senders {
     sns: aws_sns::SnsSender,
     pubsub: gcp_pubsub::PubSubSender,
+    /// For the Graph sender's `validationTokens` check, once it is built.
+    microsoft_keys: std::sync::Arc<ms_graph::keys::MicrosoftKeys>,
 }
 
 impl Senders {
     /// `sns_certs`: where SNS signing certificates come from (pinned, cached, fetched);
-    /// `google_keys`: Google's OIDC keys for Pub/Sub push tokens.
+    /// `google_keys`: Google's OIDC keys for Pub/Sub push tokens; `microsoft_keys`:
+    /// Microsoft's keys for Graph validation tokens.
     pub fn new(
         sns_certs: std::sync::Arc<aws_sns::certs::CertStore>,
         google_keys: std::sync::Arc<gcp_pubsub::keys::GoogleKeys>,
+        microsoft_keys: std::sync::Arc<ms_graph::keys::MicrosoftKeys>,
     ) -> Senders {
         Senders {
             sns: aws_sns::SnsSender::new(sns_certs),
             pubsub: gcp_pubsub::PubSubSender::new(google_keys),
+            microsoft_keys,
         }
+    }
+
+    /// Microsoft's signing keys, shared by everything that checks Graph tokens.
+    pub fn microsoft_keys(&self) -> &std::sync::Arc<ms_graph::keys::MicrosoftKeys> {
+        &self.microsoft_keys
     }
 
     /// The sender for a source, or `None` while its push route has not been built.

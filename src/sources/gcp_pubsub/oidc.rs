@@ -17,34 +17,35 @@
 //!    clock is a parameter, so `pushgate verify --at` checks a captured push as of then.
 //!
 //! A refusal's detail names what was wrong and what was expected, never the token.
+//! Steps 1 to 3 and the times are [`crate::sources::jwt`], shared with Graph's tokens.
 
-use std::sync::LazyLock;
-
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use http::HeaderMap;
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
 use super::keys::GoogleKeys;
+use crate::sources::jwt::{quoted, string_claim, Reasons};
 use crate::sources::Rejected;
+
+pub use crate::sources::jwt::LEEWAY_SECONDS;
 
 /// The issuers of Google ID tokens (Google writes the first).
 pub const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
 
-/// Clock difference allowed between Google and pushgate, for `exp`, `iat` and `nbf`.
-pub const LEEWAY_SECONDS: i64 = 60;
-
 /// Longest `Authorization` header value read; a Google token is about 1 KiB.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
-/// Longest `kid` looked up; Google's are 40 hex digits.
-const MAX_KID_LEN: usize = 256;
-
-/// Longest value from a token quoted in a refusal's detail.
-const MAX_QUOTED_LEN: usize = 200;
+/// The reason codes of push token refusals.
+const REASONS: Reasons = Reasons {
+    signer: "Google",
+    tokens: "push tokens",
+    malformed: "gcp_token_malformed",
+    algorithm: "gcp_token_algorithm",
+    unknown_key: "gcp_unknown_key",
+    signature: "gcp_token_signature",
+    expired: "gcp_token_expired",
+    not_yet_valid: "gcp_token_not_yet_valid",
+};
 
 /// What a push token must say, from the connection's configuration.
 #[derive(Debug, Clone, Copy)]
@@ -68,19 +69,8 @@ pub struct Claims {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Signature verification only: the claims, times included, are checked here against
-/// the clock of the check, not by `jsonwebtoken` against the system clock.
-static SIGNATURE_ONLY: LazyLock<Validation> = LazyLock::new(|| {
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    validation
-});
-
 fn malformed(detail: impl Into<String>) -> Rejected {
-    Rejected::malformed("gcp_token_malformed", detail)
+    REASONS.malformed(detail)
 }
 
 /// Authenticates a push by its token: see the module documentation for the checks.
@@ -91,9 +81,9 @@ pub async fn verify_push_token(
     keys: &GoogleKeys,
 ) -> Result<Claims, Rejected> {
     let token = bearer_token(headers)?;
-    let kid = signing_key_id(token)?;
+    let kid = REASONS.signing_key_id(token)?;
     let key = keys.key(&kid).await?;
-    let claims = verified_claims(token, &key, &kid)?;
+    let claims = REASONS.verified_claims(token, &key, &kid)?;
     check_claims(&claims, now, expected)
 }
 
@@ -114,59 +104,8 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, Rejected> {
     }
     let value = value.to_str().map_err(|_| malformed("Authorization header is not visible ASCII"))?;
     let token = value.strip_prefix("Bearer ").ok_or_else(|| malformed("Authorization header is not `Bearer <token>`"))?;
-    let parts: Vec<&str> = token.split('.').collect();
-    if parts.len() != 3 {
-        return Err(malformed(format!("bearer token is not a JWT: it has {} dot-separated parts, not 3", parts.len())));
-    }
-    let base64url = |part: &str| part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if parts[0].is_empty() || parts[1].is_empty() || !parts.iter().all(|part| base64url(part)) {
-        return Err(malformed("bearer token is not a JWT: its parts are not all base64url"));
-    }
+    REASONS.check_shape(token, "bearer token")?;
     Ok(token)
-}
-
-/// The `kid` of a token whose header names RS256.
-fn signing_key_id(token: &str) -> Result<String, Rejected> {
-    let encoded = token.split('.').next().unwrap_or_default();
-    let header = URL_SAFE_NO_PAD
-        .decode(encoded)
-        .ok()
-        .and_then(|json| serde_json::from_slice::<Map<String, Value>>(&json).ok())
-        .ok_or_else(|| malformed("token header is not a base64url JSON object"))?;
-    match header.get("alg") {
-        Some(Value::String(alg)) if alg == "RS256" => {}
-        Some(Value::String(alg)) => {
-            return Err(Rejected::unauthenticated(
-                "gcp_token_algorithm",
-                format!("token algorithm is {}; Google signs push tokens with RS256 only", quoted(alg)),
-            ))
-        }
-        _ => return Err(Rejected::unauthenticated("gcp_token_algorithm", "token header names no algorithm (alg)")),
-    }
-    match header.get("kid") {
-        Some(Value::String(kid)) if !kid.is_empty() && kid.len() <= MAX_KID_LEN => Ok(kid.clone()),
-        Some(Value::String(kid)) if !kid.is_empty() => Err(Rejected::unauthenticated(
-            "gcp_unknown_key",
-            format!("token key id (kid) is {} characters long; Google's are short", kid.chars().count()),
-        )),
-        _ => Err(Rejected::unauthenticated("gcp_unknown_key", "token header names no key id (kid)")),
-    }
-}
-
-/// The claims of `token`, once its RS256 signature verifies with `key`.
-fn verified_claims(token: &str, key: &DecodingKey, kid: &str) -> Result<Map<String, Value>, Rejected> {
-    match jsonwebtoken::decode::<Map<String, Value>>(token, key, &SIGNATURE_ONLY) {
-        Ok(data) => Ok(data.claims),
-        Err(e) => Err(match e.kind() {
-            ErrorKind::InvalidSignature => Rejected::unauthenticated(
-                "gcp_token_signature",
-                format!("token signature does not verify with Google's key {}", quoted(kid)),
-            ),
-            ErrorKind::Base64(_) | ErrorKind::Utf8(_) => malformed("token is not a JWT: a part is not valid base64url"),
-            ErrorKind::Json(_) => malformed(format!("token header or claims cannot be read: {e}")),
-            _ => Rejected::unauthenticated("gcp_token_signature", format!("token cannot be verified: {e}")),
-        }),
-    }
 }
 
 /// The claims checked against `expected` and the clock `now`.
@@ -211,90 +150,15 @@ fn check_claims(claims: &Map<String, Value>, now: DateTime<Utc>, expected: &Expe
         }
     }
 
-    let now_seconds = now.timestamp();
-    let expires = seconds_claim(claims, "exp", "gcp_token_expired")?;
-    if expires <= now_seconds.saturating_sub(LEEWAY_SECONDS) {
-        return Err(Rejected::unauthenticated(
-            "gcp_token_expired",
-            format!(
-                "token expired at {} ({} s before the check at {})",
-                shown_time(expires),
-                now_seconds.saturating_sub(expires),
-                shown_time(now_seconds)
-            ),
-        ));
-    }
-    let issued = seconds_claim(claims, "iat", "gcp_token_not_yet_valid")?;
-    if issued > now_seconds.saturating_add(LEEWAY_SECONDS) {
-        return Err(Rejected::unauthenticated(
-            "gcp_token_not_yet_valid",
-            format!(
-                "token is issued at {}, {} s after the check at {}",
-                shown_time(issued),
-                issued.saturating_sub(now_seconds),
-                shown_time(now_seconds)
-            ),
-        ));
-    }
-    if claims.contains_key("nbf") {
-        let not_before = seconds_claim(claims, "nbf", "gcp_token_not_yet_valid")?;
-        if not_before > now_seconds.saturating_add(LEEWAY_SECONDS) {
-            return Err(Rejected::unauthenticated(
-                "gcp_token_not_yet_valid",
-                format!(
-                    "token is valid from {}, {} s after the check at {}",
-                    shown_time(not_before),
-                    not_before.saturating_sub(now_seconds),
-                    shown_time(now_seconds)
-                ),
-            ));
-        }
-    }
-    let time = |seconds: i64, reason: &'static str, name: &str| {
-        DateTime::from_timestamp(seconds, 0)
-            .ok_or_else(|| Rejected::unauthenticated(reason, format!("token {name} {seconds} is not a representable time")))
-    };
+    let validity = REASONS.check_times(claims, now)?;
     Ok(Claims {
         issuer: issuer.to_string(),
         audience: audience.to_string(),
         email: email.to_string(),
         subject: claims.get("sub").and_then(Value::as_str).map(str::to_string),
-        issued_at: time(issued, "gcp_token_not_yet_valid", "iat")?,
-        expires_at: time(expires, "gcp_token_expired", "exp")?,
+        issued_at: validity.issued_at,
+        expires_at: validity.expires_at,
     })
-}
-
-fn string_claim<'c>(claims: &'c Map<String, Value>, name: &str, reason: &'static str) -> Result<&'c str, Rejected> {
-    match claims.get(name) {
-        Some(Value::String(value)) => Ok(value),
-        None => Err(Rejected::unauthenticated(reason, format!("token has no {name} claim"))),
-        Some(_) => Err(Rejected::unauthenticated(reason, format!("token {name} claim is not a string"))),
-    }
-}
-
-/// A NumericDate claim: whole seconds since the epoch.
-fn seconds_claim(claims: &Map<String, Value>, name: &str, reason: &'static str) -> Result<i64, Rejected> {
-    match claims.get(name) {
-        Some(value) => value
-            .as_i64()
-            .ok_or_else(|| Rejected::unauthenticated(reason, format!("token {name} claim is not whole seconds since 1970"))),
-        None => Err(Rejected::unauthenticated(reason, format!("token has no {name} claim"))),
-    }
-}
-
-/// Seconds since the epoch as RFC 3339 (or as the number, when out of range).
-fn shown_time(seconds: i64) -> String {
-    DateTime::from_timestamp(seconds, 0).map_or_else(|| seconds.to_string(), |t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
-}
-
-/// A value from a token, quoted and escaped, cut at [`MAX_QUOTED_LEN`] characters.
-fn quoted(text: &str) -> String {
-    let cut: String = text.chars().take(MAX_QUOTED_LEN).collect();
-    if cut.len() < text.len() {
-        format!("{cut:?}...")
-    } else {
-        format!("{cut:?}")
-    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,12 @@
 //! notifications, the decryption of their `encryptedContent`, lifecycle events, and the
 //! sender that joins them.
 
+pub mod keys;
 pub mod notifications;
 pub mod rich;
 #[doc(hidden)]
 pub mod test_rich;
+#[doc(hidden)]
+pub mod test_signer;
+pub mod tokens;
 pub mod validation;

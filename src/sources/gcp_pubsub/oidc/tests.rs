@@ -1,5 +1,7 @@
 use std::path::{Path, PathBuf};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue};

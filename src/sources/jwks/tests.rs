@@ -1,3 +1,6 @@
+//! The key cache, exercised as Google's (the first publisher it served): settings,
+//! files, fetches, max-age, the reload limit, failed reloads.
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,6 +9,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use super::*;
+use crate::sources::gcp_pubsub::keys::{GoogleKeys, DEFAULT_JWKS_URL, GOOGLE};
 use crate::sources::gcp_pubsub::test_signer::{jwks_of, TestOidcSigner};
 use crate::sources::RejectClass;
 use crate::testing::tls_server::{Reply, TlsServer};
@@ -117,14 +121,14 @@ fn only_usable_rsa_signing_keys_are_kept() {
         good,
         other,
     ]});
-    let keys = parse_jwks(jwks.to_string().as_bytes(), "test").unwrap();
+    let keys = parse_jwks(&GOOGLE, jwks.to_string().as_bytes(), "test").unwrap();
     let mut kids: Vec<&str> = keys.keys().map(String::as_str).collect();
     kids.sort();
     assert_eq!(kids, ["good", "no-alg", "padded"]);
 
-    let e = parse_jwks(br#"{"keys": []}"#, "test").unwrap_err();
+    let e = parse_jwks(&GOOGLE, br#"{"keys": []}"#, "test").unwrap_err();
     assert!(e.detail.contains("the key list is empty"), "{e}");
-    let e = parse_jwks(json!({"keys": [with(json!({"kid": "short", "n": short_modulus}))]}).to_string().as_bytes(), "x").unwrap_err();
+    let e = parse_jwks(&GOOGLE, json!({"keys": [with(json!({"kid": "short", "n": short_modulus}))]}).to_string().as_bytes(), "x").unwrap_err();
     assert!(e.detail.contains("1024-bit modulus"), "{e}");
 }
 
@@ -136,8 +140,8 @@ fn the_first_of_a_repeated_kid_is_kept() {
         jsonwebtoken::DecodingKeyKind::RsaModulusExponent { n, .. } => n.clone(),
         jsonwebtoken::DecodingKeyKind::SecretOrDer(_) => Vec::new(),
     };
-    let both = parse_jwks(jwks_of(&[&first, &second]).as_bytes(), "test").unwrap();
-    let only_first = parse_jwks(first.jwks_json().as_bytes(), "test").unwrap();
+    let both = parse_jwks(&GOOGLE, jwks_of(&[&first, &second]).as_bytes(), "test").unwrap();
+    let only_first = parse_jwks(&GOOGLE, first.jwks_json().as_bytes(), "test").unwrap();
     assert_eq!(modulus(&both["same"]), modulus(&only_first["same"]));
     assert!(!modulus(&both["same"]).is_empty());
 }
