@@ -186,6 +186,9 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     run_with(config, listener, shutdown, RunOptions::default()).await
 }
 
+/// How long a fetch of Microsoft's signing keys may take (it sits on Graph's push path).
+const MICROSOFT_KEYS_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+
 #[doc(hidden)]
 pub async fn run_with(
     config: Config,
@@ -214,7 +217,9 @@ pub async fn run_with(
     let google_keys = sources::gcp_pubsub::keys::GoogleKeys::from_setting(&config.google_jwks)
         .map_err(|e| StartError::Config(format!("PUSHGATE_GOOGLE_JWKS: {e}")))?;
     // The error names PUSHGATE_MICROSOFT_JWKS already.
+    // Graph counts an answer over about 3 s as slow: a key fetch on that path gets 2 s.
     let microsoft_keys = sources::ms_graph::keys::MicrosoftKeys::from_setting(&config.microsoft_jwks)
+        .and_then(|keys| keys.with_fetch_timeout(MICROSOFT_KEYS_FETCH_TIMEOUT))
         .map_err(|e| StartError::Config(e.to_string()))?;
     let senders = sources::Senders::new(sns_certs, Arc::new(google_keys), Arc::new(microsoft_keys));
     let metrics = Arc::new(metrics::Metrics::new());

@@ -372,3 +372,66 @@ fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     reqwest::Client::new()
 }
+
+const GRAPH_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ms-graph");
+
+/// `verify` of a Graph or O365 push, with Microsoft's keys from `jwks` when given.
+fn verify_microsoft(dir: &Path, jwks: Option<&Path>, args: &[&str]) -> (i32, Value) {
+    let mut cmd = pushgate(dir);
+    if let Some(file) = jwks {
+        cmd.env("PUSHGATE_MICROSOFT_JWKS", file);
+    }
+    let out = cmd.arg("verify").args(args).output().unwrap();
+    (out.status.code().unwrap(), serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+}
+
+#[test]
+fn verify_checks_captured_graph_and_o365_pushes_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, value: &Value| std::fs::write(dir.path().join(name), value.to_string()).unwrap();
+    write("lifecycle.json", &json!({"source": "ms_graph", "config": {"client_state": "{secret client state}"}}));
+    let sample = format!("{GRAPH_FIXTURES}/docs/lifecycle_reauthorizationRequired.json");
+    let (code, report) = verify_microsoft(dir.path(), None, &["--connection", "lifecycle.json", &sample]);
+    assert_eq!((code, report["kind"].clone()), (0, json!("lifecycle")), "{report}");
+    assert_eq!(report["events"][0]["payload"].get("clientState"), None);
+    // Another connection's client state: refused, with the reason an operator looks for.
+    write("other.json", &json!({"source": "ms_graph", "config": {"client_state": "not-this-one"}}));
+    let (code, report) = verify_microsoft(dir.path(), None, &["--connection", "other.json", &sample]);
+    assert_eq!((code, report["reason"].clone()), (1, json!("graph_client_state_invalid")));
+    // A validation request: the query alone decides, the body is not read.
+    std::fs::write(dir.path().join("empty"), b"").unwrap();
+    let (code, report) =
+        verify_microsoft(dir.path(), None, &["--connection", "other.json", "--query", "validationToken=abc", "empty"]);
+    assert_eq!((code, report["kind"].clone()), (0, json!("handshake")));
+
+    // A rich notification of the Graph SDK's vector, vouched for by a validation token.
+    let encrypted: Value = serde_json::from_str(&std::fs::read_to_string(format!("{GRAPH_FIXTURES}/encrypted-content/encryptedContent.json")).unwrap()).unwrap();
+    let key = std::fs::read_to_string(format!("{GRAPH_FIXTURES}/encrypted-content/richnotificationsapp.key.pem")).unwrap();
+    let (app, tenant) = ("6a0e3d42-7c55-4f0b-9e54-1d2f3a4b5c6d", "84bd8158-6d4d-4958-8b9f-9d6445542f95");
+    write("rich.json", &json!({"source": "ms_graph", "config": {"client_state": "cs", "app_ids": [app],
+        "encryption_keys": [{"id": encrypted["encryptionCertificateId"], "private_key_pem": key}]}}));
+    let signer = pushgate::sources::test_signer::TestOidcSigner::new();
+    let jwks = signer.write_microsoft_jwks(dir.path()).unwrap();
+    let at = "2026-11-23T10:00:00Z";
+    let token = signer.graph_token_v2(app, tenant, at.parse().unwrap());
+    write("push.json", &json!({"value": [{"subscriptionId": "s", "changeType": "created", "clientState": "cs", "tenantId": tenant,
+        "resource": "teams('t')/channels('c')/messages('1')", "encryptedContent": encrypted}], "validationTokens": [token]}));
+    let (code, report) = verify_microsoft(dir.path(), Some(&jwks), &["--connection", "rich.json", "--at", at, "push.json"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["events"][0]["payload"]["resourceData"]["body"]["content"], "Hello World");
+    // Keys are never fetched offline; a day later the token has expired.
+    let (code, report) = verify_microsoft(dir.path(), None, &["--connection", "rich.json", "--at", at, "push.json"]);
+    assert_eq!((code, report["reason"].clone()), (1, json!("graph_keys_unavailable_offline")));
+    let (code, report) =
+        verify_microsoft(dir.path(), Some(&jwks), &["--connection", "rich.json", "--at", "2026-11-24T10:00:00Z", "push.json"]);
+    assert_eq!((code, report["reason"].clone()), (1, json!("graph_token_expired")));
+
+    // Office 365 activity: the Webhook-AuthID header decides.
+    write("o365.json", &json!({"source": "o365_activity", "config": {"auth_id": "a1"}}));
+    write("content.json", &json!([{"contentType": "Audit.General", "contentId": "c1", "contentUri": "https://manage.office.com/x",
+        "contentCreated": "2026-11-23T10:00:00Z"}]));
+    let (code, report) = verify_microsoft(dir.path(), None, &["--connection", "o365.json", "--header", "Webhook-AuthID: a1", "content.json"]);
+    assert_eq!((code, report["events"][0]["dedupe_key"].clone()), (0, json!("c1")), "{report}");
+    let (code, report) = verify_microsoft(dir.path(), None, &["--connection", "o365.json", "content.json"]);
+    assert_eq!((code, report["reason"].clone()), (1, json!("o365_auth_id_missing")));
+}

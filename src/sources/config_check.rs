@@ -72,6 +72,12 @@ pub fn validate(source: SourceKind, config: &Value) -> Vec<String> {
             optional_list(map, "tenant_ids", |s| !s.is_empty(), "a tenant id", &mut errors);
             optional_list(map, "app_ids", |s| !s.is_empty(), "an application id", &mut errors);
             encryption_keys(map, &mut errors);
+            // Rich notifications come with validation tokens whose audience is the app.
+            let has_keys = map.get("encryption_keys").and_then(Value::as_array).is_some_and(|k| !k.is_empty());
+            let has_apps = map.get("app_ids").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+            if has_keys && !has_apps {
+                errors.push("`app_ids` is required with `encryption_keys`: the validation tokens of rich notifications name the application as their audience".into());
+            }
             graph_subscription(map, &mut errors);
             &["client_state", "tenant_ids", "app_ids", "encryption_keys", "subscription"]
         }
@@ -269,7 +275,7 @@ mod tests {
             (SourceKind::AwsEventbridge, json!({"auth": {"type": "api_key", "header": "X-Api-Key", "value": "v"}})),
             (SourceKind::GcpPubsub, json!({"service_account_email": "push@p.iam.gserviceaccount.com",
                 "subscriptions": ["projects/p/subscriptions/s"], "canary": {"topic": "projects/p/topics/t", "interval_seconds": 1}})),
-            (SourceKind::MsGraph, json!({"client_state": "cs", "tenant_ids": ["t"], "encryption_keys": [TestRichKey::generate("k").config_entry()]})),
+            (SourceKind::MsGraph, json!({"client_state": "cs", "tenant_ids": ["t"], "app_ids": ["a"], "encryption_keys": [TestRichKey::generate("k").config_entry()]})),
             (SourceKind::O365Activity, json!({"auth_id": "a"})),
             (SourceKind::Webhook, json!({"auth": {"type": "standard_webhooks", "secret": "whsec_c2VjcmV0"}})),
         ];
@@ -322,7 +328,7 @@ mod tests {
     }
 
     fn graph(keys: Value) -> Vec<String> {
-        validate(SourceKind::MsGraph, &json!({"client_state": "cs", "encryption_keys": keys}))
+        validate(SourceKind::MsGraph, &json!({"client_state": "cs", "app_ids": ["a"], "encryption_keys": keys}))
     }
 
     #[test]

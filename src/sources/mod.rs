@@ -190,8 +190,7 @@ pub trait Sender: Send + Sync {
 pub struct Senders {
     sns: aws_sns::SnsSender,
     pubsub: gcp_pubsub::PubSubSender,
-    /// For the Graph sender's `validationTokens` check, once it is built.
-    microsoft_keys: std::sync::Arc<ms_graph::keys::MicrosoftKeys>,
+    graph: ms_graph::GraphSender,
 }
 
 impl Senders {
@@ -206,13 +205,8 @@ impl Senders {
         Senders {
             sns: aws_sns::SnsSender::new(sns_certs),
             pubsub: gcp_pubsub::PubSubSender::new(google_keys),
-            microsoft_keys,
+            graph: ms_graph::GraphSender::new(microsoft_keys),
         }
-    }
-
-    /// Microsoft's signing keys, shared by everything that checks Graph tokens.
-    pub fn microsoft_keys(&self) -> &std::sync::Arc<ms_graph::keys::MicrosoftKeys> {
-        &self.microsoft_keys
     }
 
     /// The sender for a source, or `None` while its push route has not been built.
@@ -222,7 +216,7 @@ impl Senders {
             SourceKind::AwsSns => Some(&self.sns),
             SourceKind::AwsEventbridge => Some(&aws_eventbridge::EventBridgeSender),
             SourceKind::GcpPubsub => Some(&self.pubsub),
-            SourceKind::MsGraph => None,
+            SourceKind::MsGraph => Some(&self.graph),
             SourceKind::O365Activity => Some(&o365_activity::O365ActivitySender),
         }
     }

@@ -81,7 +81,7 @@ fn content_event(index: usize, item: Value) -> Result<NewEvent, Rejected> {
         return Err(malformed(format!("expected an object, got {}", super::json_kind(&item))));
     }
     for field in REQUIRED {
-        if !item.get(field).and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+        if item.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
             return Err(malformed(format!("`{field}` must be a non-empty string")));
         }
     }

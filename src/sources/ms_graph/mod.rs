@@ -7,9 +7,12 @@
 pub mod keys;
 pub mod notifications;
 pub mod rich;
+mod sender;
 #[doc(hidden)]
 pub mod test_rich;
 #[doc(hidden)]
 pub mod test_signer;
 pub mod tokens;
 pub mod validation;
+
+pub use sender::GraphSender;
