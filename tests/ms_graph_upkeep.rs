@@ -299,6 +299,7 @@ async fn a_certificate_asks_for_rich_notifications(backend: Backend) {
     let key = std::fs::read_to_string(format!("{dir}/richnotificationsapp.key.pem")).unwrap();
     let mut body = graph_connection();
     body["config"]["encryption_keys"] = json!([{"id": "rich-key-1", "private_key_pem": key, "certificate_pem": cert}]);
+    body["config"]["app_ids"] = json!([CLIENT_ID]);
     let c = server.create(body).await;
     let id = c["id"].as_str().unwrap();
     server.wait_for(id, "a subscription", TRIES, POLL, |c| !c["subscription"]["external_id"].is_null()).await;
