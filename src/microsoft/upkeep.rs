@@ -7,8 +7,8 @@
 //! (then renew) when Graph asked for it; renew when less than half of the lifetime
 //! pushgate asks for is left. A renewal or reauthorization Graph answers with 404 means
 //! the subscription is gone: a new one is created. Passes run every interval and whenever
-//! [`UpkeepHandle::nudge`] is called (ingest does, right after it stores a lifecycle
-//! notification), one connection after another. A connection whose last action failed
+//! [`UpkeepHandle::nudge`] is called (for the push path to call right after it stores a
+//! lifecycle notification), one connection after another. A connection whose last action failed
 //! is tried again after one interval, then two, four... up to sixteen ([`backoff_delay`]),
 //! unless a nudge or an admin change of the connection comes first.
 //!
