@@ -66,6 +66,13 @@ pub struct Config {
     pub aws_endpoint_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pubsub_endpoint: Option<String>,
+    /// Base URL of the Microsoft Graph API the subscription upkeep calls.
+    pub graph_endpoint: String,
+    /// Base URL of the Microsoft identity platform the upkeep gets its tokens from.
+    pub microsoft_login_endpoint: String,
+    /// Whether this replica creates and renews Graph subscriptions. Replicas sharing a
+    /// database would each create one per connection, so only one of them should.
+    pub graph_upkeep: bool,
     /// Often a bearer URL (the path is the credential): printed as scheme and host only.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serialize_origin_only")]
     pub alert_webhook_url: Option<String>,
@@ -97,7 +104,7 @@ impl std::fmt::Debug for Config {
 pub struct ConfigErrors(pub Vec<String>);
 
 /// Keys in the order `check-config` documents them, with their defaults.
-const DEFAULTS: [(&str, Option<&str>); 20] = [
+const DEFAULTS: [(&str, Option<&str>); 23] = [
     ("listen", Some("127.0.0.1:8080")),
     ("database_url", Some("sqlite://pushgate.db")),
     ("public_url", None),
@@ -111,6 +118,9 @@ const DEFAULTS: [(&str, Option<&str>); 20] = [
     ("max_body_bytes", Some("1048576")),
     ("aws_endpoint_url", None),
     ("pubsub_endpoint", None),
+    ("graph_endpoint", Some("https://graph.microsoft.com/v1.0")),
+    ("microsoft_login_endpoint", Some("https://login.microsoftonline.com")),
+    ("graph_upkeep", Some("true")),
     ("alert_webhook_url", None),
     ("alert_webhook_secret", None),
     ("log", Some("info")),
@@ -188,6 +198,14 @@ impl Config {
                 true
             }
         };
+        let graph_upkeep = match raw.get("graph_upkeep").map(String::as_str) {
+            Some("true") | None => true,
+            Some("false") => false,
+            Some(other) => {
+                errors.push(format!("PUSHGATE_GRAPH_UPKEEP: `{other}` is neither `true` nor `false`"));
+                true
+            }
+        };
         let log_format = match raw.get("log_format").map(String::as_str) {
             Some("json") => LogFormat::Json,
             Some("text") | None => LogFormat::Text,
@@ -210,6 +228,10 @@ impl Config {
             max_body_bytes,
             aws_endpoint_url: text("aws_endpoint_url"),
             pubsub_endpoint: text("pubsub_endpoint"),
+            // No trailing slash, so paths are appended as `{base}/subscriptions`.
+            graph_endpoint: text("graph_endpoint").unwrap_or_default().trim_end_matches('/').to_owned(),
+            microsoft_login_endpoint: text("microsoft_login_endpoint").unwrap_or_default().trim_end_matches('/').to_owned(),
+            graph_upkeep,
             alert_webhook_url: text("alert_webhook_url"),
             alert_webhook_secret: text("alert_webhook_secret").map(Secret),
             log: text("log").unwrap_or_else(|| "info".into()),
@@ -253,6 +275,11 @@ impl Config {
                 if !(v.starts_with("http://") || v.starts_with("https://")) {
                     errors.push(format!("{}: `{v}` is not an http(s) URL", var_name(key)));
                 }
+            }
+        }
+        for (key, value) in [("graph_endpoint", &self.graph_endpoint), ("microsoft_login_endpoint", &self.microsoft_login_endpoint)] {
+            if url::Url::parse(value).ok().is_none_or(|u| !matches!(u.scheme(), "http" | "https") || u.host().is_none()) {
+                errors.push(format!("{}: `{value}` is not an http(s) URL", var_name(key)));
             }
         }
         for (key, value) in [("google_jwks", &self.google_jwks), ("microsoft_jwks", &self.microsoft_jwks)] {

@@ -9,8 +9,9 @@
 //! - [`sources`]: one module per sender (`webhook`, ...): `verify` over raw bytes, then
 //!   `normalize` into events or a heartbeat. Depends only on [`model`] and [`verify`].
 //! - [`verify`]: constant-time comparison and HMAC.
-//! - [`aws`], [`gcp`]: pushgate's own calls to the clouds (confirming SNS subscriptions,
-//!   publishing, checking Pub/Sub subscriptions); [`canary`]: the canary heartbeat task;
+//! - [`aws`], [`gcp`], [`microsoft`]: pushgate's own calls to the clouds (confirming SNS
+//!   subscriptions, publishing, checking Pub/Sub subscriptions, keeping Graph
+//!   subscriptions alive); [`canary`]: the canary heartbeat task;
 //!   [`outbound`]: the https client behind every allow-listed fetch.
 //! - [`store`]: the [`store::Store`] trait with SQLite and PostgreSQL implementations.
 //! - [`health`]: the pure `evaluate(facts, policy, now)` behind every status;
@@ -33,6 +34,7 @@ pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod microsoft;
 pub mod model;
 pub mod monitor;
 pub mod outbound;
@@ -172,6 +174,8 @@ pub struct RunOptions {
     pub outbound_test_transport: Option<outbound::TestTransport>,
     /// Tests: check Pub/Sub subscriptions this often instead of every 5 minutes.
     pub subscription_check_interval: Option<Duration>,
+    /// Tests: run the Graph subscription upkeep this often instead of every minute.
+    pub graph_upkeep_interval: Option<Duration>,
 }
 
 /// Serves on `listener` until `shutdown` completes, then finishes in-flight requests
@@ -220,6 +224,8 @@ pub async fn run_with(
     let senders = sources::Senders::new(sns_certs, Arc::new(google_keys), Arc::new(microsoft_keys));
     let metrics = Arc::new(metrics::Metrics::new());
     tokio::spawn(metrics_upkeep_periodically(Arc::downgrade(&metrics)));
+    // Built before ingest so a stored Graph lifecycle notification can start a pass.
+    let graph_upkeep = microsoft::UpkeepHandle::new();
     let ingest = Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone(), metrics.clone()));
     tokio::spawn(tidy_periodically(Arc::downgrade(&ingest)));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -237,6 +243,20 @@ pub async fn run_with(
     tokio::spawn(monitor::run(store.clone(), alerts, monitor_interval, stop_rx.clone()));
     let check_interval = options.subscription_check_interval.unwrap_or(gcp::check::DEFAULT_INTERVAL);
     tokio::spawn(gcp::check::run(store.clone(), pubsub_api, public_url.clone(), check_interval, stop_rx.clone()));
+    if config.graph_upkeep {
+        let api = microsoft::GraphApi::new(&config.graph_endpoint, &config.microsoft_login_endpoint).map_err(StartError::Config)?;
+        let upkeep = microsoft::Upkeep {
+            store: store.clone(),
+            key: key.clone(),
+            api: Arc::new(api),
+            public_url: public_url.clone(),
+            interval: options.graph_upkeep_interval.unwrap_or(microsoft::upkeep::DEFAULT_INTERVAL),
+            handle: graph_upkeep.clone(),
+        };
+        tokio::spawn(upkeep.run(stop_rx.clone()));
+    } else {
+        tracing::info!("Graph subscription upkeep is off on this replica (PUSHGATE_GRAPH_UPKEEP=false)");
+    }
     let state = AppState {
         store: store.clone(),
         ingest,
@@ -248,6 +268,7 @@ pub async fn run_with(
         max_body_bytes: config.max_body_bytes,
         body_budget: BodyBudget::new(config.max_buffered_body_bytes),
         metrics,
+        graph_upkeep,
     };
     let limits = Limits {
         request_timeout: Duration::from_millis(config.request_timeout_ms),

@@ -117,3 +117,29 @@ fn sns_certificate_fetching_can_be_turned_off() {
     let errors = Config::load(None, &env(&[("PUSHGATE_SNS_CERT_FETCH", "maybe")])).unwrap_err();
     assert!(errors.0.iter().any(|e| e.contains("PUSHGATE_SNS_CERT_FETCH")), "{errors:?}");
 }
+
+#[test]
+fn graph_upkeep_settings_have_defaults_and_are_checked() {
+    let c = Config::load(None, &env(&[])).unwrap();
+    assert_eq!(c.graph_endpoint, "https://graph.microsoft.com/v1.0");
+    assert_eq!(c.microsoft_login_endpoint, "https://login.microsoftonline.com");
+    assert!(c.graph_upkeep);
+    let c = Config::load(None, &env(&[
+        ("PUSHGATE_GRAPH_ENDPOINT", "http://127.0.0.1:9/v1.0/"),
+        ("PUSHGATE_GRAPH_UPKEEP", "false"),
+    ]))
+    .unwrap();
+    assert_eq!(c.graph_endpoint, "http://127.0.0.1:9/v1.0", "no trailing slash");
+    assert!(!c.graph_upkeep);
+    let errors = Config::load(None, &env(&[
+        ("PUSHGATE_GRAPH_ENDPOINT", "graph.microsoft.com"),
+        ("PUSHGATE_MICROSOFT_LOGIN_ENDPOINT", "ftp://login"),
+        ("PUSHGATE_GRAPH_UPKEEP", "sometimes"),
+    ]))
+    .unwrap_err()
+    .0
+    .join("\n");
+    for needle in ["PUSHGATE_GRAPH_ENDPOINT", "PUSHGATE_MICROSOFT_LOGIN_ENDPOINT", "PUSHGATE_GRAPH_UPKEEP"] {
+        assert!(errors.contains(needle), "missing {needle} in {errors}");
+    }
+}

@@ -54,6 +54,8 @@ pub struct AppState {
     pub body_budget: BodyBudget,
     /// This server's Prometheus recorder (requests, rejections), shared with ingest.
     pub metrics: Arc<Metrics>,
+    /// Starts a Graph subscription upkeep pass now (after a lifecycle notification).
+    pub graph_upkeep: crate::microsoft::UpkeepHandle,
 }
 
 /// A budget of buffered push-body memory, in KiB permits.

@@ -234,15 +234,30 @@ fn encryption_keys(map: &Map<String, Value>, errors: &mut Vec<String>) {
     }
 }
 
+/// The longest Graph subscription lifetime pushgate asks for: 30 days, the most any Graph
+/// resource allows (most allow far less; Graph refuses a request over its resource's limit).
+pub const MAX_GRAPH_EXPIRATION_MINUTES: i64 = 43_200;
+
 fn graph_subscription(map: &Map<String, Value>, errors: &mut Vec<String>) {
     let Some(value) = map.get("subscription") else { return };
     let fields = ["resource", "change_type", "tenant_id", "client_id", "client_secret"];
+    let optional = ["expiration_minutes"];
     let valid = value.as_object().is_some_and(|s| {
         fields.iter().all(|f| s.get(*f).and_then(Value::as_str).is_some_and(|v| !v.is_empty()))
-            && s.keys().all(|k| fields.contains(&k.as_str()))
+            && s.keys().all(|k| fields.contains(&k.as_str()) || optional.contains(&k.as_str()))
     });
     if !valid {
-        errors.push(format!("`subscription` must be an object with exactly the string fields {}", fields.join(", ")));
+        errors.push(format!(
+            "`subscription` must be an object with the string fields {} and optionally `expiration_minutes`",
+            fields.join(", ")
+        ));
+    }
+    if let Some(minutes) = value.get("expiration_minutes") {
+        if minutes.as_i64().is_none_or(|m| !(1..=MAX_GRAPH_EXPIRATION_MINUTES).contains(&m)) {
+            errors.push(format!(
+                "`subscription.expiration_minutes` must be a whole number from 1 to {MAX_GRAPH_EXPIRATION_MINUTES}"
+            ));
+        }
     }
 }
 
@@ -289,6 +304,19 @@ mod tests {
         assert!(!validate(SourceKind::O365Activity, &json!([])).is_empty());
         let e = validate(SourceKind::O365Activity, &json!({"auth_id": "***"}));
         assert!(e[0].contains("***"), "{e:?}");
+        let graph = |subscription: Value| json!({"client_state": "cs", "subscription": subscription});
+        let full = json!({"resource": "users", "change_type": "created", "tenant_id": "t", "client_id": "c", "client_secret": "s"});
+        assert_eq!(validate(SourceKind::MsGraph, &graph(full.clone())), Vec::<String>::new());
+        let mut with_minutes = full.clone();
+        with_minutes["expiration_minutes"] = json!(4230);
+        assert_eq!(validate(SourceKind::MsGraph, &graph(with_minutes.clone())), Vec::<String>::new());
+        for bad in [json!(0), json!(43_201), json!(1.5), json!("60")] {
+            with_minutes["expiration_minutes"] = bad.clone();
+            let e = validate(SourceKind::MsGraph, &graph(with_minutes.clone()));
+            assert!(e.len() == 1 && e[0].contains("expiration_minutes"), "{bad}: {e:?}");
+        }
+        let e = validate(SourceKind::MsGraph, &graph(json!({"resource": "r"})));
+        assert!(e.len() == 1 && e[0].contains("client_secret"), "{e:?}");
         let e = validate(SourceKind::MsGraph, &json!({"client_state": "cs", "tenant_ids": ["a\u{0}"]}));
         assert!(e[0].contains("NUL"), "{e:?}");
     }

@@ -1,0 +1,394 @@
+//! The Microsoft Graph REST calls of the subscription upkeep: an app-only token from the
+//! identity platform (client credentials), then create, renew (`PATCH`), reauthorize and
+//! delete of `/subscriptions`.
+//!
+//! Every call is bounded by [`TIMEOUT`] and every answer body by [`MAX_ANSWER_BYTES`];
+//! an answer that is not the JSON expected is an error, never a panic. Tokens are cached
+//! per (tenant, client id) until five minutes before they expire. The client secret is
+//! only ever written into the token request's form body: error texts are built from
+//! Graph's and the identity platform's error codes and messages, and scrubbed of the
+//! secret anyway, because they end up in logs and in the connection's API view.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use crate::config::Secret;
+
+/// Longest a single call to Graph or to the identity platform may take.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest answer read: a subscription or a token is well under it.
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// The scope of an app-only token for Graph: the application permissions granted to it.
+pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+
+/// A token is used until this long before it expires.
+const TOKEN_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// Error texts from the other side are cut to this many characters (identity platform
+/// descriptions carry trace ids and timestamps over several lines).
+const MAX_DETAIL_CHARS: usize = 300;
+
+/// Why a Graph call failed. The texts name what failed and the other side's error code
+/// and message; they never hold the client secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    /// The identity platform refused the client credentials or could not be reached.
+    #[error("token request for tenant {tenant_id}, client {client_id} failed: {detail}")]
+    Token { tenant_id: String, client_id: String, detail: String },
+    /// Graph could not be reached or did not answer in time.
+    #[error("{call}: Graph could not be reached: {detail}")]
+    Unreachable { call: &'static str, detail: String },
+    /// Graph answered with an error status.
+    #[error("{call}: Graph answered {status} {code}: {message}")]
+    Refused { call: &'static str, status: u16, code: String, message: String },
+    /// Graph answered 2xx with something that is not what the call returns.
+    #[error("{call}: Graph's answer is not readable: {detail}")]
+    BadAnswer { call: &'static str, detail: String },
+}
+
+impl GraphError {
+    /// The subscription does not exist (any more): Graph answered 404.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, GraphError::Refused { status: 404, .. })
+    }
+}
+
+/// The app registration the upkeep acts as: its tenant, id and secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+/// A subscription to create (Graph's `subscription` resource, the fields pushgate sets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubscription {
+    pub change_type: String,
+    pub notification_url: String,
+    pub lifecycle_notification_url: String,
+    pub resource: String,
+    pub expiration: DateTime<Utc>,
+    /// Compared by pushgate with every notification's `clientState`.
+    pub client_state: Secret,
+    /// For rich notifications (`includeResourceData`): the certificate Graph encrypts
+    /// resource data with.
+    pub encryption: Option<EncryptionCertificate>,
+}
+
+/// The certificate of one of the connection's `encryption_keys`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptionCertificate {
+    /// The key's `id`: Graph sends it back as `encryptionCertificateId`.
+    pub id: String,
+    /// Base64 of the certificate's DER.
+    pub certificate_base64: String,
+}
+
+/// A subscription as Graph answered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl NewSubscription {
+    /// The JSON body of `POST /subscriptions`.
+    pub fn body(&self) -> Value {
+        let mut body = json!({
+            "changeType": self.change_type,
+            "notificationUrl": self.notification_url,
+            "lifecycleNotificationUrl": self.lifecycle_notification_url,
+            "resource": self.resource,
+            "expirationDateTime": graph_time(self.expiration),
+            "clientState": self.client_state.expose(),
+        });
+        if let Some(e) = &self.encryption {
+            body["includeResourceData"] = Value::Bool(true);
+            body["encryptionCertificate"] = Value::String(e.certificate_base64.clone());
+            body["encryptionCertificateId"] = Value::String(e.id.clone());
+        }
+        body
+    }
+}
+
+/// The form Graph writes times in: RFC 3339, UTC, with a `Z`.
+pub fn graph_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+struct CachedToken {
+    token: Secret,
+    valid_until: Instant,
+}
+
+/// The Graph client: its endpoints, an HTTP client and the token cache.
+pub struct GraphApi {
+    client: reqwest::Client,
+    graph: String,
+    login: String,
+    tokens: Mutex<HashMap<(String, String), CachedToken>>,
+}
+
+impl GraphApi {
+    /// `graph`: the API base (`https://graph.microsoft.com/v1.0`); `login`: the identity
+    /// platform (`https://login.microsoftonline.com`); both without a trailing slash.
+    pub fn new(graph: &str, login: &str) -> Result<GraphApi, String> {
+        // The endpoints are the operator's (tests point them at a local fake over http).
+        let client = crate::outbound::operator_client(TIMEOUT)?;
+        Ok(GraphApi {
+            client,
+            graph: graph.trim_end_matches('/').to_owned(),
+            login: login.trim_end_matches('/').to_owned(),
+            tokens: Mutex::default(),
+        })
+    }
+
+    /// Creates a subscription. Graph validates both notification URLs before it answers.
+    pub async fn create(&self, credentials: &Credentials, new: &NewSubscription) -> Result<Subscription, GraphError> {
+        const CALL: &str = "create subscription";
+        let url = self.graph_url(&["subscriptions"], CALL)?;
+        let token = self.token(credentials).await?;
+        let request = self.client.post(url).bearer_auth(token.expose()).header("content-type", "application/json");
+        let answer = self.send(CALL, request.body(new.body().to_string()), credentials).await?;
+        subscription_of(CALL, &answer, None)
+    }
+
+    /// Moves a subscription's expiry to `expiration`.
+    pub async fn renew(&self, credentials: &Credentials, id: &str, expiration: DateTime<Utc>) -> Result<Subscription, GraphError> {
+        const CALL: &str = "renew subscription";
+        let url = self.graph_url(&["subscriptions", id], CALL)?;
+        let token = self.token(credentials).await?;
+        let body = json!({"expirationDateTime": graph_time(expiration)}).to_string();
+        let request = self.client.patch(url).bearer_auth(token.expose()).header("content-type", "application/json");
+        let answer = self.send(CALL, request.body(body), credentials).await?;
+        // Graph answers the subscription; should it answer nothing, the asked expiry holds.
+        let fallback = Subscription { id: id.to_owned(), expires_at: expiration.trunc_subsecs(6) };
+        subscription_of(CALL, &answer, Some(fallback))
+    }
+
+    /// Reauthorizes a subscription Graph asked about (lifecycle `reauthorizationRequired`).
+    pub async fn reauthorize(&self, credentials: &Credentials, id: &str) -> Result<(), GraphError> {
+        const CALL: &str = "reauthorize subscription";
+        let url = self.graph_url(&["subscriptions", id, "reauthorize"], CALL)?;
+        let token = self.token(credentials).await?;
+        let request = self.client.post(url).bearer_auth(token.expose()).header("content-type", "application/json");
+        self.send(CALL, request.body("{}"), credentials).await.map(|_| ())
+    }
+
+    /// Deletes a subscription; one already gone counts as deleted.
+    pub async fn delete(&self, credentials: &Credentials, id: &str) -> Result<(), GraphError> {
+        const CALL: &str = "delete subscription";
+        let url = self.graph_url(&["subscriptions", id], CALL)?;
+        let token = self.token(credentials).await?;
+        match self.send(CALL, self.client.delete(url).bearer_auth(token.expose()), credentials).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// A token for Graph: cached, or fetched with the client credentials grant.
+    pub async fn token(&self, credentials: &Credentials) -> Result<Secret, GraphError> {
+        let key = (credentials.tenant_id.clone(), credentials.client_id.clone());
+        if let Some(cached) = self.tokens.lock().expect("token cache").get(&key) {
+            if cached.valid_until > Instant::now() {
+                return Ok(cached.token.clone());
+            }
+        }
+        let failed = |detail: String| GraphError::Token {
+            tenant_id: credentials.tenant_id.clone(),
+            client_id: credentials.client_id.clone(),
+            detail: scrub(&detail, credentials),
+        };
+        let mut url = url::Url::parse(&self.login).map_err(|e| failed(format!("login endpoint is not a URL: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|_| failed("login endpoint cannot take a path".into()))?
+            .pop_if_empty()
+            .extend([credentials.tenant_id.as_str(), "oauth2", "v2.0", "token"]);
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", &credentials.client_id)
+            .append_pair("client_secret", credentials.client_secret.expose())
+            .append_pair("scope", GRAPH_SCOPE)
+            .append_pair("grant_type", "client_credentials")
+            .finish();
+        let request = self.client.post(url).header("content-type", "application/x-www-form-urlencoded").body(form);
+        let started = Instant::now();
+        let (status, body) = read(request).await.map_err(failed)?;
+        let answer: Option<Value> = serde_json::from_slice(&body).ok();
+        if !status.is_success() {
+            // {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret ..."}
+            let code = answer.as_ref().and_then(|a| a.get("error")).and_then(Value::as_str).unwrap_or("no error code");
+            let description = answer.as_ref().and_then(|a| a.get("error_description")).and_then(Value::as_str).unwrap_or("");
+            return Err(failed(format!("HTTP {} {code}: {}", status.as_u16(), short(description))));
+        }
+        let answer = answer.ok_or_else(|| failed("the answer is not JSON".into()))?;
+        let token = answer
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| failed("the answer has no access_token".into()))?;
+        let lifetime = answer
+            .get("expires_in")
+            .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+            .map(Duration::from_secs)
+            .unwrap_or_default();
+        let token = Secret::new(token);
+        // A token that lives less than the margin is used for this call only.
+        if let Some(valid_until) = lifetime.checked_sub(TOKEN_MARGIN).and_then(|left| started.checked_add(left)) {
+            let mut tokens = self.tokens.lock().expect("token cache");
+            tokens.retain(|_, t| t.valid_until > Instant::now());
+            tokens.insert(key, CachedToken { token: token.clone(), valid_until });
+        }
+        Ok(token)
+    }
+
+    /// `{graph}/{segments...}`, each segment percent-encoded (a subscription id comes
+    /// from Graph's answers and is not trusted to be path-safe).
+    fn graph_url(&self, segments: &[&str], call: &'static str) -> Result<url::Url, GraphError> {
+        let bad = |detail: String| GraphError::Unreachable { call, detail };
+        let mut url = url::Url::parse(&self.graph).map_err(|e| bad(format!("Graph endpoint is not a URL: {e}")))?;
+        url.path_segments_mut().map_err(|_| bad("Graph endpoint cannot take a path".into()))?.pop_if_empty().extend(segments);
+        Ok(url)
+    }
+
+    /// Sends a Graph request; a 2xx answer's body, or Graph's error.
+    async fn send(&self, call: &'static str, request: reqwest::RequestBuilder, credentials: &Credentials)
+        -> Result<Vec<u8>, GraphError>
+    {
+        let (status, body) = read(request).await.map_err(|detail| GraphError::Unreachable { call, detail })?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        // {"error": {"code": "ExtensionError", "message": "Subscription validation request failed ..."}}
+        let error = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("error").cloned());
+        let field = |name: &str| error.as_ref().and_then(|e| e.get(name)).and_then(Value::as_str).map(str::to_owned);
+        Err(GraphError::Refused {
+            call,
+            status: status.as_u16(),
+            code: scrub(&field("code").unwrap_or_else(|| "no error code".into()), credentials),
+            message: scrub(&short(&field("message").unwrap_or_default()), credentials),
+        })
+    }
+}
+
+/// Sends a request and reads at most [`MAX_ANSWER_BYTES`] of its answer.
+async fn read(request: reqwest::RequestBuilder) -> Result<(reqwest::StatusCode, Vec<u8>), String> {
+    let mut response = request.send().await.map_err(|e| crate::outbound::describe_error(&e, TIMEOUT))?;
+    let status = response.status();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| crate::outbound::describe_error(&e, TIMEOUT))? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, body))
+}
+
+/// The subscription in a Graph answer (`id`, `expirationDateTime`); `fallback` stands in
+/// for an empty answer.
+fn subscription_of(call: &'static str, body: &[u8], fallback: Option<Subscription>) -> Result<Subscription, GraphError> {
+    let bad = |detail: &str| GraphError::BadAnswer { call, detail: detail.to_owned() };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return fallback.ok_or_else(|| bad("the answer is empty"));
+    }
+    let answer: Value = serde_json::from_slice(body).map_err(|_| bad("the answer is not JSON"))?;
+    let id = answer.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| bad("no subscription `id`"))?;
+    let expires = answer
+        .get("expirationDateTime")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("no `expirationDateTime`"))?;
+    let expires_at = DateTime::parse_from_rfc3339(expires)
+        .map_err(|_| bad("`expirationDateTime` is not an RFC 3339 time"))?
+        .with_timezone(&Utc)
+        // The store keeps microseconds; Graph writes seven digits.
+        .trunc_subsecs(6);
+    Ok(Subscription { id: id.to_owned(), expires_at })
+}
+
+/// `text` without the client secret, should the other side ever echo it.
+fn scrub(text: &str, credentials: &Credentials) -> String {
+    let secret = credentials.client_secret.expose();
+    if secret.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(secret, "***")
+    }
+}
+
+/// The first line of `text`, at most [`MAX_DETAIL_CHARS`] characters.
+fn short(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default().trim();
+    match line.char_indices().nth(MAX_DETAIL_CHARS) {
+        Some((end, _)) => format!("{}…", &line[..end]),
+        None => line.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credentials() -> Credentials {
+        Credentials { tenant_id: "t".into(), client_id: "c".into(), client_secret: Secret::new("s3cr3t-value") }
+    }
+
+    #[test]
+    fn a_create_body_asks_for_rich_notifications_only_with_a_certificate() {
+        let mut new = NewSubscription {
+            change_type: "created,updated".into(),
+            notification_url: "https://p.example/push/ms-graph/1".into(),
+            lifecycle_notification_url: "https://p.example/push/ms-graph/1/lifecycle".into(),
+            resource: "users".into(),
+            expiration: DateTime::parse_from_rfc3339("2030-01-02T03:04:05.678901Z").unwrap().with_timezone(&Utc),
+            client_state: Secret::new("cs"),
+            encryption: None,
+        };
+        let body = new.body();
+        assert_eq!(body["expirationDateTime"], "2030-01-02T03:04:05.678Z");
+        assert_eq!(body["clientState"], "cs");
+        assert!(body.get("includeResourceData").is_none());
+        new.encryption = Some(EncryptionCertificate { id: "k1".into(), certificate_base64: "MIIB".into() });
+        let body = new.body();
+        assert_eq!((body["includeResourceData"].as_bool(), body["encryptionCertificateId"].as_str()), (Some(true), Some("k1")));
+        assert_eq!(body["encryptionCertificate"], "MIIB");
+    }
+
+    #[test]
+    fn answers_are_read_without_panicking() {
+        let ok = subscription_of("c", br#"{"id":"abc","expirationDateTime":"2030-01-02T03:04:05.9356913Z"}"#, None).unwrap();
+        assert_eq!(ok.id, "abc");
+        assert_eq!(ok.expires_at.timestamp_subsec_micros(), 935_691);
+        for bad in [&b"not json"[..], b"[]", b"{}", br#"{"id":7}"#, br#"{"id":"a","expirationDateTime":"tomorrow"}"#, b""] {
+            assert!(matches!(subscription_of("c", bad, None), Err(GraphError::BadAnswer { .. })), "{}", String::from_utf8_lossy(bad));
+        }
+        let fallback = Subscription { id: "f".into(), expires_at: Utc::now() };
+        assert_eq!(subscription_of("c", b"", Some(fallback.clone())).unwrap(), fallback);
+    }
+
+    #[test]
+    fn error_texts_never_hold_the_secret() {
+        assert_eq!(scrub("AADSTS7000215: s3cr3t-value is wrong", &credentials()), "AADSTS7000215: *** is wrong");
+        let long = "x".repeat(1000) + "\nTrace ID: 1";
+        assert_eq!(short(&long).chars().count(), MAX_DETAIL_CHARS + 1);
+        assert_eq!(short("one\ntwo"), "one");
+        let e = GraphError::Refused { call: "renew subscription", status: 404, code: "ResourceNotFound".into(), message: "gone".into() };
+        assert!(e.is_not_found());
+        assert_eq!(e.to_string(), "renew subscription: Graph answered 404 ResourceNotFound: gone");
+    }
+
+    #[tokio::test]
+    async fn urls_are_built_with_encoded_segments() {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let api = GraphApi::new("https://graph.example/v1.0/", "https://login.example").unwrap();
+        let url = api.graph_url(&["subscriptions", "a/b?c"], "c").unwrap();
+        assert_eq!(url.as_str(), "https://graph.example/v1.0/subscriptions/a%2Fb%3Fc");
+    }
+}

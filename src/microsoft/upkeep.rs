@@ -1,0 +1,460 @@
+//! The Graph subscription upkeep task: for every unpaused `ms_graph` connection with a
+//! `config.subscription`, keep one Graph subscription alive that pushes to the
+//! connection's push URL.
+//!
+//! Each pass decides from the connection's stored facts alone ([`decide`]): create a
+//! subscription when there is none, when Graph removed it or when it expired; reauthorize
+//! (then renew) when Graph asked for it; renew when less than half of the lifetime
+//! pushgate asks for is left. A renewal or reauthorization Graph answers with 404 means
+//! the subscription is gone: a new one is created. Passes run every interval and whenever
+//! [`UpkeepHandle::nudge`] is called (for the push path to call right after it stores a
+//! lifecycle notification), one connection after another. A connection whose last action failed
+//! is tried again after one interval, then two, four... up to sixteen ([`backoff_delay`]),
+//! unless a nudge or an admin change of the connection comes first.
+//!
+//! Every action's outcome is kept on the connection (`subscription.upkeep`). A failure
+//! changes no subscription fact: the connection keeps being evaluated from what Graph
+//! and pushgate last knew, so a subscription left to expire turns `error` /
+//! `Subscription is missing` on its own.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::api::{Credentials, EncryptionCertificate, GraphApi, GraphError, NewSubscription, Subscription};
+use crate::config::Secret;
+use crate::crypto::MasterKey;
+use crate::ingest::LoadedConnection;
+use crate::model::{now, BackgroundTask, Connection, ConnectionFilter, Facts, SourceKind, SubscriptionChange};
+use crate::store::Store;
+
+/// How often every subscription is looked at.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The lifetime asked for when `subscription.expiration_minutes` is not set: just under
+/// three days, which Graph accepts for most resources (users, groups, mail, events,
+/// contacts, drive items, list items); resources with a shorter maximum (Teams messages
+/// with resource data, presence: one hour) need `expiration_minutes`.
+pub const DEFAULT_EXPIRATION_MINUTES: i64 = 4230;
+
+/// What one pass does for one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Create a new subscription; the reason is logged.
+    Create { reason: &'static str },
+    /// Reauthorize the subscription, then renew it.
+    Reauthorize { id: String },
+    /// Move the subscription's expiry later.
+    Renew { id: String },
+    Nothing,
+}
+
+/// The action for a connection with these facts at `now`, when pushgate asks Graph for
+/// subscriptions of `lifetime`.
+///
+/// The renewal rule: renew once less than half of `lifetime` is left. A subscription then
+/// gets many passes to be renewed before it expires (half of the default lifetime is
+/// about 35 hours), and is renewed about once per half lifetime.
+pub fn decide(facts: &Facts, lifetime: chrono::Duration, now: DateTime<Utc>) -> Action {
+    let Some(id) = facts.external_id.clone() else {
+        return Action::Create { reason: "no subscription yet" };
+    };
+    // The same rule health uses: a loss counts unless a confirmation came after it.
+    let lost = facts.subscription_lost_at.is_some_and(|lost| facts.confirmed_at.is_none_or(|confirmed| lost >= confirmed));
+    if lost {
+        return Action::Create { reason: "Graph removed the subscription" };
+    }
+    match facts.expires_at {
+        Some(expires) if expires <= now => return Action::Create { reason: "the subscription expired" },
+        _ if facts.reauthorization_required_at.is_some() => return Action::Reauthorize { id },
+        // Known from notifications without an expiry: renewing sets one.
+        None => return Action::Renew { id },
+        Some(expires) if expires - now < lifetime / 2 => return Action::Renew { id },
+        Some(_) => {}
+    }
+    Action::Nothing
+}
+
+/// What the upkeep needs of a connection's full configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub credentials: Credentials,
+    pub resource: String,
+    pub change_type: String,
+    pub lifetime: chrono::Duration,
+    pub client_state: Secret,
+    pub encryption: Option<EncryptionCertificate>,
+}
+
+impl Settings {
+    /// The settings in an unsealed `ms_graph` config; `Ok(None)` when it has no
+    /// `subscription`, an error text when something the upkeep needs is unusable.
+    pub fn of(config: &Value) -> Result<Option<Settings>, String> {
+        let Some(subscription) = config.get("subscription") else { return Ok(None) };
+        let field = |name: &str| {
+            subscription
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| format!("`subscription.{name}` is missing"))
+        };
+        let minutes = subscription.get("expiration_minutes").and_then(Value::as_i64).unwrap_or(DEFAULT_EXPIRATION_MINUTES);
+        let client_state = config
+            .get("client_state")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or("`client_state` is missing")?;
+        Ok(Some(Settings {
+            credentials: Credentials {
+                tenant_id: field("tenant_id")?,
+                client_id: field("client_id")?,
+                client_secret: Secret::new(field("client_secret")?),
+            },
+            resource: field("resource")?,
+            change_type: field("change_type")?,
+            lifetime: chrono::Duration::minutes(minutes.clamp(1, crate::sources::config_check::MAX_GRAPH_EXPIRATION_MINUTES)),
+            client_state: Secret::new(client_state),
+            encryption: encryption_certificate(config)?,
+        }))
+    }
+}
+
+/// The first encryption key with a `certificate_pem`: Graph then sends rich
+/// notifications encrypted with that certificate.
+fn encryption_certificate(config: &Value) -> Result<Option<EncryptionCertificate>, String> {
+    use base64::Engine;
+    let keys = config.get("encryption_keys").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    for key in keys {
+        let Some(pem) = key.get("certificate_pem").and_then(Value::as_str) else { continue };
+        let id = key.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let der = match x509_parser::pem::parse_x509_pem(pem.trim().as_bytes()) {
+            Ok((_, block)) if block.label == "CERTIFICATE" && block.parse_x509().is_ok() => block.contents,
+            _ => return Err(format!("encryption key `{id}`: `certificate_pem` is not a PEM X.509 certificate")),
+        };
+        let certificate_base64 = base64::engine::general_purpose::STANDARD.encode(der);
+        return Ok(Some(EncryptionCertificate { id, certificate_base64 }));
+    }
+    Ok(None)
+}
+
+/// Starts a pass of the upkeep now, from anywhere (cheap to clone).
+#[derive(Clone, Default)]
+pub struct UpkeepHandle {
+    notify: Arc<Notify>,
+}
+
+impl UpkeepHandle {
+    pub fn new() -> UpkeepHandle {
+        UpkeepHandle::default()
+    }
+
+    /// Asks for a pass as soon as the current one (if any) is done. Nudges while a pass
+    /// runs fold into one more pass; without a running upkeep they do nothing.
+    pub fn nudge(&self) {
+        self.notify.notify_one();
+    }
+}
+
+/// The upkeep task and what it needs.
+pub struct Upkeep {
+    pub store: Arc<dyn Store>,
+    pub key: Arc<MasterKey>,
+    pub api: Arc<GraphApi>,
+    /// Base URL of push routes, without a trailing slash.
+    pub public_url: String,
+    pub interval: Duration,
+    pub handle: UpkeepHandle,
+}
+
+impl Upkeep {
+    /// Runs a pass at once, then every `interval` and on every nudge, until `stop` turns true.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut backoff = Backoff::default();
+        let mut nudged = false;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            self.pass(&mut backoff, nudged).await;
+            nudged = tokio::select! {
+                _ = tokio::time::sleep(self.interval) => false,
+                _ = self.handle.notify.notified() => true,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+        }
+    }
+
+    /// Looks at every unpaused `ms_graph` connection with a subscription once, skipping
+    /// those still waiting after a failure unless `nudged` (a lifecycle notification is
+    /// news worth acting on at once).
+    async fn pass(&self, backoff: &mut Backoff, nudged: bool) {
+        let filter = ConnectionFilter { source: Some(SourceKind::MsGraph), ..Default::default() };
+        let connections = match self.store.list_connections(&filter).await {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list connections for the Graph subscription upkeep");
+                return;
+            }
+        };
+        backoff.0.retain(|id, _| connections.iter().any(|c| c.id == *id));
+        for connection in connections.iter().filter(|c| !c.facts.paused && c.config_public.get("subscription").is_some()) {
+            if !nudged && backoff.waits(connection, Instant::now()) {
+                continue;
+            }
+            match self.keep(connection).await {
+                Some(true) => backoff.succeeded(connection.id),
+                Some(false) => backoff.failed(connection, self.interval, Instant::now()),
+                None => {}
+            }
+        }
+    }
+
+    /// Decides and acts for one connection, and records the outcome of any action:
+    /// whether it succeeded, or `None` when nothing was done.
+    async fn keep(&self, connection: &Connection) -> Option<bool> {
+        let config = match LoadedConnection::unseal(connection, &self.key) {
+            Ok(loaded) => loaded.config,
+            Err(e) => {
+                tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep cannot read the connection's secrets");
+                return None;
+            }
+        };
+        let settings = match Settings::of(&config) {
+            Ok(Some(settings)) => settings,
+            Ok(None) => return None,
+            Err(e) => return Some(self.record(connection, Err(format!("the subscription settings are unusable: {e}"))).await),
+        };
+        let action = decide(&connection.facts, settings.lifetime, now());
+        if action == Action::Nothing {
+            return None;
+        }
+        let outcome = self.act(connection, &settings, &action).await;
+        Some(self.record(connection, outcome).await)
+    }
+
+    /// Carries out `action`; the subscription facts to store, or what failed.
+    async fn act(&self, connection: &Connection, settings: &Settings, action: &Action) -> Result<Vec<SubscriptionChange>, String> {
+        let credentials = &settings.credentials;
+        let expiration = now() + settings.lifetime;
+        let renewed = match action {
+            Action::Nothing => return Ok(Vec::new()),
+            Action::Create { reason } => return self.create(connection, settings, reason).await,
+            Action::Reauthorize { id } => match self.api.reauthorize(credentials, id).await {
+                Ok(()) => self.api.renew(credentials, id, expiration).await,
+                Err(e) => Err(e),
+            },
+            Action::Renew { id } => self.api.renew(credentials, id, expiration).await,
+        };
+        match renewed {
+            Ok(Subscription { id, expires_at }) => {
+                tracing::info!(connection = %connection.id, subscription = id, %expires_at, "Graph subscription renewed");
+                Ok(vec![SubscriptionChange::Renewed { external_id: id, expires_at }])
+            }
+            Err(e) if e.is_not_found() => self.create(connection, settings, "Graph no longer knows the subscription").await,
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn create(&self, connection: &Connection, settings: &Settings, reason: &str) -> Result<Vec<SubscriptionChange>, String> {
+        let push_url = crate::http::views::push_url(&self.public_url, connection);
+        let new = NewSubscription {
+            change_type: settings.change_type.clone(),
+            lifecycle_notification_url: format!("{push_url}/lifecycle"),
+            notification_url: push_url,
+            resource: settings.resource.clone(),
+            expiration: now() + settings.lifetime,
+            client_state: settings.client_state.clone(),
+            encryption: settings.encryption.clone(),
+        };
+        tracing::info!(connection = %connection.id, resource = settings.resource, reason, "creating a Graph subscription");
+        let Subscription { id, expires_at } = self.api.create(&settings.credentials, &new).await.map_err(|e: GraphError| e.to_string())?;
+        tracing::info!(connection = %connection.id, subscription = id, %expires_at, "Graph subscription created");
+        Ok(vec![
+            SubscriptionChange::Renewed { external_id: id.clone(), expires_at },
+            // Graph creates a subscription only after the push URL answered its validation
+            // request: that is the confirmation, and it supersedes an earlier removal.
+            SubscriptionChange::Confirmed { external_id: Some(id) },
+        ])
+    }
+
+    /// Stores the changes and the outcome of one action; whether it succeeded.
+    async fn record(&self, connection: &Connection, outcome: Result<Vec<SubscriptionChange>, String>) -> bool {
+        let error = match outcome {
+            Ok(changes) => {
+                let mut failed = None;
+                for change in &changes {
+                    if let Err(e) = self.store.change_subscription(connection.id, change, now()).await {
+                        failed = Some(format!("the new subscription could not be recorded: {e}"));
+                        break;
+                    }
+                }
+                failed
+            }
+            Err(e) => Some(e),
+        };
+        if let Some(e) = &error {
+            tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep failed");
+        }
+        if let Err(e) = self.store.record_task(connection.id, BackgroundTask::Upkeep, now(), error.as_deref()).await {
+            tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep outcome not recorded");
+        }
+        error.is_none()
+    }
+}
+
+/// The longest wait after failures, in intervals (16 minutes at the default interval).
+const MAX_BACKOFF_INTERVALS: u32 = 16;
+
+/// The wait before trying a connection again after `failures` failed actions in a row:
+/// one interval, doubling up to [`MAX_BACKOFF_INTERVALS`]. A connection Graph keeps
+/// refusing (missing permission, failed validation) is then not asked about every minute.
+pub fn backoff_delay(interval: Duration, failures: u32) -> Duration {
+    let factor = 1u32 << failures.saturating_sub(1).min(MAX_BACKOFF_INTERVALS.trailing_zeros());
+    interval.saturating_mul(factor)
+}
+
+/// Connections whose last action failed, and when to try them again. Kept in memory: a
+/// restart tries every connection at once. An admin change of the connection (a fixed
+/// secret, another resource) ends its wait.
+#[derive(Default)]
+struct Backoff(HashMap<Uuid, Retry>);
+
+struct Retry {
+    failures: u32,
+    not_before: Instant,
+    updated_at: DateTime<Utc>,
+}
+
+impl Backoff {
+    fn waits(&self, connection: &Connection, now: Instant) -> bool {
+        self.0.get(&connection.id).is_some_and(|r| r.updated_at == connection.updated_at && r.not_before > now)
+    }
+
+    fn failed(&mut self, connection: &Connection, interval: Duration, now: Instant) {
+        let before = self.0.get(&connection.id).filter(|r| r.updated_at == connection.updated_at).map_or(0, |r| r.failures);
+        let failures = before.saturating_add(1);
+        let not_before = now.checked_add(backoff_delay(interval, failures)).unwrap_or(now);
+        self.0.insert(connection.id, Retry { failures, not_before, updated_at: connection.updated_at });
+    }
+
+    fn succeeded(&mut self, id: Uuid) {
+        self.0.remove(&id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration as D;
+    use serde_json::json;
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z").unwrap().with_timezone(&Utc) + D::minutes(minutes)
+    }
+
+    fn live(expires_in_minutes: i64) -> Facts {
+        Facts {
+            confirmed_at: Some(at(-10)),
+            external_id: Some("sub-1".into()),
+            expires_at: Some(at(expires_in_minutes)),
+            ..Default::default()
+        }
+    }
+
+    const LIFETIME: D = D::minutes(4230);
+
+    #[test]
+    fn a_connection_without_a_subscription_gets_one() {
+        assert_eq!(decide(&Facts::default(), LIFETIME, at(0)), Action::Create { reason: "no subscription yet" });
+    }
+
+    #[test]
+    fn a_removed_subscription_is_created_again_unless_confirmed_since() {
+        let mut facts = live(3000);
+        facts.subscription_lost_at = Some(at(-1));
+        assert!(matches!(decide(&facts, LIFETIME, at(0)), Action::Create { .. }));
+        facts.subscription_lost_at = Some(at(-20));
+        assert_eq!(decide(&facts, LIFETIME, at(0)), Action::Nothing, "confirmed after the loss");
+    }
+
+    #[test]
+    fn an_expired_subscription_is_created_again_even_when_reauthorization_was_asked() {
+        let mut facts = live(-1);
+        facts.reauthorization_required_at = Some(at(-30));
+        assert_eq!(decide(&facts, LIFETIME, at(0)), Action::Create { reason: "the subscription expired" });
+        assert!(matches!(decide(&live(0), LIFETIME, at(0)), Action::Create { .. }), "expiring now is expired");
+    }
+
+    #[test]
+    fn a_reauthorization_request_is_answered_whatever_the_expiry() {
+        let mut facts = live(4000);
+        facts.reauthorization_required_at = Some(at(-1));
+        assert_eq!(decide(&facts, LIFETIME, at(0)), Action::Reauthorize { id: "sub-1".into() });
+    }
+
+    #[test]
+    fn renewal_starts_when_less_than_half_the_lifetime_is_left() {
+        assert_eq!(decide(&live(2116), LIFETIME, at(0)), Action::Nothing);
+        assert_eq!(decide(&live(2114), LIFETIME, at(0)), Action::Renew { id: "sub-1".into() });
+        assert_eq!(decide(&live(29), D::minutes(60), at(0)), Action::Renew { id: "sub-1".into() });
+        assert_eq!(decide(&live(31), D::minutes(60), at(0)), Action::Nothing);
+        let mut unknown_expiry = live(0);
+        unknown_expiry.expires_at = None;
+        assert_eq!(decide(&unknown_expiry, LIFETIME, at(0)), Action::Renew { id: "sub-1".into() });
+    }
+
+    #[test]
+    fn failures_back_off_doubling_up_to_sixteen_intervals() {
+        let minute = Duration::from_secs(60);
+        let waits: Vec<u64> = (1..=7).map(|n| backoff_delay(minute, n).as_secs() / 60).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 16, 16]);
+        assert_eq!(backoff_delay(minute, u32::MAX), minute * 16);
+        assert_eq!(backoff_delay(Duration::MAX, 3), Duration::MAX, "no overflow");
+    }
+
+    fn config() -> Value {
+        json!({
+            "client_state": "cs",
+            "subscription": {"resource": "users", "change_type": "created", "tenant_id": "t", "client_id": "c", "client_secret": "s"},
+        })
+    }
+
+    #[test]
+    fn settings_are_read_from_the_full_config() {
+        let s = Settings::of(&config()).unwrap().unwrap();
+        assert_eq!((s.resource.as_str(), s.credentials.client_secret.expose()), ("users", "s"));
+        assert_eq!(s.lifetime, D::minutes(DEFAULT_EXPIRATION_MINUTES));
+        assert_eq!(s.encryption, None);
+        let mut c = config();
+        c["subscription"]["expiration_minutes"] = json!(60);
+        assert_eq!(Settings::of(&c).unwrap().unwrap().lifetime, D::minutes(60));
+        assert_eq!(Settings::of(&json!({"client_state": "cs"})), Ok(None));
+        c["subscription"]["client_secret"] = json!("");
+        assert!(Settings::of(&c).unwrap_err().contains("client_secret"));
+        assert!(!format!("{:?}", Settings::of(&config())).contains("\"s\""), "Debug hides the secret");
+    }
+
+    #[test]
+    fn a_key_with_a_certificate_asks_for_rich_notifications() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["pushgate".into()]).unwrap().self_signed(&key).unwrap();
+        let mut c = config();
+        c["encryption_keys"] = json!([
+            {"id": "plain", "private_key_pem": "-----BEGIN PRIVATE KEY-----"},
+            {"id": "k2", "private_key_pem": "-----BEGIN PRIVATE KEY-----", "certificate_pem": cert.pem()},
+        ]);
+        let e = Settings::of(&c).unwrap().unwrap().encryption.unwrap();
+        use base64::Engine;
+        assert_eq!(e.id, "k2");
+        assert_eq!(base64::engine::general_purpose::STANDARD.decode(&e.certificate_base64).unwrap(), cert.der().to_vec());
+        c["encryption_keys"][1]["certificate_pem"] = json!("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----");
+        assert!(Settings::of(&c).unwrap_err().contains("k2"));
+    }
+}

@@ -1,0 +1,276 @@
+//! A stand-in for Microsoft Graph's `/subscriptions` and the identity platform's token
+//! endpoint on 127.0.0.1 (plain http: pushgate reaches it through
+//! `PUSHGATE_GRAPH_ENDPOINT` = `{base}/v1.0` and `PUSHGATE_MICROSOFT_LOGIN_ENDPOINT` =
+//! `{base}/login`).
+//!
+//! Like Graph, a create first POSTs `?validationToken=...` to the notification URL and to
+//! the lifecycle notification URL, and refuses the subscription unless each answers 200
+//! `text/plain` with the token, exactly. The token holds characters that need URL
+//! encoding. Switches make the token endpoint fail, make Graph refuse every subscription
+//! call (403), make subscriptions vanish (404), and set the lifetime Graph grants.
+//! Every request is recorded (method, path, body) for assertions.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{patch, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub body: String,
+}
+
+/// A subscription the fake holds.
+#[derive(Debug, Clone)]
+pub struct FakeSubscription {
+    pub id: String,
+    pub body: Value,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Default)]
+struct Shared {
+    client_id: String,
+    client_secret: String,
+    fail_tokens: AtomicBool,
+    refuse: AtomicBool,
+    /// Seconds Graph grants at most; 0: whatever was asked.
+    max_lifetime_seconds: AtomicU64,
+    tokens: Mutex<Vec<String>>,
+    subscriptions: Mutex<HashMap<String, FakeSubscription>>,
+    requests: Mutex<Vec<Recorded>>,
+}
+
+pub struct FakeGraph {
+    pub base: String,
+    shared: Arc<Shared>,
+}
+
+impl FakeGraph {
+    /// Serves on 127.0.0.1 port 0; tokens are issued to `client_id` with `client_secret` only.
+    pub async fn start(client_id: &str, client_secret: &str) -> FakeGraph {
+        let shared = Arc::new(Shared { client_id: client_id.into(), client_secret: client_secret.into(), ..Default::default() });
+        let app = Router::new()
+            .route("/login/{tenant}/oauth2/v2.0/token", post(token))
+            .route("/v1.0/subscriptions", post(create))
+            .route("/v1.0/subscriptions/{id}", patch(renew).delete(delete))
+            .route("/v1.0/subscriptions/{id}/reauthorize", post(reauthorize))
+            .layer(axum::middleware::from_fn_with_state(shared.clone(), record))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeGraph { base, shared }
+    }
+
+    /// The settings that point pushgate at this fake.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("PUSHGATE_GRAPH_ENDPOINT".into(), format!("{}/v1.0", self.base)),
+            ("PUSHGATE_MICROSOFT_LOGIN_ENDPOINT".into(), format!("{}/login", self.base)),
+        ]
+    }
+
+    /// The token endpoint answers 401 `invalid_client` (with the secret in its text, so a
+    /// leak of it anywhere downstream shows).
+    pub fn fail_tokens(&self, on: bool) {
+        self.shared.fail_tokens.store(on, Ordering::SeqCst);
+    }
+
+    /// Every create, renewal and reauthorization is refused with 403.
+    pub fn refuse(&self, on: bool) {
+        self.shared.refuse.store(on, Ordering::SeqCst);
+    }
+
+    /// Graph grants at most this many seconds (0: what was asked).
+    pub fn grant_at_most(&self, seconds: u64) {
+        self.shared.max_lifetime_seconds.store(seconds, Ordering::SeqCst);
+    }
+
+    /// Every subscription disappears: renewals and reauthorizations answer 404.
+    pub fn vanish(&self) {
+        self.shared.subscriptions.lock().unwrap().clear();
+    }
+
+    pub fn subscriptions(&self) -> Vec<FakeSubscription> {
+        self.shared.subscriptions.lock().unwrap().values().cloned().collect()
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// Recorded requests with this method whose path ends with `suffix`.
+    pub fn count(&self, method: &str, suffix: &str) -> usize {
+        self.requests().iter().filter(|r| r.method == method && r.path.ends_with(suffix)).count()
+    }
+}
+
+async fn record(State(shared): State<Arc<Shared>>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    shared.requests.lock().unwrap().push(Recorded {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    });
+    next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
+}
+
+fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({"error": {"code": code, "message": message, "innerError": {"request-id": uuid::Uuid::new_v4()}}})))
+        .into_response()
+}
+
+async fn token(State(shared): State<Arc<Shared>>, Path(_tenant): Path<String>, body: Bytes) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let valid = field("client_id") == shared.client_id
+        && field("client_secret") == shared.client_secret
+        && field("grant_type") == "client_credentials"
+        && field("scope") == "https://graph.microsoft.com/.default";
+    if shared.fail_tokens.load(Ordering::SeqCst) || !valid {
+        let description = format!(
+            "AADSTS7000215: Invalid client secret provided ('{}'). Ensure the secret being sent in the request is the client secret value.\r\nTrace ID: 0\r\nTimestamp: now",
+            field("client_secret")
+        );
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client", "error_description": description, "error_codes": [7000215]})))
+            .into_response();
+    }
+    let token = format!("fake-token-{}", uuid::Uuid::new_v4());
+    shared.tokens.lock().unwrap().push(token.clone());
+    Json(json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token})).into_response()
+}
+
+/// The refusal for a request without a token this fake issued, or while refusing.
+fn check(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if !bearer.is_some_and(|t| shared.tokens.lock().unwrap().iter().any(|issued| issued == t)) {
+        return Some(graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token is empty."));
+    }
+    if shared.refuse.load(Ordering::SeqCst) {
+        return Some(graph_error(StatusCode::FORBIDDEN, "ExtensionError", "Operation: Create; Exception: [Status Code: Forbidden; Reason: Insufficient privileges]"));
+    }
+    None
+}
+
+fn granted(shared: &Shared, asked: DateTime<Utc>) -> DateTime<Utc> {
+    match shared.max_lifetime_seconds.load(Ordering::SeqCst) {
+        0 => asked,
+        max => asked.min(Utc::now() + chrono::Duration::seconds(max as i64)),
+    }
+}
+
+fn view(s: &FakeSubscription) -> Value {
+    let mut body = s.body.clone();
+    body["id"] = json!(s.id);
+    // Graph writes seven fractional digits.
+    let ticks = s.expires_at.timestamp_subsec_nanos() / 100;
+    body["expirationDateTime"] = json!(format!("{}.{ticks:07}Z", s.expires_at.format("%Y-%m-%dT%H:%M:%S")));
+    body
+}
+
+/// Graph's validation of a notification URL: the token must come back, exactly.
+async fn validate(url: &str) -> Result<(), String> {
+    let token = format!(
+        "Validation: Testing client application reachability for subscription Request-Id: {} <b>&'",
+        uuid::Uuid::new_v4()
+    );
+    let mut target = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+    target.query_pairs_mut().append_pair("validationToken", &token);
+    let answer = reqwest::Client::new()
+        .post(target)
+        .header("content-type", "text/plain; charset=utf-8")
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = answer.status();
+    let text_plain = answer
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/plain"));
+    let body = answer.text().await.unwrap_or_default();
+    if status == 200 && text_plain && body == token {
+        Ok(())
+    } else {
+        Err(format!("{url} answered {status} (text/plain: {text_plain}) with {body:?}"))
+    }
+}
+
+async fn create(State(shared): State<Arc<Shared>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    if let Some(refusal) = check(&shared, &headers) {
+        return refusal;
+    }
+    let field = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
+    let (Some(notification), Some(lifecycle), Some(expiration)) =
+        (field("notificationUrl"), field("lifecycleNotificationUrl"), field("expirationDateTime"))
+    else {
+        return graph_error(StatusCode::BAD_REQUEST, "InvalidRequest", "notificationUrl, lifecycleNotificationUrl and expirationDateTime are required");
+    };
+    let Ok(asked) = DateTime::parse_from_rfc3339(&expiration) else {
+        return graph_error(StatusCode::BAD_REQUEST, "InvalidRequest", "expirationDateTime is not a date");
+    };
+    for url in [&notification, &lifecycle] {
+        if let Err(why) = validate(url).await {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                "ValidationError",
+                &format!("Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request. {why}"),
+            );
+        }
+    }
+    let subscription = FakeSubscription {
+        id: uuid::Uuid::new_v4().to_string(),
+        body: body.clone(),
+        expires_at: granted(&shared, asked.with_timezone(&Utc)),
+    };
+    shared.subscriptions.lock().unwrap().insert(subscription.id.clone(), subscription.clone());
+    (StatusCode::CREATED, Json(view(&subscription))).into_response()
+}
+
+async fn renew(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    if let Some(refusal) = check(&shared, &headers) {
+        return refusal;
+    }
+    let Some(asked) = body.get("expirationDateTime").and_then(Value::as_str).and_then(|t| DateTime::parse_from_rfc3339(t).ok()) else {
+        return graph_error(StatusCode::BAD_REQUEST, "InvalidRequest", "expirationDateTime is required");
+    };
+    let mut subscriptions = shared.subscriptions.lock().unwrap();
+    let Some(subscription) = subscriptions.get_mut(&id) else {
+        return graph_error(StatusCode::NOT_FOUND, "ResourceNotFound", "The object was not found.");
+    };
+    subscription.expires_at = granted(&shared, asked.with_timezone(&Utc));
+    Json(view(subscription)).into_response()
+}
+
+async fn reauthorize(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = check(&shared, &headers) {
+        return refusal;
+    }
+    if !shared.subscriptions.lock().unwrap().contains_key(&id) {
+        return graph_error(StatusCode::NOT_FOUND, "ResourceNotFound", "The object was not found.");
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn delete(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = check(&shared, &headers) {
+        return refusal;
+    }
+    match shared.subscriptions.lock().unwrap().remove(&id) {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => graph_error(StatusCode::NOT_FOUND, "ResourceNotFound", "The object was not found."),
+    }
+}
