@@ -226,7 +226,8 @@ pub async fn run_with(
     tokio::spawn(metrics_upkeep_periodically(Arc::downgrade(&metrics)));
     // Built before ingest so a stored Graph lifecycle notification can start a pass.
     let graph_upkeep = microsoft::UpkeepHandle::new();
-    let ingest = Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone(), metrics.clone()));
+    let ingest =
+        Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone(), metrics.clone(), graph_upkeep.clone()));
     tokio::spawn(tidy_periodically(Arc::downgrade(&ingest)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let pubsub_api = Arc::new(gcp::PubSubApi::new(config.pubsub_endpoint.clone()));

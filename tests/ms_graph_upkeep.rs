@@ -26,6 +26,7 @@ on_both_backends_with!(
     refused_renewals_let_the_subscription_expire,
     token_failures_are_shown_without_the_secret,
     a_certificate_asks_for_rich_notifications,
+    the_upkeep_acts_at_once_on_a_new_connection_and_a_lifecycle_notification,
 );
 
 const TENANT: &str = "6babcaad-604b-40ac-a9d7-9fd97c0b779f";
@@ -344,4 +345,22 @@ fn capture_logs() {
 
 fn captured_logs() -> String {
     String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+async fn the_upkeep_acts_at_once_on_a_new_connection_and_a_lifecycle_notification(backend: Backend) {
+    let fake = FakeGraph::start(CLIENT_ID, SECRET).await;
+    let env = fake.env();
+    let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // An hour between passes: whatever happens within the test was started by a nudge.
+    let options = pushgate::RunOptions { graph_upkeep_interval: Some(Duration::from_secs(3600)), ..Default::default() };
+    let test = "the_upkeep_acts_at_once";
+    let Some(server) = TestServer::start_with_options(backend, test, &extra, options).await else { return };
+    tokio::time::sleep(Duration::from_millis(300)).await; // the pass at start has found nothing
+    let (id, c) = created(&server).await;
+    let subscription = c["subscription"]["external_id"].as_str().unwrap().to_owned();
+    lifecycle(&server, &c, "reauthorizationRequired").await;
+    let c = server.wait_for(&id, "the reauthorization", TRIES, POLL, |c| c["subscription"]["reauthorization_required_at"].is_null()).await;
+    assert_eq!(status(&c), ("connected", None));
+    assert_eq!(fake.count("POST", &format!("/subscriptions/{subscription}/reauthorize")), 1);
+    server.stop().await;
 }

@@ -52,6 +52,7 @@ pub async fn create(_: Admin, State(state): State<AppState>, body: AdminBody) ->
     let new = prepare_new(request, &state.key, now()).map_err(invalid)?;
     let created = state.store.create_connection(&new).await?;
     tracing::info!(connection = %created.id, tenant = %created.tenant_id, source = created.source.as_str(), "connection created");
+    nudge_upkeep(&state, &created);
     Ok((StatusCode::CREATED, view(&state, &created)).into_response())
 }
 
@@ -92,13 +93,23 @@ pub async fn patch(_: Admin, State(state): State<AppState>, Path(id): Path<Strin
     let update = prepare_update(&existing, request, &state.key).map_err(invalid)?;
     let updated = state.store.update_connection(existing.id, &update, now()).await?.ok_or_else(|| not_found(existing.id))?;
     state.ingest.invalidate(updated.id);
+    nudge_upkeep(&state, &updated);
     Ok(view(&state, &updated))
+}
+
+/// A Graph connection with upkeep gets its subscription created or changed now, not at
+/// the upkeep's next pass.
+fn nudge_upkeep(state: &AppState, c: &Connection) {
+    if c.source == SourceKind::MsGraph && !c.facts.paused && c.config_public.get("subscription").is_some() {
+        state.graph_upkeep.nudge();
+    }
 }
 
 async fn set_paused(state: &AppState, id: &str, paused: bool) -> Result<Json<Value>, ApiError> {
     let id = parse_id(id)?;
     let c = state.store.set_paused(id, paused, now()).await?.ok_or_else(|| not_found(id))?;
     state.ingest.invalidate(id);
+    nudge_upkeep(state, &c);
     tracing::info!(connection = %id, paused, "connection paused state changed");
     Ok(view(state, &c))
 }

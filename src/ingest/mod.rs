@@ -21,6 +21,7 @@ pub use group_commit::{CommitError, GroupCommit};
 
 use crate::crypto::MasterKey;
 use crate::metrics::Metrics;
+use crate::microsoft::UpkeepHandle;
 use crate::aws::{ConfirmError, Confirmer};
 use crate::model::{body_prefix, now, NewEvent, NewRejection, ReportedChange, SourceKind, SubscriptionChange};
 use crate::sources::{Handshake, Intake, RawRequest, RejectClass, Rejected, Senders};
@@ -86,12 +87,19 @@ pub struct Ingest {
     writer: GroupCommit,
     rejection_limit: DefaultKeyedRateLimiter<Option<Uuid>>,
     metrics: Arc<Metrics>,
+    /// Started when Graph reports a subscription needing pushgate's upkeep.
+    graph_upkeep: UpkeepHandle,
 }
 
 impl Ingest {
-    pub fn new(store: Arc<dyn Store>, key: Arc<MasterKey>, senders: Senders, confirmer: Arc<Confirmer>, metrics: Arc<Metrics>)
-        -> Ingest
-    {
+    pub fn new(
+        store: Arc<dyn Store>,
+        key: Arc<MasterKey>,
+        senders: Senders,
+        confirmer: Arc<Confirmer>,
+        metrics: Arc<Metrics>,
+        graph_upkeep: UpkeepHandle,
+    ) -> Ingest {
         // SQLite serializes writers, so one batch at a time; PostgreSQL overlaps a few.
         let writers = if store.backend() == "postgres" { 4 } else { 1 };
         let quota = Quota::per_second(NonZeroU32::new(REJECTIONS_PER_SECOND).expect("non-zero"))
@@ -105,6 +113,7 @@ impl Ingest {
             store,
             key,
             metrics,
+            graph_upkeep,
         }
     }
 
@@ -217,7 +226,16 @@ impl Ingest {
                 return Err(PushError::Rejected(rejected));
             }
         };
-        match self.writer.submit(WriteOp::Accept(accepted)).await {
+        // A reauthorization request or a removal is for the upkeep to answer, now rather
+        // than at its next pass (it works in the background, off this push's path).
+        let for_upkeep = accepted.changes.iter().any(|c| {
+            matches!(c.change, SubscriptionChange::ReauthorizationRequired { .. } | SubscriptionChange::Lost { .. })
+        }) && connection.source == SourceKind::MsGraph;
+        let outcome = self.writer.submit(WriteOp::Accept(accepted)).await;
+        if for_upkeep && matches!(outcome, Ok(OpOutcome::Accepted { stored: 1.., .. })) {
+            self.graph_upkeep.nudge();
+        }
+        match outcome {
             Ok(OpOutcome::Accepted { stored, duplicates }) => Ok(answer.unwrap_or(if refused_items > 0 {
                 PushAccepted::StoredPartly { stored, duplicates, refused: refused_items }
             } else {
