@@ -241,11 +241,21 @@ pub enum SubscriptionChange {
     /// A verified Graph notification named its subscription and expiry. It replaces the
     /// stored ones only when its expiry is later (a newer or renewed subscription), so a
     /// late retry from an old subscription changes nothing. A later expiry than a known
-    /// one means the subscription was renewed, which reauthorizes it too.
+    /// one means the subscription was renewed, which reauthorizes it too; a later one
+    /// under another id is a new subscription, which confirms the connection again.
     Observed { external_id: String, expires_at: Option<DateTime<Utc>> },
-    /// Graph asked for the subscription to be reauthorized (lifecycle
-    /// `reauthorizationRequired`) at `at`.
-    ReauthorizationRequired { at: DateTime<Utc> },
+    /// Graph asked for subscription `subscription_id` to be reauthorized (lifecycle
+    /// `reauthorizationRequired`) at `at`. It applies to the connection's current
+    /// subscription only (or when none is known, which it then names): a late report
+    /// about a subscription replaced since changes nothing.
+    ReauthorizationRequired { at: DateTime<Utc>, subscription_id: String },
+    /// Graph removed subscription `subscription_id` (lifecycle `subscriptionRemoved`),
+    /// reported at `at` (arrival time: Graph sends no time of its own). Like a loss, for
+    /// the current subscription only.
+    Removed { at: DateTime<Utc>, subscription_id: String },
+    /// A Graph validation request was answered. It carries no credential, so it only
+    /// confirms a connection never confirmed before; it cannot undo a loss.
+    Validated,
     /// pushgate created, renewed or reauthorized the Graph subscription: its id and expiry
     /// are now these, and no reauthorization is pending.
     Renewed { external_id: String, expires_at: DateTime<Utc> },

@@ -193,14 +193,22 @@ async fn lifecycle_events_change_the_connection(server: TestServer) {
     // A lifecycle notification with a wrong client state changes nothing.
     let (status, _) = post(&server, &url, &lifecycle("forged", "sub-1", "reauthorizationRequired")).await;
     assert_eq!(status, 403);
-    // A new subscription validates again; a replay of the old removal is a duplicate.
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    post(&server, &format!("/push/ms-graph/{id}?validationToken=again"), &json!(null)).await;
+    // A validation carries no credential: it does not undo the removal.
+    let (status, _) = post(&server, &format!("/push/ms-graph/{id}?validationToken=again"), &json!(null)).await;
+    assert_eq!(status, 200);
+    assert_eq!(server.connection(&id).await["status_message"], "Subscription is missing");
+    // The first notification of a new subscription does; a replay of the old removal is a duplicate.
+    let (status, _) = notify(&server, &id, &json!({"value": [notification(CLIENT_STATE, "sub-2", "a1", "2030-01-01T00:00:00Z")]})).await;
+    assert_eq!(status, 202);
     let (status, answer) = post(&server, &url, &lifecycle(CLIENT_STATE, "sub-1", "subscriptionRemoved")).await;
     assert_eq!((status, answer["duplicates"].clone()), (202, json!(1)));
     let c = server.connection(&id).await;
-    assert!(c["subscription"]["reauthorization_required_at"].is_string(), "a new validation does not reauthorize: {c}");
-    assert_ne!(c["status_message"], "Subscription is missing", "{c}");
+    assert_eq!((c["status"].as_str(), c["subscription"]["external_id"].as_str()), (Some("connected"), Some("sub-2")), "{c}");
+    assert!(c["subscription"]["reauthorization_required_at"].is_null(), "the old subscription's request went with it");
+    // Lifecycle events about another subscription are kept, and change nothing.
+    let (status, answer) = post(&server, &url, &lifecycle(CLIENT_STATE, "sub-9", "subscriptionRemoved")).await;
+    assert_eq!((status, answer["stored"].clone()), (202, json!(1)));
+    assert_eq!(server.connection(&id).await["status"], "connected");
 }
 
 async fn tenants_outside_the_allow_list_are_refused(server: TestServer) {

@@ -163,6 +163,7 @@ impl Ingest {
             events: Vec::new(),
             heartbeat: false,
             confirms: true,
+            authenticated: true,
             kept_rejections: Vec::new(),
             changes: Vec::new(),
         };
@@ -195,15 +196,20 @@ impl Ingest {
                     .map(|c| ReportedChange { event_key: c.event_key.map(sanitize_key), change: c.change })
                     .collect();
                 refused_items = batch.refused.len() as u32;
-                accepted.kept_rejections = batch
-                    .refused
-                    .iter()
-                    .filter_map(|r| self.refused_item(route, id, r, request.body, origin))
-                    .collect();
+                // One body prefix for every refused item of the push: masking re-reads the body.
+                let prefix = if batch.refused.is_empty() { String::new() } else { record_prefix(request.body) };
+                accepted.kept_rejections =
+                    batch.refused.iter().filter_map(|r| self.refused_item(route, id, r, &prefix, origin)).collect();
                 Ok(None)
             }
             Ok(Intake::Handshake(handshake)) => {
-                accepted.confirms = matches!(handshake, Handshake::O365Validation);
+                // A Graph validation carries no credential: it neither confirms a connection
+                // as an authenticated push does (its `Validated` change confirms only one
+                // never confirmed) nor breaks a run of refused pushes. An O365 validation
+                // is authenticated by its Webhook-AuthID and confirms like any push.
+                let o365 = matches!(handshake, Handshake::O365Validation);
+                accepted.confirms = o365;
+                accepted.authenticated = o365 || matches!(handshake, Handshake::SnsSubscription { .. });
                 self.answer_handshake(handshake, &connection.config).await.map(|(change, answer)| {
                     accepted.changes = change.into_iter().map(ReportedChange::always).collect();
                     Some(answer)
@@ -229,7 +235,7 @@ impl Ingest {
         // A reauthorization request or a removal is for the upkeep to answer, now rather
         // than at its next pass (it works in the background, off this push's path).
         let for_upkeep = accepted.changes.iter().any(|c| {
-            matches!(c.change, SubscriptionChange::ReauthorizationRequired { .. } | SubscriptionChange::Lost { .. })
+            matches!(c.change, SubscriptionChange::ReauthorizationRequired { .. } | SubscriptionChange::Removed { .. })
         }) && connection.source == SourceKind::MsGraph;
         let outcome = self.writer.submit(WriteOp::Accept(accepted)).await;
         if for_upkeep && matches!(outcome, Ok(OpOutcome::Accepted { stored: 1.., .. })) {
@@ -260,8 +266,7 @@ impl Ingest {
         let (region, topic_arn, subscribe_url, token) = match handshake {
             Handshake::SnsSubscription { region, topic_arn, subscribe_url, token, .. } => (region, topic_arn, subscribe_url, token),
             Handshake::GraphValidation { token } => {
-                let validated = SubscriptionChange::Confirmed { external_id: None };
-                return Ok((Some(validated), PushAccepted::Validated { echo: Some(token) }));
+                return Ok((Some(SubscriptionChange::Validated), PushAccepted::Validated { echo: Some(token) }));
             }
             // Authenticated by its Webhook-AuthID: it confirms like any first push.
             Handshake::O365Validation => return Ok((None, PushAccepted::Validated { echo: None })),
@@ -317,10 +322,17 @@ impl Ingest {
     /// The rejection row of one refused item of an acknowledged batch, unless this
     /// connection is over its quota; always counted. It does not count towards
     /// "Signature verification failing": the push itself verified.
-    fn refused_item(&self, route: SourceKind, id: Uuid, rejected: &Rejected, body: &[u8], origin: &Origin) -> Option<NewRejection> {
+    fn refused_item(&self, route: SourceKind, id: Uuid, rejected: &Rejected, prefix: &str, origin: &Origin) -> Option<NewRejection> {
         tracing::info!(connection = %id, reason = rejected.reason, source_addr = ?origin.source_addr, "batch item refused");
         self.metrics.rejection(route.as_str(), rejected.reason);
-        self.rejection_limit.check_key(&Some(id)).is_ok().then(|| self.rejection(Some(id), &rejected.detail, rejected.reason, body, origin))
+        self.rejection_limit.check_key(&Some(id)).is_ok().then(|| NewRejection {
+            connection_id: Some(id),
+            at: now(),
+            reason: rejected.reason.to_owned(),
+            source_addr: origin.source_addr.clone(),
+            detail: bounded_detail(&rejected.detail),
+            body_prefix: prefix.to_owned(),
+        })
     }
 
     async fn connection(&self, id: Uuid) -> Result<Option<Arc<LoadedConnection>>, PushError> {
@@ -347,8 +359,7 @@ impl Ingest {
             reason: reason.to_owned(),
             source_addr: origin.source_addr.clone(),
             detail: bounded_detail(detail),
-            // Any push may carry secrets (an SNS token, a Graph clientState): kept out.
-            body_prefix: body_prefix(&crate::sources::redact::for_record(body)),
+            body_prefix: record_prefix(body),
         }
     }
 
@@ -387,6 +398,12 @@ impl Ingest {
         self.rejection_limit.retain_recent();
     }
 
+}
+
+/// The bounded prefix of a body kept in a rejection record. Any push may carry secrets
+/// (an SNS token, a Graph clientState): they are masked first.
+fn record_prefix(body: &[u8]) -> String {
+    body_prefix(&crate::sources::redact::for_record(body))
 }
 
 /// Longest rejection detail kept, in bytes.

@@ -206,7 +206,7 @@ fn encryption_keys(map: &Map<String, Value>, errors: &mut Vec<String>) {
             Some(pem) => match rich::parse_private_key_pem(pem) {
                 Ok(parsed) => Some(parsed),
                 Err(problem) => {
-                    errors.push(format!("{name}: `private_key_pem` must be a PEM RSA private key of 2048 to 8192 bits: {problem}"));
+                    errors.push(format!("{name}: `private_key_pem` must be a PEM RSA private key of 2048 to 4096 bits: {problem}"));
                     None
                 }
             },

@@ -81,8 +81,10 @@ pub fn settle(ops: &[WriteOp], inserted: &HashSet<(String, String)>) -> (Vec<OpO
                     d.confirmed_at = Some(d.confirmed_at.map_or(a.received_at, |t| t.min(a.received_at)));
                 }
                 d.rejections += a.kept_rejections.len() as i64;
-                d.reset_streak = true;
-                d.streak = 0;
+                if a.authenticated {
+                    d.reset_streak = true;
+                    d.streak = 0;
+                }
                 outcomes.push(OpOutcome::Accepted { stored, duplicates });
             }
             WriteOp::Refuse(r) => {
@@ -173,6 +175,7 @@ mod tests {
                 .collect(),
             heartbeat: keys.is_empty(),
             confirms: true,
+            authenticated: true,
             kept_rejections: Vec::new(),
             changes: Vec::new(),
         })
@@ -180,6 +183,15 @@ mod tests {
 
     fn refuse(conn: Uuid) -> WriteOp {
         WriteOp::Refuse(Refused { connection_id: Some(conn), unauthenticated: true, record: None })
+    }
+
+    #[test]
+    fn an_unauthenticated_validation_does_not_end_a_run_of_refusals() {
+        let c = Uuid::new_v4();
+        let WriteOp::Accept(mut validation) = accept(c, &[], 2) else { unreachable!() };
+        validation.authenticated = false;
+        let (_, deltas) = settle(&[refuse(c), WriteOp::Accept(validation), refuse(c)], &HashSet::new());
+        assert_eq!((deltas[&c].reset_streak, deltas[&c].streak), (false, 2));
     }
 
     #[test]

@@ -95,6 +95,7 @@ fn accept(c: &NewConnection, keys: &[&str]) -> WriteOp {
         events: keys.iter().map(|k| event(k)).collect(),
         heartbeat: keys.is_empty(),
         confirms: true,
+        authenticated: true,
         kept_rejections: Vec::new(),
         changes: Vec::new(),
     })
@@ -381,8 +382,11 @@ async fn graph_subscription_changes(store: Arc<dyn Store>) {
     assert_eq!((f.external_id.as_deref(), f.expires_at), (Some("sub-1"), Some(later)));
 
     let first = at + Duration::seconds(1);
-    store.change_subscription(c.id, &SubscriptionChange::ReauthorizationRequired { at: first }, at).await.unwrap();
-    store.change_subscription(c.id, &SubscriptionChange::ReauthorizationRequired { at: first + Duration::seconds(9) }, at).await.unwrap();
+    let reauthorize = |t: DateTime<Utc>, id: &str| SubscriptionChange::ReauthorizationRequired { at: t, subscription_id: id.into() };
+    store.change_subscription(c.id, &reauthorize(first, "sub-old"), at).await.unwrap();
+    assert_eq!(facts(store.clone()).await.reauthorization_required_at, None, "about another subscription: nothing");
+    store.change_subscription(c.id, &reauthorize(first, "sub-1"), at).await.unwrap();
+    store.change_subscription(c.id, &reauthorize(first + Duration::seconds(9), "sub-1"), at).await.unwrap();
     assert_eq!(facts(store.clone()).await.reauthorization_required_at, Some(first), "the first request counts");
     store.change_subscription(c.id, &SubscriptionChange::Missed { at: first }, at).await.unwrap();
     let renewed = SubscriptionChange::Renewed { external_id: "sub-2".into(), expires_at: soon };
@@ -392,11 +396,32 @@ async fn graph_subscription_changes(store: Arc<dyn Store>) {
     assert_eq!(f.missed_at, Some(first), "a report of lost data stays visible");
 
     // Renewed elsewhere (a notification shows a later expiry): reauthorized too.
-    store.change_subscription(c.id, &SubscriptionChange::ReauthorizationRequired { at: first }, at).await.unwrap();
+    store.change_subscription(c.id, &reauthorize(first, "sub-2"), at).await.unwrap();
     store.change_subscription(c.id, &observe("sub-2", Some(soon)), at).await.unwrap();
     assert_eq!(facts(store.clone()).await.reauthorization_required_at, Some(first), "the same expiry is no renewal");
     store.change_subscription(c.id, &observe("sub-2", Some(later)), at).await.unwrap();
     assert_eq!(facts(store.clone()).await.reauthorization_required_at, None);
+
+    // Removed: only the current subscription; a validation does not undo it, a new
+    // subscription's first notification does.
+    let removed = |id: &str| SubscriptionChange::Removed { at: at + Duration::seconds(20), subscription_id: id.into() };
+    store.change_subscription(c.id, &removed("sub-1"), at).await.unwrap();
+    assert_eq!(facts(store.clone()).await.subscription_lost_at, None, "a late removal of a replaced subscription");
+    store.change_subscription(c.id, &removed("sub-2"), at).await.unwrap();
+    let f = facts(store.clone()).await;
+    assert_eq!(f.subscription_lost_at, Some(at + Duration::seconds(20)));
+    let confirmed = f.confirmed_at;
+    store.change_subscription(c.id, &SubscriptionChange::Validated, at + Duration::seconds(30)).await.unwrap();
+    assert_eq!(facts(store.clone()).await.confirmed_at, confirmed, "an unauthenticated validation changes no confirmation");
+    store.change_subscription(c.id, &observe("sub-3", Some(later + Duration::hours(1))), at + Duration::seconds(40)).await.unwrap();
+    let f = facts(store.clone()).await;
+    assert_eq!((f.external_id.as_deref(), f.confirmed_at), (Some("sub-3"), Some(at + Duration::seconds(40))));
+
+    // A validation confirms a connection never confirmed.
+    let fresh = new_connection("acme", SourceKind::MsGraph);
+    store.create_connection(&fresh).await.unwrap();
+    let validated = store.change_subscription(fresh.id, &SubscriptionChange::Validated, at).await.unwrap().unwrap();
+    assert_eq!(validated.facts.confirmed_at, Some(at));
 }
 
 async fn task_outcomes_are_kept(store: Arc<dyn Store>) {

@@ -72,6 +72,9 @@ pub struct Accepted {
     pub heartbeat: bool,
     /// This push confirms the subscription (first authenticated push for most senders).
     pub confirms: bool,
+    /// The push was authenticated (everything but a Graph validation request): it ends a
+    /// run of refused pushes.
+    pub authenticated: bool,
     /// Rejections kept with an acknowledged push: an authenticated but undecodable payload,
     /// or the items of a Graph batch that failed their own checks.
     pub kept_rejections: Vec<NewRejection>,

@@ -58,19 +58,33 @@ macro_rules! sql_store {
                     // Only a later expiry replaces what is known: see `SubscriptionChange::Observed`.
                     SubscriptionChange::Observed { external_id, expires_at } => sqlx::query(
                         "UPDATE connections SET external_id = $2, expires_at = COALESCE($3, expires_at), \
-                         reauthorization_required_at = CASE WHEN expires_at < $3 THEN NULL ELSE reauthorization_required_at END \
+                         reauthorization_required_at = CASE WHEN expires_at < $3 OR external_id <> $2 THEN NULL \
+                             ELSE reauthorization_required_at END, \
+                         confirmed_at = CASE WHEN external_id IS NULL OR external_id <> $2 THEN $4 ELSE confirmed_at END \
                          WHERE id = $1 AND (external_id IS NULL OR ($3 IS NOT NULL AND (expires_at IS NULL OR expires_at < $3)))",
                     )
                     .bind(id)
                     .bind(external_id.as_str())
-                    .bind(*expires_at),
+                    .bind(*expires_at)
+                    .bind(at),
                     // The first request counts: a repeat of it does not move the time.
-                    SubscriptionChange::ReauthorizationRequired { at: asked_at } => sqlx::query(
-                        "UPDATE connections SET reauthorization_required_at = COALESCE(reauthorization_required_at, $2) \
-                         WHERE id = $1",
+                    SubscriptionChange::ReauthorizationRequired { at: asked_at, subscription_id } => sqlx::query(
+                        "UPDATE connections SET reauthorization_required_at = COALESCE(reauthorization_required_at, $2), \
+                         external_id = COALESCE(external_id, $3) WHERE id = $1 AND (external_id IS NULL OR external_id = $3)",
                     )
                     .bind(id)
-                    .bind(*asked_at),
+                    .bind(*asked_at)
+                    .bind(subscription_id.as_str()),
+                    SubscriptionChange::Removed { at: removed_at, subscription_id } => sqlx::query(
+                        "UPDATE connections SET subscription_lost_at = $2, external_id = COALESCE(external_id, $3) \
+                         WHERE id = $1 AND (external_id IS NULL OR external_id = $3)",
+                    )
+                    .bind(id)
+                    .bind(*removed_at)
+                    .bind(subscription_id.as_str()),
+                    SubscriptionChange::Validated => {
+                        sqlx::query("UPDATE connections SET confirmed_at = COALESCE(confirmed_at, $2) WHERE id = $1").bind(id).bind(at)
+                    }
                     SubscriptionChange::Renewed { external_id, expires_at } => sqlx::query(
                         "UPDATE connections SET external_id = $2, expires_at = $3, reauthorization_required_at = NULL \
                          WHERE id = $1",

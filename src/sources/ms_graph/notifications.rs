@@ -16,12 +16,12 @@
 //! stored notification without `subscriptionExpirationDateTime`. A lifecycle event's key
 //! keeps the expiry, so the next `reauthorizationRequired` after a renewal is new.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::model::{EventKind, NewEvent, ReportedChange, SubscriptionChange};
-use crate::sources::{json_kind, Batch, Rejected};
+use crate::sources::{json_kind, Batch, RejectClass, Rejected};
 use crate::verify::constant_time_eq;
 
 /// Most notifications read from one batch (Graph sends far fewer).
@@ -52,6 +52,9 @@ pub struct Expected<'a> {
     pub client_state: &'a str,
     /// Allowed tenants; empty allows any.
     pub tenant_ids: Vec<&'a str>,
+    /// pushgate's upkeep manages the subscription (`config.subscription`): its id and
+    /// expiry come from Graph's answers to the upkeep, not from notifications.
+    pub upkeep: bool,
 }
 
 impl<'a> Expected<'a> {
@@ -61,7 +64,7 @@ impl<'a> Expected<'a> {
             .and_then(Value::as_str)
             .ok_or_else(|| Rejected::unauthenticated("invalid_connection_config", "the connection has no client_state"))?;
         let tenant_ids = strings(config, "tenant_ids");
-        Ok(Expected { client_state, tenant_ids })
+        Ok(Expected { client_state, tenant_ids, upkeep: config.get("subscription").is_some() })
     }
 }
 
@@ -130,18 +133,23 @@ pub fn check(
         }
     }
     let text = |name: &str| fields.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+    // From here on the notification is authenticated: what cannot be read is kept and
+    // acknowledged (Graph would retry it for hours), not refused as a forgery.
     let Some(subscription_id) = text("subscriptionId") else {
-        return Err(Rejected::malformed("graph_notification_malformed", "the notification has no subscriptionId"));
+        return Err(Rejected::undecodable("graph_notification_malformed", "the notification has no subscriptionId"));
     };
-    let expires_at = text("subscriptionExpirationDateTime").and_then(rfc3339);
+    // Microseconds, as the store keeps times, so equal expiries compare equal.
+    let expires_at = text("subscriptionExpirationDateTime").and_then(rfc3339).map(|t| t.trunc_subsecs(6));
     let mut payload = fields.clone();
     payload.remove("clientState");
 
     if let Some(lifecycle) = text("lifecycleEvent") {
         let key = format!("lifecycle:{subscription_id}:{lifecycle}:{}", hash(&payload));
         let change = match lifecycle {
-            REAUTHORIZATION_REQUIRED => Some(SubscriptionChange::ReauthorizationRequired { at: now }),
-            SUBSCRIPTION_REMOVED => Some(SubscriptionChange::Lost { at: now }),
+            REAUTHORIZATION_REQUIRED => {
+                Some(SubscriptionChange::ReauthorizationRequired { at: now, subscription_id: subscription_id.to_owned() })
+            }
+            SUBSCRIPTION_REMOVED => Some(SubscriptionChange::Removed { at: now, subscription_id: subscription_id.to_owned() }),
             MISSED => Some(SubscriptionChange::Missed { at: now }),
             // A lifecycle event Graph adds later is kept, and changes nothing.
             _ => None,
@@ -152,7 +160,7 @@ pub fn check(
     }
 
     let (Some(change_type), Some(resource)) = (text("changeType"), text("resource")) else {
-        return Err(Rejected::malformed("graph_notification_malformed", "the notification has no changeType or resource"));
+        return Err(Rejected::undecodable("graph_notification_malformed", "the notification has no changeType or resource"));
     };
     let mut occurred_at = None;
     if let Some(content) = payload.remove("encryptedContent").filter(|c| !c.is_null()) {
@@ -165,13 +173,16 @@ pub fn check(
     let mut keyed = payload.clone();
     keyed.remove("subscriptionExpirationDateTime");
     let key = format!("{subscription_id}:{change_type}:{resource}:{}", hash(&keyed));
-    let change = ReportedChange::always(SubscriptionChange::Observed { external_id: subscription_id.to_owned(), expires_at });
+    let change = (!expected.upkeep)
+        .then(|| ReportedChange::always(SubscriptionChange::Observed { external_id: subscription_id.to_owned(), expires_at }));
     let event = NewEvent { dedupe_key: key, kind: kind_of(resource), occurred_at, payload: Value::Object(payload) };
-    Ok(Accepted { event, change: Some(change) })
+    Ok(Accepted { event, change })
 }
 
-/// Joins the checked items: the accepted ones and each refusal, or, when nothing
-/// verified, one refusal for the whole push (its first item's reason).
+/// Joins the checked items: the accepted ones and each refusal. When nothing was stored
+/// the push is refused as a whole, unless an item was authentic but undecodable (kept
+/// and acknowledged, so Graph stops retrying it): with its first unauthenticated item's
+/// reason (403), or, when every item was malformed before any check, the first (400).
 pub fn assemble(results: Vec<Result<Accepted, Rejected>>) -> Result<Batch, Rejected> {
     let total = results.len();
     let mut batch = Batch { events: Vec::new(), changes: Vec::new(), refused: Vec::new() };
@@ -187,8 +198,10 @@ pub fn assemble(results: Vec<Result<Accepted, Rejected>>) -> Result<Batch, Rejec
             }
         }
     }
-    if batch.events.is_empty() {
-        let mut first = batch.refused.swap_remove(0);
+    let authentic = |r: &Rejected| r.class == RejectClass::Undecodable;
+    if batch.events.is_empty() && !batch.refused.iter().any(authentic) {
+        let index = batch.refused.iter().position(|r| r.class == RejectClass::Unauthenticated).unwrap_or(0);
+        let mut first = batch.refused.swap_remove(index);
         if total > 1 {
             first.detail = format!("no notification verified; {}", first.detail);
         }

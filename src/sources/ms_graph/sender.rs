@@ -3,7 +3,8 @@
 //!
 //! Order, nothing slow on the way (Graph counts an answer over about 3 s as slow and
 //! drops notifications for endpoints that are slow too often): a `validationToken` in the
-//! query is answered without reading the body; otherwise the body is parsed, its
+//! query is answered without parsing the body (it is read, under the body limit, like any
+//! push's); otherwise the body is parsed, its
 //! `validationTokens` (required when any item is a rich notification) must all verify,
 //! or the batch is not trusted; then each item is checked and, when rich, decrypted.
 //! Everything is decided here, so `normalize` hands over what `verify` found.
@@ -18,6 +19,17 @@ use super::rich::{self, KeyCache};
 
 use super::{tokens, validation};
 use crate::sources::{Handshake, Intake, RawRequest, Rejected, Sender, Verified};
+
+/// A decryption failure as a refusal. The notification's `clientState` already matched:
+/// content that fails its HMAC or names no key of ours is forged (unauthenticated), while
+/// content that passed the HMAC but is not JSON, or is not shaped as `encryptedContent`,
+/// is authentic but undecodable (kept and acknowledged).
+fn refusal(error: rich::RichError) -> Rejected {
+    match error.reason() {
+        "graph_data_invalid" | "graph_encrypted_content_malformed" => Rejected::undecodable(error.reason(), error.to_string()),
+        reason => Rejected::unauthenticated(reason, error.to_string()),
+    }
+}
 
 pub struct GraphSender {
     microsoft_keys: Arc<MicrosoftKeys>,
@@ -59,15 +71,16 @@ impl Sender for GraphSender {
         let keys = rich.then(|| {
             self.decryption_keys.keys_for(config).map_err(|e| Rejected::unauthenticated(e.reason(), e.to_string()))
         });
-        let (client_state, tenant_ids) = (expected.client_state.to_owned(), expected.tenant_ids.iter().map(|t| t.to_string()).collect::<Vec<_>>());
+        let (client_state, tenant_ids, upkeep) =
+            (expected.client_state.to_owned(), expected.tenant_ids.iter().map(|t| t.to_string()).collect::<Vec<_>>(), expected.upkeep);
         let (items, now) = (body.items, request.now);
         let check_all = move || {
-            let expected = Expected { client_state: &client_state, tenant_ids: tenant_ids.iter().map(String::as_str).collect() };
+            let expected = Expected { client_state: &client_state, tenant_ids: tenant_ids.iter().map(String::as_str).collect(), upkeep };
             items
                 .iter()
                 .map(|item| {
                     notifications::check(item, &expected, now, |content| match &keys {
-                        Some(Ok(keys)) => rich::decrypt(content, keys).map_err(|e| Rejected::unauthenticated(e.reason(), e.to_string())),
+                        Some(Ok(keys)) => rich::decrypt(content, keys).map_err(refusal),
                         Some(Err(refused)) => Err(refused.clone()),
                         None => Err(Rejected::unauthenticated("graph_encryption_key_unknown", "no decryption keys are loaded")),
                     })

@@ -14,7 +14,7 @@ fn no_decrypt(_: &Value) -> Result<Value, Rejected> {
 }
 
 fn expected(client_state: &str) -> Expected<'_> {
-    Expected { client_state, tenant_ids: Vec::new() }
+    Expected { client_state, tenant_ids: Vec::new(), upkeep: false }
 }
 
 /// Checks every item of a fixture with its own client state.
@@ -58,10 +58,11 @@ fn documented_lifecycle_notifications_parse() {
         assert_eq!(item.event.kind, EventKind::Lifecycle, "{path}");
         assert!(item.event.dedupe_key.starts_with("lifecycle:"), "{path}");
         let change = item.change.unwrap();
+        let sub = item.event.payload["subscriptionId"].as_str().unwrap().to_owned();
         assert_eq!(change.event_key.as_deref(), Some(item.event.dedupe_key.as_str()), "applies once, with its event");
         let expected = match what {
-            "reauthorization" => SubscriptionChange::ReauthorizationRequired { at: now() },
-            "lost" => SubscriptionChange::Lost { at: now() },
+            "reauthorization" => SubscriptionChange::ReauthorizationRequired { at: now(), subscription_id: sub.clone() },
+            "lost" => SubscriptionChange::Removed { at: now(), subscription_id: sub.clone() },
             _ => SubscriptionChange::Missed { at: now() },
         };
         assert_eq!(change.change, expected, "{path}");
@@ -71,9 +72,9 @@ fn documented_lifecycle_notifications_parse() {
 #[test]
 fn the_real_lifecycle_shape_is_checked_against_its_organization_id() {
     let body = parse(&fixture("issues/lifecycle_reauthorizationRequired_as-received_organizationId.json")).unwrap();
-    let allowed = Expected { client_state: "<secretstate>", tenant_ids: vec!["<TENANT_ID_GUID>"] };
+    let allowed = Expected { client_state: "<secretstate>", tenant_ids: vec!["<TENANT_ID_GUID>"], upkeep: false };
     assert!(check(&body.items[0], &allowed, now(), no_decrypt).is_ok(), "tenant ids compare without case");
-    let other = Expected { client_state: "<secretstate>", tenant_ids: vec!["another-tenant"] };
+    let other = Expected { client_state: "<secretstate>", tenant_ids: vec!["another-tenant"], upkeep: false };
     assert_eq!(check(&body.items[0], &other, now(), no_decrypt).unwrap_err().reason, "graph_tenant_not_allowed");
 }
 
@@ -107,7 +108,7 @@ fn item(client_state: &str, expiry: &str) -> Value {
 
 #[test]
 fn client_state_and_tenant_are_checked_per_item() {
-    let e = Expected { client_state: "good", tenant_ids: vec!["t1"] };
+    let e = Expected { client_state: "good", tenant_ids: vec!["t1"], upkeep: false };
     assert!(check(&item("good", "2026-11-24T00:00:00Z"), &e, now(), no_decrypt).is_ok());
     assert_eq!(check(&item("bad", "x"), &e, now(), no_decrypt).unwrap_err().reason, "graph_client_state_invalid");
     assert_eq!(check(&item("goo", "x"), &e, now(), no_decrypt).unwrap_err().reason, "graph_client_state_invalid");
@@ -186,4 +187,28 @@ fn bodies_that_are_not_batches_are_malformed() {
     assert!(parse(&serde_json::to_vec(&too_many).unwrap()).is_err());
     let with_tokens = parse(br#"{"value": [{}], "validationTokens": ["a"]}"#).unwrap();
     assert_eq!(with_tokens.validation_tokens, Some(json!(["a"])));
+}
+
+#[test]
+fn a_batch_with_nothing_stored_answers_by_what_failed() {
+    let e = expected("good");
+    let mut unreadable = item("good", "x");
+    unreadable.as_object_mut().unwrap().remove("resource");
+    // Authentic but unreadable: kept and acknowledged, so Graph stops retrying it.
+    let kept = assemble(vec![check(&unreadable, &e, now(), no_decrypt)]).unwrap();
+    assert!(kept.events.is_empty());
+    assert_eq!(kept.refused[0].class, crate::sources::RejectClass::Undecodable);
+    // Malformed first, forged second: refused as unauthenticated (403), not malformed.
+    let refused = assemble(vec![check(&json!(1), &e, now(), no_decrypt), check(&item("bad", "x"), &e, now(), no_decrypt)]);
+    assert_eq!(refused.unwrap_err().class, crate::sources::RejectClass::Unauthenticated);
+    // Only malformed items, nothing authenticated: malformed (400).
+    let malformed = assemble(vec![check(&json!(1), &e, now(), no_decrypt)]).unwrap_err();
+    assert_eq!(malformed.class, crate::sources::RejectClass::Malformed);
+}
+
+#[test]
+fn with_upkeep_notifications_report_no_subscription_facts() {
+    let e = Expected { client_state: "good", tenant_ids: Vec::new(), upkeep: true };
+    let accepted = check(&item("good", "2026-11-24T00:00:00Z"), &e, now(), no_decrypt).unwrap();
+    assert_eq!(accepted.change, None, "the upkeep knows its subscription from Graph's answers");
 }
