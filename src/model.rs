@@ -183,6 +183,9 @@ pub struct Facts {
     pub recorded_message: Option<String>,
     /// Consecutive pushes rejected as unauthenticated since the last verified one.
     pub auth_failure_streak: i64,
+    /// Fingerprint of the settings the Graph subscription upkeep last created a
+    /// subscription with (`None`: created before fingerprints were kept, or never).
+    pub upkeep_settings_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

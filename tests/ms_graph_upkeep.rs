@@ -27,6 +27,8 @@ on_both_backends_with!(
     token_failures_are_shown_without_the_secret,
     a_certificate_asks_for_rich_notifications,
     the_upkeep_acts_at_once_on_a_new_connection_and_a_lifecycle_notification,
+    changed_settings_replace_the_subscription,
+    a_deleted_connection_deletes_its_subscription,
 );
 
 const TENANT: &str = "6babcaad-604b-40ac-a9d7-9fd97c0b779f";
@@ -362,5 +364,68 @@ async fn the_upkeep_acts_at_once_on_a_new_connection_and_a_lifecycle_notificatio
     let c = server.wait_for(&id, "the reauthorization", TRIES, POLL, |c| c["subscription"]["reauthorization_required_at"].is_null()).await;
     assert_eq!(status(&c), ("connected", None));
     assert_eq!(fake.count("POST", &format!("/subscriptions/{subscription}/reauthorize")), 1);
+    server.stop().await;
+}
+
+/// Polls the fake Graph until `done` holds; panics after [`TRIES`] polls.
+async fn wait_for_graph(fake: &FakeGraph, what: &str, done: impl Fn(&FakeGraph) -> bool) {
+    for _ in 0..TRIES {
+        if done(fake) {
+            return;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    panic!("timed out waiting for {what}: {:?}", fake.requests());
+}
+
+async fn changed_settings_replace_the_subscription(backend: Backend) {
+    let fake = FakeGraph::start(CLIENT_ID, SECRET).await;
+    let Some(server) = start(backend, "changed_settings_replace_the_subscription", &fake).await else { return };
+    let (id, c) = created(&server).await;
+    let first = c["subscription"]["external_id"].as_str().unwrap().to_owned();
+
+    // The admin rotates the client state: notifications of the old subscription would
+    // carry the old one and be refused.
+    let mut config = graph_connection()["config"].clone();
+    config["client_state"] = json!("rotated-client-state-43");
+    let answer = server.admin(reqwest::Method::PATCH, &format!("/v1/connections/{id}")).json(&json!({"config": config})).send().await.unwrap();
+    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap_or_default());
+    let c = server
+        .wait_for(&id, "a new subscription", TRIES, POLL, |c| c["subscription"]["external_id"].as_str() != Some(first.as_str()))
+        .await;
+    wait_for_graph(&fake, "the old subscription's deletion", |f| f.count("DELETE", &format!("/subscriptions/{first}")) == 1).await;
+    let held = fake.subscriptions();
+    assert_eq!(held.len(), 1, "the old one is gone: {held:?}");
+    assert_eq!(c["subscription"]["external_id"], held[0].id.as_str());
+    assert_eq!(held[0].body["clientState"], "rotated-client-state-43");
+    assert_eq!(status(&c), ("connected", None), "{c}");
+
+    // The new settings are recorded: later passes leave the new subscription alone.
+    tokio::time::sleep(INTERVAL * 5).await;
+    assert_eq!(fake.count("POST", "/subscriptions"), 2, "{:?}", fake.requests());
+    assert_eq!(fake.count("DELETE", ""), 1);
+
+    // A new resource is a new subscription too; a rotated secret alone is not.
+    let mut config = config.clone();
+    config["subscription"]["resource"] = json!("groups");
+    let answer = server.admin(reqwest::Method::PATCH, &format!("/v1/connections/{id}")).json(&json!({"config": config})).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    wait_for_graph(&fake, "the second replacement", |f| f.count("DELETE", "") == 2 && f.subscriptions().len() == 1).await;
+    assert_eq!(fake.subscriptions()[0].body["resource"], "groups");
+    server.stop().await;
+}
+
+async fn a_deleted_connection_deletes_its_subscription(backend: Backend) {
+    let fake = FakeGraph::start(CLIENT_ID, SECRET).await;
+    let Some(server) = start(backend, "a_deleted_connection_deletes_its_subscription", &fake).await else { return };
+    let (id, c) = created(&server).await;
+    let subscription = c["subscription"]["external_id"].as_str().unwrap().to_owned();
+
+    let answer = server.admin(reqwest::Method::DELETE, &format!("/v1/connections/{id}")).send().await.unwrap();
+    assert_eq!(answer.status(), 204);
+    wait_for_graph(&fake, "the subscription's deletion", |f| f.count("DELETE", &format!("/subscriptions/{subscription}")) == 1).await;
+    assert!(fake.subscriptions().is_empty(), "{:?}", fake.subscriptions());
+    tokio::time::sleep(INTERVAL * 3).await;
+    assert_eq!(fake.count("POST", "/subscriptions"), 1, "no new subscription for a deleted connection");
     server.stop().await;
 }

@@ -17,6 +17,8 @@ use super::extract::{AdminBody, ApiPath as Path, ApiQuery as Query};
 use super::{views, AppState};
 use crate::connections::{prepare_new, prepare_update, CreateRequest, PatchRequest};
 use crate::aws::ConfirmError;
+use crate::ingest::LoadedConnection;
+use crate::microsoft::upkeep::Settings;
 use crate::model::{now, Connection, ConnectionFilter, SourceKind, Status, SubscriptionChange};
 
 const DEFAULT_PAGE: u32 = 100;
@@ -101,7 +103,7 @@ pub async fn patch(_: Admin, State(state): State<AppState>, Path(id): Path<Strin
 /// the upkeep's next pass.
 fn nudge_upkeep(state: &AppState, c: &Connection) {
     if c.source == SourceKind::MsGraph && !c.facts.paused && c.config_public.get("subscription").is_some() {
-        state.graph_upkeep.nudge();
+        state.graph_upkeep.nudge(c.id);
     }
 }
 
@@ -124,13 +126,44 @@ pub async fn resume(_: Admin, State(state): State<AppState>, Path(id): Path<Stri
 
 pub async fn delete(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
+    // Read before the row is gone: what the upkeep needs to delete the Graph subscription.
+    let subscription = match state.store.get_connection(id).await? {
+        Some(c) => upkept_subscription(&state, &c),
+        None => None,
+    };
     let deleted = state.store.delete_connection(id).await?;
     state.ingest.invalidate(id);
     if deleted {
         tracing::info!(connection = %id, "connection deleted");
+        if let Some((settings, external_id)) = subscription {
+            state.graph_upkeep.retire(id, settings, external_id);
+        }
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(id))
+    }
+}
+
+/// The upkeep settings and Graph subscription id of a Graph connection with upkeep that
+/// has a subscription: it is deleted from Graph with the connection, lest it keep pushing.
+fn upkept_subscription(state: &AppState, c: &Connection) -> Option<(Settings, String)> {
+    if c.source != SourceKind::MsGraph || c.config_public.get("subscription").is_none() {
+        return None;
+    }
+    let external_id = c.facts.external_id.clone()?;
+    let config = match LoadedConnection::unseal(c, &state.key) {
+        Ok(loaded) => loaded.config,
+        Err(e) => {
+            tracing::warn!(connection = %c.id, error = %e, "cannot read the deleted connection's secrets: its Graph subscription is left to expire");
+            return None;
+        }
+    };
+    match Settings::of(&config) {
+        Ok(settings) => Some((settings?, external_id)),
+        Err(e) => {
+            tracing::warn!(connection = %c.id, error = %e, "the deleted connection's subscription settings are unusable: its Graph subscription is left to expire");
+            None
+        }
     }
 }
 

@@ -239,7 +239,7 @@ impl Ingest {
         }) && connection.source == SourceKind::MsGraph;
         let outcome = self.writer.submit(WriteOp::Accept(accepted)).await;
         if for_upkeep && matches!(outcome, Ok(OpOutcome::Accepted { stored: 1.., .. })) {
-            self.graph_upkeep.nudge();
+            self.graph_upkeep.nudge(id);
         }
         match outcome {
             Ok(OpOutcome::Accepted { stored, duplicates }) => Ok(answer.unwrap_or(if refused_items > 0 {

@@ -2,9 +2,10 @@
 //! identity platform (client credentials), then create, renew (`PATCH`), reauthorize and
 //! delete of `/subscriptions`.
 //!
-//! Every call is bounded by [`TIMEOUT`] and every answer body by [`MAX_ANSWER_BYTES`];
-//! an answer that is not the JSON expected is an error, never a panic. Tokens are cached
-//! per (tenant, client id) until five minutes before they expire. The client secret is
+//! Every call is bounded by [`TIMEOUT`] (a create by [`CREATE_TIMEOUT`]) and every answer
+//! body by [`MAX_ANSWER_BYTES`]; an answer that is not the JSON expected is an error, never
+//! a panic. Tokens are cached per (tenant, client id, SHA-256 of the client secret) until
+//! five minutes before they expire: a rotated or wrong secret never gets a cached token. The client secret is
 //! only ever written into the token request's form body: error texts are built from
 //! Graph's and the identity platform's error codes and messages, and scrubbed of the
 //! secret anyway, because they end up in logs and in the connection's API view.
@@ -15,12 +16,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::config::Secret;
 
 /// Longest a single call to Graph or to the identity platform may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest a create may take: Graph validates both notification URLs before it answers,
+/// allowing each up to 10 s.
+pub const CREATE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The largest answer read: a subscription or a token is well under it.
 pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
@@ -134,7 +140,8 @@ pub struct GraphApi {
     client: reqwest::Client,
     graph: String,
     login: String,
-    tokens: Mutex<HashMap<(String, String), CachedToken>>,
+    /// Keyed by tenant, client id and the SHA-256 (hex) of the client secret.
+    tokens: Mutex<HashMap<(String, String, String), CachedToken>>,
 }
 
 impl GraphApi {
@@ -157,7 +164,8 @@ impl GraphApi {
         let url = self.graph_url(&["subscriptions"], CALL)?;
         let token = self.token(credentials).await?;
         let request = self.client.post(url).bearer_auth(token.expose()).header("content-type", "application/json");
-        let answer = self.send(CALL, request.body(new.body().to_string()), credentials).await?;
+        let request = request.timeout(CREATE_TIMEOUT).body(new.body().to_string());
+        let answer = self.send(CALL, request, CREATE_TIMEOUT, credentials).await?;
         subscription_of(CALL, &answer, None)
     }
 
@@ -168,7 +176,7 @@ impl GraphApi {
         let token = self.token(credentials).await?;
         let body = json!({"expirationDateTime": graph_time(expiration)}).to_string();
         let request = self.client.patch(url).bearer_auth(token.expose()).header("content-type", "application/json");
-        let answer = self.send(CALL, request.body(body), credentials).await?;
+        let answer = self.send(CALL, request.body(body), TIMEOUT, credentials).await?;
         // Graph answers the subscription; should it answer nothing, the asked expiry holds.
         let fallback = Subscription { id: id.to_owned(), expires_at: expiration.trunc_subsecs(6) };
         subscription_of(CALL, &answer, Some(fallback))
@@ -180,7 +188,7 @@ impl GraphApi {
         let url = self.graph_url(&["subscriptions", id, "reauthorize"], CALL)?;
         let token = self.token(credentials).await?;
         let request = self.client.post(url).bearer_auth(token.expose()).header("content-type", "application/json");
-        self.send(CALL, request.body("{}"), credentials).await.map(|_| ())
+        self.send(CALL, request.body("{}"), TIMEOUT, credentials).await.map(|_| ())
     }
 
     /// Deletes a subscription; one already gone counts as deleted.
@@ -188,7 +196,7 @@ impl GraphApi {
         const CALL: &str = "delete subscription";
         let url = self.graph_url(&["subscriptions", id], CALL)?;
         let token = self.token(credentials).await?;
-        match self.send(CALL, self.client.delete(url).bearer_auth(token.expose()), credentials).await {
+        match self.send(CALL, self.client.delete(url).bearer_auth(token.expose()), TIMEOUT, credentials).await {
             Err(e) if e.is_not_found() => Ok(()),
             other => other.map(|_| ()),
         }
@@ -196,7 +204,8 @@ impl GraphApi {
 
     /// A token for Graph: cached, or fetched with the client credentials grant.
     pub async fn token(&self, credentials: &Credentials) -> Result<Secret, GraphError> {
-        let key = (credentials.tenant_id.clone(), credentials.client_id.clone());
+        let secret_sha256 = hex::encode(Sha256::digest(credentials.client_secret.expose().as_bytes()));
+        let key = (credentials.tenant_id.clone(), credentials.client_id.clone(), secret_sha256);
         if let Some(cached) = self.tokens.lock().expect("token cache").get(&key) {
             if cached.valid_until > Instant::now() {
                 return Ok(cached.token.clone());
@@ -220,7 +229,7 @@ impl GraphApi {
             .finish();
         let request = self.client.post(url).header("content-type", "application/x-www-form-urlencoded").body(form);
         let started = Instant::now();
-        let (status, body) = read(request).await.map_err(failed)?;
+        let (status, body) = read(request, TIMEOUT).await.map_err(failed)?;
         let answer: Option<Value> = serde_json::from_slice(&body).ok();
         if !status.is_success() {
             // {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret ..."}
@@ -259,10 +268,11 @@ impl GraphApi {
     }
 
     /// Sends a Graph request; a 2xx answer's body, or Graph's error.
-    async fn send(&self, call: &'static str, request: reqwest::RequestBuilder, credentials: &Credentials)
+    /// `timeout` is the one the request is bounded by (named in the error text).
+    async fn send(&self, call: &'static str, request: reqwest::RequestBuilder, timeout: Duration, credentials: &Credentials)
         -> Result<Vec<u8>, GraphError>
     {
-        let (status, body) = read(request).await.map_err(|detail| GraphError::Unreachable { call, detail })?;
+        let (status, body) = read(request, timeout).await.map_err(|detail| GraphError::Unreachable { call, detail })?;
         if status.is_success() {
             return Ok(body);
         }
@@ -278,12 +288,13 @@ impl GraphApi {
     }
 }
 
-/// Sends a request and reads at most [`MAX_ANSWER_BYTES`] of its answer.
-async fn read(request: reqwest::RequestBuilder) -> Result<(reqwest::StatusCode, Vec<u8>), String> {
-    let mut response = request.send().await.map_err(|e| crate::outbound::describe_error(&e, TIMEOUT))?;
+/// Sends a request and reads at most [`MAX_ANSWER_BYTES`] of its answer; `timeout` is the
+/// request's own, for the error text.
+async fn read(request: reqwest::RequestBuilder, timeout: Duration) -> Result<(reqwest::StatusCode, Vec<u8>), String> {
+    let mut response = request.send().await.map_err(|e| crate::outbound::describe_error(&e, timeout))?;
     let status = response.status();
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| crate::outbound::describe_error(&e, TIMEOUT))? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| crate::outbound::describe_error(&e, timeout))? {
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err(format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"));
         }
@@ -382,6 +393,67 @@ mod tests {
         let e = GraphError::Refused { call: "renew subscription", status: 404, code: "ResourceNotFound".into(), message: "gone".into() };
         assert!(e.is_not_found());
         assert_eq!(e.to_string(), "renew subscription: Graph answered 404 ResourceNotFound: gone");
+    }
+
+    /// A stand-in for the token endpoint and `/subscriptions` on 127.0.0.1 that counts
+    /// token requests and answers a create or a renewal after `delay`.
+    async fn slow_graph(delay: Duration) -> (GraphApi, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use axum::routing::{patch, post};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let tokens = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = tokens.clone();
+        let token = move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { axum::Json(json!({"access_token": "token", "expires_in": 3600})) }
+        };
+        let subscription = move || async move {
+            tokio::time::sleep(delay).await;
+            axum::Json(json!({"id": "s1", "expirationDateTime": "2030-01-01T00:00:00Z"}))
+        };
+        let app = axum::Router::new()
+            .route("/login/{tenant}/oauth2/v2.0/token", post(token))
+            .route("/v1.0/subscriptions", post(subscription))
+            .route("/v1.0/subscriptions/{id}", patch(subscription));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (GraphApi::new(&format!("{base}/v1.0"), &format!("{base}/login")).unwrap(), tokens)
+    }
+
+    #[tokio::test]
+    async fn a_create_may_take_longer_than_other_calls() {
+        // Graph validates two URLs, up to 10 s each, before it answers a create.
+        let (api, _) = slow_graph(TIMEOUT + Duration::from_secs(2)).await;
+        let new = NewSubscription {
+            change_type: "updated".into(),
+            notification_url: "https://p.example/push/ms-graph/1".into(),
+            lifecycle_notification_url: "https://p.example/push/ms-graph/1/lifecycle".into(),
+            resource: "users".into(),
+            expiration: Utc::now(),
+            client_state: Secret::new("cs"),
+            encryption: None,
+        };
+        let credentials = credentials();
+        let (created, renewed) = tokio::join!(api.create(&credentials, &new), api.renew(&credentials, "s1", Utc::now()));
+        assert_eq!(created.unwrap().id, "s1");
+        let e = renewed.unwrap_err();
+        assert!(matches!(&e, GraphError::Unreachable { detail, .. } if detail.contains("10000 ms")), "{e}");
+    }
+
+    #[tokio::test]
+    async fn tokens_are_cached_per_secret() {
+        use std::sync::atomic::Ordering;
+        let (api, requests) = slow_graph(Duration::ZERO).await;
+        api.token(&credentials()).await.unwrap();
+        api.token(&credentials()).await.unwrap();
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "cached");
+        let rotated = Credentials { client_secret: Secret::new("another-secret"), ..credentials() };
+        api.token(&rotated).await.unwrap();
+        assert_eq!(requests.load(Ordering::SeqCst), 2, "another secret is not served the cached token");
+        api.token(&rotated).await.unwrap();
+        api.token(&credentials()).await.unwrap();
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

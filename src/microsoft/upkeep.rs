@@ -2,27 +2,33 @@
 //! `config.subscription`, keep one Graph subscription alive that pushes to the
 //! connection's push URL.
 //!
-//! Each pass decides from the connection's stored facts alone ([`decide`]): create a
-//! subscription when there is none, when Graph removed it or when it expired; reauthorize
-//! (then renew) when Graph asked for it; renew when less than half of the lifetime
-//! pushgate asks for is left. A renewal or reauthorization Graph answers with 404 means
-//! the subscription is gone: a new one is created. Passes run every interval and whenever
-//! [`UpkeepHandle::nudge`] is called (for the push path to call right after it stores a
-//! lifecycle notification), one connection after another. A connection whose last action failed
-//! is tried again after one interval, then two, four... up to sixteen ([`backoff_delay`]),
-//! unless a nudge or an admin change of the connection comes first.
+//! Each pass decides from the connection's stored facts and the fingerprint of its
+//! current settings ([`decide`]): create a subscription when there is none, when Graph
+//! removed it or when it expired; replace it (create a new one, then delete the old one)
+//! when it was created with other settings ([`Settings::fingerprint`]); reauthorize (then
+//! renew) when Graph asked for it; renew when less than half of the lifetime pushgate asks
+//! for is left. A renewal or reauthorization Graph answers with 404 means the subscription
+//! is gone: a new one is created. Passes run every interval and whenever
+//! [`UpkeepHandle::nudge`] is called for a connection (by the push path right after it
+//! stores a lifecycle notification, by the admin API after a change), one connection
+//! after another. A connection whose last action failed is tried again after one
+//! interval, then two, four... up to sixteen ([`backoff_delay`]), unless it was nudged or
+//! changed by an admin since. The subscription of a deleted connection is deleted from
+//! Graph in the background ([`UpkeepHandle::retire`]).
 //!
 //! Every action's outcome is kept on the connection (`subscription.upkeep`). A failure
 //! changes no subscription fact: the connection keeps being evaluated from what Graph
 //! and pushgate last knew, so a subscription left to expire turns `error` /
 //! `Subscription is missing` on its own.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -48,6 +54,9 @@ pub const DEFAULT_EXPIRATION_MINUTES: i64 = 4230;
 pub enum Action {
     /// Create a new subscription; the reason is logged.
     Create { reason: &'static str },
+    /// The subscription was created with other settings: create a new one, store it, then
+    /// delete the old one.
+    Replace { old: String },
     /// Reauthorize the subscription, then renew it.
     Reauthorize { id: String },
     /// Move the subscription's expiry later.
@@ -56,12 +65,14 @@ pub enum Action {
 }
 
 /// The action for a connection with these facts at `now`, when pushgate asks Graph for
-/// subscriptions of `lifetime`.
+/// subscriptions of `lifetime` with settings whose fingerprint is `settings_hash`.
 ///
-/// The renewal rule: renew once less than half of `lifetime` is left. A subscription then
-/// gets many passes to be renewed before it expires (half of the default lifetime is
-/// about 35 hours), and is renewed about once per half lifetime.
-pub fn decide(facts: &Facts, lifetime: chrono::Duration, now: DateTime<Utc>) -> Action {
+/// A live subscription whose stored fingerprint differs is replaced; one without a stored
+/// fingerprint (created before fingerprints were kept) counts as created with the current
+/// settings. The renewal rule: renew once less than half of `lifetime` is left. A
+/// subscription then gets many passes to be renewed before it expires (half of the default
+/// lifetime is about 35 hours), and is renewed about once per half lifetime.
+pub fn decide(facts: &Facts, lifetime: chrono::Duration, settings_hash: &str, now: DateTime<Utc>) -> Action {
     let Some(id) = facts.external_id.clone() else {
         return Action::Create { reason: "no subscription yet" };
     };
@@ -72,6 +83,9 @@ pub fn decide(facts: &Facts, lifetime: chrono::Duration, now: DateTime<Utc>) -> 
     }
     match facts.expires_at {
         Some(expires) if expires <= now => return Action::Create { reason: "the subscription expired" },
+        _ if facts.upkeep_settings_hash.as_deref().is_some_and(|stored| stored != settings_hash) => {
+            return Action::Replace { old: id }
+        }
         _ if facts.reauthorization_required_at.is_some() => return Action::Reauthorize { id },
         // Known from notifications without an expiry: renewing sets one.
         None => return Action::Renew { id },
@@ -93,6 +107,33 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// SHA-256 (hex) of everything a subscription is created with that a later change of
+    /// the connection must reach Graph with: resource, change type, client state, the
+    /// notification URL, the encryption certificate and its id, tenant and client id. The
+    /// lifetime and the client secret are left out: a renewal or the next token applies them.
+    pub fn fingerprint(&self, notification_url: &str) -> String {
+        let (certificate_id, certificate) = match &self.encryption {
+            Some(e) => (e.id.as_str(), e.certificate_base64.as_str()),
+            None => ("", ""),
+        };
+        let mut hash = Sha256::new();
+        for part in [
+            self.resource.as_str(),
+            self.change_type.as_str(),
+            self.client_state.expose(),
+            notification_url,
+            certificate_id,
+            certificate,
+            self.credentials.tenant_id.as_str(),
+            self.credentials.client_id.as_str(),
+        ] {
+            // Length-prefixed, so that no two different lists hash alike.
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part.as_bytes());
+        }
+        hex::encode(hash.finalize())
+    }
+
     /// The settings in an unsealed `ms_graph` config; `Ok(None)` when it has no
     /// `subscription`, an error text when something the upkeep needs is unusable.
     pub fn of(config: &Value) -> Result<Option<Settings>, String> {
@@ -144,10 +185,29 @@ fn encryption_certificate(config: &Value) -> Result<Option<EncryptionCertificate
     Ok(None)
 }
 
-/// Starts a pass of the upkeep now, from anywhere (cheap to clone).
+/// Starts a pass of the upkeep now, or hands it a subscription to delete, from anywhere
+/// (cheap to clone: one `Arc`).
 #[derive(Clone, Default)]
 pub struct UpkeepHandle {
-    notify: Arc<Notify>,
+    shared: Arc<HandleShared>,
+}
+
+#[derive(Default)]
+struct HandleShared {
+    notify: Notify,
+    /// An upkeep task runs: without one, nudges and retirements are not kept.
+    running: AtomicBool,
+    /// Connections nudged since the last pass started.
+    nudged: Mutex<HashSet<Uuid>>,
+    retirements: Mutex<Vec<Retirement>>,
+}
+
+/// The Graph subscription of a deleted connection, to delete.
+#[derive(Debug, Clone)]
+pub struct Retirement {
+    pub connection_id: Uuid,
+    pub settings: Settings,
+    pub external_id: String,
 }
 
 impl UpkeepHandle {
@@ -155,10 +215,36 @@ impl UpkeepHandle {
         UpkeepHandle::default()
     }
 
-    /// Asks for a pass as soon as the current one (if any) is done. Nudges while a pass
+    /// Asks for a pass as soon as the current one (if any) is done, in which this
+    /// connection is looked at even while it waits after a failure. Nudges while a pass
     /// runs fold into one more pass; without a running upkeep they do nothing.
-    pub fn nudge(&self) {
-        self.notify.notify_one();
+    pub fn nudge(&self, connection_id: Uuid) {
+        if !self.shared.running.load(Ordering::SeqCst) {
+            return;
+        }
+        self.shared.nudged.lock().expect("nudged connections").insert(connection_id);
+        self.shared.notify.notify_one();
+    }
+
+    /// Asks the upkeep to delete the Graph subscription `external_id` of a deleted
+    /// connection, made with `settings`, best-effort and in the background. Without a
+    /// running upkeep the subscription is left to expire.
+    pub fn retire(&self, connection_id: Uuid, settings: Settings, external_id: String) {
+        if !self.shared.running.load(Ordering::SeqCst) {
+            tracing::info!(connection = %connection_id, subscription = external_id,
+                "no Graph subscription upkeep runs here: the deleted connection's subscription is left to expire");
+            return;
+        }
+        self.shared.retirements.lock().expect("retirements").push(Retirement { connection_id, settings, external_id });
+        self.shared.notify.notify_one();
+    }
+
+    fn take_nudged(&self) -> HashSet<Uuid> {
+        std::mem::take(&mut *self.shared.nudged.lock().expect("nudged connections"))
+    }
+
+    fn take_retirements(&self) -> Vec<Retirement> {
+        std::mem::take(&mut *self.shared.retirements.lock().expect("retirements"))
     }
 }
 
@@ -177,24 +263,44 @@ impl Upkeep {
     /// Runs a pass at once, then every `interval` and on every nudge, until `stop` turns true.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut backoff = Backoff::default();
-        let mut nudged = false;
+        self.handle.shared.running.store(true, Ordering::SeqCst);
         loop {
             if *stop.borrow() {
-                return;
+                break;
             }
-            self.pass(&mut backoff, nudged).await;
-            nudged = tokio::select! {
-                _ = tokio::time::sleep(self.interval) => false,
-                _ = self.handle.notify.notified() => true,
-                _ = stop.wait_for(|s| *s) => return,
+            self.retire_deleted().await;
+            // Nudges from now on count for the next pass.
+            let nudged = self.handle.take_nudged();
+            self.pass(&mut backoff, &nudged).await;
+            tokio::select! {
+                _ = tokio::time::sleep(self.interval) => {}
+                _ = self.handle.shared.notify.notified() => {}
+                _ = stop.wait_for(|s| *s) => break,
             };
+        }
+        self.handle.shared.running.store(false, Ordering::SeqCst);
+    }
+
+    /// Deletes the subscriptions of deleted connections, best-effort: a failure is logged
+    /// and the subscription left to expire.
+    async fn retire_deleted(&self) {
+        for Retirement { connection_id, settings, external_id } in self.handle.take_retirements() {
+            self.delete_subscription(connection_id, &settings, &external_id, "its connection was deleted").await;
+        }
+    }
+
+    async fn delete_subscription(&self, connection_id: Uuid, settings: &Settings, external_id: &str, reason: &str) {
+        match self.api.delete(&settings.credentials, external_id).await {
+            Ok(()) => tracing::info!(connection = %connection_id, subscription = external_id, reason, "Graph subscription deleted"),
+            Err(e) => tracing::warn!(connection = %connection_id, subscription = external_id, reason, error = %e,
+                "Graph subscription not deleted: it is left to expire"),
         }
     }
 
     /// Looks at every unpaused `ms_graph` connection with a subscription once, skipping
-    /// those still waiting after a failure unless `nudged` (a lifecycle notification is
-    /// news worth acting on at once).
-    async fn pass(&self, backoff: &mut Backoff, nudged: bool) {
+    /// those still waiting after a failure unless `nudged` names them (a lifecycle
+    /// notification or an admin change is news worth acting on at once).
+    async fn pass(&self, backoff: &mut Backoff, nudged: &HashSet<Uuid>) {
         let filter = ConnectionFilter { source: Some(SourceKind::MsGraph), ..Default::default() };
         let connections = match self.store.list_connections(&filter).await {
             Ok(list) => list,
@@ -205,7 +311,7 @@ impl Upkeep {
         };
         backoff.0.retain(|id, _| connections.iter().any(|c| c.id == *id));
         for connection in connections.iter().filter(|c| !c.facts.paused && c.config_public.get("subscription").is_some()) {
-            if !nudged && backoff.waits(connection, Instant::now()) {
+            if backoff.skips(connection, nudged, Instant::now()) {
                 continue;
             }
             match self.keep(connection).await {
@@ -229,23 +335,30 @@ impl Upkeep {
         let settings = match Settings::of(&config) {
             Ok(Some(settings)) => settings,
             Ok(None) => return None,
-            Err(e) => return Some(self.record(connection, Err(format!("the subscription settings are unusable: {e}"))).await),
+            Err(e) => return Some(self.record(connection, Err(format!("the subscription settings are unusable: {e}")), "").await),
         };
-        let action = decide(&connection.facts, settings.lifetime, now());
+        let fingerprint = settings.fingerprint(&crate::http::views::push_url(&self.public_url, connection));
+        let action = decide(&connection.facts, settings.lifetime, &fingerprint, now());
         if action == Action::Nothing {
             return None;
         }
         let outcome = self.act(connection, &settings, &action).await;
-        Some(self.record(connection, outcome).await)
+        let created = matches!(&outcome, Ok(acted) if acted.created);
+        let succeeded = self.record(connection, outcome, &fingerprint).await;
+        if let (true, true, Action::Replace { old }) = (succeeded, created, &action) {
+            self.delete_subscription(connection.id, &settings, old, "replaced by one with the connection's new settings").await;
+        }
+        Some(succeeded)
     }
 
     /// Carries out `action`; the subscription facts to store, or what failed.
-    async fn act(&self, connection: &Connection, settings: &Settings, action: &Action) -> Result<Vec<SubscriptionChange>, String> {
+    async fn act(&self, connection: &Connection, settings: &Settings, action: &Action) -> Result<Acted, String> {
         let credentials = &settings.credentials;
         let expiration = now() + settings.lifetime;
         let renewed = match action {
-            Action::Nothing => return Ok(Vec::new()),
+            Action::Nothing => return Ok(Acted { changes: Vec::new(), created: false }),
             Action::Create { reason } => return self.create(connection, settings, reason).await,
+            Action::Replace { .. } => return self.create(connection, settings, "the connection's subscription settings changed").await,
             Action::Reauthorize { id } => match self.api.reauthorize(credentials, id).await {
                 Ok(()) => self.api.renew(credentials, id, expiration).await,
                 Err(e) => Err(e),
@@ -255,14 +368,14 @@ impl Upkeep {
         match renewed {
             Ok(Subscription { id, expires_at }) => {
                 tracing::info!(connection = %connection.id, subscription = id, %expires_at, "Graph subscription renewed");
-                Ok(vec![SubscriptionChange::Renewed { external_id: id, expires_at }])
+                Ok(Acted { changes: vec![SubscriptionChange::Renewed { external_id: id, expires_at }], created: false })
             }
             Err(e) if e.is_not_found() => self.create(connection, settings, "Graph no longer knows the subscription").await,
             Err(e) => Err(e.to_string()),
         }
     }
 
-    async fn create(&self, connection: &Connection, settings: &Settings, reason: &str) -> Result<Vec<SubscriptionChange>, String> {
+    async fn create(&self, connection: &Connection, settings: &Settings, reason: &str) -> Result<Acted, String> {
         let push_url = crate::http::views::push_url(&self.public_url, connection);
         let new = NewSubscription {
             change_type: settings.change_type.clone(),
@@ -276,23 +389,30 @@ impl Upkeep {
         tracing::info!(connection = %connection.id, resource = settings.resource, reason, "creating a Graph subscription");
         let Subscription { id, expires_at } = self.api.create(&settings.credentials, &new).await.map_err(|e: GraphError| e.to_string())?;
         tracing::info!(connection = %connection.id, subscription = id, %expires_at, "Graph subscription created");
-        Ok(vec![
+        let changes = vec![
             SubscriptionChange::Renewed { external_id: id.clone(), expires_at },
             // Graph creates a subscription only after the push URL answered its validation
             // request: that is the confirmation, and it supersedes an earlier removal.
             SubscriptionChange::Confirmed { external_id: Some(id) },
-        ])
+        ];
+        Ok(Acted { changes, created: true })
     }
 
-    /// Stores the changes and the outcome of one action; whether it succeeded.
-    async fn record(&self, connection: &Connection, outcome: Result<Vec<SubscriptionChange>, String>) -> bool {
+    /// Stores the changes and the outcome of one action, and after a create the
+    /// fingerprint of the settings it was made with; whether it succeeded.
+    async fn record(&self, connection: &Connection, outcome: Result<Acted, String>, fingerprint: &str) -> bool {
         let error = match outcome {
-            Ok(changes) => {
+            Ok(Acted { changes, created }) => {
                 let mut failed = None;
                 for change in &changes {
                     if let Err(e) = self.store.change_subscription(connection.id, change, now()).await {
                         failed = Some(format!("the new subscription could not be recorded: {e}"));
                         break;
+                    }
+                }
+                if failed.is_none() && created {
+                    if let Err(e) = self.store.record_upkeep_settings(connection.id, fingerprint).await {
+                        failed = Some(format!("the new subscription's settings could not be recorded: {e}"));
                     }
                 }
                 failed
@@ -307,6 +427,13 @@ impl Upkeep {
         }
         error.is_none()
     }
+}
+
+/// What an action did: the subscription facts to store, and whether it created a
+/// subscription (whose settings fingerprint is then stored too).
+struct Acted {
+    changes: Vec<SubscriptionChange>,
+    created: bool,
 }
 
 /// The longest wait after failures, in intervals (16 minutes at the default interval).
@@ -337,6 +464,11 @@ impl Backoff {
         self.0.get(&connection.id).is_some_and(|r| r.updated_at == connection.updated_at && r.not_before > now)
     }
 
+    /// Whether a pass skips this connection: it waits, and was not nudged since the last pass.
+    fn skips(&self, connection: &Connection, nudged: &HashSet<Uuid>, now: Instant) -> bool {
+        !nudged.contains(&connection.id) && self.waits(connection, now)
+    }
+
     fn failed(&mut self, connection: &Connection, interval: Duration, now: Instant) {
         let before = self.0.get(&connection.id).filter(|r| r.updated_at == connection.updated_at).map_or(0, |r| r.failures);
         let failures = before.saturating_add(1);
@@ -364,50 +496,151 @@ mod tests {
             confirmed_at: Some(at(-10)),
             external_id: Some("sub-1".into()),
             expires_at: Some(at(expires_in_minutes)),
+            upkeep_settings_hash: Some(HASH.into()),
             ..Default::default()
         }
     }
 
     const LIFETIME: D = D::minutes(4230);
+    const HASH: &str = "5e77";
 
     #[test]
     fn a_connection_without_a_subscription_gets_one() {
-        assert_eq!(decide(&Facts::default(), LIFETIME, at(0)), Action::Create { reason: "no subscription yet" });
+        assert_eq!(decide(&Facts::default(), LIFETIME, HASH, at(0)), Action::Create { reason: "no subscription yet" });
     }
 
     #[test]
     fn a_removed_subscription_is_created_again_unless_confirmed_since() {
         let mut facts = live(3000);
         facts.subscription_lost_at = Some(at(-1));
-        assert!(matches!(decide(&facts, LIFETIME, at(0)), Action::Create { .. }));
+        assert!(matches!(decide(&facts, LIFETIME, HASH, at(0)), Action::Create { .. }));
         facts.subscription_lost_at = Some(at(-20));
-        assert_eq!(decide(&facts, LIFETIME, at(0)), Action::Nothing, "confirmed after the loss");
+        assert_eq!(decide(&facts, LIFETIME, HASH, at(0)), Action::Nothing, "confirmed after the loss");
     }
 
     #[test]
     fn an_expired_subscription_is_created_again_even_when_reauthorization_was_asked() {
         let mut facts = live(-1);
         facts.reauthorization_required_at = Some(at(-30));
-        assert_eq!(decide(&facts, LIFETIME, at(0)), Action::Create { reason: "the subscription expired" });
-        assert!(matches!(decide(&live(0), LIFETIME, at(0)), Action::Create { .. }), "expiring now is expired");
+        assert_eq!(decide(&facts, LIFETIME, HASH, at(0)), Action::Create { reason: "the subscription expired" });
+        assert!(matches!(decide(&live(0), LIFETIME, HASH, at(0)), Action::Create { .. }), "expiring now is expired");
     }
 
     #[test]
     fn a_reauthorization_request_is_answered_whatever_the_expiry() {
         let mut facts = live(4000);
         facts.reauthorization_required_at = Some(at(-1));
-        assert_eq!(decide(&facts, LIFETIME, at(0)), Action::Reauthorize { id: "sub-1".into() });
+        assert_eq!(decide(&facts, LIFETIME, HASH, at(0)), Action::Reauthorize { id: "sub-1".into() });
     }
 
     #[test]
     fn renewal_starts_when_less_than_half_the_lifetime_is_left() {
-        assert_eq!(decide(&live(2116), LIFETIME, at(0)), Action::Nothing);
-        assert_eq!(decide(&live(2114), LIFETIME, at(0)), Action::Renew { id: "sub-1".into() });
-        assert_eq!(decide(&live(29), D::minutes(60), at(0)), Action::Renew { id: "sub-1".into() });
-        assert_eq!(decide(&live(31), D::minutes(60), at(0)), Action::Nothing);
+        assert_eq!(decide(&live(2116), LIFETIME, HASH, at(0)), Action::Nothing);
+        assert_eq!(decide(&live(2114), LIFETIME, HASH, at(0)), Action::Renew { id: "sub-1".into() });
+        assert_eq!(decide(&live(29), D::minutes(60), HASH, at(0)), Action::Renew { id: "sub-1".into() });
+        assert_eq!(decide(&live(31), D::minutes(60), HASH, at(0)), Action::Nothing);
         let mut unknown_expiry = live(0);
         unknown_expiry.expires_at = None;
-        assert_eq!(decide(&unknown_expiry, LIFETIME, at(0)), Action::Renew { id: "sub-1".into() });
+        assert_eq!(decide(&unknown_expiry, LIFETIME, HASH, at(0)), Action::Renew { id: "sub-1".into() });
+    }
+
+    #[test]
+    fn a_subscription_created_with_other_settings_is_replaced() {
+        let mut facts = live(4000);
+        facts.reauthorization_required_at = Some(at(-1));
+        assert_eq!(decide(&facts, LIFETIME, "other", at(0)), Action::Replace { old: "sub-1".into() }, "before reauthorizing it");
+        assert_eq!(decide(&live(4000), LIFETIME, "other", at(0)), Action::Replace { old: "sub-1".into() });
+        let mut unknown = live(4000);
+        unknown.upkeep_settings_hash = None;
+        assert_eq!(decide(&unknown, LIFETIME, "other", at(0)), Action::Nothing, "no stored fingerprint counts as the same");
+        assert!(matches!(decide(&live(-1), LIFETIME, "other", at(0)), Action::Create { .. }), "an expired one is just created");
+    }
+
+    #[test]
+    fn the_fingerprint_covers_what_a_subscription_is_created_with() {
+        let base = Settings::of(&config()).unwrap().unwrap();
+        let url = "https://p.example/push/ms-graph/1";
+        let fingerprint = base.fingerprint(url);
+        assert_eq!(fingerprint.len(), 64);
+        let mut changed = Vec::new();
+        for (path, value) in [
+            ("/client_state", json!("cs2")),
+            ("/subscription/resource", json!("groups")),
+            ("/subscription/change_type", json!("updated")),
+            ("/subscription/tenant_id", json!("t2")),
+            ("/subscription/client_id", json!("c2")),
+        ] {
+            let mut c = config();
+            *c.pointer_mut(path).unwrap() = value;
+            changed.push(Settings::of(&c).unwrap().unwrap().fingerprint(url));
+        }
+        let mut with_certificate = base.clone();
+        with_certificate.encryption = Some(EncryptionCertificate { id: "k1".into(), certificate_base64: "MIIB".into() });
+        changed.push(with_certificate.fingerprint(url));
+        with_certificate.encryption = Some(EncryptionCertificate { id: "k2".into(), certificate_base64: "MIIB".into() });
+        changed.push(with_certificate.fingerprint(url));
+        changed.push(base.fingerprint("https://q.example/push/ms-graph/1"));
+        for (i, other) in changed.iter().enumerate() {
+            assert_ne!(other, &fingerprint, "change {i}");
+        }
+        let mut same = config();
+        same["subscription"]["client_secret"] = json!("rotated");
+        same["subscription"]["expiration_minutes"] = json!(60);
+        assert_eq!(Settings::of(&same).unwrap().unwrap().fingerprint(url), fingerprint, "renewals and tokens apply these");
+    }
+
+    fn connection(id: Uuid) -> Connection {
+        let facts = Facts::default();
+        let at = at(0);
+        Connection {
+            id,
+            tenant_id: "acme".into(),
+            name: "g".into(),
+            source: SourceKind::MsGraph,
+            stream: "s".into(),
+            heartbeat_interval_seconds: None,
+            grace_seconds: 0,
+            config_public: json!({}),
+            config_sealed: String::new(),
+            created_at: at,
+            updated_at: at,
+            facts,
+            counters: Default::default(),
+            canary: Default::default(),
+            upkeep: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_nudge_ends_the_wait_of_that_connection_only() {
+        let (a, b) = (connection(Uuid::new_v4()), connection(Uuid::new_v4()));
+        let mut backoff = Backoff::default();
+        let start = Instant::now();
+        backoff.failed(&a, Duration::from_secs(60), start);
+        backoff.failed(&b, Duration::from_secs(60), start);
+        let nudged = HashSet::from([a.id]);
+        assert!(!backoff.skips(&a, &nudged, start), "nudged");
+        assert!(backoff.skips(&b, &nudged, start), "still waiting");
+        assert!(!backoff.skips(&b, &nudged, start + Duration::from_secs(61)), "waited long enough");
+    }
+
+    #[test]
+    fn a_running_upkeep_collects_nudged_connections_until_its_next_pass() {
+        let handle = UpkeepHandle::new();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        handle.nudge(a);
+        assert!(handle.take_nudged().is_empty(), "no upkeep runs: nothing kept");
+        handle.shared.running.store(true, Ordering::SeqCst);
+        let clone = handle.clone();
+        clone.nudge(a);
+        handle.nudge(b);
+        handle.nudge(a);
+        assert_eq!(handle.take_nudged(), HashSet::from([a, b]));
+        assert!(handle.take_nudged().is_empty(), "taken by one pass");
+        let settings = Settings::of(&config()).unwrap().unwrap();
+        clone.retire(a, settings, "sub-1".into());
+        let retired = handle.take_retirements();
+        assert_eq!((retired.len(), retired[0].external_id.as_str()), (1, "sub-1"));
     }
 
     #[test]

@@ -57,6 +57,7 @@ conformance!(
     subscription_changes_by_an_admin,
     graph_subscription_changes,
     task_outcomes_are_kept,
+    upkeep_settings_hash_is_kept,
     checks_and_alert_deliveries_are_kept,
     recorded_status_is_read_back,
 );
@@ -439,6 +440,20 @@ async fn task_outcomes_are_kept(store: Arc<dyn Store>) {
     assert!(canary.last_error.unwrap().contains("NotFound"));
     assert_eq!((stored.upkeep.last_success_at, stored.upkeep.last_error_at), (Some(first), Some(second)));
     assert_eq!(stored.upkeep.last_error.as_deref(), Some("Graph answered 403"));
+}
+
+async fn upkeep_settings_hash_is_kept(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::MsGraph);
+    store.create_connection(&c).await.unwrap();
+    let hash = |store: Arc<dyn Store>| async move { store.get_connection(c.id).await.unwrap().unwrap().facts.upkeep_settings_hash };
+    assert_eq!(hash(store.clone()).await, None, "none until a subscription is created");
+    store.record_upkeep_settings(c.id, &"a".repeat(64)).await.unwrap();
+    assert_eq!(hash(store.clone()).await, Some("a".repeat(64)));
+    store.record_upkeep_settings(c.id, &"b".repeat(64)).await.unwrap();
+    assert_eq!(hash(store.clone()).await, Some("b".repeat(64)));
+    let listed = store.list_connections(&ConnectionFilter::default()).await.unwrap();
+    assert_eq!(listed[0].facts.upkeep_settings_hash, Some("b".repeat(64)));
+    store.record_upkeep_settings(Uuid::new_v4(), "c").await.unwrap();
 }
 
 async fn checks_and_alert_deliveries_are_kept(store: Arc<dyn Store>) {

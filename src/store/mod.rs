@@ -140,6 +140,10 @@ pub trait Store: Send + Sync + 'static {
     async fn record_task(&self, id: Uuid, task: BackgroundTask, at: DateTime<Utc>, error: Option<&str>)
         -> Result<(), StoreError>;
 
+    /// Keeps the fingerprint of the settings the Graph subscription upkeep just created a
+    /// subscription with ([`crate::model::Facts::upkeep_settings_hash`]).
+    async fn record_upkeep_settings(&self, id: Uuid, hash: &str) -> Result<(), StoreError>;
+
     /// Notes that the monitor evaluated these connections at `at`.
     async fn mark_checked(&self, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Keeps the outcome of one alert-webhook delivery.

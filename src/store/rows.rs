@@ -15,7 +15,7 @@ pub const CONNECTION_COLUMNS: &str = "id, tenant_id, name, source, stream, heart
     confirmation_url, subscription_lost_at, reauthorization_required_at, data_last_received_at, last_heartbeat_at, \
     status_last_checked_at, auth_failure_streak, events_count, heartbeats_count, duplicates_count, rejections_count, \
     canary_last_published_at, canary_last_error, canary_last_error_at, last_status, last_status_message, missed_at, \
-    upkeep_last_success_at, upkeep_last_error, upkeep_last_error_at";
+    upkeep_last_success_at, upkeep_last_error, upkeep_last_error_at, upkeep_settings_hash";
 
 pub const EVENT_COLUMNS: &str =
     "seq, id, connection_id, tenant_id, source, stream, kind, dedupe_key, occurred_at, received_at, payload";
@@ -57,6 +57,7 @@ pub struct ConnectionRow {
     upkeep_last_success_at: Option<DateTime<Utc>>,
     upkeep_last_error: Option<String>,
     upkeep_last_error_at: Option<DateTime<Utc>>,
+    upkeep_settings_hash: Option<String>,
 }
 
 impl TryFrom<ConnectionRow> for Connection {
@@ -91,6 +92,7 @@ impl TryFrom<ConnectionRow> for Connection {
                 recorded_status: r.last_status.as_deref().and_then(Status::parse),
                 recorded_message: r.last_status_message,
                 auth_failure_streak: r.auth_failure_streak,
+                upkeep_settings_hash: r.upkeep_settings_hash,
             },
             counters: Counters {
                 events: r.events_count,

@@ -423,6 +423,15 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn record_upkeep_settings(&self, id: Uuid, hash: &str) -> Result<(), StoreError> {
+                sqlx::query("UPDATE connections SET upkeep_settings_hash = $2 WHERE id = $1")
+                    .bind(id.to_string())
+                    .bind(hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
             async fn mark_checked(&self, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), StoreError> {
                 for chunk in ids.chunks($crate::store::sql::INSERT_CHUNK) {
                     let mut qb = QueryBuilder::<$db>::new("UPDATE connections SET status_last_checked_at = ");
