@@ -10,7 +10,7 @@ use pushgate::sources::aws_sns::certs::CertStore;
 use pushgate::sources::aws_sns::envelope::Envelope;
 use pushgate::sources::eventbridge::{self, Decoded};
 use pushgate::sources::ms_graph::rich::{self, DecryptionKeys};
-use pushgate::sources::{config_check, RawRequest, RejectClass, Senders};
+use pushgate::sources::{config_check, Intake, RawRequest, RejectClass, Senders};
 use pushgate::model::SourceKind;
 use serde_json::{json, Value};
 
@@ -104,6 +104,25 @@ fn graph_field_value() -> impl Strategy<Value = Value> {
 const GRAPH_REASONS: [&str; 5] = ["graph_encrypted_content_malformed", "graph_encryption_key_unknown", "graph_data_key_invalid",
     "graph_data_signature_invalid", "graph_data_invalid"];
 
+/// A Graph notification-like object: the right or a wrong client state, lifecycle
+/// events, tenants, and random fields.
+fn graph_like_item() -> impl Strategy<Value = Value> {
+    (
+        prop_oneof![Just(json!("the-client-state")), Just(json!("other")), Just(Value::Null), any_json()],
+        prop_oneof![Just(json!("t1")), Just(json!("T1")), Just(json!("t2")), Just(Value::Null)],
+        prop_oneof![Just(Value::Null), Just(json!("reauthorizationRequired")), Just(json!("subscriptionRemoved")), Just(json!("missed")), any_json()],
+        any_json(),
+        prop_oneof![Just(Value::Null), any_json(), Just(json!({"data": "AAAA", "dataKey": "AAAA", "dataSignature": "AAAA", "encryptionCertificateId": "k"}))],
+    )
+        .prop_map(|(client_state, tenant, lifecycle, extra, encrypted)| {
+            let mut item = json!({"subscriptionId": "s", "changeType": "created", "resource": "users/1",
+                "clientState": client_state, "tenantId": tenant, "lifecycleEvent": lifecycle,
+                "extra": extra, "encryptedContent": encrypted});
+            item.as_object_mut().unwrap().retain(|_, v| !v.is_null());
+            item
+        })
+}
+
 fn no_google_keys() -> std::sync::Arc<pushgate::sources::gcp_pubsub::keys::GoogleKeys> {
     std::sync::Arc::new(pushgate::sources::gcp_pubsub::keys::GoogleKeys::offline(None))
 }
@@ -182,6 +201,66 @@ proptest! {
         match sender.normalize(&verified, &config) {
             Ok(_) => prop_assert!(serde_json::from_slice::<Value>(&body).is_ok()),
             Err(e) => prop_assert_eq!(e.class, RejectClass::Undecodable),
+        }
+    }
+
+    /// Graph batches of any shape, with any query: never a panic; nothing is stored
+    /// unless an item carries the connection's client state; anything refused whole is
+    /// refused for a stated class, and a validation is answered only for its parameter.
+    #[test]
+    fn graph_batches_verify_only_with_the_client_state(
+        items in prop::collection::vec(graph_like_item(), 0..6),
+        tokens in proptest::option::of(any_json()),
+        query in proptest::option::of("[a-zA-Z=&%+0-9]{0,40}"),
+    ) {
+        let config = json!({"client_state": "the-client-state", "tenant_ids": ["t1"]});
+        let mut body = json!({"value": items});
+        if let Some(tokens) = tokens {
+            body["validationTokens"] = tokens;
+        }
+        let bytes = body.to_string().into_bytes();
+        let senders = Senders::new(std::sync::Arc::new(CertStore::offline(None)), no_google_keys(), no_microsoft_keys());
+        let sender = senders.get(SourceKind::MsGraph).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let map = HeaderMap::new();
+        let request = RawRequest { headers: &map, query: query.as_deref(), body: &bytes, push_url: "http://x", now: chrono::Utc::now() };
+        match runtime.block_on(sender.verify(request, &config)) {
+            Ok(verified) => match sender.normalize(&verified, &config).unwrap() {
+                Intake::Handshake(_) => prop_assert!(query.unwrap_or_default().to_ascii_lowercase().contains("validationtoken")),
+                Intake::Batch(batch) => {
+                    prop_assert!(String::from_utf8_lossy(&bytes).contains("the-client-state"));
+                    for event in &batch.events {
+                        prop_assert!(event.payload.get("clientState").is_none());
+                    }
+                }
+                other => prop_assert!(false, "unexpected intake {other:?}"),
+            },
+            Err(e) => prop_assert!(matches!(e.class, RejectClass::Malformed | RejectClass::Unauthenticated | RejectClass::Unavailable)),
+        }
+    }
+
+    /// O365 requests verify only with the auth id, whatever the body; verified bodies
+    /// decode or are kept as undecodable.
+    #[test]
+    fn o365_requests_verify_only_with_the_auth_id(body in any_json(), auth in proptest::option::of(prop_oneof![Just("a1".to_string()), ".{0,4}"])) {
+        let config = json!({"auth_id": "a1"});
+        let mut map = HeaderMap::new();
+        if let Some(value) = auth.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+            map.insert("webhook-authid", value);
+        }
+        let bytes = body.to_string().into_bytes();
+        let senders = Senders::new(std::sync::Arc::new(CertStore::offline(None)), no_google_keys(), no_microsoft_keys());
+        let sender = senders.get(SourceKind::O365Activity).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let request = RawRequest { headers: &map, query: None, body: &bytes, push_url: "http://x", now: chrono::Utc::now() };
+        match runtime.block_on(sender.verify(request, &config)) {
+            Ok(verified) => {
+                prop_assert_eq!(auth.as_deref(), Some("a1"));
+                if let Err(e) = sender.normalize(&verified, &config) {
+                    prop_assert_eq!(e.class, RejectClass::Undecodable);
+                }
+            }
+            Err(e) => prop_assert_eq!(e.class, RejectClass::Unauthenticated),
         }
     }
 
