@@ -105,7 +105,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     Router::new()
         .nest("/v1", v1)
         .route("/push/{source}/{id}", post(push::push))
-        .route("/push/{source}/{id}/lifecycle", post(push::lifecycle))
+        .route("/push/{source}/{id}/lifecycle", post(push::push))
         .route("/", get(dashboard::show))
         .route("/login", post(dashboard::login).layer(DefaultBodyLimit::max(dashboard::LOGIN_BODY_LIMIT)))
         .route("/logout", post(dashboard::logout))

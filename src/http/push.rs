@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, MatchedPath, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -35,38 +35,27 @@ fn unauthenticated_status(source: SourceKind) -> StatusCode {
     }
 }
 
+/// `POST /push/{source}/{id}`, and `POST /push/ms-graph/{id}/lifecycle` for Graph
+/// lifecycle notifications (and the validation of that URL), received like the
+/// notifications themselves.
 pub async fn push(
     State(state): State<AppState>,
     Path((segment, id)): Path<(String, String)>,
+    route: MatchedPath,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(source) = SourceKind::from_route_segment(&segment) else {
+    let lifecycle = route.as_str().ends_with("/lifecycle");
+    let suffix = if lifecycle { "/lifecycle" } else { "" };
+    // Only Graph has a lifecycle URL.
+    let source = SourceKind::from_route_segment(&segment).filter(|s| !lifecycle || *s == SourceKind::MsGraph);
+    let Some(source) = source else {
         state.ingest.refuse_unknown_route();
-        return ApiError::not_found("unknown_route", format!("no push route /push/{segment}")).into_response();
+        return ApiError::not_found("unknown_route", format!("no push route /push/{segment}/{{id}}{suffix}")).into_response();
     };
-    receive(state, source, &segment, id, "", peer, uri, headers, body).await
-}
-
-/// `POST /push/ms-graph/{id}/lifecycle`: Graph lifecycle notifications (and the validation
-/// of that URL), received like the notifications themselves.
-pub async fn lifecycle(
-    State(state): State<AppState>,
-    Path((segment, id)): Path<(String, String)>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    match SourceKind::from_route_segment(&segment) {
-        Some(source @ SourceKind::MsGraph) => receive(state, source, &segment, id, "/lifecycle", peer, uri, headers, body).await,
-        _ => {
-            state.ingest.refuse_unknown_route();
-            ApiError::not_found("unknown_route", format!("no lifecycle route for /push/{segment}")).into_response()
-        }
-    }
+    receive(state, source, &segment, id, suffix, peer, uri, headers, body).await
 }
 
 /// One push to `/push/{segment}/{id}{suffix}`.
