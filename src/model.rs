@@ -245,7 +245,8 @@ pub enum SubscriptionChange {
     /// stored ones only when its expiry is later (a newer or renewed subscription), so a
     /// late retry from an old subscription changes nothing. A later expiry than a known
     /// one means the subscription was renewed, which reauthorizes it too; a later one
-    /// under another id is a new subscription, which confirms the connection again.
+    /// under another id, or any other id after the subscription was removed, is a new
+    /// subscription, which confirms the connection again.
     Observed { external_id: String, expires_at: Option<DateTime<Utc>> },
     /// Graph asked for subscription `subscription_id` to be reauthorized (lifecycle
     /// `reauthorizationRequired`) at `at`. It applies to the connection's current

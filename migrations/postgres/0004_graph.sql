@@ -5,9 +5,6 @@ ALTER TABLE connections ADD COLUMN missed_at TIMESTAMPTZ;
 ALTER TABLE connections ADD COLUMN upkeep_last_success_at TIMESTAMPTZ;
 ALTER TABLE connections ADD COLUMN upkeep_last_error TEXT;
 ALTER TABLE connections ADD COLUMN upkeep_last_error_at TIMESTAMPTZ;
--- SHA-256 (hex) of the settings the upkeep last created the Graph subscription with:
--- when the connection's settings differ, the subscription is replaced.
-ALTER TABLE connections ADD COLUMN upkeep_settings_hash TEXT;
 
 -- The health view gains the subscription facts Graph sets.
 DROP VIEW connection_health;

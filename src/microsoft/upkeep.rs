@@ -343,10 +343,22 @@ impl Upkeep {
             return None;
         }
         let outcome = self.act(connection, &settings, &action).await;
-        let created = matches!(&outcome, Ok(acted) if acted.created);
+        let created = match &outcome {
+            Ok(acted) if acted.created => acted.changes.iter().find_map(|c| match c {
+                SubscriptionChange::Renewed { external_id, .. } => Some(external_id.clone()),
+                _ => None,
+            }),
+            _ => None,
+        };
         let succeeded = self.record(connection, outcome, &fingerprint).await;
-        if let (true, true, Action::Replace { old }) = (succeeded, created, &action) {
-            self.delete_subscription(connection.id, &settings, old, "replaced by one with the connection's new settings").await;
+        match (&created, succeeded, &action) {
+            (Some(_), true, Action::Replace { old }) => {
+                self.delete_subscription(connection.id, &settings, old, "replaced by one with the connection's new settings").await;
+            }
+            // Not recorded (the store failed, or the connection was deleted meanwhile): no
+            // pass would ever renew or delete it, and the next one creates another.
+            (Some(new), false, _) => self.delete_subscription(connection.id, &settings, new, "created but not recorded").await,
+            _ => {}
         }
         Some(succeeded)
     }
@@ -405,9 +417,16 @@ impl Upkeep {
             Ok(Acted { changes, created }) => {
                 let mut failed = None;
                 for change in &changes {
-                    if let Err(e) = self.store.change_subscription(connection.id, change, now()).await {
-                        failed = Some(format!("the new subscription could not be recorded: {e}"));
-                        break;
+                    match self.store.change_subscription(connection.id, change, now()).await {
+                        Ok(Some(_)) => {}
+                        Ok(None) => {
+                            failed = Some("the connection was deleted while its subscription was kept".to_owned());
+                            break;
+                        }
+                        Err(e) => {
+                            failed = Some(format!("the new subscription could not be recorded: {e}"));
+                            break;
+                        }
                     }
                 }
                 if failed.is_none() && created {

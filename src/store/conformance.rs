@@ -414,9 +414,13 @@ async fn graph_subscription_changes(store: Arc<dyn Store>) {
     let confirmed = f.confirmed_at;
     store.change_subscription(c.id, &SubscriptionChange::Validated, at + Duration::seconds(30)).await.unwrap();
     assert_eq!(facts(store.clone()).await.confirmed_at, confirmed, "an unauthenticated validation changes no confirmation");
-    store.change_subscription(c.id, &observe("sub-3", Some(later + Duration::hours(1))), at + Duration::seconds(40)).await.unwrap();
+    // The new subscription may expire before the removed one would have.
+    store.change_subscription(c.id, &observe("sub-3", Some(soon)), at + Duration::seconds(40)).await.unwrap();
     let f = facts(store.clone()).await;
-    assert_eq!((f.external_id.as_deref(), f.confirmed_at), (Some("sub-3"), Some(at + Duration::seconds(40))));
+    assert_eq!((f.external_id.as_deref(), f.expires_at, f.confirmed_at), (Some("sub-3"), Some(soon), Some(at + Duration::seconds(40))));
+    // Once it is in place, a late notification of the removed one changes nothing.
+    store.change_subscription(c.id, &observe("sub-2", Some(soon)), at + Duration::seconds(50)).await.unwrap();
+    assert_eq!(facts(store.clone()).await.external_id.as_deref(), Some("sub-3"));
 
     // A validation confirms a connection never confirmed.
     let fresh = new_connection("acme", SourceKind::MsGraph);

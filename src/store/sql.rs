@@ -61,7 +61,9 @@ macro_rules! sql_store {
                          reauthorization_required_at = CASE WHEN expires_at < $3 OR external_id <> $2 THEN NULL \
                              ELSE reauthorization_required_at END, \
                          confirmed_at = CASE WHEN external_id IS NULL OR external_id <> $2 THEN $4 ELSE confirmed_at END \
-                         WHERE id = $1 AND (external_id IS NULL OR ($3 IS NOT NULL AND (expires_at IS NULL OR expires_at < $3)))",
+                         WHERE id = $1 AND (external_id IS NULL OR ($3 IS NOT NULL AND (expires_at IS NULL OR expires_at < $3)) \
+                             OR (external_id <> $2 AND subscription_lost_at IS NOT NULL \
+                                 AND (confirmed_at IS NULL OR subscription_lost_at >= confirmed_at)))",
                     )
                     .bind(id)
                     .bind(external_id.as_str())
