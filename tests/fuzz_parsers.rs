@@ -194,7 +194,7 @@ proptest! {
         let mut map = HeaderMap::new();
         map.insert("x-signature", hex::encode(pushgate::verify::hmac_sha256(b"s", &[&body])).parse().unwrap());
         let senders = Senders::new(std::sync::Arc::new(CertStore::offline(None)), no_google_keys(), no_microsoft_keys());
-        let sender = senders.get(SourceKind::Webhook).unwrap();
+        let sender = senders.get(SourceKind::Webhook);
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let request = RawRequest { headers: &map, query: None, body: &body, push_url: "http://x", now: chrono::Utc::now() };
         let verified = runtime.block_on(sender.verify(request, &config)).expect("correctly signed");
@@ -220,7 +220,7 @@ proptest! {
         }
         let bytes = body.to_string().into_bytes();
         let senders = Senders::new(std::sync::Arc::new(CertStore::offline(None)), no_google_keys(), no_microsoft_keys());
-        let sender = senders.get(SourceKind::MsGraph).unwrap();
+        let sender = senders.get(SourceKind::MsGraph);
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let map = HeaderMap::new();
         let request = RawRequest { headers: &map, query: query.as_deref(), body: &bytes, push_url: "http://x", now: chrono::Utc::now() };
@@ -250,7 +250,7 @@ proptest! {
         }
         let bytes = body.to_string().into_bytes();
         let senders = Senders::new(std::sync::Arc::new(CertStore::offline(None)), no_google_keys(), no_microsoft_keys());
-        let sender = senders.get(SourceKind::O365Activity).unwrap();
+        let sender = senders.get(SourceKind::O365Activity);
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let request = RawRequest { headers: &map, query: None, body: &bytes, push_url: "http://x", now: chrono::Utc::now() };
         match runtime.block_on(sender.verify(request, &config)) {
@@ -303,7 +303,7 @@ proptest! {
         prop_assume!(forged != original);
         let certs = CertStore::offline(Some(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws-sns/certs").into()));
         let senders = Senders::new(std::sync::Arc::new(certs), no_google_keys(), no_microsoft_keys());
-        let sender = senders.get(SourceKind::AwsSns).unwrap();
+        let sender = senders.get(SourceKind::AwsSns);
         let config = json!({"topic_arns": ["arn:aws:sns:us-west-2:131990247566:dongie-standard-topic",
             "arn:aws:sns:us-west-2:131990247566:other-topic"]});
         let text = forged.to_string();

@@ -125,14 +125,9 @@ async fn read_limited(body: Body, declared: Option<u64>, limit: usize) -> Result
 }
 
 fn accepted_response(source: SourceKind, accepted: PushAccepted) -> Response {
-    if let PushAccepted::Validated { echo } = accepted {
-        return validated_response(echo);
-    }
-    let status = stored_status(source);
-    if status == StatusCode::NO_CONTENT {
-        return status.into_response();
-    }
     let body = match accepted {
+        // A validation is answered as its sender expects, whatever the source's stored status.
+        PushAccepted::Validated { echo } => return validated_response(echo),
         PushAccepted::Stored { stored, duplicates } => json!({"status": "stored", "stored": stored, "duplicates": duplicates}),
         PushAccepted::Heartbeat => json!({"status": "heartbeat"}),
         PushAccepted::KeptUndecodable { reason } => json!({"status": "kept_as_rejection", "reason": reason}),
@@ -142,9 +137,11 @@ fn accepted_response(source: SourceKind, accepted: PushAccepted) -> Response {
         PushAccepted::StoredPartly { stored, duplicates, refused } => {
             json!({"status": "stored", "stored": stored, "duplicates": duplicates, "refused": refused})
         }
-        PushAccepted::Validated { .. } => unreachable!("answered above"),
     };
-    (status, Json(body)).into_response()
+    match stored_status(source) {
+        StatusCode::NO_CONTENT => StatusCode::NO_CONTENT.into_response(),
+        status => (status, Json(body)).into_response(),
+    }
 }
 
 /// 200 to a validation request. Graph wants its token back as plain text, byte for byte;
@@ -164,11 +161,6 @@ fn validated_response(echo: Option<Vec<u8>>) -> Response {
 fn error_response(source: SourceKind, error: PushError) -> ApiError {
     match error {
         PushError::UnknownConnection => ApiError::not_found("unknown_connection", "no connection with this id for this route"),
-        PushError::SourceNotAvailable => ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "source_not_available",
-            format!("pushes from {} are not received by this version", source.as_str()),
-        ),
         PushError::Paused => ApiError::unavailable("paused", "the connection is paused; retry later"),
         PushError::Rejected(r) => match r.class {
             // The detail can name what the connection expects (an audience, an account, a

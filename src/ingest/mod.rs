@@ -60,8 +60,6 @@ pub enum PushAccepted {
 pub enum PushError {
     #[error("no connection has this id")]
     UnknownConnection,
-    #[error("this source's push route is not available yet")]
-    SourceNotAvailable,
     #[error("the connection is paused")]
     Paused,
     #[error("{0}")]
@@ -140,11 +138,7 @@ impl Ingest {
             self.refuse(route, Some(id), false, "paused", "the connection is paused", request.body, origin).await;
             return Err(PushError::Paused);
         }
-        let Some(sender) = self.senders.get(connection.source) else {
-            self.refuse(route, Some(id), false, "source_not_available", "this source is not received by this version", request.body, origin)
-                .await;
-            return Err(PushError::SourceNotAvailable);
-        };
+        let sender = self.senders.get(connection.source);
         let verified = match sender.verify(request, &connection.config).await {
             Ok(v) => v,
             Err(rejected) => {

@@ -209,15 +209,15 @@ impl Senders {
         }
     }
 
-    /// The sender for a source, or `None` while its push route has not been built.
-    pub fn get(&self, source: SourceKind) -> Option<&dyn Sender> {
+    /// The sender of a source.
+    pub fn get(&self, source: SourceKind) -> &dyn Sender {
         match source {
-            SourceKind::Webhook => Some(&webhook::WebhookSender),
-            SourceKind::AwsSns => Some(&self.sns),
-            SourceKind::AwsEventbridge => Some(&aws_eventbridge::EventBridgeSender),
-            SourceKind::GcpPubsub => Some(&self.pubsub),
-            SourceKind::MsGraph => Some(&self.graph),
-            SourceKind::O365Activity => Some(&o365_activity::O365ActivitySender),
+            SourceKind::Webhook => &webhook::WebhookSender,
+            SourceKind::AwsSns => &self.sns,
+            SourceKind::AwsEventbridge => &aws_eventbridge::EventBridgeSender,
+            SourceKind::GcpPubsub => &self.pubsub,
+            SourceKind::MsGraph => &self.graph,
+            SourceKind::O365Activity => &o365_activity::O365ActivitySender,
         }
     }
 }
