@@ -13,8 +13,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::http::views::time;
-use crate::model::{now, AlertDelivery, Connection, StatusChange};
+use chrono::{DateTime, Utc};
+
+use crate::model::{now, rfc3339, AlertDelivery, AlertSubject, Connection, StatusChange};
 use crate::store::Store;
 use uuid::Uuid;
 
@@ -25,31 +26,63 @@ const ATTEMPTS: u32 = 5;
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One transition to announce.
+/// One transition to announce: of a connection's health, or of a destination's delivery.
 #[derive(Debug, Clone)]
 pub struct Alert {
-    pub connection_id: Uuid,
-    pub tenant_id: String,
+    pub subject: AlertSubject,
+    /// The connection's tenant; destinations belong to no tenant.
+    pub tenant_id: Option<String>,
     pub name: String,
-    pub change: StatusChange,
+    pub at: DateTime<Utc>,
+    pub old_status: Option<String>,
+    pub new_status: String,
+    pub message: Option<String>,
 }
 
 impl Alert {
-    pub fn new(connection: &Connection, change: StatusChange) -> Alert {
-        Alert { connection_id: connection.id, tenant_id: connection.tenant_id.clone(), name: connection.name.clone(), change }
+    pub fn connection(connection: &Connection, change: StatusChange) -> Alert {
+        Alert {
+            subject: AlertSubject::Connection(connection.id),
+            tenant_id: Some(connection.tenant_id.clone()),
+            name: connection.name.clone(),
+            at: change.at,
+            old_status: change.old_status.map(|s| s.as_str().to_owned()),
+            new_status: change.new_status.as_str().to_owned(),
+            message: change.message,
+        }
     }
 
-    /// The JSON body (INTERFACE.md section 1, `PUSHGATE_ALERT_WEBHOOK_URL`).
+    /// A destination turned `failing` or recovered (`new_status` `ok`).
+    pub fn destination(id: Uuid, name: &str, old_status: &str, new_status: &str, message: Option<String>, at: DateTime<Utc>) -> Alert {
+        Alert {
+            subject: AlertSubject::Destination(id),
+            tenant_id: None,
+            name: name.to_owned(),
+            at,
+            old_status: Some(old_status.to_owned()),
+            new_status: new_status.to_owned(),
+            message,
+        }
+    }
+
+    /// The JSON body (INTERFACE.md section 1, `PUSHGATE_ALERT_WEBHOOK_URL`; section 7 for
+    /// destinations: `destination_id` and `name` instead of `connection_id` and `tenant_id`).
     pub fn body(&self) -> Value {
-        json!({
-            "connection_id": self.connection_id,
-            "tenant_id": self.tenant_id,
+        let mut body = json!({
             "name": self.name,
-            "old_status": self.change.old_status.map(|s| s.as_str()),
-            "new_status": self.change.new_status.as_str(),
-            "message": self.change.message,
-            "at": time(self.change.at),
-        })
+            "old_status": self.old_status,
+            "new_status": self.new_status,
+            "message": self.message,
+            "at": rfc3339(self.at),
+        });
+        match self.subject {
+            AlertSubject::Connection(id) => {
+                body["connection_id"] = json!(id);
+                body["tenant_id"] = json!(self.tenant_id);
+            }
+            AlertSubject::Destination(id) => body["destination_id"] = json!(id),
+        }
+        body
     }
 }
 
@@ -95,7 +128,7 @@ async fn deliver_all(mut alerts: mpsc::Receiver<Alert>, target: Target, store: A
         };
         let delivery = deliver(&target, &alert).await;
         if let Err(e) = store.record_alert_delivery(&delivery).await {
-            tracing::warn!(connection = %alert.connection_id, error = %e, "alert delivery outcome not recorded");
+            tracing::warn!(subject = ?alert.subject, error = %e, "alert delivery outcome not recorded");
         }
     }
 }
@@ -132,11 +165,14 @@ async fn deliver(target: &Target, alert: &Alert) -> AlertDelivery {
         }
     }
     if let Some(e) = &last_error {
-        tracing::warn!(connection = %alert.connection_id, attempts, error = %e, "alert not delivered");
+        tracing::warn!(subject = ?alert.subject, attempts, error = %e, "alert not delivered");
     }
     AlertDelivery {
-        connection_id: alert.connection_id,
-        change: alert.change.clone(),
+        subject: alert.subject,
+        at: alert.at,
+        old_status: alert.old_status.clone(),
+        new_status: alert.new_status.clone(),
+        message: alert.message.clone(),
         attempts: i64::from(attempts),
         delivered: last_error.is_none(),
         last_error,

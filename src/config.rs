@@ -86,6 +86,10 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// Push-body bytes buffered at once across all requests; beyond it, pushes are shed.
     pub max_buffered_body_bytes: usize,
+    /// Events older than this many hours are deleted once delivered (0: kept forever).
+    pub event_retention_hours: f64,
+    /// How many hours longer a paused or failing destination may hold events back.
+    pub forward_max_backlog_hours: f64,
 }
 
 /// The same redacted view `check-config` prints: no secret, no password in a URL.
@@ -104,7 +108,7 @@ impl std::fmt::Debug for Config {
 pub struct ConfigErrors(pub Vec<String>);
 
 /// Keys in the order `check-config` documents them, with their defaults.
-const DEFAULTS: [(&str, Option<&str>); 23] = [
+const DEFAULTS: [(&str, Option<&str>); 25] = [
     ("listen", Some("127.0.0.1:8080")),
     ("database_url", Some("sqlite://pushgate.db")),
     ("public_url", None),
@@ -128,6 +132,8 @@ const DEFAULTS: [(&str, Option<&str>); 23] = [
     ("request_timeout_ms", Some("30000")),
     ("max_concurrent_requests", Some("1024")),
     ("max_buffered_body_bytes", Some("268435456")),
+    ("event_retention_hours", Some("720")),
+    ("forward_max_backlog_hours", Some("168")),
 ];
 
 impl Config {
@@ -190,6 +196,18 @@ impl Config {
         let request_timeout_ms = number("request_timeout_ms");
         let max_concurrent_requests = number("max_concurrent_requests") as usize;
         let max_buffered_body_bytes = number("max_buffered_body_bytes") as usize;
+        let mut hours = |k: &str| -> f64 {
+            let v = raw.get(k).map(String::as_str).unwrap_or("0");
+            match v.parse::<f64>() {
+                Ok(h) if h.is_finite() && (0.0..=1_000_000.0).contains(&h) => h,
+                _ => {
+                    errors.push(format!("{}: `{v}` is not a number of hours from 0 to 1000000", var_name(k)));
+                    0.0
+                }
+            }
+        };
+        let event_retention_hours = hours("event_retention_hours");
+        let forward_max_backlog_hours = hours("forward_max_backlog_hours");
         let sns_cert_fetch = match raw.get("sns_cert_fetch").map(String::as_str) {
             Some("true") | None => true,
             Some("false") => false,
@@ -239,7 +257,18 @@ impl Config {
             request_timeout_ms,
             max_concurrent_requests,
             max_buffered_body_bytes,
+            event_retention_hours,
+            forward_max_backlog_hours,
         }
+    }
+
+    /// The retention of events: `None` keeps them forever.
+    pub fn event_retention(&self) -> Option<std::time::Duration> {
+        (self.event_retention_hours > 0.0).then(|| std::time::Duration::from_secs_f64(self.event_retention_hours * 3600.0))
+    }
+
+    pub fn forward_max_backlog(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.forward_max_backlog_hours * 3600.0)
     }
 
     /// Every semantic problem, so an operator fixes them all in one round.

@@ -14,6 +14,9 @@
 //!   subscriptions alive); [`canary`]: the canary heartbeat task;
 //!   [`outbound`]: the https client behind every allow-listed fetch.
 //! - [`store`]: the [`store::Store`] trait with SQLite and PostgreSQL implementations.
+//! - [`forward`]: ships every stored event onward to the configured destinations (NATS
+//!   JetStream, HTTP NDJSON, Splunk HEC), at least once and in commit order, and applies
+//!   retention; [`destinations`]: admin-side validation and sealing of destinations.
 //! - [`health`]: the pure `evaluate(facts, policy, now)` behind every status;
 //!   [`monitor`]: evaluates every connection periodically and records transitions;
 //!   [`alerts`]: posts each transition to the alert webhook.
@@ -29,6 +32,8 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod crypto;
+pub mod destinations;
+pub mod forward;
 pub mod gcp;
 pub mod health;
 pub mod http;
@@ -101,6 +106,8 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
 /// replaced while connections sealed with the old one exist.
 pub async fn master_key(config: &Config, store: &dyn Store) -> Result<MasterKey, StartError> {
     let connections = store.list_connections(&model::ConnectionFilter::default()).await?;
+    let destinations = store.list_destinations().await?;
+    let sealed_exist = !connections.is_empty() || !destinations.is_empty();
     let key = if let Some(key) = &config.master_key {
         MasterKey::from_base64(key.expose())
             .map_err(|_| StartError::Config("PUSHGATE_MASTER_KEY must be base64 of 32 bytes".into()))?
@@ -108,7 +115,7 @@ pub async fn master_key(config: &Config, store: &dyn Store) -> Result<MasterKey,
         match config.database() {
             Some(Database::SqliteFile(db)) => {
                 let dir = db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-                load_or_create_key_file(&dir.join(KEY_FILE_NAME), !connections.is_empty())?
+                load_or_create_key_file(&dir.join(KEY_FILE_NAME), sealed_exist)?
             }
             Some(Database::SqliteMemory) => MasterKey::from_base64(&MasterKey::generate_base64())
                 .map_err(|_| StartError::Config("key generation failed".into()))?,
@@ -118,6 +125,11 @@ pub async fn master_key(config: &Config, store: &dyn Store) -> Result<MasterKey,
     if let Some(sealed) = connections.first() {
         if connections::open_config(&key, sealed).is_err() {
             return Err(StartError::WrongKey(sealed.id.to_string()));
+        }
+    }
+    if let Some(sealed) = destinations.first() {
+        if destinations::open_config(&key, sealed).is_err() {
+            return Err(StartError::WrongKey(format!("destination {}", sealed.id)));
         }
     }
     Ok(key)
@@ -176,6 +188,10 @@ pub struct RunOptions {
     pub subscription_check_interval: Option<Duration>,
     /// Tests: run the Graph subscription upkeep this often instead of every minute.
     pub graph_upkeep_interval: Option<Duration>,
+    /// Tests: forwarding's backoff, polling and lease timings.
+    pub forward_settings: Option<forward::Settings>,
+    /// Tests: run retention this often instead of every minute.
+    pub retention_interval: Option<Duration>,
 }
 
 /// Serves on `listener` until `shutdown` completes, then finishes in-flight requests
@@ -241,7 +257,16 @@ pub async fn run_with(
         _ => None,
     };
     let monitor_interval = Duration::from_millis(config.monitor_interval_ms);
-    tokio::spawn(monitor::run(store.clone(), alerts, monitor_interval, stop_rx.clone()));
+    tokio::spawn(monitor::run(store.clone(), alerts.clone(), monitor_interval, stop_rx.clone()));
+    let holder = forward::holder_name();
+    let forward_settings = options.forward_settings.clone().unwrap_or_default();
+    let forwarder = forward::Forwarder::start(store.clone(), key.clone(), alerts, forward_settings, holder.clone(), stop_rx.clone());
+    let retention = forward::retention::Retention {
+        events: config.event_retention(),
+        max_backlog: config.forward_max_backlog(),
+        every: options.retention_interval.unwrap_or(Duration::from_secs(60)),
+    };
+    tokio::spawn(forward::retention::run(store.clone(), retention, holder, metrics.clone(), stop_rx.clone()));
     let check_interval = options.subscription_check_interval.unwrap_or(gcp::check::DEFAULT_INTERVAL);
     tokio::spawn(gcp::check::run(store.clone(), pubsub_api, public_url.clone(), check_interval, stop_rx.clone()));
     if config.graph_upkeep {
@@ -270,6 +295,7 @@ pub async fn run_with(
         body_budget: BodyBudget::new(config.max_buffered_body_bytes),
         metrics,
         graph_upkeep,
+        forwarder,
     };
     let limits = Limits {
         request_timeout: Duration::from_millis(config.request_timeout_ms),

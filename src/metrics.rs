@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use metrics::{Key, Label, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
-use crate::model::{Connection, Status};
+use crate::model::{Backlog, Connection, Destination, Status};
 
 pub const REJECTIONS_TOTAL: &str = "pushgate_rejections_total";
 pub const REQUESTS_TOTAL: &str = "pushgate_requests_total";
@@ -26,6 +26,17 @@ pub const SECONDS_SINCE_HEARTBEAT: &str = "pushgate_connection_seconds_since_hea
 pub const SECONDS_SINCE_DATA: &str = "pushgate_connection_seconds_since_data";
 pub const EVENTS_TOTAL: &str = "pushgate_events_total";
 pub const DUPLICATES_TOTAL: &str = "pushgate_duplicates_total";
+pub const RETENTION_PASSES_TOTAL: &str = "pushgate_retention_passes_total";
+pub const RETENTION_DELETED_TOTAL: &str = "pushgate_retention_deleted_events_total";
+pub const RETENTION_EXPIRED_TOTAL: &str = "pushgate_retention_expired_events_total";
+
+pub const FORWARD_DELIVERED_TOTAL: &str = "pushgate_forward_delivered_total";
+pub const FORWARD_DEAD_LETTERS_TOTAL: &str = "pushgate_forward_dead_letters_total";
+pub const FORWARD_RETRIES_TOTAL: &str = "pushgate_forward_retries_total";
+pub const FORWARD_EXPIRED_TOTAL: &str = "pushgate_forward_expired_total";
+pub const FORWARD_LAG_EVENTS: &str = "pushgate_forward_lag_events";
+pub const FORWARD_LAG_SECONDS: &str = "pushgate_forward_lag_seconds";
+pub const FORWARD_STATUS: &str = "pushgate_forward_destination_status";
 
 /// The `source` label of a refused push that named no known push route.
 pub const UNKNOWN_SOURCE: &str = "unknown";
@@ -71,6 +82,21 @@ impl Metrics {
             Some(Unit::Seconds),
             SharedString::const_str("HTTP request latency by route template and method"),
         );
+        recorder.describe_counter(
+            RETENTION_PASSES_TOTAL.into(),
+            None,
+            SharedString::const_str("Retention passes this process ran (one process at a time runs them)"),
+        );
+        recorder.describe_counter(
+            RETENTION_DELETED_TOTAL.into(),
+            None,
+            SharedString::const_str("Events retention deleted"),
+        );
+        recorder.describe_counter(
+            RETENTION_EXPIRED_TOTAL.into(),
+            None,
+            SharedString::const_str("Events retention deleted before a destination that wanted them delivered them"),
+        );
         let handle = recorder.handle();
         Metrics { recorder, handle }
     }
@@ -92,6 +118,14 @@ impl Metrics {
         self.recorder.register_counter(&counter, &METADATA).increment(1);
         let histogram = Key::from_parts(REQUEST_DURATION_SECONDS, vec![label("route", route), label("method", method)]);
         self.recorder.register_histogram(&histogram, &METADATA).record(seconds);
+    }
+
+    /// Counts one retention pass of this process and what it deleted: `expired` of them
+    /// before a destination delivered them.
+    pub fn retention_pass(&self, deleted: u64, expired: u64) {
+        self.recorder.register_counter(&Key::from_name(RETENTION_PASSES_TOTAL), &METADATA).increment(1);
+        self.recorder.register_counter(&Key::from_name(RETENTION_DELETED_TOTAL), &METADATA).increment(deleted);
+        self.recorder.register_counter(&Key::from_name(RETENTION_EXPIRED_TOTAL), &METADATA).increment(expired);
     }
 
     /// Folds recorded latency samples into their buckets. Rendering does it too, but a
@@ -146,6 +180,49 @@ fn render_connections(connections: &[Connection], now: DateTime<Utc>) -> String 
         recorder.register_counter(&Key::from_parts(EVENTS_TOTAL, identity()), &METADATA).absolute(events);
         let duplicates = u64::try_from(c.counters.duplicates).unwrap_or(0);
         recorder.register_counter(&Key::from_parts(DUPLICATES_TOTAL, identity()), &METADATA).absolute(duplicates);
+    }
+    recorder.handle().render()
+}
+
+/// The per-destination series (INTERFACE.md section 7), from the store's counters and each
+/// destination's backlog, rendered through a recorder that lives for this scrape only.
+pub fn render_destinations(destinations: &[(Destination, Backlog)], now: DateTime<Utc>) -> String {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let describe = |name: &'static str, help: &'static str| recorder.describe_counter(name.into(), None, SharedString::const_str(help));
+    describe(FORWARD_DELIVERED_TOTAL, "Events the destination acknowledged");
+    describe(FORWARD_DEAD_LETTERS_TOTAL, "Events the destination refused, kept as dead letters");
+    describe(FORWARD_RETRIES_TOTAL, "Failed delivery attempts that were retried");
+    describe(FORWARD_EXPIRED_TOTAL, "Events retention deleted before the destination delivered them");
+    recorder.describe_gauge(FORWARD_LAG_EVENTS.into(), None, SharedString::const_str("Matching events not yet delivered"));
+    recorder.describe_gauge(
+        FORWARD_LAG_SECONDS.into(),
+        Some(Unit::Seconds),
+        SharedString::const_str("Age of the oldest undelivered event (0 with none)"),
+    );
+    recorder.describe_gauge(
+        FORWARD_STATUS.into(),
+        None,
+        SharedString::const_str("1 for the destination's current status (ok, lagging, failing, paused), 0 for the others"),
+    );
+    for (d, backlog) in destinations {
+        let identity = || vec![label("destination", &d.id.to_string()), label("name", &d.name)];
+        let counter = |name: &'static str, value: i64| {
+            recorder.register_counter(&Key::from_parts(name, identity()), &METADATA).absolute(u64::try_from(value).unwrap_or(0));
+        };
+        counter(FORWARD_DELIVERED_TOTAL, d.counters.delivered);
+        counter(FORWARD_DEAD_LETTERS_TOTAL, d.counters.dead_letters);
+        counter(FORWARD_RETRIES_TOTAL, d.counters.retries);
+        counter(FORWARD_EXPIRED_TOTAL, d.counters.expired);
+        recorder.register_gauge(&Key::from_parts(FORWARD_LAG_EVENTS, identity()), &METADATA).set(backlog.events as f64);
+        let lag = crate::forward::status::lag_seconds(backlog, now);
+        recorder.register_gauge(&Key::from_parts(FORWARD_LAG_SECONDS, identity()), &METADATA).set(lag);
+        let current = crate::forward::status::evaluate(d, backlog, now);
+        for status in crate::forward::DestinationStatus::ALL {
+            let mut labels = identity();
+            labels.push(label("status", status.as_str()));
+            let value = if status == current { 1.0 } else { 0.0 };
+            recorder.register_gauge(&Key::from_parts(FORWARD_STATUS, labels), &METADATA).set(value);
+        }
     }
     recorder.handle().render()
 }

@@ -3,10 +3,14 @@
 //! Plain data with no I/O. Every other layer speaks in these types; the store maps them
 //! to rows and the HTTP layer to JSON.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
+
+mod forwarding;
+
+pub use forwarding::*;
 
 /// The kinds of sender pushgate can receive from (INTERFACE.md section 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -340,11 +344,22 @@ pub struct StoredRejection {
     pub body_prefix: String,
 }
 
+/// What an alert is about: a connection's health or a destination's delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertSubject {
+    Connection(Uuid),
+    Destination(Uuid),
+}
+
 /// The outcome of POSTing one status transition to the alert webhook.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertDelivery {
-    pub connection_id: Uuid,
-    pub change: StatusChange,
+    pub subject: AlertSubject,
+    /// When the transition happened.
+    pub at: DateTime<Utc>,
+    pub old_status: Option<String>,
+    pub new_status: String,
+    pub message: Option<String>,
     pub attempts: i64,
     pub delivered: bool,
     pub last_error: Option<String>,
@@ -365,6 +380,12 @@ pub struct StatusChange {
 pub fn now() -> DateTime<Utc> {
     use chrono::SubsecRound;
     Utc::now().trunc_subsecs(6)
+}
+
+/// RFC 3339 in UTC with a `Z`, microseconds when there are any: how every time in the
+/// API, the stored-event shape and the forwarded records is written.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 /// The most bytes of a refused body that are kept with its rejection.

@@ -41,7 +41,7 @@ pub async fn pass(store: &dyn Store, alerts: Option<&AlertSender>, at: DateTime<
                     tracing::info!(connection = %connection.id, old = ?change.old_status, new = ?change.new_status,
                         message = ?change.message, "connection status changed");
                     if let Some(alerts) = alerts {
-                        alerts.send(Alert::new(connection, change));
+                        alerts.send(Alert::connection(connection, change));
                     }
                 }
             }

@@ -1,8 +1,9 @@
-//! Which parts of a connection's `config` are secret, and how they are hidden.
+//! Which parts of a connection's or a destination's `config` are secret, and how they are
+//! hidden.
 //!
-//! A field is secret by its name, wherever it sits (INTERFACE.md section 2). The API shows
-//! such fields as `"***"`; a PATCH that sends `"***"` back keeps the stored value, so an
-//! admin can edit one field without knowing the others.
+//! A field is secret by its name, wherever it sits (INTERFACE.md sections 2 and 7). The API
+//! shows such fields as `"***"`; a PATCH that sends `"***"` back keeps the stored value, so
+//! an admin can edit one field without knowing the others.
 
 use serde_json::Value;
 
@@ -12,22 +13,32 @@ pub const MASK: &str = "***";
 pub const SECRET_FIELDS: [&str; 7] =
     ["value", "password", "secret", "client_state", "client_secret", "private_key_pem", "auth_id"];
 
+/// Field names of a destination's config whose values are write-only and sealed at rest
+/// (`value` is the value of a `header` auth).
+pub const DESTINATION_SECRET_FIELDS: [&str; 4] = ["token", "password", "secret", "value"];
+
 pub fn is_secret_field(name: &str) -> bool {
     SECRET_FIELDS.contains(&name)
 }
 
-/// A copy of `config` with every secret value (strings, and each string of a list) masked.
+/// A copy of a connection's `config` with every secret value (strings, and each string of a
+/// list) masked.
 pub fn masked(config: &Value) -> Value {
+    masked_with(config, &SECRET_FIELDS)
+}
+
+/// [`masked`] for the secret field names `fields`.
+pub fn masked_with(config: &Value, fields: &[&str]) -> Value {
     match config {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let shown = if is_secret_field(k) { mask_all(v) } else { masked(v) };
+                    let shown = if fields.contains(&k.as_str()) { mask_all(v) } else { masked_with(v, fields) };
                     (k.clone(), shown)
                 })
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.iter().map(masked).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(|v| masked_with(v, fields)).collect()),
         other => other.clone(),
     }
 }
@@ -44,15 +55,20 @@ fn mask_all(value: &Value) -> Value {
 /// in `stored`. A mask with nothing stored at its place is left as it is; validation
 /// (`sources::config_check`) then refuses it, so `***` never becomes a secret.
 pub fn restore_masked(incoming: &mut Value, stored: &Value) {
-    restore(incoming, Some(stored), false);
+    restore(incoming, Some(stored), false, &SECRET_FIELDS);
 }
 
-fn restore(incoming: &mut Value, stored: Option<&Value>, under_secret: bool) {
+/// [`restore_masked`] for the secret field names `fields`.
+pub fn restore_masked_with(incoming: &mut Value, stored: &Value, fields: &[&str]) {
+    restore(incoming, Some(stored), false, fields);
+}
+
+fn restore(incoming: &mut Value, stored: Option<&Value>, under_secret: bool, fields: &[&str]) {
     match incoming {
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
                 let old = stored.and_then(|s| s.get(k));
-                restore(v, old, under_secret || is_secret_field(k));
+                restore(v, old, under_secret || fields.contains(&k.as_str()), fields);
             }
         }
         Value::Array(items) => {
@@ -63,7 +79,7 @@ fn restore(incoming: &mut Value, stored: Option<&Value>, under_secret: bool) {
                     Some(id) => stored.and_then(Value::as_array).and_then(|all| all.iter().find(|o| o.get("id") == Some(id))),
                     None => stored.and_then(|s| s.get(i)),
                 };
-                restore(v, old, under_secret);
+                restore(v, old, under_secret, fields);
             }
         }
         Value::String(s) if under_secret && s == MASK => {
@@ -77,19 +93,24 @@ fn restore(incoming: &mut Value, stored: Option<&Value>, under_secret: bool) {
 
 /// Every secret string in `config`, so callers can check that none leaks into output.
 pub fn secret_strings(config: &Value) -> Vec<String> {
+    secret_strings_with(config, &SECRET_FIELDS)
+}
+
+/// [`secret_strings`] for the secret field names `fields`.
+pub fn secret_strings_with(config: &Value, fields: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
-    collect(config, false, &mut out);
+    collect(config, false, fields, &mut out);
     out
 }
 
-fn collect(value: &Value, under_secret: bool, out: &mut Vec<String>) {
+fn collect(value: &Value, under_secret: bool, fields: &[&str], out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
-                collect(v, under_secret || is_secret_field(k), out);
+                collect(v, under_secret || fields.contains(&k.as_str()), fields, out);
             }
         }
-        Value::Array(items) => items.iter().for_each(|v| collect(v, under_secret, out)),
+        Value::Array(items) => items.iter().for_each(|v| collect(v, under_secret, fields, out)),
         Value::String(s) if under_secret => out.push(s.clone()),
         _ => {}
     }

@@ -24,7 +24,14 @@ const UNMATCHED_ROUTE: &str = "unmatched";
 /// `GET /metrics`: this server's counters and every connection's series, evaluated now.
 pub async fn scrape(_: Admin, State(state): State<AppState>) -> Result<Response, ApiError> {
     let connections = state.store.list_connections(&ConnectionFilter::default()).await?;
-    let text = state.metrics.render(&connections, now());
+    let mut destinations = Vec::new();
+    for d in state.store.list_destinations().await? {
+        let backlog = state.store.backlog(d.position, &d.filter).await?;
+        destinations.push((d, backlog));
+    }
+    let at = now();
+    let mut text = state.metrics.render(&connections, at);
+    text.push_str(&crate::metrics::render_destinations(&destinations, at));
     let mut response = text.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(EXPOSITION_CONTENT_TYPE));
     Ok(response)

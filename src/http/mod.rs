@@ -6,6 +6,7 @@
 mod admin;
 pub mod auth;
 mod dashboard;
+mod destinations;
 mod error;
 mod extract;
 mod metrics;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Starts a Graph subscription upkeep pass now (after a lifecycle notification).
     pub graph_upkeep: crate::microsoft::UpkeepHandle,
+    /// Wakes a destination's delivery after an admin changed it.
+    pub forwarder: crate::forward::Forwarder,
 }
 
 /// A budget of buffered push-body memory, in KiB permits.
@@ -101,6 +104,13 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/connections/{id}/rejections", get(admin::rejections))
         .route("/connections/{id}/history", get(admin::history))
         .route("/health", get(admin::health))
+        .route("/destinations", post(destinations::create).get(destinations::list))
+        .route("/destinations/{id}", get(destinations::get).patch(destinations::patch).delete(destinations::delete))
+        .route("/destinations/{id}/pause", post(destinations::pause))
+        .route("/destinations/{id}/resume", post(destinations::resume))
+        .route("/destinations/{id}/dead-letters", get(destinations::dead_letters))
+        .route("/destinations/{id}/dead-letters/replay", post(destinations::replay))
+        .route("/events", get(destinations::feed))
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
     Router::new()
         .nest("/v1", v1)

@@ -1,7 +1,7 @@
 //! JSON shapes of the admin API (INTERFACE.md section 2 and 5). Status is evaluated here,
 //! at read time, with the same function the monitor uses.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::health::{evaluate, Policy};
@@ -14,7 +14,7 @@ pub fn time(t: DateTime<Utc>) -> Value {
 
 /// The text form of [`time`], shared with the HTML dashboard.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    crate::model::rfc3339(t)
 }
 
 fn opt_time(t: Option<DateTime<Utc>>) -> Value {

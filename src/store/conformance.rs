@@ -8,7 +8,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
-use crate::model::{now, AlertDelivery, ConnectionFilter, EventKind, NewConnection, NewEvent, NewRejection, SourceKind, Status, StatusChange};
+use crate::model::{now, AlertDelivery, AlertSubject, ConnectionFilter, EventKind, NewConnection, NewEvent, NewRejection, SourceKind, Status, StatusChange};
 
 async fn sqlite() -> Arc<dyn Store> {
     let store = SqliteStore::open_memory().await.unwrap();
@@ -466,12 +466,24 @@ async fn checks_and_alert_deliveries_are_kept(store: Arc<dyn Store>) {
     let at = now();
     store.mark_checked(&[c.id, Uuid::new_v4()], at).await.unwrap();
     assert_eq!(store.get_connection(c.id).await.unwrap().unwrap().facts.status_last_checked_at, Some(at));
-    let change = StatusChange { at, old_status: Some(Status::Connected), new_status: Status::Error, message: Some("Last heartbeat is too old".into()) };
-    let delivery = AlertDelivery { connection_id: c.id, change, attempts: 3, delivered: false, last_error: Some("answered 500".into()), finished_at: at };
+    let delivery = AlertDelivery {
+        subject: AlertSubject::Connection(c.id),
+        at,
+        old_status: Some("connected".into()),
+        new_status: "error".into(),
+        message: Some("Last heartbeat is too old".into()),
+        attempts: 3,
+        delivered: false,
+        last_error: Some("answered 500".into()),
+        finished_at: at,
+    };
     store.record_alert_delivery(&delivery).await.unwrap();
-    assert_eq!(store.list_alert_deliveries(c.id, 10).await.unwrap(), [delivery]);
+    let destination = AlertDelivery { subject: AlertSubject::Destination(Uuid::new_v4()), old_status: Some("ok".into()), new_status: "failing".into(), ..delivery.clone() };
+    store.record_alert_delivery(&destination).await.unwrap();
+    assert_eq!(store.list_alert_deliveries(AlertSubject::Connection(c.id), 10).await.unwrap(), [delivery]);
+    assert_eq!(store.list_alert_deliveries(destination.subject, 10).await.unwrap(), [destination]);
     assert!(store.delete_connection(c.id).await.unwrap());
-    assert!(store.list_alert_deliveries(c.id, 10).await.unwrap().is_empty(), "deleted with the connection");
+    assert!(store.list_alert_deliveries(AlertSubject::Connection(c.id), 10).await.unwrap().is_empty(), "deleted with the connection");
 }
 
 async fn recorded_status_is_read_back(store: Arc<dyn Store>) {
@@ -482,3 +494,5 @@ async fn recorded_status_is_read_back(store: Arc<dyn Store>) {
     let recorded = store.get_connection(c.id).await.unwrap().unwrap().facts;
     assert_eq!((recorded.recorded_status, recorded.recorded_message.as_deref()), (Some(Status::RequiresAction), Some("Awaiting subscription")));
 }
+
+mod forwarding;

@@ -10,7 +10,11 @@
 
 #[macro_use]
 mod sql;
+#[macro_use]
+mod forward_sql;
 mod batch;
+mod forward_rows;
+mod forwarding;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -23,9 +27,10 @@ use uuid::Uuid;
 
 use crate::model::{
     Connection, ConnectionFilter, ConnectionUpdate, NewConnection, NewEvent, NewRejection, SourceKind, StatusChange,
-    AlertDelivery, BackgroundTask, ReportedChange, StoredEvent, StoredRejection, SubscriptionChange,
+    AlertDelivery, AlertSubject, BackgroundTask, ReportedChange, StoredEvent, StoredRejection, SubscriptionChange,
 };
 
+pub use forwarding::Forwarding;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -101,9 +106,9 @@ pub enum OpOutcome {
     ConnectionGone,
 }
 
-/// Durable state of pushgate.
+/// Durable state of pushgate; forwarding's part is [`Forwarding`].
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Forwarding + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> Result<(), StoreError>;
@@ -148,8 +153,8 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_checked(&self, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Keeps the outcome of one alert-webhook delivery.
     async fn record_alert_delivery(&self, delivery: &AlertDelivery) -> Result<(), StoreError>;
-    /// Alert deliveries of a connection, newest first.
-    async fn list_alert_deliveries(&self, connection: Uuid, limit: u32) -> Result<Vec<AlertDelivery>, StoreError>;
+    /// Alert deliveries about a connection or a destination, newest first.
+    async fn list_alert_deliveries(&self, subject: AlertSubject, limit: u32) -> Result<Vec<AlertDelivery>, StoreError>;
 
     async fn add_admin_token(&self, sha256_hex: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     async fn admin_token_hashes(&self) -> Result<Vec<String>, StoreError>;

@@ -10,15 +10,21 @@ use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use super::forward_rows::{DeadLetterRow, DestinationRow, RecordRow, DEAD_LETTER_COLUMNS, DESTINATION_COLUMNS, RECORD_COLUMNS};
+use super::forward_sql::{bounded, FENCE};
 use super::rows::{AlertDeliveryRow, ConnectionRow, EventRow, HistoryRow, RejectionRow, CONNECTION_COLUMNS, EVENT_COLUMNS};
 use super::{batch, OpOutcome, StoreError, WriteOp};
 use crate::model::{
-    Connection, ConnectionFilter, ConnectionUpdate, NewConnection, StatusChange, StoredEvent, StoredRejection,
-    AlertDelivery, BackgroundTask, SubscriptionChange,
+    AlertDelivery, AlertSubject, BackgroundTask, Backlog, CompletedBatch, CompletedReplay, Connection, ConnectionFilter,
+    ConnectionUpdate, DeadLetter, Destination, DestinationUpdate, EventFilter, EventRecord, Lease, NewConnection,
+    NewDestination, Position, PruneOutcome, PruneWindow, StartFrom, StatusChange, StoredEvent, StoredRejection,
+    SubscriptionChange,
 };
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Ticks after each commit that stored events (forwarding wakes on it).
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 impl PostgresStore {
@@ -30,8 +36,29 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { pool, commits: tokio::sync::watch::Sender::new(0) })
+    }
+
+    /// How a row's place in commit order is read: the inserting transaction, then `seq`.
+    const XID: &'static str = "xid";
+    const ORDER: &'static str = "xid, seq";
+    /// The oldest transaction still running, cluster-wide: every transaction with a lower
+    /// id has finished, and every transaction that has not yet written gets a higher one.
+    const HORIZON: &'static str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+
+    /// Every row of a transaction below `xmin` is visible now, whatever its `seq`.
+    fn horizon_at(xmin: i64) -> Position {
+        Position { xid: xmin - 1, seq: i64::MAX }
+    }
+
+    fn push_after(qb: &mut QueryBuilder<'_, Postgres>, p: Position) {
+        qb.push("(xid, seq) > (").push_bind(p.xid).push(", ").push_bind(p.seq).push(")");
+    }
+
+    fn push_upto(qb: &mut QueryBuilder<'_, Postgres>, p: Position) {
+        qb.push("(xid, seq) <= (").push_bind(p.xid).push(", ").push_bind(p.seq).push(")");
     }
 }
 
 sql_store!(PostgresStore, Postgres, "postgres");
+forward_store!(PostgresStore, Postgres);

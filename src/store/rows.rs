@@ -7,7 +7,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::model::{AlertDelivery, Connection, Counters, EventKind, Facts, SourceKind, Status, StatusChange, StoredEvent, StoredRejection, TaskOutcome};
+use crate::model::{AlertDelivery, AlertSubject, Connection, Counters, EventKind, Facts, SourceKind, Status, StatusChange, StoredEvent, StoredRejection, TaskOutcome};
 
 /// The columns of `connections`, in the order every SELECT lists them.
 pub const CONNECTION_COLUMNS: &str = "id, tenant_id, name, source, stream, heartbeat_interval_seconds, grace_seconds, \
@@ -202,7 +202,8 @@ fn parse_id(text: &str) -> Result<Uuid, StoreError> {
 
 #[derive(sqlx::FromRow)]
 pub struct AlertDeliveryRow {
-    connection_id: String,
+    connection_id: Option<String>,
+    destination_id: Option<String>,
     at: DateTime<Utc>,
     old_status: Option<String>,
     new_status: String,
@@ -217,10 +218,17 @@ impl TryFrom<AlertDeliveryRow> for AlertDelivery {
     type Error = StoreError;
 
     fn try_from(r: AlertDeliveryRow) -> Result<AlertDelivery, StoreError> {
-        let change = StatusChange::try_from(HistoryRow { at: r.at, old_status: r.old_status, new_status: r.new_status, message: r.message })?;
+        let subject = match (&r.connection_id, &r.destination_id) {
+            (Some(id), _) => AlertSubject::Connection(parse_id(id)?),
+            (None, Some(id)) => AlertSubject::Destination(parse_id(id)?),
+            (None, None) => return Err(StoreError::Corrupt("an alert delivery names neither a connection nor a destination".into())),
+        };
         Ok(AlertDelivery {
-            connection_id: parse_id(&r.connection_id)?,
-            change,
+            subject,
+            at: r.at,
+            old_status: r.old_status,
+            new_status: r.new_status,
+            message: r.message,
             attempts: i64::from(r.attempts),
             delivered: r.delivered,
             last_error: r.last_error,

@@ -304,6 +304,9 @@ macro_rules! sql_store {
                     .await?;
                 }
                 tx.commit().await?;
+                if !inserted.is_empty() {
+                    self.commits.send_modify(|n| *n = n.wrapping_add(1));
+                }
                 for (op, outcome) in ops.iter().zip(outcomes.iter_mut()) {
                     let connection = match op {
                         WriteOp::Accept(a) => Some(a.connection_id),
@@ -449,16 +452,21 @@ macro_rules! sql_store {
             }
 
             async fn record_alert_delivery(&self, d: &AlertDelivery) -> Result<(), StoreError> {
+                let (connection, destination) = match d.subject {
+                    AlertSubject::Connection(id) => (Some(id.to_string()), None),
+                    AlertSubject::Destination(id) => (None, Some(id.to_string())),
+                };
                 sqlx::query(
-                    "INSERT INTO alert_deliveries (connection_id, at, old_status, new_status, message, attempts, delivered, \
-                     last_error, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "INSERT INTO alert_deliveries (connection_id, destination_id, at, old_status, new_status, message, attempts, \
+                     delivered, last_error, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
-                .bind(d.connection_id.to_string())
-                .bind(d.change.at)
-                .bind(d.change.old_status.map(|s| s.as_str()))
-                .bind(d.change.new_status.as_str())
-                .bind(d.change.message.as_deref())
-                .bind(d.attempts)
+                .bind(connection)
+                .bind(destination)
+                .bind(d.at)
+                .bind(d.old_status.as_deref())
+                .bind(d.new_status.as_str())
+                .bind(d.message.as_deref())
+                .bind(i32::try_from(d.attempts).unwrap_or(i32::MAX))
                 .bind(d.delivered)
                 .bind(d.last_error.as_deref())
                 .bind(d.finished_at)
@@ -467,15 +475,17 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn list_alert_deliveries(&self, connection: Uuid, limit: u32) -> Result<Vec<AlertDelivery>, StoreError> {
-                let rows: Vec<AlertDeliveryRow> = sqlx::query_as(
-                    "SELECT connection_id, at, old_status, new_status, message, attempts, delivered, last_error, finished_at \
-                     FROM alert_deliveries WHERE connection_id = $1 ORDER BY id DESC LIMIT $2",
-                )
-                .bind(connection.to_string())
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
+            async fn list_alert_deliveries(&self, subject: AlertSubject, limit: u32) -> Result<Vec<AlertDelivery>, StoreError> {
+                let (column, id) = match subject {
+                    AlertSubject::Connection(id) => ("connection_id", id),
+                    AlertSubject::Destination(id) => ("destination_id", id),
+                };
+                let sql = format!(
+                    "SELECT connection_id, destination_id, at, old_status, new_status, message, attempts, delivered, last_error, \
+                     finished_at FROM alert_deliveries WHERE {column} = $1 ORDER BY id DESC LIMIT $2"
+                );
+                let rows: Vec<AlertDeliveryRow> =
+                    sqlx::query_as(&sql).bind(id.to_string()).bind(i64::from(limit)).fetch_all(&self.pool).await?;
                 rows.into_iter().map(AlertDelivery::try_from).collect()
             }
 

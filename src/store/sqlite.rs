@@ -12,15 +12,21 @@ use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
+use super::forward_rows::{DeadLetterRow, DestinationRow, RecordRow, DEAD_LETTER_COLUMNS, DESTINATION_COLUMNS, RECORD_COLUMNS};
+use super::forward_sql::{bounded, FENCE};
 use super::rows::{AlertDeliveryRow, ConnectionRow, EventRow, HistoryRow, RejectionRow, CONNECTION_COLUMNS, EVENT_COLUMNS};
 use super::{batch, OpOutcome, StoreError, WriteOp};
 use crate::model::{
-    Connection, ConnectionFilter, ConnectionUpdate, NewConnection, StatusChange, StoredEvent, StoredRejection,
-    AlertDelivery, BackgroundTask, SubscriptionChange,
+    AlertDelivery, AlertSubject, BackgroundTask, Backlog, CompletedBatch, CompletedReplay, Connection, ConnectionFilter,
+    ConnectionUpdate, DeadLetter, Destination, DestinationUpdate, EventFilter, EventRecord, Lease, NewConnection,
+    NewDestination, Position, PruneOutcome, PruneWindow, StartFrom, StatusChange, StoredEvent, StoredRejection,
+    SubscriptionChange,
 };
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Ticks after each commit that stored events (forwarding wakes on it).
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 impl SqliteStore {
@@ -43,7 +49,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         tokio::spawn(checkpoint_periodically(pool.clone()));
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, commits: tokio::sync::watch::Sender::new(0) })
     }
 
     /// A private in-memory database: one connection that lives as long as the store.
@@ -56,7 +62,25 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, commits: tokio::sync::watch::Sender::new(0) })
+    }
+
+    /// One writer at a time: `seq` order is commit order, and `xid` is always 0.
+    const XID: &'static str = "0";
+    const ORDER: &'static str = "seq";
+    /// The highest `seq` committed: a writer still running holds a higher one.
+    const HORIZON: &'static str = "SELECT COALESCE(MAX(seq), 0) FROM events";
+
+    fn horizon_at(seq: i64) -> Position {
+        Position { xid: 0, seq }
+    }
+
+    fn push_after(qb: &mut QueryBuilder<'_, Sqlite>, p: Position) {
+        qb.push("seq > ").push_bind(p.seq);
+    }
+
+    fn push_upto(qb: &mut QueryBuilder<'_, Sqlite>, p: Position) {
+        qb.push("seq <= ").push_bind(p.seq);
     }
 }
 
@@ -77,6 +101,7 @@ async fn checkpoint_periodically(pool: SqlitePool) {
 }
 
 sql_store!(SqliteStore, Sqlite, "sqlite");
+forward_store!(SqliteStore, Sqlite);
 
 #[cfg(test)]
 mod tests {

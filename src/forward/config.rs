@@ -1,0 +1,441 @@
+//! A destination's `config`, typed (INTERFACE.md section 7). [`SinkConfig::parse`] checks
+//! everything at once and lists every problem, so the admin API can answer 400 with all
+//! of them; the forwarder parses the unsealed config the same way, once per change.
+//! Secrets sit in [`Secret`], whose `Debug` prints `***`.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{Map, Value};
+
+use super::template::Template;
+use crate::config::Secret;
+use crate::model::DestinationKind;
+
+/// Default NATS subject.
+pub const DEFAULT_SUBJECT: &str = "pushgate.{tenant_id}.{stream}";
+pub const DEFAULT_HTTP_BATCH_EVENTS: usize = 500;
+pub const DEFAULT_HTTP_BATCH_BYTES: usize = 1_048_576;
+const MAX_HTTP_BATCH_EVENTS: i64 = 10_000;
+const MAX_HTTP_BATCH_BYTES: i64 = 16 * 1_048_576;
+
+#[derive(Debug, Clone)]
+pub enum SinkConfig {
+    Nats(NatsConfig),
+    Http(HttpConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    pub url: String,
+    pub subject: Template,
+    pub auth: Option<NatsAuth>,
+}
+
+#[derive(Debug, Clone)]
+pub enum NatsAuth {
+    Token(Secret),
+    UserPassword { username: String, password: Secret },
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub url: url::Url,
+    pub format: HttpFormat,
+    pub auth: Option<HttpAuth>,
+    pub max_batch_events: usize,
+    pub max_batch_bytes: usize,
+    pub gzip: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpFormat {
+    Ndjson,
+    SplunkHec,
+}
+
+#[derive(Debug, Clone)]
+pub enum HttpAuth {
+    /// The Standard Webhooks signing key (the bytes after `whsec_`).
+    StandardWebhooks { key: SecretBytes },
+    Bearer(Secret),
+    Basic { username: String, password: Secret },
+    Header { name: http::HeaderName, value: Secret },
+    Splunk(Secret),
+}
+
+/// Key bytes that never show in `Debug`.
+#[derive(Clone)]
+pub struct SecretBytes(pub Vec<u8>);
+
+impl std::fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+impl SinkConfig {
+    /// The typed config of a `kind`, or every problem with it.
+    pub fn parse(kind: DestinationKind, config: &Value) -> Result<SinkConfig, Vec<String>> {
+        let mut errors = Vec::new();
+        let Some(map) = config.as_object() else {
+            return Err(vec!["`config` must be an object".into()]);
+        };
+        let mut fields = Fields { map, errors: &mut errors, path: String::new(), used: Vec::new() };
+        let parsed = match kind {
+            DestinationKind::Nats => nats(&mut fields).map(SinkConfig::Nats),
+            DestinationKind::Http => http(&mut fields).map(SinkConfig::Http),
+        };
+        fields.finish();
+        match parsed {
+            Some(config) if errors.is_empty() => Ok(config),
+            _ => Err(errors),
+        }
+    }
+
+    /// Every secret string of the config, so an error text can be scrubbed of them.
+    pub fn secrets(&self) -> Vec<String> {
+        match self {
+            SinkConfig::Nats(n) => match &n.auth {
+                Some(NatsAuth::Token(t)) => vec![t.expose().to_owned()],
+                Some(NatsAuth::UserPassword { password, .. }) => vec![password.expose().to_owned()],
+                None => vec![],
+            },
+            SinkConfig::Http(h) => match &h.auth {
+                Some(HttpAuth::Bearer(t) | HttpAuth::Splunk(t)) => vec![t.expose().to_owned()],
+                Some(HttpAuth::Basic { password, .. }) => vec![password.expose().to_owned()],
+                Some(HttpAuth::Header { value, .. }) => vec![value.expose().to_owned()],
+                Some(HttpAuth::StandardWebhooks { .. }) | None => vec![],
+            },
+        }
+    }
+}
+
+fn nats(f: &mut Fields<'_>) -> Option<NatsConfig> {
+    let url = f.string("url", true).and_then(|u| nats_url(&u).map_err(|e| f.error("url", &e)).ok());
+    let subject_text = f.string("subject", false).unwrap_or_else(|| DEFAULT_SUBJECT.to_owned());
+    let subject = match Template::parse(&subject_text).and_then(|t| nats_subject(&t).map(|_| t)) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            f.error("subject", &e);
+            None
+        }
+    };
+    let auth = match f.object("auth") {
+        None => None,
+        Some(mut a) => {
+            let auth = match a.string("type", true).as_deref() {
+                Some("token") => a.secret("token").map(NatsAuth::Token),
+                Some("user_password") => {
+                    let username = a.string("username", true);
+                    let password = a.secret("password");
+                    Some(NatsAuth::UserPassword { username: username?, password: password? })
+                }
+                Some(other) => {
+                    a.error("type", &format!("`{other}` is not `token` or `user_password`"));
+                    None
+                }
+                None => None,
+            };
+            a.finish();
+            auth
+        }
+    };
+    Some(NatsConfig { url: url?, subject: subject?, auth })
+}
+
+/// `nats://host[:port]` or `tls://host[:port]`, credentials in `auth` rather than the URL.
+fn nats_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|_| format!("`{text}` is not a URL like nats://host:4222"))?;
+    if !matches!(url.scheme(), "nats" | "tls") {
+        return Err(format!("`{text}` must start with nats:// (or tls://)"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{text}` names no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials go in `auth`, not in the URL".into());
+    }
+    if url.path().len() > 1 || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("`{text}` must be just nats://host:port"));
+    }
+    Ok(text.to_owned())
+}
+
+/// A subject the template makes must be dot-separated non-empty tokens without spaces or
+/// wildcards; placeholders always fill in as such a token's characters.
+fn nats_subject(t: &Template) -> Result<(), String> {
+    let sample = t.render_with("x");
+    for c in t.literal_text().flat_map(str::chars) {
+        if c.is_whitespace() || c.is_control() || c == '*' || c == '>' {
+            return Err(format!("a subject cannot hold `{}`", c.escape_default()));
+        }
+    }
+    if sample.split('.').any(str::is_empty) {
+        return Err(format!("`{sample}` has an empty token (a leading, trailing or doubled `.`)"));
+    }
+    if sample.len() > 255 {
+        return Err("subjects are limited to 255 characters".into());
+    }
+    Ok(())
+}
+
+fn http(f: &mut Fields<'_>) -> Option<HttpConfig> {
+    let url = f.string("url", true).and_then(|u| http_url(&u).map_err(|e| f.error("url", &e)).ok());
+    let format = match f.string("format", false).as_deref() {
+        None | Some("ndjson") => Some(HttpFormat::Ndjson),
+        Some("splunk_hec") => Some(HttpFormat::SplunkHec),
+        Some(other) => {
+            f.error("format", &format!("`{other}` is not `ndjson` or `splunk_hec`"));
+            None
+        }
+    };
+    let auth_type = f.map.get("auth").and_then(|a| a.get("type")).and_then(Value::as_str);
+    if format == Some(HttpFormat::SplunkHec) && auth_type != Some("splunk") {
+        f.error("auth", "splunk_hec needs `{\"type\": \"splunk\", \"token\": \"<HEC token>\"}`");
+    }
+    let auth = f.object("auth").and_then(|mut a| {
+        let auth = http_auth(&mut a);
+        a.finish();
+        auth
+    });
+    let max_batch_events = f.integer("max_batch_events", 1, MAX_HTTP_BATCH_EVENTS).map_or(DEFAULT_HTTP_BATCH_EVENTS, |n| n as usize);
+    let max_batch_bytes = f.integer("max_batch_bytes", 1024, MAX_HTTP_BATCH_BYTES).map_or(DEFAULT_HTTP_BATCH_BYTES, |n| n as usize);
+    let gzip = f.boolean("gzip").unwrap_or(false);
+    Some(HttpConfig { url: url?, format: format?, auth, max_batch_events, max_batch_bytes, gzip })
+}
+
+fn http_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|_| format!("`{text}` is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("`{text}` is not an http(s) URL"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{text}` names no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials go in `auth`, not in the URL".into());
+    }
+    if url.fragment().is_some() {
+        return Err("the URL cannot have a #fragment".into());
+    }
+    Ok(url)
+}
+
+/// Headers pushgate sets itself; a `header` auth cannot replace them.
+const RESERVED_HEADERS: [&str; 9] = [
+    "content-type", "content-length", "content-encoding", "host", "idempotency-key", "webhook-id", "webhook-timestamp",
+    "webhook-signature", "transfer-encoding",
+];
+
+fn http_auth(a: &mut Fields<'_>) -> Option<HttpAuth> {
+    match a.string("type", true).as_deref() {
+        Some("standard_webhooks") => {
+            let secret = a.secret("secret")?;
+            let encoded = secret.expose().strip_prefix("whsec_").unwrap_or(secret.expose());
+            match STANDARD.decode(encoded) {
+                Ok(key) if (24..=64).contains(&key.len()) => Some(HttpAuth::StandardWebhooks { key: SecretBytes(key) }),
+                _ => {
+                    a.error("secret", "must be `whsec_` followed by base64 of 24 to 64 bytes");
+                    None
+                }
+            }
+        }
+        Some("bearer") => a.secret("token").map(HttpAuth::Bearer),
+        Some("splunk") => a.secret("token").map(HttpAuth::Splunk),
+        Some("basic") => {
+            let username = a.string("username", true);
+            if username.as_deref().is_some_and(|u| u.contains(':')) {
+                a.error("username", "cannot contain `:`");
+            }
+            let password = a.secret("password");
+            Some(HttpAuth::Basic { username: username?, password: password? })
+        }
+        Some("header") => {
+            let name = a.string("header", true).and_then(|h| match http::HeaderName::from_bytes(h.as_bytes()) {
+                Ok(name) if RESERVED_HEADERS.contains(&name.as_str()) => {
+                    a.error("header", &format!("`{h}` is set by pushgate itself"));
+                    None
+                }
+                Ok(name) => Some(name),
+                Err(_) => {
+                    a.error("header", &format!("`{h}` is not a header name"));
+                    None
+                }
+            });
+            let value = a.secret("value");
+            if value.as_ref().is_some_and(|v| http::HeaderValue::from_str(v.expose()).is_err()) {
+                a.error("value", "cannot be sent as a header value");
+            }
+            Some(HttpAuth::Header { name: name?, value: value? })
+        }
+        Some(other) => {
+            a.error("type", &format!("`{other}` is not one of standard_webhooks, bearer, basic, header, splunk"));
+            None
+        }
+        None => None,
+    }
+}
+
+/// Reads the keys of one JSON object, collecting errors under a path prefix.
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    errors: &'a mut Vec<String>,
+    path: String,
+    used: Vec<&'static str>,
+}
+
+impl<'a> Fields<'a> {
+    fn name(&self, key: &str) -> String {
+        format!("{}{key}", self.path)
+    }
+
+    fn error(&mut self, key: &str, message: &str) {
+        let name = self.name(key);
+        self.errors.push(format!("config.{name}: {message}"));
+    }
+
+    fn get(&mut self, key: &'static str) -> Option<&'a Value> {
+        self.used.push(key);
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    fn string(&mut self, key: &'static str, required: bool) -> Option<String> {
+        match self.get(key) {
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= 4096 && !s.chars().any(char::is_control) => Some(s.clone()),
+            Some(_) => {
+                self.error(key, "must be a non-empty string of printable characters");
+                None
+            }
+            None if required => {
+                self.error(key, "is required");
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// A secret string; the mask `***` is refused (a patch that kept it found no stored value).
+    fn secret(&mut self, key: &'static str) -> Option<Secret> {
+        let value = self.string(key, true)?;
+        if value == crate::secrets::MASK {
+            self.error(key, "is `***`: send the secret itself");
+            return None;
+        }
+        Some(Secret::new(value))
+    }
+
+    fn integer(&mut self, key: &'static str, min: i64, max: i64) -> Option<i64> {
+        match self.get(key) {
+            Some(v) => match v.as_i64().filter(|n| (min..=max).contains(n)) {
+                Some(n) => Some(n),
+                None => {
+                    self.error(key, &format!("must be a whole number from {min} to {max}"));
+                    None
+                }
+            },
+            None => None,
+        }
+    }
+
+    fn boolean(&mut self, key: &'static str) -> Option<bool> {
+        match self.get(key) {
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => {
+                self.error(key, "must be true or false");
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn object(&mut self, key: &'static str) -> Option<Fields<'_>> {
+        match self.get(key) {
+            Some(Value::Object(map)) => {
+                let path = format!("{}{key}.", self.path);
+                Some(Fields { map, errors: &mut *self.errors, path, used: Vec::new() })
+            }
+            Some(_) => {
+                self.error(key, "must be an object");
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Reports keys nobody read.
+    fn finish(self) {
+        let mut unknown: Vec<_> = self.map.keys().filter(|k| !self.used.contains(&k.as_str())).collect();
+        unknown.sort();
+        for key in unknown {
+            self.errors.push(format!("config.{}{key}: unknown key", self.path));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn errors(kind: DestinationKind, config: Value) -> Vec<String> {
+        SinkConfig::parse(kind, &config).unwrap_err()
+    }
+
+    #[test]
+    fn a_nats_config_with_defaults() {
+        let SinkConfig::Nats(n) = SinkConfig::parse(DestinationKind::Nats, &json!({"url": "nats://127.0.0.1:4222"})).unwrap() else {
+            panic!()
+        };
+        assert_eq!(n.subject.render_with("x"), "pushgate.x.x");
+        assert!(n.auth.is_none());
+        let parsed = SinkConfig::parse(
+            DestinationKind::Nats,
+            &json!({"url": "tls://nats.example:4222", "subject": "soc.{kind}", "auth": {"type": "user_password", "username": "u", "password": "p-secret"}}),
+        )
+        .unwrap();
+        assert_eq!(parsed.secrets(), ["p-secret"]);
+        assert!(!format!("{parsed:?}").contains("p-secret"));
+    }
+
+    #[test]
+    fn every_nats_problem_is_listed() {
+        let e = errors(DestinationKind::Nats, json!({"url": "http://x", "subject": "a.{tenant}", "auth": {"type": "token"}, "extra": 1}));
+        assert_eq!(e.len(), 4, "{e:?}");
+        assert!(e.iter().any(|m| m.starts_with("config.url:")));
+        assert!(e.iter().any(|m| m.contains("unknown placeholder `{tenant}`")));
+        assert!(e.iter().any(|m| m == "config.auth.token: is required"));
+        assert!(e.iter().any(|m| m == "config.extra: unknown key"));
+        assert!(errors(DestinationKind::Nats, json!({})).contains(&"config.url: is required".to_owned()));
+        for subject in ["a..b", ".a", "a.*", "a b", "a.>"] {
+            assert_eq!(errors(DestinationKind::Nats, json!({"url": "nats://h", "subject": subject})).len(), 1, "{subject}");
+        }
+        assert_eq!(errors(DestinationKind::Nats, json!({"url": "nats://user:pw@h:4222"})).len(), 1);
+    }
+
+    #[test]
+    fn http_configs_and_their_problems() {
+        let SinkConfig::Http(h) = SinkConfig::parse(
+            DestinationKind::Http,
+            &json!({"url": "https://hec.example:8088/services/collector/event", "format": "splunk_hec", "auth": {"type": "splunk", "token": "t"}, "gzip": true}),
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!((h.format, h.max_batch_events, h.max_batch_bytes, h.gzip), (HttpFormat::SplunkHec, 500, 1_048_576, true));
+        let e = errors(
+            DestinationKind::Http,
+            json!({"url": "ftp://x", "format": "xml", "max_batch_events": 0, "max_batch_bytes": "big", "gzip": 1}),
+        );
+        assert_eq!(e.len(), 5, "{e:?}");
+        let e = errors(DestinationKind::Http, json!({"url": "https://x", "format": "splunk_hec"}));
+        assert!(e[0].contains("splunk_hec needs"), "{e:?}");
+        let e = errors(DestinationKind::Http, json!({"url": "https://x", "auth": {"type": "standard_webhooks", "secret": "whsec_short"}}));
+        assert!(e[0].contains("base64"), "{e:?}");
+        let e = errors(DestinationKind::Http, json!({"url": "https://x", "auth": {"type": "header", "header": "Content-Type", "value": "v"}}));
+        assert!(e[0].contains("set by pushgate"), "{e:?}");
+        let e = errors(DestinationKind::Http, json!({"url": "https://x", "auth": {"type": "bearer", "token": "***"}}));
+        assert!(e[0].contains("send the secret itself"), "{e:?}");
+        let key = STANDARD.encode([7u8; 32]);
+        assert!(SinkConfig::parse(DestinationKind::Http, &json!({"url": "http://127.0.0.1:9/x", "auth": {"type": "standard_webhooks", "secret": format!("whsec_{key}")}})).is_ok());
+    }
+}

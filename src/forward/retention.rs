@@ -1,0 +1,116 @@
+//! Retention (INTERFACE.md section 7): events older than `PUSHGATE_EVENT_RETENTION_HOURS`
+//! are deleted once every destination whose filter takes them has delivered or
+//! dead-lettered them. A destination that is paused or failing holds events back for at
+//! most `PUSHGATE_FORWARD_MAX_BACKLOG_HOURS` more; past that they are deleted anyway,
+//! counted as expired on it, and its `last_error` says so. Status history and alert
+//! deliveries older than the retention go too.
+//!
+//! A pass runs every minute on one process at a time (a job lease), off the push path,
+//! in windows of [`WINDOW`] events, each its own short transaction, so ingest never waits
+//! long behind it. Deleting cannot make a destination skip anything: positions are
+//! places in commit order, not offsets, and no deleted `seq` is ever reused.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+use crate::model::{now, Hold, PruneWindow};
+use crate::store::{Store, StoreError};
+
+/// Events per retention step.
+pub const WINDOW: u32 = 1000;
+/// The job lease's name, and how long it lasts.
+const LEASE: &str = "retention";
+const LEASE_TTL: chrono::Duration = chrono::Duration::minutes(5);
+
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Events older than this go (`None`: kept forever).
+    pub events: Option<Duration>,
+    /// How much longer a destination may hold them back.
+    pub max_backlog: Duration,
+    /// How often a pass runs.
+    pub every: Duration,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub deleted: u64,
+    pub expired: u64,
+    pub history: u64,
+}
+
+/// Runs a pass every `retention.every` until `stop`, counting each in `metrics`.
+pub async fn run(store: Arc<dyn Store>, retention: Retention, holder: String, metrics: Arc<Metrics>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(retention.every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let at = now();
+        match store.try_job_lease(LEASE, &holder, at, at + LEASE_TTL).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "retention: the store failed; trying at the next pass");
+                continue;
+            }
+        }
+        match pass(store.as_ref(), &retention, at, &stop).await {
+            Ok(done) => {
+                if done != Pass::default() {
+                    tracing::info!(deleted = done.deleted, expired = done.expired, history = done.history, "retention pass");
+                }
+                metrics.retention_pass(done.deleted, done.expired);
+            }
+            Err(e) => tracing::warn!(error = %e, "retention pass failed; trying at the next pass"),
+        }
+    }
+}
+
+/// One pass at `at`.
+pub async fn pass(store: &dyn Store, retention: &Retention, at: DateTime<Utc>, stop: &watch::Receiver<bool>) -> Result<Pass, StoreError> {
+    let mut done = Pass::default();
+    let Some(keep) = retention.events else { return Ok(done) };
+    let cutoff = at - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+    let expire_before = cutoff - chrono::Duration::from_std(retention.max_backlog).unwrap_or(chrono::Duration::MAX);
+    let mut after = 0i64;
+    while !*stop.borrow() {
+        let Some(upto) = store.retention_window(after, WINDOW).await? else { break };
+        // Read per window: a destination created meanwhile holds what it has not seen.
+        let holds = store
+            .list_destinations()
+            .await?
+            .into_iter()
+            .map(|d| Hold { destination: d.id, position: d.position, filter: d.filter })
+            .collect();
+        let window = PruneWindow { after_seq: after, upto_seq: upto, cutoff, expire_before, holds };
+        let outcome = store.prune_events(&window, at).await?;
+        done.deleted += outcome.deleted;
+        done.expired += outcome.expired.iter().map(|(_, n)| n).sum::<u64>();
+        for (destination, n) in &outcome.expired {
+            tracing::warn!(%destination, expired = n, "events deleted by retention before this destination delivered them");
+        }
+        // Events arrive in about the order they are numbered: a window with nothing old
+        // in it means the rest is newer still.
+        if outcome.old == 0 {
+            break;
+        }
+        after = upto;
+        tokio::task::yield_now().await;
+    }
+    loop {
+        let n = store.prune_history(cutoff, WINDOW).await?;
+        done.history += n;
+        if n == 0 || *stop.borrow() {
+            break;
+        }
+    }
+    Ok(done)
+}

@@ -1,0 +1,104 @@
+//! The event stores pushgate ships to, one module each behind [`Sink`]. A sink only sends:
+//! batching, retries, splitting refused batches, dead letters and positions are the
+//! forwarding core's (`forward::delivery`, `forward::worker`), so a new kind of store is
+//! one module here plus one line in [`build`].
+
+pub mod http;
+pub mod nats;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use super::config::SinkConfig;
+use crate::model::EventRecord;
+
+/// One event ready to ship: its fields (for subjects, topics and wrappers) and its event
+/// object of INTERFACE.md section 5, serialized once.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub event: EventRecord,
+    pub json: Bytes,
+}
+
+impl Record {
+    pub fn new(event: EventRecord) -> Record {
+        let json = Bytes::from(event.to_json());
+        Record { event, json }
+    }
+}
+
+/// How much one send may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_events: usize,
+    pub max_bytes: usize,
+}
+
+/// Why a send did not deliver everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Unreachable, timed out, overloaded (408, 429, 5xx): retry with backoff.
+    Transient,
+    /// The store refuses pushgate itself (credentials, permissions, 404, no stream for the
+    /// subject): the destination is failing until an operator fixes it; retried at the
+    /// capped interval.
+    Failing,
+    /// The store refused the request as a whole (400, 413, 422) without saying which
+    /// record: the batch is split until the refused records are found.
+    RefusedBatch,
+    /// The store refused the record at index `accepted` (and accepted those before it).
+    RefusedRecord,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkError {
+    pub failure: Failure,
+    /// What the store answered or what went wrong, without secrets.
+    pub message: String,
+    pub retry_after: Option<Duration>,
+    /// How many leading records the store accepted before it failed or refused.
+    pub accepted: usize,
+}
+
+impl SinkError {
+    pub fn new(failure: Failure, message: impl Into<String>) -> SinkError {
+        SinkError { failure, message: message.into(), retry_after: None, accepted: 0 }
+    }
+
+    pub fn transient(message: impl Into<String>) -> SinkError {
+        SinkError::new(Failure::Transient, message)
+    }
+
+    pub fn failing(message: impl Into<String>) -> SinkError {
+        SinkError::new(Failure::Failing, message)
+    }
+}
+
+#[async_trait::async_trait]
+pub trait Sink: Send + Sync {
+    fn limits(&self) -> Limits;
+
+    /// Sends `records` (in commit order) as batch `batch_id`; the same id on every retry of
+    /// the same records. `Ok` only once the store acknowledged every one of them.
+    async fn send(&self, batch_id: Uuid, records: &[Record]) -> Result<(), SinkError>;
+}
+
+/// The sink a destination's typed config describes.
+pub fn build(config: SinkConfig) -> Result<Box<dyn Sink>, String> {
+    Ok(match config {
+        SinkConfig::Nats(c) => Box::new(nats::NatsSink::new(c)),
+        SinkConfig::Http(c) => Box::new(http::HttpSink::new(c)?),
+    })
+}
+
+/// `text` with every secret replaced by `***` (an error from a client library may repeat
+/// what it was given).
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets.iter().filter(|s| s.len() >= 3) {
+        out = out.replace(secret.as_str(), "***");
+    }
+    out
+}

@@ -1,0 +1,419 @@
+//! One destination's delivery loop, run by the process holding its lease.
+//!
+//! It reads the matching events after the destination's position, up to the store's
+//! horizon (so nothing committed later can fall behind it), plans the batch durably
+//! (its id and range), sends it through the sink, and only then moves the position past
+//! it, in one transaction with its dead letters. After a crash the planned batch is read
+//! back and sent again whole, under the same id. A failed send is retried with backoff
+//! for as long as it takes; the destination shows `failing` meanwhile, and turning
+//! failing or recovering goes to the alert webhook.
+//!
+//! Every write names the lease; a keeper task renews it, and a worker whose lease was
+//! taken over stops at once (its writes would change nothing anyway).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{watch, Notify};
+use uuid::Uuid;
+
+use super::config::SinkConfig;
+use super::delivery::{Delivery, Next};
+use super::sinks::{self, Record, Sink, SinkError};
+use super::Settings;
+use crate::alerts::{Alert, AlertSender};
+use crate::crypto::MasterKey;
+use crate::model::{now, CompletedBatch, CompletedReplay, Destination, EventRecord, Lease, NewDeadLetter, Position};
+use crate::store::{Store, StoreError};
+
+/// Events read per query while a batch is gathered, so a batch of large events stops
+/// near its byte limit without holding many more in memory.
+const PAGE: usize = 200;
+/// How often the destination's settings are read again (pause, changes, deletion).
+const REFRESH: Duration = Duration::from_secs(2);
+/// How often a scan past events the filter does not take is written down.
+const SKIP_EVERY: Duration = Duration::from_secs(5);
+/// How often dead letters waiting for a replay are looked for (an admin's replay on
+/// another replica, or one that arrived during a send).
+const REPLAY_CHECK: Duration = Duration::from_secs(10);
+
+/// Why the loop ended.
+enum Stop {
+    /// Shutdown, pause, deletion or a lost lease.
+    Done,
+    Store(StoreError),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Stop {
+        Stop::Store(e)
+    }
+}
+
+pub(super) struct Worker {
+    pub store: Arc<dyn Store>,
+    pub key: Arc<MasterKey>,
+    pub lease: Lease,
+    pub settings: Settings,
+    pub alerts: Option<Arc<AlertSender>>,
+    /// Admin changes to this destination (patch, pause, replay) wake it.
+    pub nudge: Arc<Notify>,
+    pub stop: watch::Receiver<bool>,
+}
+
+/// The destination as the worker runs it: its settings and the sink they describe.
+struct Loaded {
+    destination: Destination,
+    sink: Box<dyn Sink>,
+}
+
+fn load(destination: Destination, key: &MasterKey) -> Result<Loaded, String> {
+    let config = crate::destinations::open_config(key, &destination)?;
+    let parsed = SinkConfig::parse(destination.kind, &config).map_err(|e| format!("the stored config is not valid: {}", e.join("; ")))?;
+    Ok(Loaded { sink: sinks::build(parsed)?, destination })
+}
+
+/// A batch read from the store.
+struct Batch {
+    id: Uuid,
+    /// The position the destination moves to once the batch is delivered.
+    end: Position,
+    records: Vec<Record>,
+    /// Planned just now (else read back from a plan made before).
+    new: bool,
+}
+
+impl Worker {
+    pub async fn run(self) {
+        let id = self.lease.destination;
+        let (lost_tx, lost) = watch::channel(false);
+        let keeper = tokio::spawn(keep_lease(self.store.clone(), self.lease.clone(), self.settings.clone(), lost_tx));
+        let mut run = Run { worker: &self, lost, failures: 0, failing: false, last_skip: Instant::now() };
+        match run.deliver().await {
+            Ok(()) | Err(Stop::Done) => {}
+            Err(Stop::Store(e)) => tracing::warn!(destination = %id, error = %e, "forwarding stopped: the store failed; retrying shortly"),
+        }
+        keeper.abort();
+        if !*run.lost.borrow() {
+            if let Err(e) = self.store.release_destination(&self.lease).await {
+                tracing::debug!(destination = %id, error = %e, "lease not released; it expires on its own");
+            }
+        }
+    }
+}
+
+struct Run<'a> {
+    worker: &'a Worker,
+    lost: watch::Receiver<bool>,
+    /// Consecutive failed attempts.
+    failures: u32,
+    /// The destination is `failing` (as stored); turning and leaving it are alerted.
+    failing: bool,
+    last_skip: Instant,
+}
+
+impl Run<'_> {
+    fn stopping(&self) -> bool {
+        *self.worker.stop.borrow() || *self.lost.borrow()
+    }
+
+    /// Reads the destination again: false when it was deleted or paused.
+    async fn refresh(&mut self, current: &mut Option<Loaded>) -> Result<bool, Stop> {
+        let Some(d) = self.worker.store.get_destination(self.worker.lease.destination).await? else { return Ok(false) };
+        if d.paused {
+            return Ok(false);
+        }
+        let changed = current.as_ref().is_none_or(|l| l.destination.updated_at != d.updated_at);
+        if changed {
+            match load(d.clone(), &self.worker.key) {
+                Ok(loaded) => *current = Some(loaded),
+                Err(e) => {
+                    // Unusable settings (a master key mix-up): shown, retried after a while.
+                    self.failed(&d, &SinkError::failing(e)).await?;
+                    *current = None;
+                }
+            }
+        } else if let Some(l) = current.as_mut() {
+            l.destination = d;
+        }
+        Ok(true)
+    }
+
+    async fn deliver(&mut self) -> Result<(), Stop> {
+        let store = self.worker.store.clone();
+        let id = self.worker.lease.destination;
+        let mut loaded: Option<Loaded> = None;
+        if !self.refresh(&mut loaded).await? {
+            return Ok(());
+        }
+        self.failing = loaded.as_ref().is_some_and(|l| l.destination.failing);
+        let mut cursor = loaded.as_ref().map_or(Position::START, |l| l.destination.position);
+        let mut planned = loaded.as_ref().and_then(|l| l.destination.planned);
+        let mut commits = store.commits();
+        let mut refreshed = Instant::now();
+        let mut replay_checked: Option<Instant> = None;
+        loop {
+            if self.stopping() {
+                return Ok(());
+            }
+            if refreshed.elapsed() >= REFRESH || loaded.is_none() {
+                if !self.refresh(&mut loaded).await? {
+                    return Ok(());
+                }
+                refreshed = Instant::now();
+            }
+            let Some(current) = loaded.as_ref() else {
+                // Settings that cannot be used: wait for a change.
+                self.wait(self.worker.settings.backoff.cap, &mut commits, false).await;
+                continue;
+            };
+            if replay_checked.is_none_or(|at| at.elapsed() >= REPLAY_CHECK) {
+                if !self.replay(&mut loaded).await? {
+                    return Ok(());
+                }
+                replay_checked = Some(Instant::now());
+                continue;
+            }
+            let batch = match planned.take() {
+                Some(plan) => self.read(current, current.destination.position, plan.end, Some(plan.id)).await?,
+                None => {
+                    let horizon = store.horizon().await?;
+                    if horizon <= cursor {
+                        None
+                    } else {
+                        match self.read(current, cursor, horizon, None).await? {
+                            Some(batch) => Some(batch),
+                            None => {
+                                // Nothing there matches: move past it, written down now and then.
+                                cursor = horizon;
+                                if self.last_skip.elapsed() >= SKIP_EVERY {
+                                    store.skip_to(&self.worker.lease, cursor).await?;
+                                    self.last_skip = Instant::now();
+                                }
+                                None
+                            }
+                        }
+                    }
+                }
+            };
+            let Some(batch) = batch else {
+                if self.wait(self.worker.settings.poll, &mut commits, true).await {
+                    refreshed -= REFRESH;
+                    replay_checked = None;
+                }
+                continue;
+            };
+            if batch.new && !store.plan_batch(&self.worker.lease, batch.id, batch.end).await? {
+                return Ok(());
+            }
+            let Some(outcome) = self.send(&mut loaded, batch.id, &batch.records).await? else { return Ok(()) };
+            let dead_letters = outcome
+                .refused()
+                .map(|(i, reason, sends)| NewDeadLetter {
+                    event_id: batch.records[i].event.id,
+                    reason: reason.to_owned(),
+                    attempts: i64::from(sends),
+                    record: String::from_utf8_lossy(&batch.records[i].json).into_owned(),
+                })
+                .collect::<Vec<_>>();
+            if !dead_letters.is_empty() {
+                tracing::warn!(destination = %id, refused = dead_letters.len(), "records refused by the destination went to dead letters");
+            }
+            let done = CompletedBatch { end: batch.end, delivered: outcome.delivered() as i64, dead_letters, at: now() };
+            if !store.complete_batch(&self.worker.lease, &done).await? {
+                return Ok(());
+            }
+            cursor = batch.end;
+            self.recovered().await;
+        }
+    }
+
+    /// The matching events after `after` up to `upto`, at most the sink's limits: a new
+    /// batch (`id: None`), or the planned batch `id` read back.
+    async fn read(&self, current: &Loaded, after: Position, upto: Position, id: Option<Uuid>) -> Result<Option<Batch>, Stop> {
+        let limits = current.sink.limits();
+        let filter = &current.destination.filter;
+        let mut records: Vec<Record> = Vec::new();
+        let mut bytes = 0usize;
+        let mut from = after;
+        let mut exhausted = false;
+        'pages: while records.len() < limits.max_events {
+            let ask = PAGE.min(limits.max_events - records.len());
+            let page = self.worker.store.read_events(from, upto, filter, ask as u32).await?;
+            let got = page.len();
+            for event in page {
+                from = event.position;
+                let record = Record::new(event);
+                if !records.is_empty() && bytes + record.json.len() > limits.max_bytes {
+                    break 'pages;
+                }
+                bytes += record.json.len();
+                records.push(record);
+            }
+            if got < ask {
+                exhausted = true;
+                break;
+            }
+        }
+        if records.is_empty() && id.is_none() {
+            return Ok(None);
+        }
+        // Read to the end of the range: the batch covers all of it, non-matching events too.
+        let end = match records.last() {
+            Some(last) if !exhausted => last.event.position,
+            _ => upto,
+        };
+        Ok(Some(Batch { id: id.unwrap_or_else(Uuid::now_v7), end, records, new: id.is_none() }))
+    }
+
+    /// Sends `records` until every one is delivered or dead-lettered; `None` when the
+    /// worker must stop first.
+    async fn send(&mut self, loaded: &mut Option<Loaded>, batch_id: Uuid, records: &[Record]) -> Result<Option<Delivery>, Stop> {
+        let mut delivery = Delivery::new(batch_id, records.len());
+        let mut lost = self.lost.clone();
+        let mut stop = self.worker.stop.clone();
+        while let Some((part, part_id)) = delivery.next_part() {
+            let Some(current) = loaded.as_ref() else {
+                if !self.refresh(loaded).await? {
+                    return Ok(None);
+                }
+                let mut commits = self.worker.store.commits();
+                self.wait(self.worker.settings.backoff.cap, &mut commits, false).await;
+                continue;
+            };
+            let result = tokio::select! {
+                result = current.sink.send(part_id, &records[part]) => result,
+                _ = lost.wait_for(|l| *l) => return Ok(None),
+                _ = stop.wait_for(|s| *s) => return Ok(None),
+            };
+            match delivery.settle(result) {
+                Next::Continue => self.failures = 0,
+                Next::Retry(error) => {
+                    self.failures += 1;
+                    let destination = current.destination.clone();
+                    self.failed(&destination, &error).await?;
+                    let capped = error.failure == sinks::Failure::Failing;
+                    let wait = self.worker.settings.backoff.next(self.failures, capped, error.retry_after);
+                    tracing::info!(destination = %destination.id, failures = self.failures, wait_ms = wait.as_millis() as u64,
+                        error = %error.message, "delivery failed; retrying");
+                    let mut commits = self.worker.store.commits();
+                    if self.wait(wait, &mut commits, false).await {
+                        // An admin changed something: it may be the fix. Try again now.
+                        if !self.refresh(loaded).await? {
+                            return Ok(None);
+                        }
+                    }
+                    if self.stopping() {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        Ok(Some(delivery))
+    }
+
+    /// Dead letters an admin asked to replay, each tried once more; false when the worker
+    /// must stop.
+    async fn replay(&mut self, loaded: &mut Option<Loaded>) -> Result<bool, Stop> {
+        let store = self.worker.store.clone();
+        let Some(current) = loaded.as_ref() else { return Ok(true) };
+        let letters = store.replays(current.destination.id, current.sink.limits().max_events as u32).await?;
+        if letters.is_empty() {
+            return Ok(true);
+        }
+        let mut replay = CompletedReplay::default();
+        let mut records = Vec::new();
+        let mut ids = Vec::new();
+        for letter in letters {
+            match serde_json::from_str::<EventRecord>(&letter.record) {
+                Ok(event) => {
+                    records.push(Record::new(event));
+                    ids.push(letter.id);
+                }
+                Err(e) => replay.refused.push((letter.id, format!("the kept record cannot be read: {e}"))),
+            }
+        }
+        let Some(outcome) = self.send(loaded, Uuid::now_v7(), &records).await? else { return Ok(false) };
+        let refused: std::collections::HashMap<usize, &str> = outcome.refused().map(|(i, reason, _)| (i, reason)).collect();
+        for (i, id) in ids.iter().enumerate() {
+            match refused.get(&i) {
+                Some(reason) => replay.refused.push((*id, (*reason).to_owned())),
+                None => replay.delivered.push(*id),
+            }
+        }
+        tracing::info!(destination = %self.worker.lease.destination, delivered = replay.delivered.len(),
+            refused = replay.refused.len(), "dead letters replayed");
+        if !store.complete_replay(&self.worker.lease, &replay, now()).await? {
+            return Ok(false);
+        }
+        self.recovered().await;
+        Ok(true)
+    }
+
+    /// Records a failed attempt, and alerts when the destination turns failing.
+    async fn failed(&mut self, d: &Destination, error: &SinkError) -> Result<(), Stop> {
+        if !self.worker.store.record_failure(&self.worker.lease, now(), &error.message).await? {
+            return Err(Stop::Done);
+        }
+        if !self.failing {
+            self.failing = true;
+            tracing::warn!(destination = %d.id, name = %d.name, error = %error.message, "destination failing");
+            if let Some(alerts) = &self.worker.alerts {
+                alerts.send(Alert::destination(d.id, &d.name, "ok", "failing", Some(error.message.clone()), now()));
+            }
+        }
+        Ok(())
+    }
+
+    /// After a delivery: a failing destination recovered.
+    async fn recovered(&mut self) {
+        self.failures = 0;
+        if self.failing {
+            self.failing = false;
+            if let Ok(Some(d)) = self.worker.store.get_destination(self.worker.lease.destination).await {
+                tracing::info!(destination = %d.id, name = %d.name, "destination recovered");
+                if let Some(alerts) = &self.worker.alerts {
+                    alerts.send(Alert::destination(d.id, &d.name, "failing", "ok", None, now()));
+                }
+            }
+        }
+    }
+
+    /// Waits up to `timeout`, or until a commit (when `on_commit`), a nudge, a shutdown or
+    /// the lease's loss; true when it was a nudge.
+    async fn wait(&self, timeout: Duration, commits: &mut watch::Receiver<u64>, on_commit: bool) -> bool {
+        let mut stop = self.worker.stop.clone();
+        let mut lost = self.lost.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(timeout) => false,
+            _ = commits.changed(), if on_commit => false,
+            _ = self.worker.nudge.notified() => true,
+            _ = stop.wait_for(|s| *s) => false,
+            _ = lost.wait_for(|l| *l) => false,
+        }
+    }
+}
+
+/// Renews the lease until it is lost (taken over, or the store unreachable for longer
+/// than the lease lasts), then says so.
+async fn keep_lease(store: Arc<dyn Store>, lease: Lease, settings: Settings, lost: watch::Sender<bool>) {
+    let mut renewed = Instant::now();
+    loop {
+        tokio::time::sleep(settings.renew_every).await;
+        let until = now() + chrono::Duration::from_std(settings.lease_ttl).unwrap_or_default();
+        match store.renew_destination(&lease, until).await {
+            Ok(true) => renewed = Instant::now(),
+            Ok(false) => {
+                tracing::info!(destination = %lease.destination, "lease lost; another replica delivers this destination now");
+                let _ = lost.send(true);
+                return;
+            }
+            Err(e) if renewed.elapsed() >= settings.lease_ttl => {
+                tracing::warn!(destination = %lease.destination, error = %e, "lease not renewed in time; stopping delivery");
+                let _ = lost.send(true);
+                return;
+            }
+            Err(e) => tracing::debug!(destination = %lease.destination, error = %e, "lease renewal failed; trying again"),
+        }
+    }
+}
