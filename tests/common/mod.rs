@@ -2,7 +2,11 @@
 //! database, and small helpers to talk to it over HTTP.
 #![allow(dead_code)]
 
+pub mod nats;
+pub mod receiver;
+
 use std::collections::HashMap;
+use std::time::Duration;
 
 use base64::Engine;
 use pushgate::config::Config;
@@ -13,6 +17,8 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 pub struct TestServer {
     pub base: String,
+    /// The database the server runs on.
+    pub database_url: String,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), pushgate::StartError>>>,
@@ -67,7 +73,7 @@ impl TestServer {
         let task = tokio::spawn(pushgate::run_with(config, listener, async {
             let _ = stopped.await;
         }, options));
-        Some(TestServer { base, client: reqwest::Client::new(), stop: Some(stop), task: Some(task), _dir: dir })
+        Some(TestServer { base, database_url: database, client: reqwest::Client::new(), stop: Some(stop), task: Some(task), _dir: dir })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -117,6 +123,65 @@ impl TestServer {
         self.get_json(&format!("/v1/connections/{id}/rejections?limit=1000")).await["rejections"].as_array().unwrap().clone()
     }
 
+    /// Creates a destination; panics unless the answer is 201.
+    pub async fn create_destination(&self, body: Value) -> Value {
+        let response = self.admin(reqwest::Method::POST, "/v1/destinations").json(&body).send().await.unwrap();
+        let status = response.status();
+        let json: Value = response.json().await.unwrap();
+        assert_eq!(status, 201, "create failed: {json}");
+        json
+    }
+
+    pub async fn destination(&self, id: &str) -> Value {
+        self.get_json(&format!("/v1/destinations/{id}")).await
+    }
+
+    /// Polls the destination until `done` holds; panics after `within`.
+    pub async fn wait_for_destination(&self, id: &str, what: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let d = self.destination(id).await;
+            if done(&d) {
+                return d;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out waiting for {what}: {d}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Every event of the change feed from the start, oldest first.
+    pub async fn feed(&self, query: &str) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = self.get_json(&format!("/v1/events?limit=1000&after={after}{query}")).await;
+            let got = page["events"].as_array().unwrap().clone();
+            after = page["next_after"].as_str().unwrap().to_owned();
+            let done = got.len() < 1000;
+            events.extend(got);
+            if done {
+                return events;
+            }
+        }
+    }
+
+    /// Polls the change feed until it holds at least `n` events.
+    pub async fn wait_for_feed(&self, n: usize, within: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let events = self.feed("").await;
+            if events.len() >= n {
+                return events;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("the feed holds {} events, not {n}", events.len());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -126,6 +191,16 @@ impl TestServer {
             task.await.unwrap().unwrap();
         }
     }
+}
+
+/// Forwarding that retries within a second, for tests that make destinations fail.
+pub fn fast_forwarding() -> pushgate::RunOptions {
+    let settings = pushgate::forward::Settings {
+        backoff: pushgate::forward::backoff::Backoff { base: Duration::from_millis(50), cap: Duration::from_millis(800) },
+        supervise_every: Duration::from_millis(500),
+        ..Default::default()
+    };
+    pushgate::RunOptions { forward_settings: Some(settings), ..Default::default() }
 }
 
 /// A webhook connection body with HMAC-SHA256 auth.
