@@ -60,6 +60,8 @@ type Rule = Box<dyn Fn(&Request) -> Answer + Send>;
 struct State {
     rule: Rule,
     requests: Vec<Request>,
+    /// How long each answer waits (a slow collector).
+    delay: Duration,
 }
 
 #[derive(Clone)]
@@ -73,7 +75,7 @@ impl Receiver {
     pub async fn start() -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/ingest", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State { rule: Box::new(|_| Answer::Ok), requests: Vec::new() }));
+        let state = Arc::new(Mutex::new(State { rule: Box::new(|_| Answer::Ok), requests: Vec::new(), delay: Duration::ZERO }));
         let shared = state.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
@@ -86,6 +88,11 @@ impl Receiver {
     /// Answers every request from now on with `rule`.
     pub fn answer(&self, rule: impl Fn(&Request) -> Answer + Send + 'static) {
         self.state.lock().unwrap().rule = Box::new(rule);
+    }
+
+    /// Waits this long before each answer.
+    pub fn delay(&self, delay: Duration) {
+        self.state.lock().unwrap().delay = delay;
     }
 
     /// Answers 400 to any request holding a line that contains `marker`, else 200.
@@ -167,7 +174,13 @@ async fn serve(mut socket: TcpStream, state: Arc<Mutex<State>>) {
     let mut buffer = Vec::new();
     loop {
         let Some(mut request) = read_request(&mut socket, &mut buffer).await else { return };
-        let answer = (state.lock().unwrap().rule)(&request);
+        let (answer, delay) = {
+            let state = state.lock().unwrap();
+            ((state.rule)(&request), state.delay)
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let (status, retry_after, body, taken) = match answer {
             Answer::Ok => (200, None, "{\"status\":\"ok\"}".to_owned(), usize::MAX),
             Answer::Status { status, retry_after, body, taken } => (status, retry_after, body, taken),
