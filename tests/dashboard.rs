@@ -15,6 +15,7 @@ on_both_backends!(
     with_a_bearer_token_connections_are_listed_by_tenant,
     user_chosen_text_is_escaped,
     login_sets_a_session_cookie_and_logout_clears_it,
+    destinations_are_listed_beside_the_connections,
 );
 
 const SCRIPT: &str = "<script>alert(1)</script>";
@@ -130,6 +131,33 @@ async fn user_chosen_text_is_escaped(server: TestServer) {
     server.stop().await;
 }
 
+async fn destinations_are_listed_beside_the_connections(server: TestServer) {
+    let (_, empty) = page(server.admin(reqwest::Method::GET, "/")).await;
+    assert!(empty.contains("No destinations"), "{empty}");
+    let ok = common::receiver::Receiver::start().await;
+    let refusing = common::receiver::Receiver::start().await;
+    refusing.answer(|_| common::receiver::Answer::status(401));
+    server.create_destination(json!({"name": "SOC collector", "kind": "http", "config": {"url": ok.url}})).await;
+    let bad = server.create_destination(json!({"name": SCRIPT, "kind": "http", "config": {"url": refusing.url}})).await;
+    two_tenants(&server).await;
+    // An event to forward: the refusing destination fails on it.
+    let hook = id_of(&server.create(hmac_webhook("initech", "s4")).await);
+    let body = br#"{"alert": "x"}"#;
+    let pushed = server.client.post(server.url(&format!("/push/webhook/{hook}"))).header("x-signature", hmac_hex("s4", body)).body(body.to_vec()).send().await.unwrap();
+    assert_eq!(pushed.status(), 200);
+    server
+        .wait_for_destination(bad["id"].as_str().unwrap(), "failing", Duration::from_secs(30), |d| d["status"] == "failing")
+        .await;
+    let (status, body) = page(server.admin(reqwest::Method::GET, "/")).await;
+    assert_eq!(status, 200);
+    let section = &body[body.find("<h2>Destinations</h2>").expect("a destinations section")..body.find("Tenant acme").unwrap()];
+    assert!(section.contains("<td>SOC collector</td>"), "{section}");
+    assert!(section.contains(r#"<span class="status status-failing""#), "{section}");
+    assert!(section.contains("HTTP 401"), "the last error is shown: {section}");
+    assert!(!section.contains("<script"), "names are escaped");
+    server.stop().await;
+}
+
 async fn login_sets_a_session_cookie_and_logout_clears_it(server: TestServer) {
     two_tenants(&server).await;
     let client = no_redirects();
@@ -198,6 +226,8 @@ async fn headless_chromium_renders_the_dashboard() {
     }
     let server = TestServer::start(Backend::Sqlite, "dashboard_chromium").await.unwrap();
     two_tenants(&server).await;
+    let receiver = common::receiver::Receiver::start().await;
+    server.create_destination(json!({"name": "SOC collector", "kind": "http", "config": {"url": receiver.url}})).await;
     let response = no_redirects().post(server.url("/login")).form(&[("token", ADMIN_TOKEN)]).send().await.unwrap();
     assert_eq!(response.status(), 303);
     let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
@@ -215,7 +245,7 @@ async fn headless_chromium_renders_the_dashboard() {
 
     let (ok, dom) = chromium(dir.path(), "dom", &["--dump-dom".into()], &proxy).await;
     assert!(ok, "chromium --dump-dom failed");
-    for expected in ["Tenant acme", "Tenant globex", ">connected<", ">requires_action<", "acme alerts", "Awaiting subscription"] {
+    for expected in ["Tenant acme", "Tenant globex", ">connected<", ">requires_action<", "acme alerts", "Awaiting subscription", "Destinations", "SOC collector"] {
         assert!(dom.contains(expected), "{expected} missing from the rendered DOM: {dom}");
     }
     assert!(!dom.contains(r#"action="/login""#), "Chromium saw the dashboard, not the login form");

@@ -64,7 +64,12 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response
 
 async fn dashboard(state: &AppState) -> Result<Response, ApiError> {
     let connections = state.store.list_connections(&ConnectionFilter::default()).await?;
-    let page = DashboardPage::new(&connections, now());
+    let mut destinations = Vec::new();
+    for d in state.store.list_destinations().await? {
+        let backlog = state.store.backlog(d.position, &d.filter).await?;
+        destinations.push((d, backlog));
+    }
+    let page = DashboardPage::new(&connections, &destinations, now());
     Ok(html(StatusCode::OK, page.render()))
 }
 

@@ -1,4 +1,5 @@
-//! What the dashboard shows: connections grouped by tenant, counts per status, and the
+//! What the dashboard shows: connections grouped by tenant, counts per status, the
+//! destinations events are forwarded to (status, lag, last delivery, last error), and the
 //! two askama templates (`templates/dashboard.html`, `templates/login.html`). Askama
 //! escapes every `{{ }}` value in `.html` templates, so tenant ids, names, streams and
 //! messages reach the page only as text.
@@ -9,7 +10,7 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 
 use crate::http::views::{rfc3339, status_of};
-use crate::model::{Connection, Status};
+use crate::model::{Backlog, Connection, Destination, Status};
 
 /// Seconds between automatic reloads of the dashboard (a `<meta http-equiv="refresh">`,
 /// so it needs no JavaScript).
@@ -23,6 +24,23 @@ pub struct DashboardPage<'a> {
     pub total: usize,
     pub counts: Vec<StatusCount>,
     pub tenants: Vec<TenantGroup<'a>>,
+    /// Where events are forwarded to, beside the connections they come from.
+    pub destinations: Vec<DestinationRow<'a>>,
+}
+
+pub struct DestinationRow<'a> {
+    pub name: &'a str,
+    pub kind: &'static str,
+    pub status: &'static str,
+    /// What the status means, as a tooltip.
+    pub meaning: &'static str,
+    pub lag_events: i64,
+    pub oldest_undelivered: String,
+    pub last_delivered: String,
+    /// The last failure, `–` without one.
+    pub last_error: String,
+    pub delivered: i64,
+    pub dead_letters: i64,
 }
 
 pub struct StatusCount {
@@ -55,7 +73,7 @@ pub struct LoginPage<'a> {
 
 impl<'a> DashboardPage<'a> {
     /// Evaluates every connection's status at `now`, as the admin API does.
-    pub fn new(connections: &'a [Connection], now: DateTime<Utc>) -> DashboardPage<'a> {
+    pub fn new(connections: &'a [Connection], destinations: &'a [(Destination, Backlog)], now: DateTime<Utc>) -> DashboardPage<'a> {
         let mut by_tenant: BTreeMap<&str, Vec<ConnectionRow<'a>>> = BTreeMap::new();
         let mut per_status = [0usize; Status::ALL.len()];
         for c in connections {
@@ -89,7 +107,24 @@ impl<'a> DashboardPage<'a> {
             total: connections.len(),
             counts: Status::ALL.iter().zip(per_status).map(|(s, count)| StatusCount { status: s.as_str(), count }).collect(),
             tenants,
+            destinations: destinations.iter().map(|(d, backlog)| destination_row(d, backlog, now)).collect(),
         }
+    }
+}
+
+fn destination_row<'a>(d: &'a Destination, backlog: &Backlog, now: DateTime<Utc>) -> DestinationRow<'a> {
+    let status = crate::forward::status::evaluate(d, backlog, now);
+    DestinationRow {
+        name: &d.name,
+        kind: d.kind.as_str(),
+        status: status.as_str(),
+        meaning: status.meaning(),
+        lag_events: backlog.events,
+        oldest_undelivered: time_or_never(backlog.oldest_received_at).replace("never", "–"),
+        last_delivered: time_or_never(d.last_delivered_at),
+        last_error: d.last_error.as_ref().map_or_else(|| "–".to_owned(), |e| format!("{} ({})", e.message, rfc3339(e.at))),
+        delivered: d.counters.delivered,
+        dead_letters: d.counters.dead_letters,
     }
 }
 
