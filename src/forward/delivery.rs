@@ -44,7 +44,10 @@ pub enum Next {
 
 impl Delivery {
     pub fn new(batch_id: Uuid, len: usize) -> Delivery {
-        let parts = if len == 0 { VecDeque::new() } else { VecDeque::from([0..len]) };
+        let mut parts = VecDeque::new();
+        if len > 0 {
+            parts.push_back(0..len);
+        }
         Delivery { batch_id, len, parts, sends: vec![0; len], delivered: 0, refused: Vec::new() }
     }
 

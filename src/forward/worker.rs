@@ -23,7 +23,7 @@ use super::sinks::{self, Record, Sink, SinkError};
 use super::Settings;
 use crate::alerts::{Alert, AlertSender};
 use crate::crypto::MasterKey;
-use crate::model::{now, CompletedBatch, CompletedReplay, Destination, EventRecord, Lease, NewDeadLetter, Position};
+use crate::model::{now, CompletedBatch, CompletedReplay, Destination, EventRecord, Lease, NewDeadLetter, PlannedBatch, Position};
 use crate::store::{Store, StoreError};
 
 /// Events read per query while a batch is gathered, so a batch of large events stops
@@ -81,6 +81,8 @@ struct Batch {
     records: Vec<Record>,
     /// Planned just now (else read back from a plan made before).
     new: bool,
+    /// As many events or bytes as the sink takes at once.
+    full: bool,
 }
 
 impl Worker {
@@ -152,6 +154,10 @@ impl Run<'_> {
         let mut commits = store.commits();
         let mut refreshed = Instant::now();
         let mut replay_checked: Option<Instant> = None;
+        // A batch read and planned with the completion of the one before.
+        let mut pending: Option<Batch> = None;
+        let mut last_send = Instant::now();
+        let mut last_full = true;
         loop {
             if self.stopping() {
                 return Ok(());
@@ -174,9 +180,19 @@ impl Run<'_> {
                 replay_checked = Some(Instant::now());
                 continue;
             }
-            let batch = match planned.take() {
-                Some(plan) => self.read(current, current.destination.position, plan.end, Some(plan.id)).await?,
-                None => {
+            // Under a steady trickle, batches of a few events would each cost two writes
+            // (plan, completion) that compete with ingest for the database: a batch that
+            // was not full is followed by the next one no sooner than `min_cycle` after it.
+            if !pending.as_ref().is_some_and(|b| b.full) {
+                let since = last_send.elapsed();
+                if !last_full && since < self.worker.settings.min_cycle {
+                    tokio::time::sleep(self.worker.settings.min_cycle - since).await;
+                }
+            }
+            let batch = match (pending.take(), planned.take()) {
+                (Some(batch), _) => Some(batch),
+                (None, Some(plan)) => self.read(current, current.destination.position, plan.end, Some(plan.id)).await?,
+                (None, None) => {
                     let horizon = store.horizon().await?;
                     if horizon <= cursor {
                         None
@@ -196,6 +212,15 @@ impl Run<'_> {
                     }
                 }
             };
+            // A batch that is not full may wait for more, when the sink wants that.
+            let linger = current.sink.limits().linger;
+            if let Some(b) = batch.as_ref().filter(|b| b.new && !b.full && !linger.is_zero()) {
+                let age = b.records.first().map_or(chrono::Duration::zero(), |r| now() - r.event.received_at);
+                if let Some(left) = chrono::Duration::from_std(linger).ok().and_then(|l| (l - age).to_std().ok()).filter(|d| !d.is_zero()) {
+                    self.wait(left, &mut commits, false).await;
+                    continue;
+                }
+            }
             let Some(batch) = batch else {
                 if self.wait(self.worker.settings.poll, &mut commits, true).await {
                     refreshed -= REFRESH;
@@ -206,6 +231,8 @@ impl Run<'_> {
             if batch.new && !store.plan_batch(&self.worker.lease, batch.id, batch.end).await? {
                 return Ok(());
             }
+            last_send = Instant::now();
+            last_full = batch.full;
             let Some(outcome) = self.send(&mut loaded, batch.id, &batch.records).await? else { return Ok(()) };
             let dead_letters = outcome
                 .refused()
@@ -219,11 +246,24 @@ impl Run<'_> {
             if !dead_letters.is_empty() {
                 tracing::warn!(destination = %id, refused = dead_letters.len(), "records refused by the destination went to dead letters");
             }
-            let done = CompletedBatch { end: batch.end, delivered: outcome.delivered() as i64, dead_letters, at: now() };
+            // A full batch means more is waiting (a backlog): the next one is read now and
+            // planned in the same transaction that completes this one.
+            let mut next = None;
+            if batch.full && !self.stopping() {
+                if let Some(current) = loaded.as_ref() {
+                    let horizon = store.horizon().await?;
+                    if horizon > batch.end {
+                        next = self.read(current, batch.end, horizon, None).await?.filter(|b| current.sink.limits().linger.is_zero() || b.full);
+                    }
+                }
+            }
+            let plan = next.as_ref().map(|b| PlannedBatch { id: b.id, end: b.end });
+            let done = CompletedBatch { end: batch.end, delivered: outcome.delivered() as i64, dead_letters, next: plan, at: now() };
             if !store.complete_batch(&self.worker.lease, &done).await? {
                 return Ok(());
             }
             cursor = batch.end;
+            pending = next.map(|b| Batch { new: false, ..b });
             self.recovered().await;
         }
     }
@@ -237,6 +277,7 @@ impl Run<'_> {
         let mut bytes = 0usize;
         let mut from = after;
         let mut exhausted = false;
+        let mut cut = false;
         'pages: while records.len() < limits.max_events {
             let ask = PAGE.min(limits.max_events - records.len());
             let page = self.worker.store.read_events(from, upto, filter, ask as u32).await?;
@@ -245,6 +286,7 @@ impl Run<'_> {
                 from = event.position;
                 let record = Record::new(event);
                 if !records.is_empty() && bytes + record.json.len() > limits.max_bytes {
+                    cut = true;
                     break 'pages;
                 }
                 bytes += record.json.len();
@@ -263,7 +305,8 @@ impl Run<'_> {
             Some(last) if !exhausted => last.event.position,
             _ => upto,
         };
-        Ok(Some(Batch { id: id.unwrap_or_else(Uuid::now_v7), end, records, new: id.is_none() }))
+        let full = cut || records.len() >= limits.max_events;
+        Ok(Some(Batch { id: id.unwrap_or_else(Uuid::now_v7), end, records, new: id.is_none(), full }))
     }
 
     /// Sends `records` until every one is delivered or dead-lettered; `None` when the

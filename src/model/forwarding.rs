@@ -305,12 +305,14 @@ pub struct NewDeadLetter {
 }
 
 /// The outcome of a planned batch, written in one transaction: the position moves to
-/// `end`, the batch plan is cleared, the refused records are kept as dead letters.
+/// `end`, the refused records are kept as dead letters, and the plan is cleared or
+/// replaced by the `next` batch's (so a backlog costs one write per batch).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompletedBatch {
     pub end: Position,
     pub delivered: i64,
     pub dead_letters: Vec<NewDeadLetter>,
+    pub next: Option<PlannedBatch>,
     pub at: DateTime<Utc>,
 }
 

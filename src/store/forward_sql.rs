@@ -235,8 +235,8 @@ macro_rules! forward_store {
             async fn complete_batch(&self, lease: &Lease, done: &CompletedBatch) -> Result<bool, StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let moved = sqlx::query(&format!(
-                    "UPDATE destinations SET position_xid = $4, position_seq = $5, batch_id = NULL, batch_end_xid = NULL, \
-                     batch_end_seq = NULL, delivered_count = delivered_count + $6, failing = $7, \
+                    "UPDATE destinations SET position_xid = $4, position_seq = $5, batch_id = $9, batch_end_xid = $10, \
+                     batch_end_seq = $11, delivered_count = delivered_count + $6, failing = $7, \
                      last_delivered_at = CASE WHEN $6 > 0 THEN $8 ELSE last_delivered_at END{FENCE}"
                 ))
                 .bind(lease.destination.to_string())
@@ -247,6 +247,9 @@ macro_rules! forward_store {
                 .bind(done.delivered)
                 .bind(false)
                 .bind(done.at)
+                .bind(done.next.map(|p| p.id.to_string()))
+                .bind(done.next.map(|p| p.end.xid))
+                .bind(done.next.map(|p| p.end.seq))
                 .execute(&mut *tx)
                 .await?;
                 if moved.rows_affected() == 0 {
@@ -461,8 +464,9 @@ macro_rules! forward_store {
                     .bind(*expired as i64)
                     .bind(at)
                     .bind(format!(
-                        "{expired} events were deleted by retention before they were delivered (held back longer than \
-                         PUSHGATE_FORWARD_MAX_BACKLOG_HOURS)"
+                        "{expired} {} deleted by retention before delivery (held back longer than \
+                         PUSHGATE_FORWARD_MAX_BACKLOG_HOURS)",
+                        if *expired == 1 { "event was" } else { "events were" }
                     ))
                     .execute(&mut *tx)
                     .await?;

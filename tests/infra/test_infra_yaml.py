@@ -33,7 +33,28 @@ DOCUMENTED_METRICS = {
     "pushgate_requests_total",
     "pushgate_request_duration_seconds",
     "pushgate_request_duration_seconds_bucket",
+    "pushgate_forward_delivered_total",
+    "pushgate_forward_dead_letters_total",
+    "pushgate_forward_retries_total",
+    "pushgate_forward_expired_total",
+    "pushgate_forward_lag_events",
+    "pushgate_forward_lag_seconds",
+    "pushgate_forward_destination_status",
+    "pushgate_retention_passes_total",
+    "pushgate_retention_deleted_events_total",
+    "pushgate_retention_expired_events_total",
 }
+# The alerts the tests below require, and those alerts.test.yml must exercise.
+REQUIRED_ALERTS = (
+    "PushgateDown",
+    "PushgateConnectionError",
+    "PushgateHeartbeatStale",
+    "PushgateRejectionsHigh",
+    "PushgateDestinationFailing",
+    "PushgateDestinationLagHigh",
+    "PushgateDestinationEventsExpired",
+    "PushgateDestinationDeadLetters",
+)
 
 
 def load_yaml_docs(path: Path) -> list:
@@ -182,12 +203,59 @@ def test_every_alert_rule_is_complete():
 
 def test_required_alerts_exist():
     by_name = {r["alert"]: r for r in alert_rules()}
-    for name in ("PushgateDown", "PushgateConnectionError", "PushgateHeartbeatStale", "PushgateRejectionsHigh"):
+    for name in REQUIRED_ALERTS:
         assert name in by_name
     assert 'pushgate_connection_status{status="error"} == 1' in by_name["PushgateConnectionError"]["expr"]
     assert "pushgate_connection_seconds_since_heartbeat >" in by_name["PushgateHeartbeatStale"]["expr"]
     assert "rate(pushgate_rejections_total[5m])" in by_name["PushgateRejectionsHigh"]["expr"]
     assert 'up{job="pushgate"}' in by_name["PushgateDown"]["expr"]
+
+
+def test_forwarding_alerts():
+    by_name = {r["alert"]: r for r in alert_rules()}
+    failing = by_name["PushgateDestinationFailing"]
+    assert failing["expr"].strip() == 'pushgate_forward_destination_status{status="failing"} == 1'
+    assert (failing["for"], failing["labels"]["severity"]) == ("5m", "critical")
+    assert "{{ $labels.name }}" in failing["annotations"]["summary"]
+    assert "GET /v1/destinations/{{ $labels.destination }}" in failing["annotations"]["description"]
+    assert "last_error" in failing["annotations"]["description"]
+    lag = by_name["PushgateDestinationLagHigh"]
+    assert lag["expr"].startswith("pushgate_forward_lag_seconds > 300")
+    assert 'unless on (destination) (pushgate_forward_destination_status{status="paused"} == 1)' in lag["expr"]
+    assert (lag["for"], lag["labels"]["severity"]) == ("10m", "warning")
+    expired = by_name["PushgateDestinationEventsExpired"]
+    assert expired["expr"].strip() == "increase(pushgate_forward_expired_total[1h]) > 0"
+    assert expired["labels"]["severity"] == "critical"
+    dead = by_name["PushgateDestinationDeadLetters"]
+    assert dead["expr"].strip() == "increase(pushgate_forward_dead_letters_total[15m]) > 0"
+    assert dead["labels"]["severity"] == "warning"
+    for rule in (failing, lag, expired, dead):
+        assert "{{ $labels.name }}" in rule["annotations"]["summary"], rule["alert"]
+        description = rule["annotations"]["description"]
+        assert "{{ $labels.name }}" in description and "{{ $labels.destination }}" in description, rule["alert"]
+
+
+def alert_rule_tests() -> list[dict]:
+    doc = load_yaml(INFRA / "prometheus/alerts.test.yml")
+    assert doc["rule_files"] == ["alerts.yml"]
+    return [t for group in doc["tests"] for t in group["alert_rule_test"]]
+
+
+def test_every_alert_has_a_promtool_unit_test():
+    tests = alert_rule_tests()
+    names = {r["alert"] for r in alert_rules()}
+    tested = {t["alertname"] for t in tests}
+    assert tested <= names, f"tests of unknown alerts: {tested - names}"
+    for name in REQUIRED_ALERTS:
+        firing = [t for t in tests if t["alertname"] == name and t.get("exp_alerts")]
+        assert firing, f"{name} has no promtool test where it fires"
+        for t in firing:
+            for alert in t["exp_alerts"]:
+                assert alert["exp_labels"].get("severity"), (name, t["eval_time"])
+                assert alert.get("exp_annotations", {}).get("summary"), (name, t["eval_time"])
+    for name in REQUIRED_ALERTS[4:]:
+        quiet = [t for t in tests if t["alertname"] == name and not t.get("exp_alerts")]
+        assert quiet, f"{name} has no promtool test where it does not fire"
 
 
 def test_alert_expressions_have_balanced_brackets():
@@ -226,6 +294,10 @@ def test_dashboard_panels_use_pushgate_metrics():
     assert len(ids) == len(set(ids)), "panel ids must be unique"
     all_exprs = []
     for p in panels:
+        if p["type"] == "row":
+            assert not p.get("collapsed") and not p.get("panels"), p["title"]
+            continue
+        assert p["datasource"]["uid"] == "prometheus", p["title"]
         assert p["targets"], p["title"]
         for t in p["targets"]:
             assert METRIC_RE.search(t["expr"]), (p["title"], t["expr"])
@@ -239,6 +311,47 @@ def test_dashboard_panels_use_pushgate_metrics():
     assert "rate(pushgate_rejections_total[5m])" in joined and "by (reason)" in joined
     assert "histogram_quantile(" in joined and "pushgate_request_duration_seconds_bucket" in joined
     assert "pushgate_connection_seconds_since_heartbeat" in joined
+
+
+def test_dashboard_panels_do_not_overlap():
+    cells = {}
+    for p in dashboard()["panels"]:
+        g = p["gridPos"]
+        assert g["x"] >= 0 and g["w"] > 0 and g["h"] > 0 and g["x"] + g["w"] <= 24, p["title"]
+        for x in range(g["x"], g["x"] + g["w"]):
+            for y in range(g["y"], g["y"] + g["h"]):
+                assert (x, y) not in cells, (p["title"], cells.get((x, y)))
+                cells[(x, y)] = p["title"]
+
+
+def test_dashboard_forwarding_row():
+    panels = dashboard()["panels"]
+    rows = [p for p in panels if p["type"] == "row"]
+    assert [r["title"] for r in rows] == ["Forwarding"]
+    row_y = rows[0]["gridPos"]["y"]
+    below = [p for p in panels if p["type"] != "row" and p["gridPos"]["y"] > row_y]
+    above = [p for p in panels if p["type"] != "row" and p["gridPos"]["y"] < row_y]
+    assert above and below
+    for p in above:
+        assert "pushgate_forward_" not in json.dumps(p["targets"]), p["title"]
+    joined = "\n".join(t["expr"] for p in below for t in p["targets"])
+    for metric in (
+        "pushgate_forward_destination_status",
+        "pushgate_forward_lag_seconds",
+        "pushgate_forward_lag_events",
+        "rate(pushgate_forward_delivered_total",
+        "rate(pushgate_forward_retries_total",
+        "rate(pushgate_forward_dead_letters_total",
+    ):
+        assert metric in joined, metric
+    # every replica reports the same per-destination series: aggregate with max, not sum
+    for p in below:
+        for t in p["targets"]:
+            if "pushgate_forward_" in t["expr"]:
+                assert "max by (destination" in t["expr"], (p["title"], t["expr"])
+                assert 'name=~"$destination"' in t["expr"], (p["title"], t["expr"])
+    variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
+    assert variables["destination"]["query"]["query"] == "label_values(pushgate_forward_destination_status, name)"
 
 
 def test_readme_documents_every_metric_used():

@@ -113,7 +113,7 @@ pub fn standard_signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> 
 #[async_trait::async_trait]
 impl Sink for HttpSink {
     fn limits(&self) -> Limits {
-        Limits { max_events: self.config.max_batch_events, max_bytes: self.config.max_batch_bytes }
+        Limits { max_events: self.config.max_batch_events, max_bytes: self.config.max_batch_bytes, linger: Duration::ZERO }
     }
 
     async fn send(&self, batch_id: Uuid, records: &[Record]) -> Result<(), SinkError> {

@@ -29,11 +29,14 @@ impl Record {
     }
 }
 
-/// How much one send may carry.
+/// How much one send may carry, and how long a batch that is not full may wait for more
+/// events (zero: send at once). A store that wants few large objects (an archive) waits;
+/// a bus does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub max_events: usize,
     pub max_bytes: usize,
+    pub linger: Duration,
 }
 
 /// Why a send did not deliver everything.

@@ -124,7 +124,7 @@ impl NatsSink {
 #[async_trait::async_trait]
 impl Sink for NatsSink {
     fn limits(&self) -> Limits {
-        Limits { max_events: MAX_EVENTS, max_bytes: MAX_BYTES }
+        Limits { max_events: MAX_EVENTS, max_bytes: MAX_BYTES, linger: Duration::ZERO }
     }
 
     async fn send(&self, _batch_id: Uuid, records: &[Record]) -> Result<(), SinkError> {

@@ -4,7 +4,7 @@
 use super::*;
 use crate::model::{
     CompletedBatch, CompletedReplay, DestinationKind, DestinationUpdate, EventFilter, Hold, NewDeadLetter, NewDestination,
-    Backlog, Lease, Position, PruneOutcome, PruneWindow, StartFrom,
+    Backlog, Lease, PlannedBatch, Position, PruneOutcome, PruneWindow, StartFrom,
 };
 
 conformance!(
@@ -75,7 +75,7 @@ async fn destinations_round_trip(store: Arc<dyn Store>) {
     assert_eq!((d.position, d.planned, d.lease.is_none(), d.failing, d.paused), (Position::START, None, true, false, false));
     assert_eq!(d.config_public, new.config_public);
     assert_eq!(store.get_destination(d.id).await.unwrap(), Some(d.clone()));
-    assert_eq!(store.list_destinations().await.unwrap(), [d.clone()]);
+    assert_eq!(store.list_destinations().await.unwrap(), std::slice::from_ref(&d));
     let later = now() + Duration::seconds(1);
     let update = DestinationUpdate { name: Some("renamed".into()), filter: Some(EventFilter::default()), config: Some((json!({"url": "nats://h"}), "v1:new".into())) };
     let changed = store.update_destination(d.id, &update, later).await.unwrap().unwrap();
@@ -144,7 +144,7 @@ async fn leases_fence_every_write(store: Arc<dyn Store>) {
     assert!(second.generation > first.generation);
     let end = Position { xid: 0, seq: 10 };
     assert!(!store.plan_batch(&first, Uuid::new_v4(), end).await.unwrap(), "the old holder is fenced out");
-    let done = CompletedBatch { end, delivered: 1, dead_letters: vec![], at: now() };
+    let done = CompletedBatch { end, delivered: 1, dead_letters: vec![], next: None, at: now() };
     assert!(!store.complete_batch(&first, &done).await.unwrap());
     assert!(!store.record_failure(&first, now(), "x").await.unwrap());
     assert!(!store.skip_to(&first, end).await.unwrap());
@@ -163,6 +163,13 @@ async fn leases_fence_every_write(store: Arc<dyn Store>) {
     let moved = store.get_destination(d.id).await.unwrap().unwrap();
     assert_eq!((moved.position, moved.planned, moved.failing, moved.counters.delivered), (end, None, false, 1));
     assert!(moved.last_delivered_at.is_some());
+    // Completing a batch may plan the next one in the same write.
+    let next = PlannedBatch { id: Uuid::new_v4(), end: Position { xid: 0, seq: 15 } };
+    let chained = CompletedBatch { end: Position { xid: 0, seq: 12 }, delivered: 0, dead_letters: vec![], next: Some(next), at: now() };
+    assert!(store.complete_batch(&second, &chained).await.unwrap());
+    let planned = store.get_destination(d.id).await.unwrap().unwrap();
+    assert_eq!((planned.position, planned.planned), (Position { xid: 0, seq: 12 }, Some(next)));
+    assert!(store.complete_batch(&second, &CompletedBatch { end: Position { xid: 0, seq: 15 }, next: None, ..chained.clone() }).await.unwrap());
     assert!(store.skip_to(&second, Position { xid: 0, seq: 20 }).await.unwrap());
     assert!(!store.skip_to(&second, end).await.unwrap(), "never back");
     store.release_destination(&second).await.unwrap();
@@ -183,6 +190,7 @@ async fn batches_complete_with_their_dead_letters_once(store: Arc<dyn Store>) {
         end: Position { xid: 0, seq: 5 },
         delivered: 3,
         dead_letters: vec![letter(e1, "HTTP 400: bad"), letter(e2, "HTTP 413: too large")],
+        next: None,
         at: now(),
     };
     assert!(store.complete_batch(&l, &done).await.unwrap());
@@ -202,7 +210,7 @@ async fn dead_letters_are_replayed(store: Arc<dyn Store>) {
     let d = store.create_destination(&new_destination("bus", EventFilter::default(), StartFrom::Earliest)).await.unwrap();
     let l = lease(&store, d.id, "a").await;
     let (e1, e2) = (Uuid::new_v4(), Uuid::new_v4());
-    let done = CompletedBatch { end: Position::START, delivered: 0, dead_letters: vec![letter(e1, "bad"), letter(e2, "bad")], at: now() };
+    let done = CompletedBatch { end: Position::START, delivered: 0, dead_letters: vec![letter(e1, "bad"), letter(e2, "bad")], next: None, at: now() };
     store.complete_batch(&l, &done).await.unwrap();
     assert!(store.replays(d.id, 10).await.unwrap().is_empty(), "none asked for");
     assert_eq!(store.request_replay(d.id).await.unwrap(), 2);
@@ -254,7 +262,7 @@ async fn retention_deletes_only_what_was_delivered(store: Arc<dyn Store>) {
     assert_eq!((outcome.deleted, outcome.expired.clone()), (2, vec![(d.id, 2)]));
     let expired = store.get_destination(d.id).await.unwrap().unwrap();
     assert_eq!(expired.counters.expired, 2);
-    assert!(expired.last_error.unwrap().message.contains("2 events were deleted by retention"));
+    assert!(expired.last_error.unwrap().message.contains("2 events were deleted by retention before delivery"));
     assert_eq!(store.retention_window(0, 1000).await.unwrap(), None, "the table is empty");
     // New events after the table was emptied come after every position: never behind one.
     stored(&store, "acme", SourceKind::Webhook, &["new"]).await;
