@@ -223,7 +223,8 @@ impl Run<'_> {
             }
             let Some(batch) = batch else {
                 if self.wait(self.worker.settings.poll, &mut commits, true).await {
-                    refreshed -= REFRESH;
+                    // A nudge: an admin changed something; look at once.
+                    refreshed = Instant::now().checked_sub(REFRESH).unwrap_or(refreshed);
                     replay_checked = None;
                 }
                 continue;
