@@ -1,5 +1,6 @@
 //! The forwarding SQL both backends share, as a macro that implements
-//! [`Forwarding`](super::Forwarding) for a store struct with a `pool` and a `commits`
+//! [`Forwarding`](super::Forwarding) for a store struct with a `pool`, a `progress` pool
+//! (where forwarding's own writes go: positions, plans, leases, retention) and a `commits`
 //! signal. What differs between the backends (how a position is compared, and the
 //! horizon) comes from the struct's own `XID`, `ORDER`, `HORIZON`, `horizon_at`,
 //! `push_after` and `push_upto`.
@@ -193,7 +194,7 @@ macro_rules! forward_store {
                 .bind(holder)
                 .bind(until)
                 .bind(now)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.progress)
                 .await?;
                 Ok(generation.map(|generation| Lease { destination: id, holder: holder.to_owned(), generation }))
             }
@@ -204,7 +205,7 @@ macro_rules! forward_store {
                     .bind(lease.holder.as_str())
                     .bind(lease.generation)
                     .bind(until)
-                    .execute(&self.pool)
+                    .execute(&self.progress)
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -214,7 +215,7 @@ macro_rules! forward_store {
                     .bind(lease.destination.to_string())
                     .bind(lease.holder.as_str())
                     .bind(lease.generation)
-                    .execute(&self.pool)
+                    .execute(&self.progress)
                     .await?;
                 Ok(())
             }
@@ -227,13 +228,13 @@ macro_rules! forward_store {
                     .bind(id.to_string())
                     .bind(end.xid)
                     .bind(end.seq)
-                    .execute(&self.pool)
+                    .execute(&self.progress)
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
 
             async fn complete_batch(&self, lease: &Lease, done: &CompletedBatch) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.progress.begin().await?;
                 let moved = sqlx::query(&format!(
                     "UPDATE destinations SET position_xid = $4, position_seq = $5, batch_id = $9, batch_end_xid = $10, \
                      batch_end_seq = $11, delivered_count = delivered_count + $6, failing = $7, \
@@ -292,7 +293,7 @@ macro_rules! forward_store {
                 qb.push(" AND batch_id IS NULL AND (position_xid < ").push_bind(position.xid);
                 qb.push(" OR (position_xid = ").push_bind(position.xid).push(" AND position_seq < ").push_bind(position.seq);
                 qb.push("))");
-                Ok(qb.build().execute(&self.pool).await?.rows_affected() > 0)
+                Ok(qb.build().execute(&self.progress).await?.rows_affected() > 0)
             }
 
             async fn record_failure(&self, lease: &Lease, at: DateTime<Utc>, message: &str) -> Result<bool, StoreError> {
@@ -305,7 +306,7 @@ macro_rules! forward_store {
                 .bind(true)
                 .bind(at)
                 .bind(bounded(message))
-                .execute(&self.pool)
+                .execute(&self.progress)
                 .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -336,7 +337,7 @@ macro_rules! forward_store {
             }
 
             async fn complete_replay(&self, lease: &Lease, replay: &CompletedReplay, at: DateTime<Utc>) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.progress.begin().await?;
                 let delivered = replay.delivered.len() as i64;
                 let moved = sqlx::query(&format!(
                     "UPDATE destinations SET delivered_count = delivered_count + $4, failing = $5, \
@@ -394,7 +395,7 @@ macro_rules! forward_store {
                 .bind(holder)
                 .bind(until)
                 .bind(now)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.progress)
                 .await?;
                 Ok(taken.is_some())
             }
@@ -413,7 +414,7 @@ macro_rules! forward_store {
             }
 
             async fn prune_events(&self, w: &PruneWindow, at: DateTime<Utc>) -> Result<PruneOutcome, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.progress.begin().await?;
                 let old: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE seq > $1 AND seq <= $2 AND received_at < $3")
                     .bind(w.after_seq)
                     .bind(w.upto_seq)
@@ -479,7 +480,7 @@ macro_rules! forward_store {
                 let mut deleted = 0;
                 for table in ["status_history", "alert_deliveries"] {
                     let sql = format!("DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE at < $1 ORDER BY id LIMIT $2)");
-                    deleted += sqlx::query(&sql).bind(before).bind(i64::from(limit)).execute(&self.pool).await?.rows_affected();
+                    deleted += sqlx::query(&sql).bind(before).bind(i64::from(limit)).execute(&self.progress).await?.rows_affected();
                 }
                 Ok(deleted)
             }

@@ -23,6 +23,9 @@ use crate::model::{
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Forwarding's writes share the pool: PostgreSQL's commits do not serialize on one
+    /// writer as SQLite's do.
+    progress: PgPool,
     /// Ticks after each commit that stored events (forwarding wakes on it).
     commits: tokio::sync::watch::Sender<u64>,
 }
@@ -36,7 +39,7 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
-        Ok(PostgresStore { pool, commits: tokio::sync::watch::Sender::new(0) })
+        Ok(PostgresStore { progress: pool.clone(), pool, commits: tokio::sync::watch::Sender::new(0) })
     }
 
     /// How a row's place in commit order is read: the inserting transaction, then `seq`.

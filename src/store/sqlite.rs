@@ -25,6 +25,12 @@ use crate::model::{
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Forwarding's writes (positions, batch plans, leases, retention), with
+    /// `synchronous = NORMAL`: committed to the write-ahead log without an fsync of their
+    /// own, so they do not compete with ingest for the disk (the next ingest commit's
+    /// fsync covers them). A process crash loses none of them; a power loss may lose the
+    /// last ones, which at worst resends the batches they were about.
+    progress: SqlitePool,
     /// Ticks after each commit that stored events (forwarding wakes on it).
     commits: tokio::sync::watch::Sender<u64>,
 }
@@ -46,10 +52,15 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+            .connect_with(options.clone())
+            .await?;
+        let progress = SqlitePoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.synchronous(SqliteSynchronous::Normal))
             .await?;
         tokio::spawn(checkpoint_periodically(pool.clone()));
-        Ok(SqliteStore { pool, commits: tokio::sync::watch::Sender::new(0) })
+        Ok(SqliteStore { pool, progress, commits: tokio::sync::watch::Sender::new(0) })
     }
 
     /// A private in-memory database: one connection that lives as long as the store.
@@ -62,7 +73,7 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool, commits: tokio::sync::watch::Sender::new(0) })
+        Ok(SqliteStore { progress: pool.clone(), pool, commits: tokio::sync::watch::Sender::new(0) })
     }
 
     /// One writer at a time: `seq` order is commit order, and `xid` is always 0.
