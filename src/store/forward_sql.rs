@@ -185,6 +185,8 @@ macro_rules! forward_store {
             async fn acquire_destination(&self, id: Uuid, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>)
                 -> Result<Option<Lease>, StoreError>
             {
+                // One writer at a time on SQLite, taken in this process (see `write_turn`).
+                let _turn = self.write_turn().await;
                 let generation: Option<i64> = sqlx::query_scalar(
                     "UPDATE destinations SET lease_holder = $2, lease_generation = lease_generation + 1, lease_expires_at = $3 \
                      WHERE id = $1 AND NOT paused AND (lease_holder IS NULL OR lease_holder = $2 OR lease_expires_at < $4) \
@@ -200,6 +202,8 @@ macro_rules! forward_store {
             }
 
             async fn renew_destination(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool, StoreError> {
+                // One writer at a time on SQLite, taken in this process (see `write_turn`).
+                let _turn = self.write_turn().await;
                 let done = sqlx::query(&format!("UPDATE destinations SET lease_expires_at = $4{FENCE}"))
                     .bind(lease.destination.to_string())
                     .bind(lease.holder.as_str())
@@ -211,6 +215,8 @@ macro_rules! forward_store {
             }
 
             async fn release_destination(&self, lease: &Lease) -> Result<(), StoreError> {
+                // One writer at a time on SQLite, taken in this process (see `write_turn`).
+                let _turn = self.write_turn().await;
                 sqlx::query(&format!("UPDATE destinations SET lease_holder = NULL, lease_expires_at = NULL{FENCE}"))
                     .bind(lease.destination.to_string())
                     .bind(lease.holder.as_str())
@@ -221,6 +227,8 @@ macro_rules! forward_store {
             }
 
             async fn plan_batch(&self, lease: &Lease, id: Uuid, end: Position) -> Result<bool, StoreError> {
+                // One writer at a time on SQLite, taken in this process (see `write_turn`).
+                let _turn = self.write_turn().await;
                 let done = sqlx::query(&format!("UPDATE destinations SET batch_id = $4, batch_end_xid = $5, batch_end_seq = $6{FENCE}"))
                     .bind(lease.destination.to_string())
                     .bind(lease.holder.as_str())
@@ -234,6 +242,8 @@ macro_rules! forward_store {
             }
 
             async fn complete_batch(&self, lease: &Lease, done: &CompletedBatch) -> Result<bool, StoreError> {
+                // One writer at a time on SQLite, taken in this process (see `write_turn`).
+                let _turn = self.write_turn().await;
                 let mut tx = self.progress.begin().await?;
                 let moved = sqlx::query(&format!(
                     "UPDATE destinations SET position_xid = $4, position_seq = $5, batch_id = $9, batch_end_xid = $10, \
@@ -285,6 +295,8 @@ macro_rules! forward_store {
             }
 
             async fn skip_to(&self, lease: &Lease, position: Position) -> Result<bool, StoreError> {
+                // One writer at a time on SQLite, taken in this process (see `write_turn`).
+                let _turn = self.write_turn().await;
                 let mut qb = QueryBuilder::<$db>::new("UPDATE destinations SET position_xid = ");
                 qb.push_bind(position.xid).push(", position_seq = ").push_bind(position.seq);
                 qb.push(" WHERE id = ").push_bind(lease.destination.to_string());
@@ -297,6 +309,8 @@ macro_rules! forward_store {
             }
 
             async fn record_failure(&self, lease: &Lease, at: DateTime<Utc>, message: &str) -> Result<bool, StoreError> {
+                // One writer at a time on SQLite, taken in this process (see `write_turn`).
+                let _turn = self.write_turn().await;
                 let done = sqlx::query(&format!(
                     "UPDATE destinations SET failing = $4, last_error_at = $5, last_error = $6, retries_count = retries_count + 1{FENCE}"
                 ))
@@ -337,6 +351,8 @@ macro_rules! forward_store {
             }
 
             async fn complete_replay(&self, lease: &Lease, replay: &CompletedReplay, at: DateTime<Utc>) -> Result<bool, StoreError> {
+                // One writer at a time on SQLite, taken in this process (see `write_turn`).
+                let _turn = self.write_turn().await;
                 let mut tx = self.progress.begin().await?;
                 let delivered = replay.delivered.len() as i64;
                 let moved = sqlx::query(&format!(
@@ -384,6 +400,8 @@ macro_rules! forward_store {
             async fn try_job_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>)
                 -> Result<bool, StoreError>
             {
+                // One writer at a time on SQLite, taken in this process (see `write_turn`).
+                let _turn = self.write_turn().await;
                 let taken: Option<i64> = sqlx::query_scalar(
                     "INSERT INTO leases (name, holder, generation, expires_at) VALUES ($1, $2, 1, $3) \
                      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at, \
@@ -414,6 +432,8 @@ macro_rules! forward_store {
             }
 
             async fn prune_events(&self, w: &PruneWindow, at: DateTime<Utc>) -> Result<PruneOutcome, StoreError> {
+                // One writer at a time on SQLite, taken in this process (see `write_turn`).
+                let _turn = self.write_turn().await;
                 let mut tx = self.progress.begin().await?;
                 let old: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE seq > $1 AND seq <= $2 AND received_at < $3")
                     .bind(w.after_seq)
@@ -477,6 +497,8 @@ macro_rules! forward_store {
             }
 
             async fn prune_history(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+                // One writer at a time on SQLite, taken in this process (see `write_turn`).
+                let _turn = self.write_turn().await;
                 let mut deleted = 0;
                 for table in ["status_history", "alert_deliveries"] {
                     let sql = format!("DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE at < $1 ORDER BY id LIMIT $2)");

@@ -42,6 +42,11 @@ impl PostgresStore {
         Ok(PostgresStore { progress: pool.clone(), pool, commits: tokio::sync::watch::Sender::new(0) })
     }
 
+    /// PostgreSQL writers do not wait on one another (row locks aside): no turns.
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        None
+    }
+
     /// How a row's place in commit order is read: the inserting transaction, then `seq`.
     const XID: &'static str = "xid";
     const ORDER: &'static str = "xid, seq";

@@ -221,6 +221,8 @@ macro_rules! sql_store {
             }
 
             async fn commit(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError> {
+                // One writer at a time on SQLite, taken in this process (see `write_turn`).
+                let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await?;
                 let events = batch::events(ops);
                 let mut inserted = std::collections::HashSet::new();

@@ -31,6 +31,10 @@ pub struct SqliteStore {
     /// fsync covers them). A process crash loses none of them; a power loss may lose the
     /// last ones, which at worst resends the batches they were about.
     progress: SqlitePool,
+    /// SQLite takes one writer at a time, and a writer that finds the database locked
+    /// sleeps and polls (up to 100 ms a try). Writes of this process take turns here
+    /// instead, so ingest's commits and forwarding's progress never sleep on each other.
+    writer: tokio::sync::Mutex<()>,
     /// Ticks after each commit that stored events (forwarding wakes on it).
     commits: tokio::sync::watch::Sender<u64>,
 }
@@ -60,7 +64,7 @@ impl SqliteStore {
             .connect_with(options.synchronous(SqliteSynchronous::Normal))
             .await?;
         tokio::spawn(checkpoint_periodically(pool.clone()));
-        Ok(SqliteStore { pool, progress, commits: tokio::sync::watch::Sender::new(0) })
+        Ok(SqliteStore { pool, progress, writer: tokio::sync::Mutex::new(()), commits: tokio::sync::watch::Sender::new(0) })
     }
 
     /// A private in-memory database: one connection that lives as long as the store.
@@ -73,7 +77,12 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { progress: pool.clone(), pool, commits: tokio::sync::watch::Sender::new(0) })
+        Ok(SqliteStore { progress: pool.clone(), pool, writer: tokio::sync::Mutex::new(()), commits: tokio::sync::watch::Sender::new(0) })
+    }
+
+    /// This process's turn to write.
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        Some(self.writer.lock().await)
     }
 
     /// One writer at a time: `seq` order is commit order, and `xid` is always 0.
