@@ -443,7 +443,9 @@ async fn orchestrate() {
         gate.stop();
     }
     let _ = receiver.kill();
+    let _ = receiver.wait();
     let _ = nats.kill();
+    let _ = nats.wait();
 
     println!("\n| backend | measurement | events/s | notes |\n|---|---|---:|---|");
     for r in &rows {

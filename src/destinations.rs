@@ -37,10 +37,16 @@ pub struct CreateRequest {
 pub struct PatchRequest {
     #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
+    /// `null` (like `{}`) takes every event again; absent leaves the filter as it is.
+    #[serde(default, deserialize_with = "present")]
     pub filter: Option<Value>,
     #[serde(default)]
     pub config: Option<Value>,
+}
+
+/// A field that is present, `null` included.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 impl std::fmt::Debug for CreateRequest {
@@ -305,6 +311,17 @@ mod tests {
         assert!(e[0].contains("not available in this version"), "{e:?}");
         let e = prepare_new(request(json!({"name": "n", "kind": "pigeon"})), &key(), crate::model::now()).unwrap_err();
         assert!(e[0].contains("is not one of nats, http"), "{e:?}");
+    }
+
+    #[test]
+    fn a_null_filter_in_a_patch_takes_every_event() {
+        let p: PatchRequest = serde_json::from_value(json!({"filter": null})).unwrap();
+        assert_eq!(p.filter, Some(Value::Null));
+        let p: PatchRequest = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(p.filter, None);
+        let mut errors = Vec::new();
+        assert_eq!(parse_filter(Some(&Value::Null), &mut errors), EventFilter::default());
+        assert!(errors.is_empty());
     }
 
     #[test]

@@ -102,7 +102,11 @@ impl SinkConfig {
             },
             SinkConfig::Http(h) => match &h.auth {
                 Some(HttpAuth::Bearer(t) | HttpAuth::Splunk(t)) => vec![t.expose().to_owned()],
-                Some(HttpAuth::Basic { password, .. }) => vec![password.expose().to_owned()],
+                // A receiver may echo the header: the encoded form is a secret too.
+                Some(HttpAuth::Basic { username, password }) => vec![
+                    password.expose().to_owned(),
+                    STANDARD.encode(format!("{username}:{}", password.expose())),
+                ],
                 Some(HttpAuth::Header { value, .. }) => vec![value.expose().to_owned()],
                 Some(HttpAuth::StandardWebhooks { .. }) | None => vec![],
             },

@@ -2,8 +2,10 @@
 //! are deleted once every destination whose filter takes them has delivered or
 //! dead-lettered them. A destination that is paused or failing holds events back for at
 //! most `PUSHGATE_FORWARD_MAX_BACKLOG_HOURS` more; past that they are deleted anyway,
-//! counted as expired on it, and its `last_error` says so. Status history and alert
-//! deliveries older than the retention go too.
+//! counted as expired on it, and its `last_error` says so. A destination that is running
+//! holds its events however old they are. Status history and alert deliveries older than
+//! the retention go too, and dead letters once they are older than the retention plus the
+//! backlog bound (as long as an undelivered event may wait).
 //!
 //! A pass runs every minute on one process at a time (a job lease), off the push path,
 //! in windows of [`WINDOW`] events, each its own short transaction, so ingest never waits
@@ -42,6 +44,7 @@ pub struct Pass {
     pub deleted: u64,
     pub expired: u64,
     pub history: u64,
+    pub dead_letters: u64,
 }
 
 /// Runs a pass every `retention.every` until `stop`, counting each in `metrics`.
@@ -62,10 +65,11 @@ pub async fn run(store: Arc<dyn Store>, retention: Retention, holder: String, me
                 continue;
             }
         }
-        match pass(store.as_ref(), &retention, at, &stop).await {
+        match pass(store.as_ref(), &retention, at, &holder, &stop).await {
             Ok(done) => {
                 if done != Pass::default() {
-                    tracing::info!(deleted = done.deleted, expired = done.expired, history = done.history, "retention pass");
+                    tracing::info!(deleted = done.deleted, expired = done.expired, history = done.history,
+                        dead_letters = done.dead_letters, "retention pass");
                 }
                 metrics.retention_pass(done.deleted, done.expired);
             }
@@ -74,21 +78,28 @@ pub async fn run(store: Arc<dyn Store>, retention: Retention, holder: String, me
     }
 }
 
-/// One pass at `at`.
-pub async fn pass(store: &dyn Store, retention: &Retention, at: DateTime<Utc>, stop: &watch::Receiver<bool>) -> Result<Pass, StoreError> {
+/// One pass at `at`, for as long as `holder` keeps the job lease.
+pub async fn pass(store: &dyn Store, retention: &Retention, at: DateTime<Utc>, holder: &str, stop: &watch::Receiver<bool>)
+    -> Result<Pass, StoreError>
+{
     let mut done = Pass::default();
     let Some(keep) = retention.events else { return Ok(done) };
     let cutoff = at - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
     let expire_before = cutoff - chrono::Duration::from_std(retention.max_backlog).unwrap_or(chrono::Duration::MAX);
     let mut after = 0i64;
     while !*stop.borrow() {
+        // A long pass keeps its lease, or stops when another process took the job.
+        let renewed = now();
+        if !store.try_job_lease(LEASE, holder, renewed, renewed + LEASE_TTL).await? {
+            break;
+        }
         let Some(upto) = store.retention_window(after, WINDOW).await? else { break };
         // Read per window: a destination created meanwhile holds what it has not seen.
         let holds = store
             .list_destinations()
             .await?
             .into_iter()
-            .map(|d| Hold { destination: d.id, position: d.position, filter: d.filter })
+            .map(|d| Hold { destination: d.id, position: d.position, bounded: d.paused || d.failing, filter: d.filter })
             .collect();
         let window = PruneWindow { after_seq: after, upto_seq: upto, cutoff, expire_before, holds };
         let outcome = store.prune_events(&window, at).await?;
@@ -108,6 +119,14 @@ pub async fn pass(store: &dyn Store, retention: &Retention, at: DateTime<Utc>, s
     loop {
         let n = store.prune_history(cutoff, WINDOW).await?;
         done.history += n;
+        if n == 0 || *stop.borrow() {
+            break;
+        }
+    }
+    // A dead letter keeps a refused event as long as an undelivered one may wait.
+    loop {
+        let n = store.prune_dead_letters(expire_before, WINDOW).await?;
+        done.dead_letters += n;
         if n == 0 || *stop.borrow() {
             break;
         }

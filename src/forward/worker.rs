@@ -90,7 +90,15 @@ impl Worker {
         let id = self.lease.destination;
         let (lost_tx, lost) = watch::channel(false);
         let keeper = tokio::spawn(keep_lease(self.store.clone(), self.lease.clone(), self.settings.clone(), lost_tx));
-        let mut run = Run { worker: &self, lost, failures: 0, failing: false, last_skip: Instant::now() };
+        let mut run = Run {
+            worker: &self,
+            lost,
+            failures: 0,
+            failing: false,
+            last_skip: Instant::now(),
+            filter_changed: None,
+            sending_since: None,
+        };
         match run.deliver().await {
             Ok(()) | Err(Stop::Done) => {}
             Err(Stop::Store(e)) => tracing::warn!(destination = %id, error = %e, "forwarding stopped: the store failed; retrying shortly"),
@@ -112,6 +120,10 @@ struct Run<'a> {
     /// The destination is `failing` (as stored); turning and leaving it are alerted.
     failing: bool,
     last_skip: Instant,
+    /// The stored position when the filter was found changed, to scan again from.
+    filter_changed: Option<Position>,
+    /// When the oldest event of the batch being sent arrived (for the alert's old status).
+    sending_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Run<'_> {
@@ -119,11 +131,16 @@ impl Run<'_> {
         *self.worker.stop.borrow() || *self.lost.borrow()
     }
 
-    /// Reads the destination again: false when it was deleted or paused.
+    /// Reads the destination again: false when it was deleted or paused. A changed filter
+    /// is noted in `filter_changed`: the scan then starts again from the stored position,
+    /// so the new filter applies to every event after it.
     async fn refresh(&mut self, current: &mut Option<Loaded>) -> Result<bool, Stop> {
         let Some(d) = self.worker.store.get_destination(self.worker.lease.destination).await? else { return Ok(false) };
         if d.paused {
             return Ok(false);
+        }
+        if current.as_ref().is_some_and(|l| l.destination.filter != d.filter) {
+            self.filter_changed = Some(d.position);
         }
         let changed = current.as_ref().is_none_or(|l| l.destination.updated_at != d.updated_at);
         if changed {
@@ -144,13 +161,16 @@ impl Run<'_> {
     async fn deliver(&mut self) -> Result<(), Stop> {
         let store = self.worker.store.clone();
         let id = self.worker.lease.destination;
+        // Where to start comes from the stored row itself, whether or not its settings
+        // can be used right now.
+        let Some(start) = store.get_destination(id).await? else { return Ok(()) };
+        self.failing = start.failing;
+        let mut cursor = start.position;
+        let mut planned = start.planned;
         let mut loaded: Option<Loaded> = None;
         if !self.refresh(&mut loaded).await? {
             return Ok(());
         }
-        self.failing = loaded.as_ref().is_some_and(|l| l.destination.failing);
-        let mut cursor = loaded.as_ref().map_or(Position::START, |l| l.destination.position);
-        let mut planned = loaded.as_ref().and_then(|l| l.destination.planned);
         let mut commits = store.commits();
         let mut refreshed = Instant::now();
         let mut replay_checked: Option<Instant> = None;
@@ -167,6 +187,11 @@ impl Run<'_> {
                     return Ok(());
                 }
                 refreshed = Instant::now();
+            }
+            if let Some(position) = self.filter_changed.take() {
+                if pending.is_none() && planned.is_none() {
+                    cursor = position;
+                }
             }
             let Some(current) = loaded.as_ref() else {
                 // Settings that cannot be used: wait for a change.
@@ -234,36 +259,41 @@ impl Run<'_> {
             }
             last_send = Instant::now();
             last_full = batch.full;
+            self.sending_since = batch.records.first().map(|r| r.event.received_at);
             let Some(outcome) = self.send(&mut loaded, batch.id, &batch.records).await? else { return Ok(()) };
+            let Batch { id: _, end, records, full, .. } = batch;
             let dead_letters = outcome
                 .refused()
                 .map(|(i, reason, sends)| NewDeadLetter {
-                    event_id: batch.records[i].event.id,
+                    event_id: records[i].event.id,
                     reason: reason.to_owned(),
                     attempts: i64::from(sends),
-                    record: String::from_utf8_lossy(&batch.records[i].json).into_owned(),
+                    record: String::from_utf8_lossy(&records[i].json).into_owned(),
                 })
                 .collect::<Vec<_>>();
+            let delivered = outcome.delivered() as i64;
+            // Only one batch is held at a time: this one goes before the next is read.
+            drop(records);
             if !dead_letters.is_empty() {
                 tracing::warn!(destination = %id, refused = dead_letters.len(), "records refused by the destination went to dead letters");
             }
             // A full batch means more is waiting (a backlog): the next one is read now and
             // planned in the same transaction that completes this one.
             let mut next = None;
-            if batch.full && !self.stopping() {
+            if full && !self.stopping() && self.filter_changed.is_none() {
                 if let Some(current) = loaded.as_ref() {
                     let horizon = store.horizon().await?;
-                    if horizon > batch.end {
-                        next = self.read(current, batch.end, horizon, None).await?.filter(|b| current.sink.limits().linger.is_zero() || b.full);
+                    if horizon > end {
+                        next = self.read(current, end, horizon, None).await?.filter(|b| current.sink.limits().linger.is_zero() || b.full);
                     }
                 }
             }
             let plan = next.as_ref().map(|b| PlannedBatch { id: b.id, end: b.end });
-            let done = CompletedBatch { end: batch.end, delivered: outcome.delivered() as i64, dead_letters, next: plan, at: now() };
+            let done = CompletedBatch { end, delivered, dead_letters, next: plan, at: now() };
             if !store.complete_batch(&self.worker.lease, &done).await? {
                 return Ok(());
             }
-            cursor = batch.end;
+            cursor = end;
             pending = next.map(|b| Batch { new: false, ..b });
             self.recovered().await;
         }
@@ -286,11 +316,12 @@ impl Run<'_> {
             for event in page {
                 from = event.position;
                 let record = Record::new(event);
-                if !records.is_empty() && bytes + record.json.len() > limits.max_bytes {
+                let size = record.json.len() + limits.overhead_per_record;
+                if !records.is_empty() && bytes + size > limits.max_bytes {
                     cut = true;
                     break 'pages;
                 }
-                bytes += record.json.len();
+                bytes += size;
                 records.push(record);
             }
             if got < ask {
@@ -403,7 +434,8 @@ impl Run<'_> {
             self.failing = true;
             tracing::warn!(destination = %d.id, name = %d.name, error = %error.message, "destination failing");
             if let Some(alerts) = &self.worker.alerts {
-                alerts.send(Alert::destination(d.id, &d.name, "ok", "failing", Some(error.message.clone()), now()));
+                let was = self.status_without_failure(self.sending_since).as_str();
+                alerts.send(Alert::destination(d.id, &d.name, was, "failing", Some(error.message.clone()), now()));
             }
         }
         Ok(())
@@ -417,10 +449,22 @@ impl Run<'_> {
             if let Ok(Some(d)) = self.worker.store.get_destination(self.worker.lease.destination).await {
                 tracing::info!(destination = %d.id, name = %d.name, "destination recovered");
                 if let Some(alerts) = &self.worker.alerts {
-                    alerts.send(Alert::destination(d.id, &d.name, "failing", "ok", None, now()));
+                    // Recovered with a backlog left is `lagging`, not yet `ok`.
+                    let oldest = match self.worker.store.backlog(d.position, &d.filter).await {
+                        Ok(backlog) => backlog.oldest_received_at,
+                        Err(_) => None,
+                    };
+                    let now_status = self.status_without_failure(oldest).as_str();
+                    alerts.send(Alert::destination(d.id, &d.name, "failing", now_status, None, now()));
                 }
             }
         }
+    }
+
+    /// `ok` or `lagging`, by the age of the oldest undelivered event.
+    fn status_without_failure(&self, oldest: Option<chrono::DateTime<chrono::Utc>>) -> super::DestinationStatus {
+        let lagging = oldest.is_some_and(|t| now() - t > chrono::Duration::seconds(super::status::LAGGING_AFTER_SECONDS));
+        if lagging { super::DestinationStatus::Lagging } else { super::DestinationStatus::Ok }
     }
 
     /// Waits up to `timeout`, or until a commit (when `on_commit`), a nudge, a shutdown or

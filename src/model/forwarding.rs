@@ -325,9 +325,10 @@ pub struct CompletedReplay {
 }
 
 /// One retention step over a window of events (`seq` in `(after, upto]`): events older
-/// than `cutoff` are deleted unless a destination still holds them; a hold ends for
-/// events older than `expire_before` (the backlog bound), which are then counted as
-/// expired on that destination.
+/// than `cutoff` are deleted unless a destination still holds them. A paused or failing
+/// destination's hold ends for events older than `expire_before` (the backlog bound);
+/// those are deleted and counted as expired on it. A running destination holds its
+/// events however old: it is delivering them.
 #[derive(Debug, Clone)]
 pub struct PruneWindow {
     pub after_seq: i64,
@@ -343,6 +344,47 @@ pub struct Hold {
     pub destination: Uuid,
     pub position: Position,
     pub filter: EventFilter,
+    /// Paused or failing: held at most until the backlog bound.
+    pub bounded: bool,
+}
+
+/// What retention needs to know of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionRow {
+    pub position: Position,
+    pub tenant_id: String,
+    pub source: String,
+    pub stream: String,
+    pub kind: String,
+    pub received_at: DateTime<Utc>,
+}
+
+impl PruneWindow {
+    /// The events to delete (their `seq`) and, per destination, how many of them it had
+    /// not delivered yet.
+    pub fn decide(&self, rows: &[RetentionRow]) -> (Vec<i64>, Vec<(Uuid, u64)>) {
+        let mut delete = Vec::new();
+        let mut expired: Vec<(Uuid, u64)> = Vec::new();
+        for row in rows.iter().filter(|r| r.received_at < self.cutoff) {
+            let holders: Vec<&Hold> = self
+                .holds
+                .iter()
+                .filter(|h| row.position > h.position && h.filter.matches(&row.tenant_id, &row.source, &row.stream, &row.kind))
+                .collect();
+            let kept = holders.iter().any(|h| !h.bounded || row.received_at >= self.expire_before);
+            if kept {
+                continue;
+            }
+            delete.push(row.position.seq);
+            for h in holders {
+                match expired.iter_mut().find(|(d, _)| *d == h.destination) {
+                    Some((_, n)) => *n += 1,
+                    None => expired.push((h.destination, 1)),
+                }
+            }
+        }
+        (delete, expired)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -383,6 +425,36 @@ mod tests {
         assert!(!f.matches("acme", "webhook", "webhook_events", "alert"), "no prefix without *");
         assert!(!f.matches("other", "aws_sns", "cloud_x", "alert"));
         assert!(!f.matches("acme", "aws_sns", "cloud_x", "telemetry"));
+    }
+
+    #[test]
+    fn retention_keeps_what_a_destination_still_wants() {
+        let at = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        let row = |seq, tenant: &str, t| RetentionRow {
+            position: Position { xid: 0, seq },
+            tenant_id: tenant.into(),
+            source: "webhook".into(),
+            stream: "webhook_event".into(),
+            kind: "alert".into(),
+            received_at: at(t),
+        };
+        let acme = EventFilter { tenant_ids: Some(vec!["acme".into()]), ..EventFilter::default() };
+        let (running, paused) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let window = |bounded| PruneWindow {
+            after_seq: 0,
+            upto_seq: 10,
+            cutoff: at(100),
+            expire_before: at(50),
+            holds: vec![Hold { destination: running, position: Position { xid: 0, seq: 2 }, filter: acme.clone(), bounded }],
+        };
+        let rows = [row(1, "acme", 10), row(2, "acme", 10), row(3, "acme", 10), row(4, "acme", 60), row(5, "other", 10), row(6, "acme", 200)];
+        // Running: it holds seq 3 and 4 (after its position), however old.
+        assert_eq!(window(false).decide(&rows), (vec![1, 2, 5], vec![]));
+        // Paused or failing: its hold ends at the backlog bound (seq 3 goes, counted; seq 4 is younger).
+        assert_eq!(window(true).decide(&rows), (vec![1, 2, 3, 5], vec![(running, 1)]));
+        let mut both = window(true);
+        both.holds.push(Hold { destination: paused, position: Position::START, filter: EventFilter::default(), bounded: true });
+        assert_eq!(both.decide(&rows), (vec![1, 2, 3, 5], vec![(paused, 4), (running, 1)]));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::model::{
     DeadLetter, Destination, DestinationCounters, DestinationKind, EventFilter, EventKind, EventRecord, LastError,
-    LeaseHolder, PlannedBatch, Position, SourceKind, StartFrom,
+    LeaseHolder, PlannedBatch, Position, RetentionRow, SourceKind, StartFrom,
 };
 
 /// The columns of `destinations`, in the order every SELECT lists them.
@@ -134,6 +134,30 @@ impl TryFrom<RecordRow> for EventRecord {
             occurred_at: r.occurred_at,
             received_at: r.received_at,
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct RetentionRowRaw {
+    xid: i64,
+    seq: i64,
+    tenant_id: String,
+    source: String,
+    stream: String,
+    kind: String,
+    received_at: DateTime<Utc>,
+}
+
+impl From<RetentionRowRaw> for RetentionRow {
+    fn from(r: RetentionRowRaw) -> RetentionRow {
+        RetentionRow {
+            position: Position { xid: r.xid, seq: r.seq },
+            tenant_id: r.tenant_id,
+            source: r.source,
+            stream: r.stream,
+            kind: r.kind,
+            received_at: r.received_at,
+        }
     }
 }
 

@@ -167,9 +167,11 @@ macro_rules! forward_store {
             }
 
             async fn backlog(&self, after: Position, filter: &EventFilter) -> Result<Backlog, StoreError> {
-                let mut qb = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM events WHERE ");
+                // Counted up to a cap, so a huge backlog does not make every read slow.
+                let mut qb = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE ");
                 Self::push_after(&mut qb, after);
                 Self::push_filter(&mut qb, filter);
+                qb.push(" LIMIT ").push_bind($crate::store::forwarding::BACKLOG_COUNT_CAP).push(") AS capped");
                 let events: i64 = qb.build_query_scalar().fetch_one(&self.pool).await?;
                 if events == 0 {
                     return Ok(Backlog::default());
@@ -229,14 +231,19 @@ macro_rules! forward_store {
             async fn plan_batch(&self, lease: &Lease, id: Uuid, end: Position) -> Result<bool, StoreError> {
                 // One writer at a time on SQLite, taken in this process (see `write_turn`).
                 let _turn = self.write_turn().await;
-                let done = sqlx::query(&format!("UPDATE destinations SET batch_id = $4, batch_end_xid = $5, batch_end_seq = $6{FENCE}"))
+                // Durable (on SQLite, through the fsyncing pool): a resend after any crash
+                // must find this id. A plan never ends at or before the position.
+                let done = sqlx::query(&format!(
+                    "UPDATE destinations SET batch_id = $4, batch_end_xid = $5, batch_end_seq = $6{FENCE} \
+                     AND (position_xid < $5 OR (position_xid = $5 AND position_seq < $6))"
+                ))
                     .bind(lease.destination.to_string())
                     .bind(lease.holder.as_str())
                     .bind(lease.generation)
                     .bind(id.to_string())
                     .bind(end.xid)
                     .bind(end.seq)
-                    .execute(&self.progress)
+                    .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -244,11 +251,13 @@ macro_rules! forward_store {
             async fn complete_batch(&self, lease: &Lease, done: &CompletedBatch) -> Result<bool, StoreError> {
                 // One writer at a time on SQLite, taken in this process (see `write_turn`).
                 let _turn = self.write_turn().await;
-                let mut tx = self.progress.begin().await?;
+                // Durable like the plan; and a position never moves back.
+                let mut tx = self.pool.begin().await?;
                 let moved = sqlx::query(&format!(
                     "UPDATE destinations SET position_xid = $4, position_seq = $5, batch_id = $9, batch_end_xid = $10, \
                      batch_end_seq = $11, delivered_count = delivered_count + $6, failing = $7, \
-                     last_delivered_at = CASE WHEN $6 > 0 THEN $8 ELSE last_delivered_at END{FENCE}"
+                     last_delivered_at = CASE WHEN $6 > 0 THEN $8 ELSE last_delivered_at END{FENCE} \
+                     AND (position_xid < $4 OR (position_xid = $4 AND position_seq <= $5))"
                 ))
                 .bind(lease.destination.to_string())
                 .bind(lease.holder.as_str())
@@ -435,48 +444,27 @@ macro_rules! forward_store {
                 // One writer at a time on SQLite, taken in this process (see `write_turn`).
                 let _turn = self.write_turn().await;
                 let mut tx = self.progress.begin().await?;
-                let old: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE seq > $1 AND seq <= $2 AND received_at < $3")
-                    .bind(w.after_seq)
-                    .bind(w.upto_seq)
-                    .bind(w.cutoff)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let mut outcome = PruneOutcome { old: old as u64, ..PruneOutcome::default() };
-                if old == 0 {
-                    return Ok(outcome);
-                }
-                let in_window = |qb: &mut QueryBuilder<'_, $db>| {
-                    qb.push(" seq > ").push_bind(w.after_seq).push(" AND seq <= ").push_bind(w.upto_seq);
-                };
-                // Held events past the backlog bound are deleted anyway: counted first.
-                for hold in &w.holds {
-                    let mut qb = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM events WHERE");
-                    in_window(&mut qb);
-                    qb.push(" AND received_at < ").push_bind(w.cutoff.min(w.expire_before)).push(" AND ");
-                    Self::push_after(&mut qb, hold.position);
-                    Self::push_filter(&mut qb, &hold.filter);
-                    let expired: i64 = qb.build_query_scalar().fetch_one(&mut *tx).await?;
-                    if expired > 0 {
-                        outcome.expired.push((hold.destination, expired as u64));
+                let sql = format!(
+                    "SELECT {} AS xid, seq, tenant_id, source, stream, kind, received_at FROM events \
+                     WHERE seq > $1 AND seq <= $2 AND received_at < $3",
+                    Self::XID
+                );
+                let rows: Vec<RetentionRowRaw> =
+                    sqlx::query_as(&sql).bind(w.after_seq).bind(w.upto_seq).bind(w.cutoff).fetch_all(&mut *tx).await?;
+                let rows: Vec<RetentionRow> = rows.into_iter().map(RetentionRow::from).collect();
+                // Which events every destination is done with is decided here, in code, not
+                // in one statement: any number of destinations and filter entries fits.
+                let (delete, expired) = w.decide(&rows);
+                let mut outcome = PruneOutcome { old: rows.len() as u64, deleted: 0, expired };
+                for chunk in delete.chunks($crate::store::sql::INSERT_CHUNK) {
+                    let mut qb = QueryBuilder::<$db>::new("DELETE FROM events WHERE seq IN (");
+                    let mut list = qb.separated(", ");
+                    for seq in chunk {
+                        list.push_bind(*seq);
                     }
+                    qb.push(")");
+                    outcome.deleted += qb.build().execute(&mut *tx).await?.rows_affected();
                 }
-                let mut qb = QueryBuilder::<$db>::new("DELETE FROM events WHERE");
-                in_window(&mut qb);
-                qb.push(" AND received_at < ").push_bind(w.cutoff);
-                if !w.holds.is_empty() {
-                    qb.push(" AND NOT (received_at >= ").push_bind(w.expire_before).push(" AND (");
-                    for (i, hold) in w.holds.iter().enumerate() {
-                        if i > 0 {
-                            qb.push(" OR ");
-                        }
-                        qb.push("(");
-                        Self::push_after(&mut qb, hold.position);
-                        Self::push_filter(&mut qb, &hold.filter);
-                        qb.push(")");
-                    }
-                    qb.push("))");
-                }
-                outcome.deleted = qb.build().execute(&mut *tx).await?.rows_affected();
                 for (destination, expired) in &outcome.expired {
                     sqlx::query(
                         "UPDATE destinations SET expired_count = expired_count + $2, last_error_at = $3, last_error = $4 WHERE id = $1",
@@ -505,6 +493,12 @@ macro_rules! forward_store {
                     deleted += sqlx::query(&sql).bind(before).bind(i64::from(limit)).execute(&self.progress).await?.rows_affected();
                 }
                 Ok(deleted)
+            }
+
+            async fn prune_dead_letters(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+                let _turn = self.write_turn().await;
+                let sql = "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE at < $1 ORDER BY id LIMIT $2)";
+                Ok(sqlx::query(sql).bind(before).bind(i64::from(limit)).execute(&self.progress).await?.rows_affected())
             }
 
             fn commits(&self) -> tokio::sync::watch::Receiver<u64> {

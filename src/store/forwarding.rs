@@ -22,6 +22,9 @@ use crate::model::{
     NewDestination, Position, PruneOutcome, PruneWindow,
 };
 
+/// [`Forwarding::backlog`] counts undelivered events up to this many.
+pub const BACKLOG_COUNT_CAP: i64 = 1_000_000;
+
 #[async_trait::async_trait]
 pub trait Forwarding: Send + Sync {
     /// Creates a destination; `start_from: now` starts it at the current horizon.
@@ -41,7 +44,8 @@ pub trait Forwarding: Send + Sync {
     /// Matching events after `after` and at most `upto`, in commit order.
     async fn read_events(&self, after: Position, upto: Position, filter: &EventFilter, limit: u32)
         -> Result<Vec<EventRecord>, StoreError>;
-    /// How many matching committed events lie after `after`, and when the first arrived.
+    /// How many matching committed events lie after `after` (at most
+    /// [`BACKLOG_COUNT_CAP`]), and when the first arrived.
     async fn backlog(&self, after: Position, filter: &EventFilter) -> Result<Backlog, StoreError>;
 
     /// Takes the destination's lease for `holder` until `until`, when it is free, expired
@@ -82,6 +86,8 @@ pub trait Forwarding: Send + Sync {
     /// Deletes up to `limit` status-history rows and as many alert deliveries from before
     /// `before`; how many.
     async fn prune_history(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+    /// Deletes up to `limit` dead letters kept since before `before`; how many.
+    async fn prune_dead_letters(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
 
     /// Ticks after every commit that stored events, so forwarding can wake at once.
     fn commits(&self) -> tokio::sync::watch::Receiver<u64>;

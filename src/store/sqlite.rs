@@ -12,14 +12,14 @@ use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
-use super::forward_rows::{DeadLetterRow, DestinationRow, RecordRow, DEAD_LETTER_COLUMNS, DESTINATION_COLUMNS, RECORD_COLUMNS};
+use super::forward_rows::{DeadLetterRow, DestinationRow, RecordRow, RetentionRowRaw, DEAD_LETTER_COLUMNS, DESTINATION_COLUMNS, RECORD_COLUMNS};
 use super::forward_sql::{bounded, FENCE};
 use super::rows::{AlertDeliveryRow, ConnectionRow, EventRow, HistoryRow, RejectionRow, CONNECTION_COLUMNS, EVENT_COLUMNS};
 use super::{batch, OpOutcome, StoreError, WriteOp};
 use crate::model::{
     AlertDelivery, AlertSubject, BackgroundTask, Backlog, CompletedBatch, CompletedReplay, Connection, ConnectionFilter,
     ConnectionUpdate, DeadLetter, Destination, DestinationUpdate, EventFilter, EventRecord, Lease, NewConnection,
-    NewDestination, Position, PruneOutcome, PruneWindow, StartFrom, StatusChange, StoredEvent, StoredRejection,
+    NewDestination, Position, PruneOutcome, PruneWindow, RetentionRow, StartFrom, StatusChange, StoredEvent, StoredRejection,
     SubscriptionChange,
 };
 

@@ -28,8 +28,11 @@ use super::{Failure, Limits, Record, Sink, SinkError};
 use crate::forward::config::{HttpAuth, HttpConfig, HttpFormat, SinkConfig};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-/// Bytes of an error answer kept in the message.
+/// Bytes of an error answer kept in the message, and read at most.
 const ANSWER_PREFIX: usize = 300;
+const ANSWER_READ: usize = 4096;
+/// What a HEC event adds to the event object (time, source, sourcetype, fields).
+const HEC_OVERHEAD: usize = 256;
 
 pub struct HttpSink {
     config: HttpConfig,
@@ -113,7 +116,13 @@ pub fn standard_signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> 
 #[async_trait::async_trait]
 impl Sink for HttpSink {
     fn limits(&self) -> Limits {
-        Limits { max_events: self.config.max_batch_events, max_bytes: self.config.max_batch_bytes, linger: Duration::ZERO }
+        let overhead = if self.config.format == HttpFormat::SplunkHec { HEC_OVERHEAD } else { 1 };
+        Limits {
+            max_events: self.config.max_batch_events,
+            max_bytes: self.config.max_batch_bytes,
+            linger: Duration::ZERO,
+            overhead_per_record: overhead,
+        }
     }
 
     async fn send(&self, batch_id: Uuid, records: &[Record]) -> Result<(), SinkError> {
@@ -157,9 +166,19 @@ impl Sink for HttpSink {
         }
         let retry_after = answer.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         let location = answer.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let text = answer.bytes().await.unwrap_or_default();
-        let mut error = classify(self.config.format, status, &text, location.as_deref());
-        error.message = super::scrub(&error.message, &self.secrets);
+        // At most the first few KiB of an error answer are read (a collector, or a proxy
+        // in front of it, may send a lot), and secrets are taken out before anything is cut.
+        let mut text = Vec::new();
+        let mut answer = answer;
+        while text.len() < ANSWER_READ {
+            match answer.chunk().await {
+                Ok(Some(chunk)) => text.extend_from_slice(&chunk[..chunk.len().min(ANSWER_READ - text.len())]),
+                _ => break,
+            }
+        }
+        let text = super::scrub(&String::from_utf8_lossy(&text), &self.secrets);
+        let location = location.map(|l| super::scrub(&l, &self.secrets));
+        let mut error = classify(self.config.format, status, text.as_bytes(), location.as_deref());
         error.retry_after = retry_after;
         error.accepted = error.accepted.min(records.len());
         Err(error)
@@ -203,7 +222,9 @@ pub fn classify(format: HttpFormat, status: u16, body: &[u8], location: Option<&
             return SinkError::failing(format!("HTTP {status}: redirected{to}; redirects are not followed, set the final URL"));
         }
         400 | 413 | 422 => Failure::RefusedBatch,
-        408 | 429 | 500..=599 => Failure::Transient,
+        // 409 and 425: an idempotent receiver still working on this batch id, from a try
+        // that timed out here; it will answer the retry.
+        408 | 409 | 425 | 429 | 500..=599 => Failure::Transient,
         _ => Failure::Failing,
     };
     SinkError::new(failure, message)
@@ -237,7 +258,7 @@ mod tests {
         for status in [401, 403, 404, 405, 410] {
             assert_eq!(kind(status), Failure::Failing, "{status}");
         }
-        for status in [408, 429, 500, 502, 503, 504] {
+        for status in [408, 409, 425, 429, 500, 502, 503, 504] {
             assert_eq!(kind(status), Failure::Transient, "{status}");
         }
         let redirect = classify(HttpFormat::Ndjson, 302, b"", Some("https://elsewhere/"));

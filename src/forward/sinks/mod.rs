@@ -37,6 +37,9 @@ pub struct Limits {
     pub max_events: usize,
     pub max_bytes: usize,
     pub linger: Duration,
+    /// Bytes the sink adds to each record's event object (a wrapper, a separator), so a
+    /// batch stays under `max_bytes` as sent.
+    pub overhead_per_record: usize,
 }
 
 /// Why a send did not deliver everything.
@@ -100,8 +103,22 @@ pub fn build(config: SinkConfig) -> Result<Box<dyn Sink>, String> {
 /// what it was given).
 pub fn scrub(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_owned();
-    for secret in secrets.iter().filter(|s| s.len() >= 3) {
+    // Longest first, so a secret that contains another is replaced whole.
+    let mut secrets: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for secret in secrets {
         out = out.replace(secret.as_str(), "***");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_takes_out_every_secret() {
+        let secrets = vec!["pw".to_owned(), "dXNlcjpwdw==".to_owned(), "x-token-1".to_owned()];
+        assert_eq!(scrub("Basic dXNlcjpwdw== and pw, x-token-1!", &secrets), "Basic *** and ***, ***!");
+    }
 }

@@ -5,6 +5,12 @@
 //! is the operator's; publishing to a subject no stream holds makes the destination
 //! failing until one does.
 //!
+//! Pipelining has one cost: when the ack of one event fails (a timeout) while later ones
+//! were stored, the retry stores the failed one after them (the later ones are dropped
+//! as duplicates), so after such a failure the stream may hold a few events out of commit
+//! order. Consumers that need strict order sort by the event's `received_at` within a
+//! subject, or read the change feed.
+//!
 //! The connection is made at the first send and kept; the client reconnects by itself
 //! (at most 4 s apart), and sends fail fast meanwhile, so the core's backoff decides
 //! when to try again.
@@ -124,7 +130,7 @@ impl NatsSink {
 #[async_trait::async_trait]
 impl Sink for NatsSink {
     fn limits(&self) -> Limits {
-        Limits { max_events: MAX_EVENTS, max_bytes: MAX_BYTES, linger: Duration::ZERO }
+        Limits { max_events: MAX_EVENTS, max_bytes: MAX_BYTES, linger: Duration::ZERO, overhead_per_record: 0 }
     }
 
     async fn send(&self, _batch_id: Uuid, records: &[Record]) -> Result<(), SinkError> {

@@ -172,6 +172,10 @@ async fn leases_fence_every_write(store: Arc<dyn Store>) {
     assert!(store.complete_batch(&second, &CompletedBatch { end: Position { xid: 0, seq: 15 }, next: None, ..chained.clone() }).await.unwrap());
     assert!(store.skip_to(&second, Position { xid: 0, seq: 20 }).await.unwrap());
     assert!(!store.skip_to(&second, end).await.unwrap(), "never back");
+    let back = CompletedBatch { end, delivered: 1, dead_letters: vec![], next: None, at: now() };
+    assert!(!store.complete_batch(&second, &back).await.unwrap(), "a completion never moves the position back");
+    assert!(!store.plan_batch(&second, Uuid::new_v4(), end).await.unwrap(), "a plan never ends behind the position");
+    assert_eq!(store.get_destination(d.id).await.unwrap().unwrap().position, Position { xid: 0, seq: 20 });
     store.release_destination(&second).await.unwrap();
     assert!(store.get_destination(d.id).await.unwrap().unwrap().lease.is_none());
     let third = lease(&store, d.id, "replica-a").await;
@@ -247,7 +251,7 @@ async fn retention_deletes_only_what_was_delivered(store: Arc<dyn Store>) {
     let acme = EventFilter { tenant_ids: Some(vec!["acme".into()]), ..EventFilter::default() };
     let d = store.create_destination(&new_destination("acme", acme.clone(), StartFrom::Earliest)).await.unwrap();
     // Delivered up to e1; e2 and e3 are held; o1 is not the destination's to hold.
-    let hold = Hold { destination: d.id, position: all[0].position, filter: acme.clone() };
+    let hold = Hold { destination: d.id, position: all[0].position, filter: acme.clone(), bounded: true };
     let window = |cutoff, expire_before, holds| PruneWindow { after_seq: seqs.0, upto_seq: seqs.1, cutoff, expire_before, holds };
     let future = now() + Duration::hours(1);
     let past = now() - Duration::hours(1);
@@ -257,7 +261,11 @@ async fn retention_deletes_only_what_was_delivered(store: Arc<dyn Store>) {
     assert_eq!((outcome.old, outcome.deleted, outcome.expired.len()), (4, 2, 0));
     assert_eq!(store.list_events(c.id, 10, None).await.unwrap().iter().map(|e| e.dedupe_key.as_str()).collect::<Vec<_>>(), ["e3", "e2"]);
     assert!(store.list_events(other.id, 10, None).await.unwrap().is_empty());
-    // Held past the backlog bound: deleted anyway, counted as expired on the destination.
+    // A running destination holds them however old they are.
+    let running = Hold { bounded: false, ..hold.clone() };
+    let outcome = store.prune_events(&window(future, future, vec![running]), now()).await.unwrap();
+    assert_eq!((outcome.old, outcome.deleted), (2, 0));
+    // Paused or failing, held past the backlog bound: deleted anyway, counted as expired on it.
     let outcome = store.prune_events(&window(future, future, vec![hold]), now()).await.unwrap();
     assert_eq!((outcome.deleted, outcome.expired.clone()), (2, vec![(d.id, 2)]));
     let expired = store.get_destination(d.id).await.unwrap().unwrap();
