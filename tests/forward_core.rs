@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::receiver::{Answer, Receiver};
-use common::{fast_forwarding, hmac_hex, Backend, TestServer};
+use common::{fast_forwarding, Backend, TestServer};
 use serde_json::{json, Value};
 
 on_both_backends_with!(
@@ -39,16 +39,7 @@ async fn connection(server: &TestServer, tenant: &str, stream: &str) -> String {
 }
 
 async fn push(server: &TestServer, id: &str, body: Value) {
-    let bytes = body.to_string().into_bytes();
-    let response = server
-        .client
-        .post(server.url(&format!("/push/webhook/{id}")))
-        .header("x-signature", hmac_hex("s3cret", &bytes))
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(server.push_signed(id, "s3cret", body.to_string().as_bytes()).await, 200);
 }
 
 fn marks(records: &[Value]) -> Vec<String> {

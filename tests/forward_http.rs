@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::receiver::{Answer, Receiver};
-use common::{fast_forwarding, hmac_hex, hmac_webhook, Backend, TestServer};
+use common::{fast_forwarding, hmac_webhook, Backend, TestServer};
 use serde_json::{json, Value};
 
 on_both_backends_with!(
@@ -27,16 +27,7 @@ async fn start(backend: Backend, test: &str, extra: &[(&str, &str)]) -> Option<T
 async fn push_all(server: &TestServer, bodies: &[Value]) -> String {
     let id = server.create(hmac_webhook("acme", "s3cret")).await["id"].as_str().unwrap().to_owned();
     for body in bodies {
-        let bytes = body.to_string().into_bytes();
-        let response = server
-            .client
-            .post(server.url(&format!("/push/webhook/{id}")))
-            .header("x-signature", hmac_hex("s3cret", &bytes))
-            .body(bytes)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(server.push_signed(&id, "s3cret", body.to_string().as_bytes()).await, 200);
     }
     id
 }

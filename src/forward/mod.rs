@@ -52,9 +52,9 @@ pub struct Settings {
     pub renew_every: Duration,
     /// How often the supervisor looks for destinations nobody delivers.
     pub supervise_every: Duration,
-    /// After a batch that was not full, the next starts no sooner than this after it:
-    /// fewer, larger batches under a steady trickle, so forwarding's writes do not crowd
-    /// out ingest's (at most this much added lag).
+    /// After a batch that was not full, the next is read no sooner than this after it went
+    /// out: fewer, larger batches under a steady trickle, so forwarding's one durable write
+    /// per batch does not crowd out ingest's (at most this much added lag).
     pub min_cycle: Duration,
 }
 
@@ -66,7 +66,7 @@ impl Default for Settings {
             lease_ttl: Duration::from_secs(15),
             renew_every: Duration::from_secs(5),
             supervise_every: Duration::from_secs(5),
-            min_cycle: Duration::from_millis(25),
+            min_cycle: Duration::from_millis(50),
         }
     }
 }

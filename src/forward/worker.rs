@@ -176,8 +176,6 @@ impl Run<'_> {
         let mut replay_checked: Option<Instant> = None;
         // A batch read and planned with the completion of the one before.
         let mut pending: Option<Batch> = None;
-        let mut last_send = Instant::now();
-        let mut last_full = true;
         loop {
             if self.stopping() {
                 return Ok(());
@@ -204,15 +202,6 @@ impl Run<'_> {
                 }
                 replay_checked = Some(Instant::now());
                 continue;
-            }
-            // Under a steady trickle, batches of a few events would each cost two writes
-            // (plan, completion) that compete with ingest for the database: a batch that
-            // was not full is followed by the next one no sooner than `min_cycle` after it.
-            if !pending.as_ref().is_some_and(|b| b.full) {
-                let since = last_send.elapsed();
-                if !last_full && since < self.worker.settings.min_cycle {
-                    tokio::time::sleep(self.worker.settings.min_cycle - since).await;
-                }
             }
             let batch = match (pending.take(), planned.take()) {
                 (Some(batch), _) => Some(batch),
@@ -257,8 +246,7 @@ impl Run<'_> {
             if batch.new && !store.plan_batch(&self.worker.lease, batch.id, batch.end).await? {
                 return Ok(());
             }
-            last_send = Instant::now();
-            last_full = batch.full;
+            let last_send = Instant::now();
             self.sending_since = batch.records.first().map(|r| r.event.received_at);
             let Some(outcome) = self.send(&mut loaded, batch.id, &batch.records).await? else { return Ok(()) };
             let Batch { id: _, end, records, full, .. } = batch;
@@ -277,10 +265,22 @@ impl Run<'_> {
             if !dead_letters.is_empty() {
                 tracing::warn!(destination = %id, refused = dead_letters.len(), "records refused by the destination went to dead letters");
             }
-            // A full batch means more is waiting (a backlog): the next one is read now and
-            // planned in the same transaction that completes this one.
+            // The next batch is read now and planned in the same transaction that completes
+            // this one: one durable write per batch. After a batch that was not full, the
+            // next is read no sooner than `min_cycle` after this one went out, so a steady
+            // trickle makes fewer, larger batches (and fewer writes beside ingest's).
+            if !full {
+                let since = last_send.elapsed();
+                if since < self.worker.settings.min_cycle {
+                    let mut stop = self.worker.stop.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.worker.settings.min_cycle - since) => {}
+                        _ = stop.wait_for(|s| *s) => {}
+                    }
+                }
+            }
             let mut next = None;
-            if full && !self.stopping() && self.filter_changed.is_none() {
+            if !self.stopping() && self.filter_changed.is_none() {
                 if let Some(current) = loaded.as_ref() {
                     let horizon = store.horizon().await?;
                     if horizon > end {

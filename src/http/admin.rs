@@ -28,7 +28,8 @@ pub fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::bad_request("invalid_connection_id", format!("`{text}` is not a UUID")))
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(AdminBody(body): &AdminBody) -> Result<T, ApiError> {
+/// An admin JSON body; shared with the destinations API.
+pub(super) fn parse_body<T: serde::de::DeserializeOwned>(AdminBody(body): &AdminBody) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_request", format!("the body is not valid: {e}")))
 }
 
@@ -215,7 +216,8 @@ pub struct PageQuery {
     after: Option<String>,
 }
 
-fn page_limit(limit: Option<&str>) -> Result<u32, ApiError> {
+/// `limit` of a listing: 1 to 1000, 100 when absent; shared with the destinations API.
+pub(super) fn page_limit(limit: Option<&str>) -> Result<u32, ApiError> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(text) => text

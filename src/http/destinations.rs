@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::admin::{page_limit, parse_body};
 use super::auth::Admin;
 use super::error::ApiError;
 use super::extract::{AdminBody, ApiPath as Path, ApiQuery as Query};
@@ -19,15 +20,8 @@ use crate::destinations::{prepare_new, prepare_update, CreateRequest, PatchReque
 use crate::forward::status;
 use crate::model::{now, Backlog, DeadLetter, Destination, EventFilter, Position, SourceKind};
 
-const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 1000;
-
 fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::bad_request("invalid_destination_id", format!("`{text}` is not a UUID")))
-}
-
-fn parse_body<T: serde::de::DeserializeOwned>(AdminBody(body): &AdminBody) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_request", format!("the body is not valid: {e}")))
 }
 
 fn invalid(errors: Vec<String>) -> ApiError {
@@ -133,17 +127,6 @@ pub async fn delete(_: Admin, State(state): State<AppState>, Path(id): Path<Stri
 #[derive(Debug, Deserialize)]
 pub struct LimitQuery {
     limit: Option<String>,
-}
-
-fn page_limit(limit: Option<&str>) -> Result<u32, ApiError> {
-    match limit {
-        None => Ok(DEFAULT_PAGE),
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| ApiError::bad_request("invalid_limit", format!("`limit` must be 1 to {MAX_PAGE}"))),
-    }
 }
 
 fn dead_letter(d: &DeadLetter) -> Value {

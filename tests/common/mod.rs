@@ -124,6 +124,20 @@ impl TestServer {
         self.get_json(&format!("/v1/connections/{id}/rejections?limit=1000")).await["rejections"].as_array().unwrap().clone()
     }
 
+    /// POSTs `body` to webhook connection `id`, signed with `secret` (HMAC-SHA256, the
+    /// `X-Signature` header of [`hmac_webhook`]); the status.
+    pub async fn push_signed(&self, id: &str, secret: &str, body: &[u8]) -> u16 {
+        let response = self
+            .client
+            .post(self.url(&format!("/push/webhook/{id}")))
+            .header("x-signature", hmac_hex(secret, body))
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        response.status().as_u16()
+    }
+
     /// Creates a destination; panics unless the answer is 201.
     pub async fn create_destination(&self, body: Value) -> Value {
         let response = self.admin(reqwest::Method::POST, "/v1/destinations").json(&body).send().await.unwrap();
