@@ -12,7 +12,8 @@
 //!    pipelined client, and POSTing them in batches of 500 to the same receiver.
 //! 2. **Ingest with and without a destination**: the load generator pushes distinct
 //!    HMAC-signed webhooks at concurrency 64 for `BENCH_SECONDS` (default 15) against
-//!    pushgate with no destination, then with one NATS destination.
+//!    pushgate with no destination, then with one NATS destination, alternating for
+//!    `BENCH_ROUNDS` rounds (default 3); medians.
 //! 3. **Lag**: pushes at half the peak rate with the NATS destination on; a subscriber
 //!    of the subject measures, per event, arrival minus `received_at` (when pushgate
 //!    received the push, a little before it acknowledged it).
@@ -301,6 +302,7 @@ struct Row {
 async fn orchestrate() {
     let backlog = env_or("BENCH_BACKLOG", 1_000_000) as usize;
     let seconds = env_or("BENCH_SECONDS", 15);
+    let rounds = env_or("BENCH_ROUNDS", 3).max(1) as usize;
     let dir = tempfile::tempdir().unwrap();
     let (mut nats, nats_url) = nats_server(&dir.path().join("nats"));
     let nats_client = loop {
@@ -406,16 +408,39 @@ async fn orchestrate() {
                 serde_json::from_slice::<Value>(&out.stdout).unwrap()
             }
         };
-        let none = run_load(format!("{run}-none"), 0.0).await;
+        // Alternating rounds (the machine's disk and CPU vary from minute to minute):
+        // no destination, then a NATS destination created for the round (start_from now),
+        // deleted again before the next round; the medians are reported.
         let lag_stream = format!("LAG_{}", backend.to_uppercase());
         let subject = format!("{}.events", lag_stream.to_lowercase());
         js.create_stream(async_nats::jetstream::stream::Config { name: lag_stream.clone(), subjects: vec![subject.clone()], ..Default::default() }).await.unwrap();
-        gate.post("/v1/destinations", json!({"name": "bus", "kind": "nats", "start_from": "now", "config": {"url": nats_url, "subject": subject}})).await;
-        let with_nats = run_load(format!("{run}-nats"), 0.0).await;
+        let mut nones = Vec::new();
+        let mut with = Vec::new();
+        let mut destination = String::new();
+        for round in 0..rounds {
+            eprintln!("== {backend}: ingest round {}, no destination", round + 1);
+            nones.push(run_load(format!("{run}-none{round}"), 0.0).await);
+            let d = gate.post("/v1/destinations", json!({"name": "bus", "kind": "nats", "start_from": "now", "config": {"url": nats_url, "subject": subject}})).await;
+            destination = d["id"].as_str().unwrap().to_owned();
+            eprintln!("== {backend}: ingest round {}, one NATS destination on", round + 1);
+            with.push(run_load(format!("{run}-nats{round}"), 0.0).await);
+            if round + 1 < rounds {
+                gate.delete(&format!("/v1/destinations/{destination}")).await;
+            }
+        }
+        let median = |v: &mut Vec<Value>| {
+            v.sort_by(|a, b| a["per_second"].as_f64().unwrap().total_cmp(&b["per_second"].as_f64().unwrap()));
+            v[v.len() / 2].clone()
+        };
+        let (none, with_nats) = (median(&mut nones), median(&mut with));
         let peak = none["per_second"].as_f64().unwrap();
-        for (label, v) in [("pushgate ingest, no destination (load generator, 64 connections)", &none), ("pushgate ingest, one NATS destination on", &with_nats)] {
+        let all = |v: &Vec<Value>| v.iter().map(|x| format!("{:.0}", x["per_second"].as_f64().unwrap())).collect::<Vec<_>>().join(", ");
+        for (label, v, runs) in [
+            ("pushgate ingest, no destination (load generator, 64 connections)", &none, all(&nones)),
+            ("pushgate ingest, one NATS destination on", &with_nats, all(&with)),
+        ] {
             rows.push(Row { backend, what: label.into(), per_second: v["per_second"].as_f64().unwrap(),
-                note: format!("p50 {:.1} ms, p99 {:.1} ms, {} errors", v["p50_ms"].as_f64().unwrap(), v["p99_ms"].as_f64().unwrap(), v["errors"]) });
+                note: format!("median of [{runs}]; p50 {:.1} ms, p99 {:.1} ms, {} errors", v["p50_ms"].as_f64().unwrap(), v["p99_ms"].as_f64().unwrap(), v["errors"]) });
         }
         // Lag at half the peak rate: arrival at a subscriber minus received_at.
         let mut subscription = nats_client.subscribe(subject.clone()).await.unwrap();

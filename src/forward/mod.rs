@@ -66,7 +66,7 @@ impl Default for Settings {
             lease_ttl: Duration::from_secs(15),
             renew_every: Duration::from_secs(5),
             supervise_every: Duration::from_secs(5),
-            min_cycle: Duration::from_millis(50),
+            min_cycle: Duration::from_millis(100),
         }
     }
 }
