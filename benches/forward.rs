@@ -416,12 +416,11 @@ async fn orchestrate() {
         js.create_stream(async_nats::jetstream::stream::Config { name: lag_stream.clone(), subjects: vec![subject.clone()], ..Default::default() }).await.unwrap();
         let mut nones = Vec::new();
         let mut with = Vec::new();
-        let mut destination = String::new();
         for round in 0..rounds {
             eprintln!("== {backend}: ingest round {}, no destination", round + 1);
             nones.push(run_load(format!("{run}-none{round}"), 0.0).await);
             let d = gate.post("/v1/destinations", json!({"name": "bus", "kind": "nats", "start_from": "now", "config": {"url": nats_url, "subject": subject}})).await;
-            destination = d["id"].as_str().unwrap().to_owned();
+            let destination = d["id"].as_str().unwrap().to_owned();
             eprintln!("== {backend}: ingest round {}, one NATS destination on", round + 1);
             with.push(run_load(format!("{run}-nats{round}"), 0.0).await);
             if round + 1 < rounds {
