@@ -78,12 +78,21 @@ async fn receiver() {
     let count = Arc::new(AtomicU64::new(0));
     let (c1, c2, c3) = (count.clone(), count.clone(), count.clone());
     let app = axum::Router::new()
-        .route("/ingest", post(move |body: Bytes| async move {
-            c1.fetch_add(body.iter().filter(|b| **b == b'\n').count() as u64, Ordering::Relaxed);
-            "{\"status\":\"ok\"}"
-        }))
+        .route(
+            "/ingest",
+            post(move |body: Bytes| async move {
+                c1.fetch_add(body.iter().filter(|b| **b == b'\n').count() as u64, Ordering::Relaxed);
+                "{\"status\":\"ok\"}"
+            }),
+        )
         .route("/count", get(move || async move { c2.load(Ordering::Relaxed).to_string() }))
-        .route("/reset", post(move || async move { c3.store(0, Ordering::Relaxed); "0" }))
+        .route(
+            "/reset",
+            post(move || async move {
+                c3.store(0, Ordering::Relaxed);
+                "0"
+            }),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     println!("LISTEN {}", listener.local_addr().unwrap());
@@ -108,7 +117,8 @@ async fn load() {
     let end = start + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, url, run, next, latencies, errors) = (client.clone(), url.clone(), run.clone(), next.clone(), latencies.clone(), errors.clone());
+        let (client, url, run, next, latencies, errors) =
+            (client.clone(), url.clone(), run.clone(), next.clone(), latencies.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
@@ -142,8 +152,11 @@ async fn load() {
     let mut l = latencies.lock().unwrap().clone();
     l.sort();
     let pct = |p: f64| l.get(((l.len().max(1) - 1) as f64 * p) as usize).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-    println!("{}", json!({"acked": l.len(), "errors": errors.load(Ordering::Relaxed), "seconds": elapsed,
-        "per_second": l.len() as f64 / elapsed, "p50_ms": pct(0.5), "p99_ms": pct(0.99)}));
+    println!(
+        "{}",
+        json!({"acked": l.len(), "errors": errors.load(Ordering::Relaxed), "seconds": elapsed,
+        "per_second": l.len() as f64 / elapsed, "p50_ms": pct(0.5), "p99_ms": pct(0.99)})
+    );
 }
 
 // ------------------------------------------------------------------ helpers
@@ -209,7 +222,9 @@ impl Pushgate {
 
 fn nats_server(dir: &std::path::Path) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].into_iter().find(|p| std::path::Path::new(p).exists())
+    let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
         .expect("nats-server is installed");
     let child = Command::new(binary)
         .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
@@ -331,27 +346,64 @@ async fn orchestrate() {
         let backend: &'static str = backend;
         eprintln!("== {backend}: a backlog of {backlog} events");
         let gate = Pushgate::start(database);
-        let connection = gate.post("/v1/connections", json!({"tenant_id": "acme", "name": "bench", "source": "webhook",
-            "config": {"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": SECRET}}})).await;
+        let connection = gate
+            .post(
+                "/v1/connections",
+                json!({"tenant_id": "acme", "name": "bench", "source": "webhook",
+            "config": {"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": SECRET}}}),
+            )
+            .await;
         let connection_id: uuid::Uuid = connection["id"].as_str().unwrap().parse().unwrap();
         let store = pushgate::store::connect(&pushgate::config::Database::parse(database).unwrap()).await.unwrap();
         let run = format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let fill_rate = fill(store.as_ref(), connection_id, backlog, &run).await;
-        rows.push(Row { backend, what: "store: write the backlog, 1000 rows per commit (ceiling)".into(), per_second: fill_rate, note: String::new() });
+        rows.push(Row {
+            backend,
+            what: "store: write the backlog, 1000 rows per commit (ceiling)".into(),
+            per_second: fill_rate,
+            note: String::new(),
+        });
         let (read_rate, sample) = read_ceiling(store.as_ref()).await;
-        rows.push(Row { backend, what: "store: read the backlog in pages, records serialized (ceiling)".into(), per_second: read_rate, note: String::new() });
+        rows.push(Row {
+            backend,
+            what: "store: read the backlog in pages, records serialized (ceiling)".into(),
+            per_second: read_rate,
+            note: String::new(),
+        });
 
         // NATS: the destination, then one pipelined client publishing the same records.
         let stream = format!("DRAIN_{}", backend.to_uppercase());
-        js.create_stream(async_nats::jetstream::stream::Config { name: stream.clone(), subjects: vec![format!("{}.>", stream.to_lowercase())], ..Default::default() }).await.unwrap();
-        let d = gate.post("/v1/destinations", json!({"name": "bus", "kind": "nats",
-            "config": {"url": nats_url, "subject": format!("{}.{{tenant_id}}.{{stream}}", stream.to_lowercase())}})).await;
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: stream.clone(),
+            subjects: vec![format!("{}.>", stream.to_lowercase())],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let d = gate
+            .post(
+                "/v1/destinations",
+                json!({"name": "bus", "kind": "nats",
+            "config": {"url": nats_url, "subject": format!("{}.{{tenant_id}}.{{stream}}", stream.to_lowercase())}}),
+            )
+            .await;
         let took = wait_until(async || stream_messages(&js, &stream).await, backlog as u64, Duration::from_secs(1800)).await;
         let nats_rate = backlog as f64 / took.as_secs_f64();
-        rows.push(Row { backend, what: "pushgate → NATS JetStream, backlog drained".into(), per_second: nats_rate, note: format!("{:.1} s", took.as_secs_f64()) });
+        rows.push(Row {
+            backend,
+            what: "pushgate → NATS JetStream, backlog drained".into(),
+            per_second: nats_rate,
+            note: format!("{:.1} s", took.as_secs_f64()),
+        });
         gate.delete(&format!("/v1/destinations/{}", d["id"].as_str().unwrap())).await;
         let ceiling_stream = format!("CEIL_{}", backend.to_uppercase());
-        js.create_stream(async_nats::jetstream::stream::Config { name: ceiling_stream.clone(), subjects: vec![format!("{}.x", ceiling_stream.to_lowercase())], ..Default::default() }).await.unwrap();
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: ceiling_stream.clone(),
+            subjects: vec![format!("{}.x", ceiling_stream.to_lowercase())],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         let start = Instant::now();
         for (c, chunk) in sample.chunks(1000).enumerate() {
             let mut acks = Vec::new();
@@ -364,16 +416,28 @@ async fn orchestrate() {
             }
         }
         let ceiling = sample.len() as f64 / start.elapsed().as_secs_f64();
-        rows.push(Row { backend, what: "NATS JetStream: one client, 1000 pipelined publishes per batch (ceiling)".into(), per_second: ceiling, note: format!("{} records", sample.len()) });
+        rows.push(Row {
+            backend,
+            what: "NATS JetStream: one client, 1000 pipelined publishes per batch (ceiling)".into(),
+            per_second: ceiling,
+            note: format!("{} records", sample.len()),
+        });
         js.delete_stream(&stream).await.unwrap();
         js.delete_stream(&ceiling_stream).await.unwrap();
 
         // HTTP NDJSON: the destination, then POSTs of the same records in batches of 500.
         http.post(format!("{receiver_url}/reset")).send().await.unwrap();
-        let d = gate.post("/v1/destinations", json!({"name": "collector", "kind": "http", "config": {"url": format!("{receiver_url}/ingest")}})).await;
+        let d = gate
+            .post("/v1/destinations", json!({"name": "collector", "kind": "http", "config": {"url": format!("{receiver_url}/ingest")}}))
+            .await;
         let took = wait_until(count, backlog as u64, Duration::from_secs(1800)).await;
         let http_rate = backlog as f64 / took.as_secs_f64();
-        rows.push(Row { backend, what: "pushgate → HTTP NDJSON (batches of 500), backlog drained".into(), per_second: http_rate, note: format!("{:.1} s", took.as_secs_f64()) });
+        rows.push(Row {
+            backend,
+            what: "pushgate → HTTP NDJSON (batches of 500), backlog drained".into(),
+            per_second: http_rate,
+            note: format!("{:.1} s", took.as_secs_f64()),
+        });
         gate.delete(&format!("/v1/destinations/{}", d["id"].as_str().unwrap())).await;
         let start = Instant::now();
         for chunk in sample.chunks(500) {
@@ -385,7 +449,12 @@ async fn orchestrate() {
             http.post(format!("{receiver_url}/ingest")).body(body).send().await.unwrap();
         }
         let ceiling = sample.len() as f64 / start.elapsed().as_secs_f64();
-        rows.push(Row { backend, what: "HTTP NDJSON: one client, batches of 500, one at a time (ceiling)".into(), per_second: ceiling, note: format!("{} records", sample.len()) });
+        rows.push(Row {
+            backend,
+            what: "HTTP NDJSON: one client, batches of 500, one at a time (ceiling)".into(),
+            per_second: ceiling,
+            note: format!("{} records", sample.len()),
+        });
         drop(sample);
         gate.stop();
         drop(store);
@@ -396,14 +465,26 @@ async fn orchestrate() {
             _ => pushgate::testing::fresh_postgres_url("bench_forward_ingest").await.unwrap(),
         };
         let gate = Pushgate::start(&ingest_db);
-        let connection = gate.post("/v1/connections", json!({"tenant_id": "acme", "name": "bench", "source": "webhook",
-            "config": {"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": SECRET}}})).await;
+        let connection = gate
+            .post(
+                "/v1/connections",
+                json!({"tenant_id": "acme", "name": "bench", "source": "webhook",
+            "config": {"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": SECRET}}}),
+            )
+            .await;
         let push_url = format!("{}/push/webhook/{}", gate.base, connection["id"].as_str().unwrap());
         let run_load = |run: String, rate: f64| {
             let push_url = push_url.clone();
             async move {
-                let child = spawn_self("load", &[("BENCH_URL", push_url), ("BENCH_RUN", run), ("BENCH_LOAD_SECONDS", seconds.to_string()),
-                    ("BENCH_LOAD_RATE", format!("{}", rate as u64))]);
+                let child = spawn_self(
+                    "load",
+                    &[
+                        ("BENCH_URL", push_url),
+                        ("BENCH_RUN", run),
+                        ("BENCH_LOAD_SECONDS", seconds.to_string()),
+                        ("BENCH_LOAD_RATE", format!("{}", rate as u64)),
+                    ],
+                );
                 let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
                 serde_json::from_slice::<Value>(&out.stdout).unwrap()
             }
@@ -413,13 +494,24 @@ async fn orchestrate() {
         // deleted again before the next round; the medians are reported.
         let lag_stream = format!("LAG_{}", backend.to_uppercase());
         let subject = format!("{}.events", lag_stream.to_lowercase());
-        js.create_stream(async_nats::jetstream::stream::Config { name: lag_stream.clone(), subjects: vec![subject.clone()], ..Default::default() }).await.unwrap();
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: lag_stream.clone(),
+            subjects: vec![subject.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         let mut nones = Vec::new();
         let mut with = Vec::new();
         for round in 0..rounds {
             eprintln!("== {backend}: ingest round {}, no destination", round + 1);
             nones.push(run_load(format!("{run}-none{round}"), 0.0).await);
-            let d = gate.post("/v1/destinations", json!({"name": "bus", "kind": "nats", "start_from": "now", "config": {"url": nats_url, "subject": subject}})).await;
+            let d = gate
+                .post(
+                    "/v1/destinations",
+                    json!({"name": "bus", "kind": "nats", "start_from": "now", "config": {"url": nats_url, "subject": subject}}),
+                )
+                .await;
             let destination = d["id"].as_str().unwrap().to_owned();
             eprintln!("== {backend}: ingest round {}, one NATS destination on", round + 1);
             with.push(run_load(format!("{run}-nats{round}"), 0.0).await);
@@ -438,8 +530,17 @@ async fn orchestrate() {
             ("pushgate ingest, no destination (load generator, 64 connections)", &none, all(&nones)),
             ("pushgate ingest, one NATS destination on", &with_nats, all(&with)),
         ] {
-            rows.push(Row { backend, what: label.into(), per_second: v["per_second"].as_f64().unwrap(),
-                note: format!("median of [{runs}]; p50 {:.1} ms, p99 {:.1} ms, {} errors", v["p50_ms"].as_f64().unwrap(), v["p99_ms"].as_f64().unwrap(), v["errors"]) });
+            rows.push(Row {
+                backend,
+                what: label.into(),
+                per_second: v["per_second"].as_f64().unwrap(),
+                note: format!(
+                    "median of [{runs}]; p50 {:.1} ms, p99 {:.1} ms, {} errors",
+                    v["p50_ms"].as_f64().unwrap(),
+                    v["p99_ms"].as_f64().unwrap(),
+                    v["errors"]
+                ),
+            });
         }
         // Lag at half the peak rate: arrival at a subscriber minus received_at.
         let mut subscription = nats_client.subscribe(subject.clone()).await.unwrap();
@@ -460,9 +561,12 @@ async fn orchestrate() {
         let mut l = lags.lock().unwrap().clone();
         l.sort();
         let pct = |p: f64| l.get(((l.len().max(1) - 1) as f64 * p) as usize).map_or(0.0, |us| *us as f64 / 1000.0);
-        rows.push(Row { backend, what: format!("end-to-end lag at half the peak rate ({:.0} pushes/s offered)", peak / 2.0),
+        rows.push(Row {
+            backend,
+            what: format!("end-to-end lag at half the peak rate ({:.0} pushes/s offered)", peak / 2.0),
             per_second: half["per_second"].as_f64().unwrap(),
-            note: format!("lag p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} events", pct(0.5), pct(0.99), pct(1.0), l.len()) });
+            note: format!("lag p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} events", pct(0.5), pct(0.99), pct(1.0), l.len()),
+        });
         js.delete_stream(&lag_stream).await.unwrap();
         gate.stop();
     }

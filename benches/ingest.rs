@@ -212,10 +212,8 @@ async fn drive(client: &reqwest::Client, pushes: Vec<Push>, concurrency: usize) 
 
 /// The ceiling: axum with nothing behind the route but reading the body.
 async fn bare_server() -> String {
-    let app = axum::Router::new().route(
-        "/push/{source}/{id}",
-        post(|body: Bytes| async move { axum::Json(json!({"status": "stored", "bytes": body.len()})) }),
-    );
+    let app = axum::Router::new()
+        .route("/push/{source}/{id}", post(|body: Bytes| async move { axum::Json(json!({"status": "stored", "bytes": body.len()})) }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -278,11 +276,8 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 #[tokio::main]
 async fn main() {
     let requests: usize = env_or("BENCH_REQUESTS", 20_000);
-    let concurrencies: Vec<usize> = std::env::var("BENCH_CONCURRENCY")
-        .unwrap_or_else(|_| "1,16,64".into())
-        .split(',')
-        .filter_map(|c| c.trim().parse().ok())
-        .collect();
+    let concurrencies: Vec<usize> =
+        std::env::var("BENCH_CONCURRENCY").unwrap_or_else(|_| "1,16,64".into()).split(',').filter_map(|c| c.trim().parse().ok()).collect();
     let sender = match std::env::var("BENCH_SENDER").as_deref() {
         Ok("sns") => Sender::Sns,
         Ok("pubsub") => Sender::PubSub,
@@ -317,8 +312,11 @@ async fn main() {
     }
 
     let rounds: usize = env_or("BENCH_ROUNDS", 3);
-    println!("{sender:?} pushes, {requests} per measurement, median of {rounds} rounds, {} byte bodies, {} cores",
-        bodies(sender, &signers, "x", 1)[0].0.len(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "{sender:?} pushes, {requests} per measurement, median of {rounds} rounds, {} byte bodies, {} cores",
+        bodies(sender, &signers, "x", 1)[0].0.len(),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
     println!();
     println!("| target | concurrency | pushes/s | p50 ms | p99 ms | vs ceiling |");
     println!("|---|---:|---:|---:|---:|---:|");
@@ -349,8 +347,12 @@ async fn main() {
             if connection.is_none() {
                 ceiling = rate;
             }
-            println!("| {name} | {concurrency} | {rate:.0} | {:.2} | {:.2} | {:.2} |",
-                m.percentile(0.5).as_secs_f64() * 1e3, m.percentile(0.99).as_secs_f64() * 1e3, rate / ceiling);
+            println!(
+                "| {name} | {concurrency} | {rate:.0} | {:.2} | {:.2} | {:.2} |",
+                m.percentile(0.5).as_secs_f64() * 1e3,
+                m.percentile(0.99).as_secs_f64() * 1e3,
+                rate / ceiling
+            );
         }
     }
     for (t, (name, base, connection)) in targets.iter().enumerate() {

@@ -17,7 +17,6 @@ use pushgate::sources::aws_sns::certs::CertStore;
 use pushgate::sources::aws_sns::envelope::Envelope;
 use pushgate::sources::aws_sns::verify::authenticate;
 
-
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/aws-sns")
 }

@@ -97,9 +97,12 @@ pub struct AlertSender {
 
 impl AlertSender {
     /// Starts the delivery task; it ends when `stop` turns true.
-    pub fn start(url: String, secret: String, store: Arc<dyn Store>, stop: tokio::sync::watch::Receiver<bool>)
-        -> Result<AlertSender, String>
-    {
+    pub fn start(
+        url: String,
+        secret: String,
+        store: Arc<dyn Store>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<AlertSender, String> {
         let client = crate::outbound::operator_client(TIMEOUT)?;
         let (queue, alerts) = mpsc::channel(QUEUE);
         tokio::spawn(deliver_all(alerts, Target { client, url, secret }, store, stop));
@@ -120,7 +123,12 @@ struct Target {
     secret: String,
 }
 
-async fn deliver_all(mut alerts: mpsc::Receiver<Alert>, target: Target, store: Arc<dyn Store>, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn deliver_all(
+    mut alerts: mpsc::Receiver<Alert>,
+    target: Target,
+    store: Arc<dyn Store>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         let alert = tokio::select! {
             next = alerts.recv() => match next { Some(a) => a, None => return },

@@ -79,7 +79,9 @@ impl Canary {
                 "resources": [format!("pushgate:canary:{}", self.connection_id)],
                 "detail": {},
             }),
-            Target::PubSub { .. } => json!({"type": "heartbeat", "source": "pushgate-canary", "connection_id": self.connection_id, "time": time}),
+            Target::PubSub { .. } => {
+                json!({"type": "heartbeat", "source": "pushgate-canary", "connection_id": self.connection_id, "time": time})
+            }
         }
     }
 }
@@ -137,11 +139,9 @@ pub async fn publish(store: &dyn Store, publishers: &Publishers, canary: &Canary
     let message = canary.message().to_string();
     let outcome = match &canary.target {
         Target::Sns { topic_arn, region, .. } => publishers.sns.publish(region, topic_arn, &message).await.map_err(|e| e.to_string()),
-        Target::PubSub { topic } => publishers
-            .pubsub
-            .publish(topic, message.into_bytes(), &[("pushgate_kind", "heartbeat")])
-            .await
-            .map_err(|e| e.to_string()),
+        Target::PubSub { topic } => {
+            publishers.pubsub.publish(topic, message.into_bytes(), &[("pushgate_kind", "heartbeat")]).await.map_err(|e| e.to_string())
+        }
     };
     let error = match outcome {
         Ok(message_id) => {

@@ -146,10 +146,7 @@ impl Config {
     /// Defaults, then `file` (or `PUSHGATE_CONFIG`), then `PUSHGATE_*` entries of `env`.
     pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, ConfigErrors> {
         let mut errors = Vec::new();
-        let mut raw: BTreeMap<&str, String> = DEFAULTS
-            .iter()
-            .filter_map(|(k, v)| v.map(|v| (*k, v.to_owned())))
-            .collect();
+        let mut raw: BTreeMap<&str, String> = DEFAULTS.iter().filter_map(|(k, v)| v.map(|v| (*k, v.to_owned()))).collect();
 
         let file = file.map(Path::to_path_buf).or_else(|| env.get("PUSHGATE_CONFIG").map(PathBuf::from));
         if let Some(path) = file {
@@ -297,9 +294,12 @@ impl Config {
                 errors.push("PUSHGATE_ADMIN_TOKEN: must be at least 16 characters".into());
             }
         }
-        for (key, value) in [("public_url", &self.public_url), ("aws_endpoint_url", &self.aws_endpoint_url),
-            ("pubsub_endpoint", &self.pubsub_endpoint), ("alert_webhook_url", &self.alert_webhook_url)]
-        {
+        for (key, value) in [
+            ("public_url", &self.public_url),
+            ("aws_endpoint_url", &self.aws_endpoint_url),
+            ("pubsub_endpoint", &self.pubsub_endpoint),
+            ("alert_webhook_url", &self.alert_webhook_url),
+        ] {
             if let Some(v) = value {
                 if !(v.starts_with("http://") || v.starts_with("https://")) {
                     errors.push(format!("{}: `{v}` is not an http(s) URL", var_name(key)));

@@ -56,11 +56,7 @@ impl MasterKey {
         let nonce_bytes = random_bytes::<NONCE_LEN>();
         let mut buf = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce_bytes),
-                Aad::from(context.as_bytes()),
-                &mut buf,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(context.as_bytes()), &mut buf)
             .expect("AES-GCM sealing of an in-memory buffer cannot fail");
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&buf);
@@ -76,10 +72,7 @@ impl MasterKey {
         let (nonce, ciphertext) = raw.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Malformed)?;
         let mut buf = ciphertext.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
-            .map_err(|_| CryptoError::OpenFailed)?;
+        let plain = self.key.open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf).map_err(|_| CryptoError::OpenFailed)?;
         Ok(plain.to_vec())
     }
 }

@@ -230,9 +230,7 @@ pub fn parse_filter(value: Option<&Value>, errors: &mut Vec<String>) -> EventFil
 /// A stream name (a-z, 0-9, _), optionally cut short and ended with `*`.
 fn stream_pattern(p: &str) -> bool {
     let name = p.strip_suffix('*').unwrap_or(p);
-    name.len() <= 64
-        && (!name.is_empty() || p == "*")
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    name.len() <= 64 && (!name.is_empty() || p == "*") && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 #[cfg(test)]

@@ -34,12 +34,7 @@ impl Policy {
 }
 
 /// The status and message of a connection created at `created_at`, at time `now`.
-pub fn evaluate(
-    facts: &Facts,
-    created_at: DateTime<Utc>,
-    policy: Policy,
-    now: DateTime<Utc>,
-) -> (Status, Option<&'static str>) {
+pub fn evaluate(facts: &Facts, created_at: DateTime<Utc>, policy: Policy, now: DateTime<Utc>) -> (Status, Option<&'static str>) {
     if facts.paused {
         return (Status::Paused, None);
     }
@@ -111,7 +106,8 @@ mod tests {
 
     #[test]
     fn a_confirmation_waiting_for_an_admin_stays_requires_action() {
-        let f = Facts { confirmation_url: Some("https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription".into()), ..Facts::default() };
+        let f =
+            Facts { confirmation_url: Some("https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription".into()), ..Facts::default() };
         assert_eq!(evaluate(&f, t(0), POLICY, t(86_400)), (Status::RequiresAction, Some(MSG_AWAITING)));
         assert_eq!(evaluate(&Facts::default(), t(0), POLICY, t(86_400)), (Status::Error, Some(MSG_SUBSCRIPTION_MISSING)));
     }

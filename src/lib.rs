@@ -109,16 +109,16 @@ pub async fn master_key(config: &Config, store: &dyn Store) -> Result<MasterKey,
     let destinations = store.list_destinations().await?;
     let sealed_exist = !connections.is_empty() || !destinations.is_empty();
     let key = if let Some(key) = &config.master_key {
-        MasterKey::from_base64(key.expose())
-            .map_err(|_| StartError::Config("PUSHGATE_MASTER_KEY must be base64 of 32 bytes".into()))?
+        MasterKey::from_base64(key.expose()).map_err(|_| StartError::Config("PUSHGATE_MASTER_KEY must be base64 of 32 bytes".into()))?
     } else {
         match config.database() {
             Some(Database::SqliteFile(db)) => {
                 let dir = db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
                 load_or_create_key_file(&dir.join(KEY_FILE_NAME), sealed_exist)?
             }
-            Some(Database::SqliteMemory) => MasterKey::from_base64(&MasterKey::generate_base64())
-                .map_err(|_| StartError::Config("key generation failed".into()))?,
+            Some(Database::SqliteMemory) => {
+                MasterKey::from_base64(&MasterKey::generate_base64()).map_err(|_| StartError::Config("key generation failed".into()))?
+            }
             _ => return Err(StartError::Config("PUSHGATE_MASTER_KEY is required with PostgreSQL".into())),
         }
     };
@@ -196,9 +196,7 @@ pub struct RunOptions {
 
 /// Serves on `listener` until `shutdown` completes, then finishes in-flight requests
 /// (for at most 30 s) and returns.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static)
-    -> Result<(), StartError>
-{
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
     run_with(config, listener, shutdown, RunOptions::default()).await
 }
 
@@ -242,8 +240,7 @@ pub async fn run_with(
     tokio::spawn(metrics_upkeep_periodically(Arc::downgrade(&metrics)));
     // Built before ingest so a stored Graph lifecycle notification can start a pass.
     let graph_upkeep = microsoft::UpkeepHandle::new();
-    let ingest =
-        Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone(), metrics.clone(), graph_upkeep.clone()));
+    let ingest = Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone(), metrics.clone(), graph_upkeep.clone()));
     tokio::spawn(tidy_periodically(Arc::downgrade(&ingest)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let pubsub_api = Arc::new(gcp::PubSubApi::new(config.pubsub_endpoint.clone()));

@@ -87,11 +87,7 @@ impl Metrics {
             None,
             SharedString::const_str("Retention passes this process ran (one process at a time runs them)"),
         );
-        recorder.describe_counter(
-            RETENTION_DELETED_TOTAL.into(),
-            None,
-            SharedString::const_str("Events retention deleted"),
-        );
+        recorder.describe_counter(RETENTION_DELETED_TOTAL.into(), None, SharedString::const_str("Events retention deleted"));
         recorder.describe_counter(
             RETENTION_EXPIRED_TOTAL.into(),
             None,
@@ -111,10 +107,8 @@ impl Metrics {
     /// Counts one answered HTTP request. `route` is a route template, never a raw path,
     /// so ids in paths cannot multiply the series.
     pub fn request(&self, route: &str, method: &str, code: u16, seconds: f64) {
-        let counter = Key::from_parts(
-            REQUESTS_TOTAL,
-            vec![label("route", route), label("method", method), label("code", &code.to_string())],
-        );
+        let counter =
+            Key::from_parts(REQUESTS_TOTAL, vec![label("route", route), label("method", method), label("code", &code.to_string())]);
         self.recorder.register_counter(&counter, &METADATA).increment(1);
         let histogram = Key::from_parts(REQUEST_DURATION_SECONDS, vec![label("route", route), label("method", method)]);
         self.recorder.register_histogram(&histogram, &METADATA).record(seconds);
@@ -243,11 +237,7 @@ fn describe_connection_metrics(recorder: &PrometheusRecorder) {
         Some(Unit::Seconds),
         SharedString::const_str("Seconds since the connection's last stored event; absent while none has arrived"),
     );
-    recorder.describe_counter(
-        EVENTS_TOTAL.into(),
-        None,
-        SharedString::const_str("Events stored for the connection, duplicates excluded"),
-    );
+    recorder.describe_counter(EVENTS_TOTAL.into(), None, SharedString::const_str("Events stored for the connection, duplicates excluded"));
     recorder.describe_counter(
         DUPLICATES_TOTAL.into(),
         None,

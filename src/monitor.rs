@@ -65,7 +65,12 @@ pub fn transition(connection: &Connection, at: DateTime<Utc>) -> Option<StatusCh
 }
 
 /// Runs a pass every `interval` until `stop` turns true.
-pub async fn run(store: Arc<dyn Store>, alerts: Option<Arc<AlertSender>>, interval: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(
+    store: Arc<dyn Store>,
+    alerts: Option<Arc<AlertSender>>,
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -75,8 +80,12 @@ pub async fn run(store: Arc<dyn Store>, alerts: Option<Arc<AlertSender>>, interv
         }
         let started = std::time::Instant::now();
         match pass(store.as_ref(), alerts.as_deref(), now()).await {
-            Ok(done) => tracing::debug!(evaluated = done.evaluated, transitions = done.transitions,
-                elapsed_ms = started.elapsed().as_millis() as u64, "health monitor pass"),
+            Ok(done) => tracing::debug!(
+                evaluated = done.evaluated,
+                transitions = done.transitions,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "health monitor pass"
+            ),
             Err(e) => tracing::warn!(error = %e, "health monitor pass failed; retrying at the next interval"),
         }
     }

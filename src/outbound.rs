@@ -108,8 +108,7 @@ impl Fetcher {
 
     /// GETs `url`, reading at most `max_bytes` of a 200 answer's body.
     pub async fn get(&self, url: url::Url, max_bytes: usize) -> Result<Fetched, FetchError> {
-        let mut response =
-            self.client.get(url).send().await.map_err(|e| FetchError::Transport(describe_error(&e, self.timeout)))?;
+        let mut response = self.client.get(url).send().await.map_err(|e| FetchError::Transport(describe_error(&e, self.timeout)))?;
         let (status, headers) = (response.status(), response.headers().clone());
         let mut body = Vec::new();
         if status != reqwest::StatusCode::OK {

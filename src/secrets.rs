@@ -10,8 +10,7 @@ use serde_json::Value;
 pub const MASK: &str = "***";
 
 /// Field names whose values are write-only and sealed at rest.
-pub const SECRET_FIELDS: [&str; 7] =
-    ["value", "password", "secret", "client_state", "client_secret", "private_key_pem", "auth_id"];
+pub const SECRET_FIELDS: [&str; 7] = ["value", "password", "secret", "client_state", "client_secret", "private_key_pem", "auth_id"];
 
 /// Field names of a destination's config whose values are write-only and sealed at rest
 /// (`value` is the value of a `header` auth).

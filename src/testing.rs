@@ -48,7 +48,12 @@ pub fn moto_url(test: &str) -> Option<String> {
 /// The URL of the Pub/Sub emulator (`PUSHGATE_TEST_PUBSUB_EMULATOR`), or `None` (after
 /// printing why) when none runs; it comes with the Google Cloud SDK.
 pub fn pubsub_emulator_url(test: &str) -> Option<String> {
-    service_url(test, "PUSHGATE_TEST_PUBSUB_EMULATOR", REQUIRE_PUBSUB_EMULATOR_VAR, "no Pub/Sub emulator (it comes with the Google Cloud SDK)")
+    service_url(
+        test,
+        "PUSHGATE_TEST_PUBSUB_EMULATOR",
+        REQUIRE_PUBSUB_EMULATOR_VAR,
+        "no Pub/Sub emulator (it comes with the Google Cloud SDK)",
+    )
 }
 
 /// A test service's URL from `var`; when missing, a failure if `require_var` is `1`, else

@@ -48,7 +48,8 @@ async fn admin_routes_need_the_admin_token(server: TestServer) {
     }
     let response = server.client.post(server.url("/v1/connections")).json(&hmac_webhook("t", "s")).send().await.unwrap();
     assert_eq!(response.status(), 401);
-    let response = server.client.get(server.url("/v1/connections")).header("authorization", format!("Basic {ADMIN_TOKEN}")).send().await.unwrap();
+    let response =
+        server.client.get(server.url("/v1/connections")).header("authorization", format!("Basic {ADMIN_TOKEN}")).send().await.unwrap();
     assert_eq!(response.status(), 401, "only bearer tokens");
     assert_eq!(send(&server, Method::GET, "/v1/connections", None).await.0, 200);
     server.stop().await;
@@ -57,7 +58,12 @@ async fn admin_routes_need_the_admin_token(server: TestServer) {
 async fn every_source_can_be_created_with_its_push_url(server: TestServer) {
     let cases = [
         ("aws_sns", json!({"topic_arns": ["arn:aws:sns:eu-west-1:123456789012:findings"]}), "aws-sns", "cloud_aws_securityhub_alert"),
-        ("aws_eventbridge", json!({"auth": {"type": "api_key", "header": "X-Key", "value": "v"}}), "aws-eventbridge", "cloud_aws_securityhub_alert"),
+        (
+            "aws_eventbridge",
+            json!({"auth": {"type": "api_key", "header": "X-Key", "value": "v"}}),
+            "aws-eventbridge",
+            "cloud_aws_securityhub_alert",
+        ),
         ("gcp_pubsub", json!({"service_account_email": "push@p.iam.gserviceaccount.com"}), "gcp-pubsub", "cloud_gcp_security_finding"),
         ("ms_graph", json!({"client_state": "state"}), "ms-graph", "cloud_ms_graph_alert"),
         ("o365_activity", json!({"auth_id": "auth"}), "o365-activity", "cloud_ms_o365_activity_log"),
@@ -91,8 +97,10 @@ async fn every_source_can_be_created_with_its_push_url(server: TestServer) {
             "heartbeat_interval_seconds": 600, "grace_seconds": 30,
             "config": {"auth": {"type": "api_key", "header": "X", "value": "v"}}}))
         .await;
-    assert_eq!((custom["stream"].as_str(), custom["heartbeat_interval_seconds"].as_i64(), custom["grace_seconds"].as_i64()),
-        (Some("custom_alerts"), Some(600), Some(30)));
+    assert_eq!(
+        (custom["stream"].as_str(), custom["heartbeat_interval_seconds"].as_i64(), custom["grace_seconds"].as_i64()),
+        (Some("custom_alerts"), Some(600), Some(30))
+    );
     server.stop().await;
 }
 
@@ -103,10 +111,15 @@ async fn invalid_connections_are_refused_with_every_problem(server: TestServer) 
         (json!({"tenant_id": "t", "name": "n", "source": "gcp_pubsub", "config": {}}), vec!["service_account_email"]),
         (json!({"tenant_id": "t", "name": "n", "source": "ms_graph", "config": {}}), vec!["client_state"]),
         (json!({"tenant_id": "t", "name": "n", "source": "o365_activity", "config": {}}), vec!["auth_id"]),
-        (json!({"tenant_id": "t", "name": "n", "source": "webhook", "config": {"auth": {"type": "hmac_sha256"}}}), vec!["auth.header", "auth.secret"]),
-        (json!({"tenant_id": "", "name": "", "source": "webhook", "heartbeat_interval_seconds": 0,
+        (
+            json!({"tenant_id": "t", "name": "n", "source": "webhook", "config": {"auth": {"type": "hmac_sha256"}}}),
+            vec!["auth.header", "auth.secret"],
+        ),
+        (
+            json!({"tenant_id": "", "name": "", "source": "webhook", "heartbeat_interval_seconds": 0,
             "config": {"auth": {"type": "api_key", "header": "X", "value": "v"}, "typo": 1}}),
-            vec!["tenant_id", "name", "heartbeat_interval_seconds", "typo"]),
+            vec!["tenant_id", "name", "heartbeat_interval_seconds", "typo"],
+        ),
     ];
     for (body, needles) in cases {
         let (status, answer) = send(&server, Method::POST, "/v1/connections", Some(body.clone())).await;
@@ -117,10 +130,13 @@ async fn invalid_connections_are_refused_with_every_problem(server: TestServer) 
             assert!(message.contains(needle), "`{needle}` missing from `{message}`");
         }
     }
-    for (raw, code) in [("{not json", "invalid_request"), (r#"{"tenant_id": "t"}"#, "invalid_request"),
-        (r#"{"tenant_id": "t", "name": "n", "source": "webhook", "extra": 1}"#, "invalid_request")]
-    {
-        let response = server.admin(Method::POST, "/v1/connections").header("content-type", "application/json").body(raw).send().await.unwrap();
+    for (raw, code) in [
+        ("{not json", "invalid_request"),
+        (r#"{"tenant_id": "t"}"#, "invalid_request"),
+        (r#"{"tenant_id": "t", "name": "n", "source": "webhook", "extra": 1}"#, "invalid_request"),
+    ] {
+        let response =
+            server.admin(Method::POST, "/v1/connections").header("content-type", "application/json").body(raw).send().await.unwrap();
         assert_eq!(response.status(), 400, "{raw}");
         assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], code);
     }
@@ -144,7 +160,12 @@ async fn secrets_are_write_only(server: TestServer) {
         .await;
     assert_eq!(graph["config"]["encryption_keys"][0], json!({"id": "k1", "private_key_pem": "***"}));
     let mut everything = String::new();
-    for path in ["/v1/connections".to_string(), format!("/v1/connections/{}", id_of(&webhook)), format!("/v1/connections/{}", id_of(&graph)), "/v1/health".into()] {
+    for path in [
+        "/v1/connections".to_string(),
+        format!("/v1/connections/{}", id_of(&webhook)),
+        format!("/v1/connections/{}", id_of(&graph)),
+        "/v1/health".into(),
+    ] {
         everything.push_str(&server.get_json(&path).await.to_string());
     }
     for secret in secrets {
@@ -159,7 +180,8 @@ async fn patch_keeps_masked_secrets_and_replaces_new_ones(server: TestServer) {
     let path = format!("/v1/connections/{id}");
     let mut config = c["config"].clone();
     config["auth"]["header"] = json!("X-Renamed");
-    let (status, patched) = send(&server, Method::PATCH, &path, Some(json!({"name": "renamed", "config": config, "heartbeat_interval_seconds": null}))).await;
+    let (status, patched) =
+        send(&server, Method::PATCH, &path, Some(json!({"name": "renamed", "config": config, "heartbeat_interval_seconds": null}))).await;
     assert_eq!(status, 200, "{patched}");
     assert_eq!((patched["name"].as_str(), patched["heartbeat_interval_seconds"].clone()), (Some("renamed"), Value::Null));
     assert_eq!(patched["config"]["auth"], json!({"type": "hmac_sha256", "header": "X-Renamed", "secret": "***"}));
@@ -168,18 +190,39 @@ async fn patch_keeps_masked_secrets_and_replaces_new_ones(server: TestServer) {
         let id = id.clone();
         async move {
             let body = b"{\"a\": 1}";
-            server.client.post(server.url(&format!("/push/webhook/{id}"))).header("x-renamed", hmac_hex(secret, body)).body(&body[..]).send().await.unwrap().status().as_u16()
+            server
+                .client
+                .post(server.url(&format!("/push/webhook/{id}")))
+                .header("x-renamed", hmac_hex(secret, body))
+                .body(&body[..])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }
     };
     assert_eq!(push("first-secret").await, 200, "the masked secret was kept");
 
-    let (status, _) = send(&server, Method::PATCH, &path, Some(json!({"config": {"auth": {"type": "hmac_sha256", "header": "X-Renamed", "secret": ["second-secret"]}}}))).await;
+    let (status, _) = send(
+        &server,
+        Method::PATCH,
+        &path,
+        Some(json!({"config": {"auth": {"type": "hmac_sha256", "header": "X-Renamed", "secret": ["second-secret"]}}})),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(push("first-secret").await, 401);
     assert_eq!(push("second-secret").await, 200, "patches apply to the push path at once");
 
     // A literal mask with nothing stored behind it never becomes a secret.
-    let (status, answer) = send(&server, Method::PATCH, &path, Some(json!({"config": {"auth": {"type": "hmac_sha256", "header": "X-Renamed", "secret": ["third", "***"]}}}))).await;
+    let (status, answer) = send(
+        &server,
+        Method::PATCH,
+        &path,
+        Some(json!({"config": {"auth": {"type": "hmac_sha256", "header": "X-Renamed", "secret": ["third", "***"]}}})),
+    )
+    .await;
     assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_connection")));
     assert_eq!(push("second-secret").await, 200);
     let (status, _) = send(&server, Method::POST, "/v1/connections", Some(hmac_webhook("acme", "***"))).await;
@@ -187,7 +230,8 @@ async fn patch_keeps_masked_secrets_and_replaces_new_ones(server: TestServer) {
 
     let (status, answer) = send(&server, Method::PATCH, &path, Some(json!({"source": "aws_sns"}))).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_request")));
-    let (status, answer) = send(&server, Method::PATCH, &path, Some(json!({"config": {"auth": {"type": "basic"}}, "grace_seconds": -5}))).await;
+    let (status, answer) =
+        send(&server, Method::PATCH, &path, Some(json!({"config": {"auth": {"type": "basic"}}, "grace_seconds": -5}))).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_connection")));
     assert!(answer["error"]["message"].as_str().unwrap().contains("grace_seconds"));
     assert_eq!(server.connection(&id).await["name"], "renamed", "a refused patch changes nothing");
@@ -198,7 +242,8 @@ async fn list_filters(server: TestServer) {
     let a = server.create(hmac_webhook("alpha", "s")).await;
     server.create(hmac_webhook("beta", "s")).await;
     server.create(json!({"tenant_id": "alpha", "name": "o365", "source": "o365_activity", "config": {"auth_id": "x"}})).await;
-    let names = |v: Value| v["connections"].as_array().unwrap().iter().map(|c| c["tenant_id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let names =
+        |v: Value| v["connections"].as_array().unwrap().iter().map(|c| c["tenant_id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
     assert_eq!(names(server.get_json("/v1/connections").await).len(), 3);
     assert_eq!(names(server.get_json("/v1/connections?tenant_id=alpha").await), ["alpha", "alpha"]);
     assert_eq!(names(server.get_json("/v1/connections?source=webhook").await), ["alpha", "beta"]);
@@ -218,7 +263,14 @@ async fn events_are_paged_newest_first(server: TestServer) {
     let id = id_of(&server.create(hmac_webhook("acme", "s")).await);
     for i in 0..5 {
         let body = format!(r#"{{"n": {i}}}"#);
-        let response = server.client.post(server.url(&format!("/push/webhook/{id}"))).header("x-signature", hmac_hex("s", body.as_bytes())).body(body).send().await.unwrap();
+        let response = server
+            .client
+            .post(server.url(&format!("/push/webhook/{id}")))
+            .header("x-signature", hmac_hex("s", body.as_bytes()))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
     }
     let mut seen = Vec::new();
@@ -245,7 +297,14 @@ async fn delete_removes_the_connection(server: TestServer) {
     let (status, answer) = send(&server, Method::GET, &path, None).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (404, Some("connection_not_found")));
     assert_eq!(send(&server, Method::DELETE, &path, None).await.0, 404);
-    let pushed = server.client.post(server.url(&format!("/push/webhook/{id}"))).header("x-signature", hmac_hex("s", b"{}")).body("{}").send().await.unwrap();
+    let pushed = server
+        .client
+        .post(server.url(&format!("/push/webhook/{id}")))
+        .header("x-signature", hmac_hex("s", b"{}"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(pushed.status(), 404, "a deleted connection takes no pushes");
     server.stop().await;
 }

@@ -155,7 +155,9 @@ async fn wrong_keys_are_refused_and_recorded(server: TestServer) {
 
 async fn undecodable_but_authentic_bodies_are_kept_as_rejections(server: TestServer) {
     let id = create(&server).await;
-    for (body, reason) in [(&b"{not json"[..], "invalid_json"), (br#"{"source": "aws.securityhub"}"#, "missing_event_id"), (b"[]", "empty_batch")] {
+    for (body, reason) in
+        [(&b"{not json"[..], "invalid_json"), (br#"{"source": "aws.securityhub"}"#, "missing_event_id"), (b"[]", "empty_batch")]
+    {
         let (status, answer) = push_keyed(&server, &id, body).await;
         assert_eq!((status, answer), (200, json!({"status": "kept_as_rejection", "reason": reason})));
     }

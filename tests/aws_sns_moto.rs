@@ -33,11 +33,8 @@ fn aws_environment() {
 }
 
 async fn moto_client(moto: &str) -> aws_sdk_sns::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto)
-        .region(aws_config::Region::new(REGION))
-        .load()
-        .await;
+    let config =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(moto).region(aws_config::Region::new(REGION)).load().await;
     aws_sdk_sns::Client::new(&config)
 }
 
@@ -97,15 +94,10 @@ async fn canary_heartbeats_are_published_and_moto_deliveries_refused(backend: Ba
     let Some(server) = server(backend, "moto_canary", &moto, &[("PUSHGATE_SNS_CERT_FETCH", "false")]).await else { return };
     let id = sns_connection(&server, json!({"topic_arns": [topic_arn], "canary": {"topic_arn": topic_arn, "interval_seconds": 1}})).await;
     // moto confirms HTTP subscriptions by itself and then delivers every publish to them.
-    sns.subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("http")
-        .endpoint(server.url(&format!("/push/aws-sns/{id}")))
-        .send()
-        .await
-        .unwrap();
+    sns.subscribe().topic_arn(&topic_arn).protocol("http").endpoint(server.url(&format!("/push/aws-sns/{id}"))).send().await.unwrap();
 
-    let c = server.wait_for(&id, "a published canary", 150, Duration::from_millis(100), |c| c["canary"]["last_published_at"].is_string()).await;
+    let c =
+        server.wait_for(&id, "a published canary", 150, Duration::from_millis(100), |c| c["canary"]["last_published_at"].is_string()).await;
     assert!(c["canary"]["last_error"].is_null(), "{c}");
     let mut rejection = Value::Null;
     for _ in 0..150 {

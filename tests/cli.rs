@@ -173,8 +173,14 @@ fn verify_checks_a_captured_webhook_offline() {
     std::fs::write(dir.path().join("c.json"), connection.to_string()).unwrap();
     // The example of the Standard Webhooks specification.
     std::fs::write(dir.path().join("body.json"), br#"{"test": 2432232314}"#).unwrap();
-    let headers = ["--header", "webhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek", "--header", "webhook-timestamp: 1614265330",
-        "--header", "webhook-signature: v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="];
+    let headers = [
+        "--header",
+        "webhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "--header",
+        "webhook-timestamp: 1614265330",
+        "--header",
+        "webhook-signature: v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+    ];
 
     let mut args = vec!["--connection", "c.json", "--at", "2021-02-25T15:02:10Z"];
     args.extend(headers);
@@ -205,7 +211,11 @@ fn verify_checks_a_captured_webhook_offline() {
 #[test]
 fn verify_usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.json"), r#"{"source": "webhook", "config": {"auth": {"type": "api_key", "header": "X", "value": "v"}}}"#).unwrap();
+    std::fs::write(
+        dir.path().join("c.json"),
+        r#"{"source": "webhook", "config": {"auth": {"type": "api_key", "header": "X", "value": "v"}}}"#,
+    )
+    .unwrap();
     std::fs::write(dir.path().join("b.json"), "{}").unwrap();
     std::fs::write(dir.path().join("bad.json"), r#"{"source": "webhook", "config": {}}"#).unwrap();
     for args in [
@@ -295,7 +305,8 @@ fn verify_checks_captured_eventbridge_pushes_offline() {
     assert_eq!(report["events"][0]["occurred_at"], "2021-02-17T14:56:09.063Z");
     let (code, report) = verify(dir.path(), &["--connection", "c.json", "--header", "X-Key: wrong", finding]);
     assert_eq!((code, report["verified"].clone()), (1, json!(false)), "{report}");
-    let schedule = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws-eventbridge/scheduled/awsdocs_eventbridge_scheduled-event.json");
+    let schedule =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws-eventbridge/scheduled/awsdocs_eventbridge_scheduled-event.json");
     let (code, report) = verify(dir.path(), &["--connection", "c.json", "--header", "X-Key: k-123", schedule]);
     assert_eq!((code, report["kind"].clone()), (0, json!("heartbeat")), "{report}");
 }
@@ -400,22 +411,29 @@ fn verify_checks_captured_graph_and_o365_pushes_offline() {
     assert_eq!((code, report["reason"].clone()), (1, json!("graph_client_state_invalid")));
     // A validation request: the query alone decides, the body is not read.
     std::fs::write(dir.path().join("empty"), b"").unwrap();
-    let (code, report) =
-        verify_microsoft(dir.path(), None, &["--connection", "other.json", "--query", "validationToken=abc", "empty"]);
+    let (code, report) = verify_microsoft(dir.path(), None, &["--connection", "other.json", "--query", "validationToken=abc", "empty"]);
     assert_eq!((code, report["kind"].clone()), (0, json!("handshake")));
 
     // A rich notification of the Graph SDK's vector, vouched for by a validation token.
-    let encrypted: Value = serde_json::from_str(&std::fs::read_to_string(format!("{GRAPH_FIXTURES}/encrypted-content/encryptedContent.json")).unwrap()).unwrap();
+    let encrypted: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{GRAPH_FIXTURES}/encrypted-content/encryptedContent.json")).unwrap())
+            .unwrap();
     let key = std::fs::read_to_string(format!("{GRAPH_FIXTURES}/encrypted-content/richnotificationsapp.key.pem")).unwrap();
     let (app, tenant) = ("6a0e3d42-7c55-4f0b-9e54-1d2f3a4b5c6d", "84bd8158-6d4d-4958-8b9f-9d6445542f95");
-    write("rich.json", &json!({"source": "ms_graph", "config": {"client_state": "cs", "app_ids": [app],
-        "encryption_keys": [{"id": encrypted["encryptionCertificateId"], "private_key_pem": key}]}}));
+    write(
+        "rich.json",
+        &json!({"source": "ms_graph", "config": {"client_state": "cs", "app_ids": [app],
+        "encryption_keys": [{"id": encrypted["encryptionCertificateId"], "private_key_pem": key}]}}),
+    );
     let signer = pushgate::sources::test_signer::TestOidcSigner::new();
     let jwks = signer.write_microsoft_jwks(dir.path()).unwrap();
     let at = "2026-11-23T10:00:00Z";
     let token = signer.graph_token_v2(app, tenant, at.parse().unwrap());
-    write("push.json", &json!({"value": [{"subscriptionId": "s", "changeType": "created", "clientState": "cs", "tenantId": tenant,
-        "resource": "teams('t')/channels('c')/messages('1')", "encryptedContent": encrypted}], "validationTokens": [token]}));
+    write(
+        "push.json",
+        &json!({"value": [{"subscriptionId": "s", "changeType": "created", "clientState": "cs", "tenantId": tenant,
+        "resource": "teams('t')/channels('c')/messages('1')", "encryptedContent": encrypted}], "validationTokens": [token]}),
+    );
     let (code, report) = verify_microsoft(dir.path(), Some(&jwks), &["--connection", "rich.json", "--at", at, "push.json"]);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["events"][0]["payload"]["resourceData"]["body"]["content"], "Hello World");
@@ -428,9 +446,13 @@ fn verify_checks_captured_graph_and_o365_pushes_offline() {
 
     // Office 365 activity: the Webhook-AuthID header decides.
     write("o365.json", &json!({"source": "o365_activity", "config": {"auth_id": "a1"}}));
-    write("content.json", &json!([{"contentType": "Audit.General", "contentId": "c1", "contentUri": "https://manage.office.com/x",
-        "contentCreated": "2026-11-23T10:00:00Z"}]));
-    let (code, report) = verify_microsoft(dir.path(), None, &["--connection", "o365.json", "--header", "Webhook-AuthID: a1", "content.json"]);
+    write(
+        "content.json",
+        &json!([{"contentType": "Audit.General", "contentId": "c1", "contentUri": "https://manage.office.com/x",
+        "contentCreated": "2026-11-23T10:00:00Z"}]),
+    );
+    let (code, report) =
+        verify_microsoft(dir.path(), None, &["--connection", "o365.json", "--header", "Webhook-AuthID: a1", "content.json"]);
     assert_eq!((code, report["events"][0]["dedupe_key"].clone()), (0, json!("c1")), "{report}");
     let (code, report) = verify_microsoft(dir.path(), None, &["--connection", "o365.json", "content.json"]);
     assert_eq!((code, report["reason"].clone()), (1, json!("o365_auth_id_missing")));

@@ -143,11 +143,16 @@ async fn destinations_are_listed_beside_the_connections(server: TestServer) {
     // An event to forward: the refusing destination fails on it.
     let hook = id_of(&server.create(hmac_webhook("initech", "s4")).await);
     let body = br#"{"alert": "x"}"#;
-    let pushed = server.client.post(server.url(&format!("/push/webhook/{hook}"))).header("x-signature", hmac_hex("s4", body)).body(body.to_vec()).send().await.unwrap();
+    let pushed = server
+        .client
+        .post(server.url(&format!("/push/webhook/{hook}")))
+        .header("x-signature", hmac_hex("s4", body))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(pushed.status(), 200);
-    server
-        .wait_for_destination(bad["id"].as_str().unwrap(), "failing", Duration::from_secs(30), |d| d["status"] == "failing")
-        .await;
+    server.wait_for_destination(bad["id"].as_str().unwrap(), "failing", Duration::from_secs(30), |d| d["status"] == "failing").await;
     let (status, body) = page(server.admin(reqwest::Method::GET, "/")).await;
     assert_eq!(status, 200);
     let section = &body[body.find("<h2>Destinations</h2>").expect("a destinations section")..body.find("Tenant acme").unwrap()];
@@ -199,9 +204,8 @@ async fn login_sets_a_session_cookie_and_logout_clears_it(server: TestServer) {
 
 #[tokio::test]
 async fn secure_cookie_when_served_over_https() {
-    let server = TestServer::start_with(Backend::Sqlite, "dashboard_https", &[("PUSHGATE_PUBLIC_URL", "https://pushgate.example")])
-        .await
-        .unwrap();
+    let server =
+        TestServer::start_with(Backend::Sqlite, "dashboard_https", &[("PUSHGATE_PUBLIC_URL", "https://pushgate.example")]).await.unwrap();
     let response = no_redirects().post(server.url("/login")).form(&[("token", ADMIN_TOKEN)]).send().await.unwrap();
     assert_eq!(response.status(), 303);
     let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
@@ -217,10 +221,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 #[tokio::test]
 async fn headless_chromium_renders_the_dashboard() {
     if !Path::new(CHROMIUM).exists() {
-        assert!(
-            std::env::var("PUSHGATE_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
-            "PUSHGATE_REQUIRE_CHROMIUM=1 but {CHROMIUM} is missing"
-        );
+        assert!(std::env::var("PUSHGATE_REQUIRE_CHROMIUM").as_deref() != Ok("1"), "PUSHGATE_REQUIRE_CHROMIUM=1 but {CHROMIUM} is missing");
         eprintln!("\n*** SKIPPED (headless_chromium_renders_the_dashboard: {CHROMIUM} is not installed; apt-get install chromium) ***\n");
         return;
     }
@@ -236,7 +237,8 @@ async fn headless_chromium_renders_the_dashboard() {
 
     let dir = tempfile::tempdir().unwrap();
     let screenshot = dir.path().join("dash.png");
-    let (ok, _) = chromium(dir.path(), "shot", &[format!("--screenshot={}", screenshot.display()), "--window-size=1280,900".into()], &proxy).await;
+    let (ok, _) =
+        chromium(dir.path(), "shot", &[format!("--screenshot={}", screenshot.display()), "--window-size=1280,900".into()], &proxy).await;
     assert!(ok, "chromium --screenshot failed");
     let png = std::fs::read(&screenshot).expect("chromium wrote the screenshot");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG file");
@@ -245,7 +247,16 @@ async fn headless_chromium_renders_the_dashboard() {
 
     let (ok, dom) = chromium(dir.path(), "dom", &["--dump-dom".into()], &proxy).await;
     assert!(ok, "chromium --dump-dom failed");
-    for expected in ["Tenant acme", "Tenant globex", ">connected<", ">requires_action<", "acme alerts", "Awaiting subscription", "Destinations", "SOC collector"] {
+    for expected in [
+        "Tenant acme",
+        "Tenant globex",
+        ">connected<",
+        ">requires_action<",
+        "acme alerts",
+        "Awaiting subscription",
+        "Destinations",
+        "SOC collector",
+    ] {
         assert!(dom.contains(expected), "{expected} missing from the rendered DOM: {dom}");
     }
     assert!(!dom.contains(r#"action="/login""#), "Chromium saw the dashboard, not the login form");

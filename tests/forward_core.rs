@@ -57,11 +57,17 @@ async fn filters_and_start_from_now_deliver_exactly_what_they_say(backend: Backe
     let acme_cloud = connection(&server, "acme", "cloud_custom_alert").await;
     let acme_hook = connection(&server, "acme", "webhook_event").await;
     let globex_cloud = connection(&server, "globex", "cloud_custom_alert").await;
-    let o365 = server.create(json!({"tenant_id": "acme", "name": "O365", "source": "o365_activity", "config": {"auth_id": "o365-a"}})).await;
+    let o365 =
+        server.create(json!({"tenant_id": "acme", "name": "O365", "source": "o365_activity", "config": {"auth_id": "o365-a"}})).await;
     let filtered = Receiver::start().await;
     let telemetry = Receiver::start().await;
     let later = Receiver::start().await;
-    http_destination(&server, &filtered, json!({"filter": {"tenant_ids": ["acme"], "streams": ["cloud_*"], "kinds": ["alert"], "sources": ["webhook"]}})).await;
+    http_destination(
+        &server,
+        &filtered,
+        json!({"filter": {"tenant_ids": ["acme"], "streams": ["cloud_*"], "kinds": ["alert"], "sources": ["webhook"]}}),
+    )
+    .await;
     http_destination(&server, &telemetry, json!({"filter": {"kinds": ["telemetry"]}})).await;
 
     push(&server, &acme_cloud, json!({"mark": "acme-cloud-1"})).await;
@@ -104,9 +110,7 @@ async fn filters_and_start_from_now_deliver_exactly_what_they_say(backend: Backe
 /// Waits until the server has run `n` more retention passes than `after`.
 async fn retention_passes(server: &TestServer) -> u64 {
     let text = server.admin(reqwest::Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("pushgate_retention_passes_total "))
-        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+    text.lines().find_map(|l| l.strip_prefix("pushgate_retention_passes_total ")).map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
 }
 
 async fn wait_for_passes(server: &TestServer, more: u64) {
@@ -210,7 +214,9 @@ async fn the_change_feed_pages_in_commit_order(backend: Backend) {
     assert_eq!(server.feed("&stream=cloud_*").await.len(), 5);
     assert_eq!(server.feed("&source=webhook&kind=alert").await.len(), 11);
     assert!(server.feed("&kind=telemetry").await.is_empty());
-    for (query, code) in [("after=nope", "invalid_cursor"), ("source=pigeon", "invalid_filter"), ("limit=0", "invalid_limit"), ("kind=x", "invalid_filter")] {
+    for (query, code) in
+        [("after=nope", "invalid_cursor"), ("source=pigeon", "invalid_filter"), ("limit=0", "invalid_limit"), ("kind=x", "invalid_filter")]
+    {
         let response = server.admin(reqwest::Method::GET, &format!("/v1/events?{query}")).send().await.unwrap();
         assert_eq!(response.status(), 400, "{query}");
         assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], code, "{query}");
@@ -252,16 +258,30 @@ async fn the_destinations_api_validates_and_keeps_secrets(backend: Backend) {
         .await;
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(created["config"]["auth"], json!({"type": "header", "header": "X-Api-Key", "value": "***"}));
-    for key in ["id", "name", "kind", "filter", "start_from", "config", "created_at", "status", "last_delivered_at", "last_error",
-        "lag_events", "oldest_undelivered_at", "counters"]
-    {
+    for key in [
+        "id",
+        "name",
+        "kind",
+        "filter",
+        "start_from",
+        "config",
+        "created_at",
+        "status",
+        "last_delivered_at",
+        "last_error",
+        "lag_events",
+        "oldest_undelivered_at",
+        "counters",
+    ] {
         assert!(created.get(key).is_some(), "{key} in {created}");
     }
     assert_eq!(created["counters"], json!({"delivered": 0, "dead_letters": 0, "retries": 0, "expired": 0}));
     // A patch that keeps the mask keeps the secret; it reaches the receiver, never an answer.
     let patched = server
         .admin(reqwest::Method::PATCH, &format!("/v1/destinations/{id}"))
-        .json(&json!({"name": "renamed", "config": {"url": receiver.url, "auth": {"type": "header", "header": "X-Api-Key", "value": "***"}}}))
+        .json(
+            &json!({"name": "renamed", "config": {"url": receiver.url, "auth": {"type": "header", "header": "X-Api-Key", "value": "***"}}}),
+        )
         .send()
         .await
         .unwrap();
@@ -320,7 +340,9 @@ async fn metrics_show_every_destination(backend: Backend) {
 #[tokio::test]
 async fn a_late_commit_is_neither_skipped_by_the_feed_nor_by_a_destination() {
     use sqlx::{Connection, PgConnection};
-    let Some(server) = start(Backend::Postgres, "a_late_commit_is_neither_skipped_by_the_feed_nor_by_a_destination", &[]).await else { return };
+    let Some(server) = start(Backend::Postgres, "a_late_commit_is_neither_skipped_by_the_feed_nor_by_a_destination", &[]).await else {
+        return;
+    };
     let receiver = Receiver::start().await;
     http_destination(&server, &receiver, json!({})).await;
     let c = connection(&server, "acme", "webhook_event").await;

@@ -93,12 +93,26 @@ async fn killed_while_forwarding_under_load(database: String, test: &str) {
     let receiver = Receiver::start().await;
     // A slow collector, so batches are in flight when the process dies.
     receiver.delay(Duration::from_millis(30));
-    let http = admin(&client, &first, reqwest::Method::POST, "/v1/destinations", Some(json!({"name": "collector", "kind": "http",
-        "config": {"url": receiver.url, "max_batch_events": BATCH}}))).await;
+    let http = admin(
+        &client,
+        &first,
+        reqwest::Method::POST,
+        "/v1/destinations",
+        Some(json!({"name": "collector", "kind": "http",
+        "config": {"url": receiver.url, "max_batch_events": BATCH}})),
+    )
+    .await;
     let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
     nats::create_stream(&nats_url, &prefix, &[&format!("{prefix}.>")]).await;
-    admin(&client, &first, reqwest::Method::POST, "/v1/destinations", Some(json!({"name": "bus", "kind": "nats",
-        "config": {"url": nats_url, "subject": format!("{prefix}.{{stream}}")}}))).await;
+    admin(
+        &client,
+        &first,
+        reqwest::Method::POST,
+        "/v1/destinations",
+        Some(json!({"name": "bus", "kind": "nats",
+        "config": {"url": nats_url, "subject": format!("{prefix}.{{stream}}")}})),
+    )
+    .await;
     let c = admin(&client, &first, reqwest::Method::POST, "/v1/connections", Some(common::hmac_webhook("acme", "s3cret"))).await;
     let push_url = |p: &Process| p.url(&format!("/push/webhook/{}", c["id"].as_str().unwrap()));
 
@@ -143,7 +157,8 @@ async fn killed_while_forwarding_under_load(database: String, test: &str) {
     println!("acknowledged {}, delivered before the kill {before_restart}, duplicates {}", acked.len(), duplicated.len());
     // Commit order: apart from the resent batch, records arrive in the order the feed serves them.
     let mut seen = HashSet::new();
-    let firsts: Vec<String> = records.iter().filter_map(|r| r["id"].as_str()).filter(|id| seen.insert(id.to_owned())).map(str::to_owned).collect();
+    let firsts: Vec<String> =
+        records.iter().filter_map(|r| r["id"].as_str()).filter(|id| seen.insert(id.to_owned())).map(str::to_owned).collect();
     let mut feed_ids = Vec::new();
     let mut after = String::new();
     loop {
@@ -195,8 +210,15 @@ async fn two_replicas_deliver_each_destination_from_one_and_take_over() {
     let a = Process::start(&database, &[]).await;
     let b = Process::start(&database, &[]).await;
     let receiver = Receiver::start().await;
-    let d = admin(&client, &a, reqwest::Method::POST, "/v1/destinations", Some(json!({"name": "collector", "kind": "http",
-        "config": {"url": receiver.url}}))).await;
+    let d = admin(
+        &client,
+        &a,
+        reqwest::Method::POST,
+        "/v1/destinations",
+        Some(json!({"name": "collector", "kind": "http",
+        "config": {"url": receiver.url}})),
+    )
+    .await;
     let path = format!("/v1/destinations/{}", d["id"].as_str().unwrap());
     let c = admin(&client, &a, reqwest::Method::POST, "/v1/connections", Some(common::hmac_webhook("acme", "s3cret"))).await;
     let push_path = format!("/push/webhook/{}", c["id"].as_str().unwrap());

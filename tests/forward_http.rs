@@ -72,8 +72,10 @@ async fn transient_answers_are_retried_under_the_same_batch_id(backend: Backend)
     let requests = receiver.requests();
     assert_eq!(requests.iter().map(|r| r.status).collect::<Vec<_>>(), [429, 503, 0, 200]);
     let batch = requests[0].header("webhook-id").unwrap();
-    assert!(requests.iter().all(|r| r.header("webhook-id") == Some(batch) && r.header("idempotency-key") == Some(batch)),
-        "every retry carries the batch id");
+    assert!(
+        requests.iter().all(|r| r.header("webhook-id") == Some(batch) && r.header("idempotency-key") == Some(batch)),
+        "every retry carries the batch id"
+    );
     assert!(requests[1].at - requests[0].at >= Duration::from_secs(1), "Retry-After: 1 was honoured");
     let d = server.wait_for_destination(d["id"].as_str().unwrap(), "delivered", WAIT, |d| d["counters"]["delivered"] == 3).await;
     assert_eq!((d["status"].as_str(), d["counters"]["retries"].as_i64(), d["lag_events"].as_i64()), (Some("ok"), Some(3), Some(0)));
@@ -143,7 +145,9 @@ async fn a_poisoned_record_goes_to_dead_letters_and_replay_retries_it(backend: B
     receiver.refuse_lines_containing("poison");
     let d = server.create_destination(json!({"name": "collector", "kind": "http", "config": {"url": receiver.url}})).await;
     let id = d["id"].as_str().unwrap().to_owned();
-    let d = server.wait_for_destination(&id, "dead letter", WAIT, |d| d["counters"]["dead_letters"] == 1 && d["counters"]["delivered"] == 9).await;
+    let d = server
+        .wait_for_destination(&id, "dead letter", WAIT, |d| d["counters"]["dead_letters"] == 1 && d["counters"]["delivered"] == 9)
+        .await;
     assert_eq!((d["status"].as_str(), d["lag_events"].as_i64()), (Some("ok"), Some(0)), "the rest is delivered: {d}");
     let mut expected = ids(&feed);
     expected.retain(|e| *e != poisoned);
@@ -182,7 +186,9 @@ async fn splunk_hec_answers_name_the_refused_event(backend: Backend) {
             "config": {"url": receiver.url, "format": "splunk_hec", "auth": {"type": "splunk", "token": "hec-token-1"}}}))
         .await;
     let id = d["id"].as_str().unwrap().to_owned();
-    let d = server.wait_for_destination(&id, "delivered", WAIT, |d| d["counters"]["delivered"] == 5 && d["counters"]["dead_letters"] == 1).await;
+    let d = server
+        .wait_for_destination(&id, "delivered", WAIT, |d| d["counters"]["delivered"] == 5 && d["counters"]["dead_letters"] == 1)
+        .await;
     assert_eq!(d["status"], "ok");
     let taken = receiver.records();
     assert_eq!(taken.len(), 5, "the two events Splunk indexed before the bad one are not sent again: {taken:#?}");
@@ -192,7 +198,10 @@ async fn splunk_hec_answers_name_the_refused_event(backend: Backend) {
     for (hec, event) in taken.iter().zip(&expected) {
         assert_eq!(hec["source"], "pushgate:webhook");
         assert_eq!(hec["sourcetype"], "webhook_event");
-        assert_eq!(hec["fields"], json!({"event_id": event["id"], "tenant_id": "acme", "connection_id": event["connection_id"], "kind": "alert"}));
+        assert_eq!(
+            hec["fields"],
+            json!({"event_id": event["id"], "tenant_id": "acme", "connection_id": event["connection_id"], "kind": "alert"})
+        );
         let received = chrono::DateTime::parse_from_rfc3339(event["received_at"].as_str().unwrap()).unwrap();
         assert!((hec["time"].as_f64().unwrap() - received.timestamp_millis() as f64 / 1000.0).abs() < 0.001);
     }

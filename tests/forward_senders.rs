@@ -76,30 +76,55 @@ async fn every_sender_arrives_at_nats_and_http_as_stored(backend: Backend) {
     let event = json!({"version": "0", "id": "eb-1", "detail-type": "GuardDuty Finding", "source": "aws.guardduty",
         "account": "111122223333", "time": "2026-11-30T10:00:00Z", "region": "us-east-1", "resources": [],
         "detail": {"id": "gd-1", "type": "Recon:EC2/PortProbeUnprotectedPort", "updatedAt": "2026-11-30T10:00:00Z", "severity": 2}});
-    assert_eq!(post(&server, &format!("/push/aws-eventbridge/{eventbridge}"), event.to_string().into_bytes(), &[("x-api-key", "eb-key".into())]).await, 200);
+    assert_eq!(
+        post(&server, &format!("/push/aws-eventbridge/{eventbridge}"), event.to_string().into_bytes(), &[("x-api-key", "eb-key".into())])
+            .await,
+        200
+    );
     // SNS (RSA SignatureVersion 2, pinned certificate)
-    let topic = id(&server.create(json!({"tenant_id": "acme", "name": "SNS", "source": "aws_sns", "config": {"topic_arns": [TOPIC]}})).await);
-    let message = json!({"version": "0", "id": "sns-eb-1", "detail-type": "Custom Alert", "source": "custom.app", "detail": {"n": 1}}).to_string();
+    let topic =
+        id(&server.create(json!({"tenant_id": "acme", "name": "SNS", "source": "aws_sns", "config": {"topic_arns": [TOPIC]}})).await);
+    let message =
+        json!({"version": "0", "id": "sns-eb-1", "detail-type": "Custom Alert", "source": "custom.app", "detail": {"n": 1}}).to_string();
     let signed = sns.notification(TOPIC, "11111111-2222-3333-4444-555555555555", &message, None, Utc::now());
     assert_eq!(post(&server, &format!("/push/aws-sns/{topic}"), signed.into_bytes(), &[]).await, 200);
     // Pub/Sub (Google OIDC token)
-    let pubsub = server.create(json!({"tenant_id": "globex", "name": "SCC", "source": "gcp_pubsub", "config": {"service_account_email": EMAIL}})).await;
+    let pubsub = server
+        .create(json!({"tenant_id": "globex", "name": "SCC", "source": "gcp_pubsub", "config": {"service_account_email": EMAIL}}))
+        .await;
     let data = json!({"finding": {"name": "organizations/1/sources/2/findings/f1", "category": "MALWARE"}}).to_string();
     let envelope = json!({"message": {"data": STANDARD.encode(&data), "messageId": "ps-1", "publishTime": "2026-11-30T10:00:00Z"},
         "subscription": "projects/acme/subscriptions/scc"});
     let token = oidc.push_token(pubsub["push_url"].as_str().unwrap(), EMAIL, Utc::now());
-    assert_eq!(post(&server, &format!("/push/gcp-pubsub/{}", id(&pubsub)), envelope.to_string().into_bytes(), &[("authorization", format!("Bearer {token}"))]).await, 204);
+    assert_eq!(
+        post(
+            &server,
+            &format!("/push/gcp-pubsub/{}", id(&pubsub)),
+            envelope.to_string().into_bytes(),
+            &[("authorization", format!("Bearer {token}"))]
+        )
+        .await,
+        204
+    );
     // Microsoft Graph (clientState)
-    let graph = id(&server.create(json!({"tenant_id": "acme", "name": "Graph", "source": "ms_graph", "config": {"client_state": CLIENT_STATE}})).await);
+    let graph = id(&server
+        .create(json!({"tenant_id": "acme", "name": "Graph", "source": "ms_graph", "config": {"client_state": CLIENT_STATE}}))
+        .await);
     let batch = json!({"value": [{"subscriptionId": "sub-1", "subscriptionExpirationDateTime": "2030-01-01T00:00:00Z", "changeType": "updated",
         "resource": "security/alerts_v2/a1", "clientState": CLIENT_STATE, "tenantId": GRAPH_TENANT,
         "resourceData": {"@odata.type": "#Microsoft.Graph.security.alert", "id": "a1"}}]});
     assert_eq!(post(&server, &format!("/push/ms-graph/{graph}"), batch.to_string().into_bytes(), &[]).await, 202);
     // Office 365 Management Activity (Webhook-AuthID)
-    let o365 = id(&server.create(json!({"tenant_id": "acme", "name": "O365", "source": "o365_activity", "config": {"auth_id": "o365-auth"}})).await);
+    let o365 = id(&server
+        .create(json!({"tenant_id": "acme", "name": "O365", "source": "o365_activity", "config": {"auth_id": "o365-auth"}}))
+        .await);
     let content = json!([{"contentType": "Audit.Exchange", "contentId": "c-1", "contentCreated": "2026-11-30T10:00:00.000Z",
         "contentUri": "https://manage.office.com/api/v1.0/41463f53-8812-40f4-890f-865bf6e35190/activity/feed/audit/c-1"}]);
-    assert_eq!(post(&server, &format!("/push/o365-activity/{o365}"), content.to_string().into_bytes(), &[("webhook-authid", "o365-auth".into())]).await, 200);
+    assert_eq!(
+        post(&server, &format!("/push/o365-activity/{o365}"), content.to_string().into_bytes(), &[("webhook-authid", "o365-auth".into())])
+            .await,
+        200
+    );
 
     // What each connection stored, and the feed's commit order over all of them.
     let feed = server.wait_for_feed(6, WAIT).await;

@@ -19,16 +19,35 @@ fn any_json() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
         ".{0,12}".prop_map(Value::String),
-        prop_oneof![Just("***"), Just("nats://127.0.0.1:4222"), Just("https://x/"), Just("splunk_hec"), Just("ndjson"),
-            Just("bearer"), Just("standard_webhooks"), Just("whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"), Just("{stream}.{kind}")]
-            .prop_map(|s| Value::String(s.into())),
+        prop_oneof![
+            Just("***"),
+            Just("nats://127.0.0.1:4222"),
+            Just("https://x/"),
+            Just("splunk_hec"),
+            Just("ndjson"),
+            Just("bearer"),
+            Just("standard_webhooks"),
+            Just("whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"),
+            Just("{stream}.{kind}")
+        ]
+        .prop_map(|s| Value::String(s.into())),
     ];
     leaf.prop_recursive(4, 40, 6, |inner| {
         let keys = prop_oneof![
-            Just("url".to_string()), Just("subject".to_string()), Just("auth".to_string()), Just("type".to_string()),
-            Just("token".to_string()), Just("secret".to_string()), Just("format".to_string()), Just("header".to_string()),
-            Just("value".to_string()), Just("max_batch_events".to_string()), Just("tenant_ids".to_string()),
-            Just("streams".to_string()), Just("kinds".to_string()), "[a-z_]{1,8}",
+            Just("url".to_string()),
+            Just("subject".to_string()),
+            Just("auth".to_string()),
+            Just("type".to_string()),
+            Just("token".to_string()),
+            Just("secret".to_string()),
+            Just("format".to_string()),
+            Just("header".to_string()),
+            Just("value".to_string()),
+            Just("max_batch_events".to_string()),
+            Just("tenant_ids".to_string()),
+            Just("streams".to_string()),
+            Just("kinds".to_string()),
+            "[a-z_]{1,8}",
         ];
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),

@@ -68,8 +68,22 @@ async fn random_pushes_get_clean_refusals(server: TestServer) {
 
 async fn random_admin_bodies_get_clean_refusals(server: TestServer) {
     let mut rng = Rng(0x5eed_0000_0000_0002);
-    let fragments = [r#"{"tenant_id":"#, r#""t","name":"n","source":"#, r#""webhook""#, r#","config":{"auth":"#, "{", "}", "[", "]",
-        r#""type":"api_key""#, ",", "null", "1e999", r#""\u0000""#, r#""heartbeat_interval_seconds":-1"#];
+    let fragments = [
+        r#"{"tenant_id":"#,
+        r#""t","name":"n","source":"#,
+        r#""webhook""#,
+        r#","config":{"auth":"#,
+        "{",
+        "}",
+        "[",
+        "]",
+        r#""type":"api_key""#,
+        ",",
+        "null",
+        "1e999",
+        r#""\u0000""#,
+        r#""heartbeat_interval_seconds":-1"#,
+    ];
     for round in 0..200 {
         let body: String = (0..rng.below(12)).map(|_| rng.pick(&fragments)).collect();
         let method = if rng.below(2) == 0 { Method::POST } else { Method::PATCH };

@@ -5,13 +5,13 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
+use pushgate::model::SourceKind;
 use pushgate::sources::auth::{Allowed, Auth};
 use pushgate::sources::aws_sns::certs::CertStore;
 use pushgate::sources::aws_sns::envelope::Envelope;
 use pushgate::sources::eventbridge::{self, Decoded};
 use pushgate::sources::ms_graph::rich::{self, DecryptionKeys};
 use pushgate::sources::{config_check, Intake, RawRequest, RejectClass, Senders};
-use pushgate::model::SourceKind;
 use serde_json::{json, Value};
 
 fn any_json() -> impl Strategy<Value = Value> {
@@ -26,9 +26,16 @@ fn any_json() -> impl Strategy<Value = Value> {
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         let keys = prop_oneof![
-            Just("auth".to_string()), Just("type".to_string()), Just("secret".to_string()), Just("value".to_string()),
-            Just("header".to_string()), Just("topic_arns".to_string()), Just("client_state".to_string()),
-            Just("canary".to_string()), Just("password".to_string()), "[a-z_]{1,8}",
+            Just("auth".to_string()),
+            Just("type".to_string()),
+            Just("secret".to_string()),
+            Just("value".to_string()),
+            Just("header".to_string()),
+            Just("topic_arns".to_string()),
+            Just("client_state".to_string()),
+            Just("canary".to_string()),
+            Just("password".to_string()),
+            "[a-z_]{1,8}",
         ];
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
@@ -40,9 +47,19 @@ fn any_json() -> impl Strategy<Value = Value> {
 /// JSON objects with SNS envelope keys and plausible or odd values.
 fn sns_like_json() -> impl Strategy<Value = Value> {
     let keys = prop_oneof![
-        Just("Type"), Just("MessageId"), Just("TopicArn"), Just("Subject"), Just("Message"), Just("Timestamp"),
-        Just("SignatureVersion"), Just("Signature"), Just("SigningCertURL"), Just("SigningCertUrl"),
-        Just("SubscribeURL"), Just("Token"), Just("UnsubscribeURL"),
+        Just("Type"),
+        Just("MessageId"),
+        Just("TopicArn"),
+        Just("Subject"),
+        Just("Message"),
+        Just("Timestamp"),
+        Just("SignatureVersion"),
+        Just("Signature"),
+        Just("SigningCertURL"),
+        Just("SigningCertUrl"),
+        Just("SubscribeURL"),
+        Just("Token"),
+        Just("UnsubscribeURL"),
     ];
     let values = prop_oneof![
         any_json(),
@@ -53,16 +70,18 @@ fn sns_like_json() -> impl Strategy<Value = Value> {
         Just(json!("2026-11-23T00:00:00.000Z")),
         "[A-Za-z0-9+/=]{0,40}".prop_map(Value::String),
     ];
-    prop::collection::btree_map(keys, values, 0..14)
-        .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+    prop::collection::btree_map(keys, values, 0..14).prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
 }
 
 /// JSON objects with EventBridge keys, sometimes Security Hub or schedule shaped.
 fn eventbridge_like_json() -> impl Strategy<Value = Value> {
     let source = prop_oneof![Just("aws.securityhub"), Just("aws.guardduty"), Just("aws.events"), Just("x")];
     let detail_type = prop_oneof![
-        Just("Security Hub Findings - Imported"), Just("Findings Imported V2"), Just("GuardDuty Finding"),
-        Just("Scheduled Event"), Just("Other"),
+        Just("Security Hub Findings - Imported"),
+        Just("Findings Imported V2"),
+        Just("GuardDuty Finding"),
+        Just("Scheduled Event"),
+        Just("Other"),
     ];
     (source, detail_type, any_json(), prop::collection::vec(any_json(), 0..4), any_json()).prop_map(
         |(source, detail_type, time, findings, extra)| {
@@ -101,8 +120,13 @@ fn graph_field_value() -> impl Strategy<Value = Value> {
     ]
 }
 
-const GRAPH_REASONS: [&str; 5] = ["graph_encrypted_content_malformed", "graph_encryption_key_unknown", "graph_data_key_invalid",
-    "graph_data_signature_invalid", "graph_data_invalid"];
+const GRAPH_REASONS: [&str; 5] = [
+    "graph_encrypted_content_malformed",
+    "graph_encryption_key_unknown",
+    "graph_data_key_invalid",
+    "graph_data_signature_invalid",
+    "graph_data_invalid",
+];
 
 /// A Graph notification-like object: the right or a wrong client state, lifecycle
 /// events, tenants, and random fields.
@@ -110,9 +134,19 @@ fn graph_like_item() -> impl Strategy<Value = Value> {
     (
         prop_oneof![Just(json!("the-client-state")), Just(json!("other")), Just(Value::Null), any_json()],
         prop_oneof![Just(json!("t1")), Just(json!("T1")), Just(json!("t2")), Just(Value::Null)],
-        prop_oneof![Just(Value::Null), Just(json!("reauthorizationRequired")), Just(json!("subscriptionRemoved")), Just(json!("missed")), any_json()],
+        prop_oneof![
+            Just(Value::Null),
+            Just(json!("reauthorizationRequired")),
+            Just(json!("subscriptionRemoved")),
+            Just(json!("missed")),
+            any_json()
+        ],
         any_json(),
-        prop_oneof![Just(Value::Null), any_json(), Just(json!({"data": "AAAA", "dataKey": "AAAA", "dataSignature": "AAAA", "encryptionCertificateId": "k"}))],
+        prop_oneof![
+            Just(Value::Null),
+            any_json(),
+            Just(json!({"data": "AAAA", "dataKey": "AAAA", "dataSignature": "AAAA", "encryptionCertificateId": "k"}))
+        ],
     )
         .prop_map(|(client_state, tenant, lifecycle, extra, encrypted)| {
             let mut item = json!({"subscriptionId": "s", "changeType": "created", "resource": "users/1",
@@ -143,8 +177,13 @@ fn headers(pairs: &[(String, Vec<u8>)]) -> HeaderMap {
 
 fn header_pairs() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
     let names = prop_oneof![
-        Just("webhook-id".to_string()), Just("webhook-timestamp".to_string()), Just("webhook-signature".to_string()),
-        Just("x-signature".to_string()), Just("authorization".to_string()), Just("x-api-key".to_string()), "[a-z-]{1,10}",
+        Just("webhook-id".to_string()),
+        Just("webhook-timestamp".to_string()),
+        Just("webhook-signature".to_string()),
+        Just("x-signature".to_string()),
+        Just("authorization".to_string()),
+        Just("x-api-key".to_string()),
+        "[a-z-]{1,10}",
     ];
     let values = prop_oneof![
         prop::collection::vec(any::<u8>(), 0..80),

@@ -128,7 +128,12 @@ async fn every_wrong_token_is_refused_with_its_reason(backend: Backend) {
         ("email not verified", Some(s.signer.token(claims(json!({"email_verified": false})))), 403, "gcp_token_email_unverified"),
         ("expired", Some(s.signer.push_token(&url, EMAIL, now - Duration::hours(2))), 403, "gcp_token_expired"),
         ("alg none", Some(s.signer.unsigned(claims(json!({})))), 403, "gcp_token_algorithm"),
-        ("HS256 keyed with the public key", Some(s.signer.hs256_with(public_pem.as_bytes(), claims(json!({})))), 403, "gcp_token_algorithm"),
+        (
+            "HS256 keyed with the public key",
+            Some(s.signer.hs256_with(public_pem.as_bytes(), claims(json!({})))),
+            403,
+            "gcp_token_algorithm",
+        ),
         ("unknown key", Some(stranger.token(claims(json!({})))), 403, "gcp_unknown_key"),
     ];
     let count = cases.len();
@@ -153,7 +158,8 @@ async fn subscriptions_outside_the_allow_list_are_refused(backend: Backend) {
     let (status, answer) = s.push(&id, Some(&s.token(&url)), &envelope("m-2", b"{}", json!({})), &[]).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (403, Some("gcp_subscription_not_allowed")), "{answer}");
     // A body too broken to decode still names its subscription: refused, not kept.
-    let broken = json!({"message": {"data": "%%%", "messageId": "b-1"}, "subscription": "projects/acme-sec/subscriptions/evil"}).to_string();
+    let broken =
+        json!({"message": {"data": "%%%", "messageId": "b-1"}, "subscription": "projects/acme-sec/subscriptions/evil"}).to_string();
     let (status, answer) = s.push(&id, Some(&s.token(&url)), broken.as_bytes(), &[]).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (403, Some("gcp_subscription_not_allowed")), "{answer}");
     // An unwrapped push without metadata names no subscription: refused while a list is set.
@@ -171,7 +177,8 @@ async fn workspace_alerts_go_to_their_stream_and_heartbeats_count(backend: Backe
     let Some(s) = Setup::start(backend, "pubsub_workspace").await else { return };
     let (id, url) = s.connection(json!({})).await;
     let alert = include_bytes!("fixtures/gcp-pubsub/workspace/derived_alertcenter_suspicious-login.json");
-    let (status, _) = s.push(&id, Some(&s.token(&url)), &envelope("ws-1", alert, json!({"alertcenter_alert_type": "Suspicious login"})), &[]).await;
+    let (status, _) =
+        s.push(&id, Some(&s.token(&url)), &envelope("ws-1", alert, json!({"alertcenter_alert_type": "Suspicious login"})), &[]).await;
     assert_eq!(status, 204);
     let events = s.server.events(&id).await;
     assert_eq!((events[0]["stream"].as_str(), events[0]["kind"].as_str()), (Some("cloud_google_workspace_alert"), Some("alert")));

@@ -83,7 +83,11 @@ async fn emulator_pushes_are_refused_until_signed_then_stored_once(backend: Back
     let jwks = signer.write_jwks(keys.path()).unwrap();
     let relay = Relay::start(signer.clone()).await;
     let jwks = jwks.display().to_string();
-    let env = [("PUSHGATE_PUBSUB_ENDPOINT", emulator.as_str()), ("PUSHGATE_GOOGLE_JWKS", jwks.as_str()), ("PUSHGATE_PUBLIC_URL", relay.base.as_str())];
+    let env = [
+        ("PUSHGATE_PUBSUB_ENDPOINT", emulator.as_str()),
+        ("PUSHGATE_GOOGLE_JWKS", jwks.as_str()),
+        ("PUSHGATE_PUBLIC_URL", relay.base.as_str()),
+    ];
     let options = pushgate::RunOptions { subscription_check_interval: Some(Duration::from_millis(500)), ..Default::default() };
     let Some(server) = TestServer::start_with_options(backend, "pubsub_emulator", &env, options).await else { return };
     relay.target.set(server.base.clone()).unwrap();
@@ -117,7 +121,9 @@ async fn emulator_pushes_are_refused_until_signed_then_stored_once(backend: Back
     let publisher = Publisher::builder(&topic).with_endpoint(&emulator).with_credentials(anonymous()).build().await.unwrap();
     let scc = include_str!("fixtures/gcp-pubsub/scc/sra_bad_ip_scc.json");
     publisher.publish(Message::new().set_data(scc.as_bytes().to_vec())).await.unwrap();
-    let refused = server.wait_for(&id, "refused pushes", 300, Duration::from_millis(100), |c| c["counters"]["rejections"].as_i64().unwrap_or(0) >= 3).await;
+    let refused = server
+        .wait_for(&id, "refused pushes", 300, Duration::from_millis(100), |c| c["counters"]["rejections"].as_i64().unwrap_or(0) >= 3)
+        .await;
     assert_eq!(refused["counters"]["events"], 0);
     assert!(refused["last_heartbeat_at"].is_null(), "no unauthenticated heartbeat counts");
     let rejections = server.rejections(&id).await;
@@ -129,10 +135,11 @@ async fn emulator_pushes_are_refused_until_signed_then_stored_once(backend: Back
         let data = json!({"alert": n, "severity": "HIGH"}).to_string();
         publisher.publish(Message::new().set_data(data.into_bytes()).set_attributes([("n", n.to_string())])).await.unwrap();
     }
-    let c = server.wait_for(&id, "five events and a heartbeat", 300, Duration::from_millis(100), |c| {
-        c["counters"]["events"].as_i64() == Some(5) && c["last_heartbeat_at"].is_string()
-    })
-    .await;
+    let c = server
+        .wait_for(&id, "five events and a heartbeat", 300, Duration::from_millis(100), |c| {
+            c["counters"]["events"].as_i64() == Some(5) && c["last_heartbeat_at"].is_string()
+        })
+        .await;
     assert_eq!(c["status"], "connected", "{c}");
     // The canary started before the test created the topic: a failure first, then successes.
     let time = |v: &Value| v.as_str().map(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap());
@@ -152,7 +159,9 @@ async fn emulator_pushes_are_refused_until_signed_then_stored_once(backend: Back
 
     // 3. The subscription is deleted: the check notices.
     subscriptions.delete_subscription().set_subscription(&subscription).send().await.unwrap();
-    let c = server.wait_for(&id, "the missing subscription", 300, Duration::from_millis(100), |c| c["status_message"] == "Subscription is missing").await;
+    let c = server
+        .wait_for(&id, "the missing subscription", 300, Duration::from_millis(100), |c| c["status_message"] == "Subscription is missing")
+        .await;
     assert_eq!(c["status"], "error");
     server.stop().await;
 }

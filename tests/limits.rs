@@ -13,9 +13,8 @@ async fn the_concurrency_limit_is_one_budget_for_all_routes() {
     // One push whose body never finishes holds the only slot.
     let addr = server.base.trim_start_matches("http://").to_owned();
     let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let head = format!(
-        "POST /push/webhook/00000000-0000-0000-0000-000000000000 HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\n{{\"a\":"
-    );
+    let head =
+        format!("POST /push/webhook/00000000-0000-0000-0000-000000000000 HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\n{{\"a\":");
     slow.write_all(head.as_bytes()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Another route is refused at once rather than queued.

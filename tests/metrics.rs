@@ -20,10 +20,7 @@ async fn scrape(server: &TestServer) -> String {
 /// (as `key="value"`), when exactly one line does.
 fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
     let prefix = format!("{name}{{");
-    let matching: Vec<&str> = text
-        .lines()
-        .filter(|line| line.starts_with(&prefix) && labels.iter().all(|l| line.contains(l)))
-        .collect();
+    let matching: Vec<&str> = text.lines().filter(|line| line.starts_with(&prefix) && labels.iter().all(|l| line.contains(l))).collect();
     assert!(matching.len() <= 1, "several samples of {name} match {labels:?}: {matching:?}");
     matching.first().map(|line| line.rsplit(' ').next().unwrap().parse().unwrap())
 }
@@ -32,12 +29,8 @@ fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
 fn promtool_accepts(text: &str) {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
+    let child =
+        Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
     let Ok(mut child) = child else {
         eprintln!("promtool is not installed: the exposition was not checked with `promtool check metrics`");
         return;
@@ -62,12 +55,7 @@ async fn metrics_follow_pushes_and_deletions(server: TestServer) {
     let created = server.create(hmac_webhook("acme", "s3cret")).await;
     let id = created["id"].as_str().unwrap().to_owned();
     let push = |body: &'static [u8], secret: &'static str| {
-        server
-            .client
-            .post(server.url(&format!("/push/webhook/{id}")))
-            .header("x-signature", hmac_hex(secret, body))
-            .body(body)
-            .send()
+        server.client.post(server.url(&format!("/push/webhook/{id}"))).header("x-signature", hmac_hex(secret, body)).body(body).send()
     };
     let event = br#"{"alert": "impossible travel"}"#;
     assert_eq!(push(event, "s3cret").await.unwrap().status(), 200);

@@ -33,16 +33,24 @@ async fn two_servers_on_one_postgresql_record_each_transition_once() {
     use sqlx::Connection;
     let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
     let (status, checked): (Option<String>, Option<chrono::DateTime<chrono::Utc>>) =
-        sqlx::query_as("SELECT status, status_last_checked_at FROM connection_health WHERE id = $1").bind(&id).fetch_one(&mut db).await.unwrap();
+        sqlx::query_as("SELECT status, status_last_checked_at FROM connection_health WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
     assert_eq!(status.as_deref(), Some("connected"));
     assert!(checked.is_some());
     let history = history(&b, &id).await;
-    assert_eq!(history, [
-        (None, "requires_action".to_owned()),
-        (Some("requires_action".to_owned()), "connected".to_owned()),
-        (Some("connected".to_owned()), "error".to_owned()),
-        (Some("error".to_owned()), "connected".to_owned()),
-    ], "each transition once, though both servers watch it");
+    assert_eq!(
+        history,
+        [
+            (None, "requires_action".to_owned()),
+            (Some("requires_action".to_owned()), "connected".to_owned()),
+            (Some("connected".to_owned()), "error".to_owned()),
+            (Some("error".to_owned()), "connected".to_owned()),
+        ],
+        "each transition once, though both servers watch it"
+    );
     a.stop().await;
     b.stop().await;
 }
@@ -114,19 +122,26 @@ async fn feeds_go_red_and_green_and_each_transition_is_recorded_once(backend: Ba
     // Confirmed by data, but no heartbeat ever came.
     let quiet = webhook(&server, 1).await;
     push(&server, &quiet, br#"{"alert":"x"}"#).await;
-    let c = server.wait_for(&quiet, "a missing heartbeat", 100, Duration::from_millis(50), |c| c["status_message"] == "Subscription heartbeat is missing").await;
+    let c = server
+        .wait_for(&quiet, "a missing heartbeat", 100, Duration::from_millis(50), |c| {
+            c["status_message"] == "Subscription heartbeat is missing"
+        })
+        .await;
     assert_eq!(c["status"], "error");
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     let history = server.get_json(&format!("/v1/connections/{id}/history")).await["history"].clone();
     let pairs: Vec<(Value, Value, Value)> =
         history.as_array().unwrap().iter().map(|h| (h["old_status"].clone(), h["new_status"].clone(), h["message"].clone())).collect();
-    assert_eq!(pairs, [
-        (Value::Null, json!("requires_action"), json!("Awaiting subscription")),
-        (json!("requires_action"), json!("connected"), Value::Null),
-        (json!("connected"), json!("error"), json!("Last heartbeat is too old")),
-        (json!("error"), json!("connected"), Value::Null),
-    ]);
+    assert_eq!(
+        pairs,
+        [
+            (Value::Null, json!("requires_action"), json!("Awaiting subscription")),
+            (json!("requires_action"), json!("connected"), Value::Null),
+            (json!("connected"), json!("error"), json!("Last heartbeat is too old")),
+            (json!("error"), json!("connected"), Value::Null),
+        ]
+    );
     assert!(history[0]["at"].is_string());
     server.stop().await;
 }
@@ -148,7 +163,11 @@ async fn transitions_are_posted_signed_to_the_alert_webhook(backend: Backend) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/alerts/path-token", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let env = [("PUSHGATE_MONITOR_INTERVAL_MS", "200"), ("PUSHGATE_ALERT_WEBHOOK_URL", url.as_str()), ("PUSHGATE_ALERT_WEBHOOK_SECRET", "alert-secret")];
+    let env = [
+        ("PUSHGATE_MONITOR_INTERVAL_MS", "200"),
+        ("PUSHGATE_ALERT_WEBHOOK_URL", url.as_str()),
+        ("PUSHGATE_ALERT_WEBHOOK_SECRET", "alert-secret"),
+    ];
     let Some(server) = TestServer::start_with(backend, "monitor_alerts", &env).await else { return };
     let id = webhook(&server, 1).await;
     heartbeat(&server, &id).await;

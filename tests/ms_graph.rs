@@ -81,7 +81,8 @@ async fn the_handshake_echoes_the_token_on_both_urls(server: TestServer) {
     let long = "a".repeat(2000);
     let response = server.client.post(server.url(&format!("/push/ms-graph/{id}?validationToken={long}"))).send().await.unwrap();
     assert_eq!(response.status(), 400);
-    let response = server.client.post(server.url(&format!("/push/ms-graph/{id}?validationToken=ok"))).body("{not json").send().await.unwrap();
+    let response =
+        server.client.post(server.url(&format!("/push/ms-graph/{id}?validationToken=ok"))).body("{not json").send().await.unwrap();
     assert_eq!(response.status(), 200);
     // Unknown connection, paused connection.
     let other = uuid::Uuid::new_v4();

@@ -88,7 +88,8 @@ async fn rich_notifications_are_decrypted_and_stored(backend: Backend) {
     assert_eq!(events[0]["payload"]["resourceData"], message, "the decrypted resource replaces the encrypted blob");
     assert!(events[0]["payload"].get("encryptedContent").is_none() && events[0]["payload"].get("clientState").is_none());
     assert_eq!(events[0]["occurred_at"], "2021-02-02T18:19:52Z");
-    let mut reasons: Vec<String> = rich.server.rejections(&rich.id).await.iter().map(|r| r["reason"].as_str().unwrap().to_owned()).collect();
+    let mut reasons: Vec<String> =
+        rich.server.rejections(&rich.id).await.iter().map(|r| r["reason"].as_str().unwrap().to_owned()).collect();
     reasons.sort();
     assert_eq!(reasons, ["graph_data_key_invalid", "graph_data_signature_invalid", "graph_data_signature_invalid"]);
     // Replayed: a duplicate, decrypted again to the same key.

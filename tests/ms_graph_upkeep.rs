@@ -74,10 +74,11 @@ async fn created(server: &TestServer) -> (String, Value) {
     let c = server.create(graph_connection()).await;
     let id = c["id"].as_str().unwrap().to_owned();
     // The outcome is recorded just after the subscription: wait for both.
-    let c = server.wait_for(&id, "a subscription", TRIES, POLL, |c| {
-        !c["subscription"]["external_id"].is_null() && !c["subscription"]["upkeep"]["last_success_at"].is_null()
-    })
-    .await;
+    let c = server
+        .wait_for(&id, "a subscription", TRIES, POLL, |c| {
+            !c["subscription"]["external_id"].is_null() && !c["subscription"]["upkeep"]["last_success_at"].is_null()
+        })
+        .await;
     (id, c)
 }
 
@@ -153,9 +154,7 @@ async fn short_lived_subscriptions_are_renewed(backend: Backend) {
     assert!(first <= Utc::now() + chrono::Duration::seconds(60), "Graph granted a minute: {c}");
 
     // A minute is less than half the lifetime asked for: every pass renews.
-    let c = server
-        .wait_for(&id, "a later expiry", TRIES, POLL, |c| time(&c["subscription"]["expires_at"]) > first)
-        .await;
+    let c = server.wait_for(&id, "a later expiry", TRIES, POLL, |c| time(&c["subscription"]["expires_at"]) > first).await;
     assert!(fake.count("PATCH", &format!("/subscriptions/{subscription}")) >= 1, "{:?}", fake.requests());
     let patch = fake.requests().into_iter().find(|r| r.method == "PATCH").unwrap();
     let asked: Value = serde_json::from_str(&patch.body).unwrap();
@@ -175,9 +174,8 @@ async fn reauthorization_required_is_answered_by_the_upkeep(backend: Backend) {
     // While Graph refuses, the request stays visible.
     fake.refuse(true);
     lifecycle(&server, &c, "reauthorizationRequired").await;
-    let c = server
-        .wait_for(&id, "the reauthorization failure", TRIES, POLL, |c| !c["subscription"]["upkeep"]["last_error"].is_null())
-        .await;
+    let c =
+        server.wait_for(&id, "the reauthorization failure", TRIES, POLL, |c| !c["subscription"]["upkeep"]["last_error"].is_null()).await;
     assert_eq!(status(&c), ("requires_action", Some("Reauthorization required")), "{c}");
     assert!(!c["subscription"]["reauthorization_required_at"].is_null());
     let error = c["subscription"]["upkeep"]["last_error"].as_str().unwrap();
@@ -188,7 +186,8 @@ async fn reauthorization_required_is_answered_by_the_upkeep(backend: Backend) {
     assert!(c["subscription"]["reauthorization_required_at"].is_null(), "{c}");
     assert_eq!(c["subscription"]["external_id"], subscription.as_str());
     let requests = fake.requests();
-    let reauthorized = requests.iter().rposition(|r| r.method == "POST" && r.path == format!("/v1.0/subscriptions/{subscription}/reauthorize"));
+    let reauthorized =
+        requests.iter().rposition(|r| r.method == "POST" && r.path == format!("/v1.0/subscriptions/{subscription}/reauthorize"));
     let renewed = requests.iter().rposition(|r| r.method == "PATCH" && r.path == format!("/v1.0/subscriptions/{subscription}"));
     assert!(matches!((reauthorized, renewed), (Some(a), Some(r)) if a < r), "reauthorize, then renew: {requests:?}");
     server.stop().await;
@@ -210,7 +209,8 @@ async fn a_removed_subscription_is_created_again(backend: Backend) {
     let c = server
         .wait_for(&id, "a new subscription", TRIES, POLL, |c| c["subscription"]["external_id"].as_str() != Some(first.as_str()))
         .await;
-    let c = if c["status"] == "connected" { c } else { server.wait_for(&id, "connected", TRIES, POLL, |c| c["status"] == "connected").await };
+    let c =
+        if c["status"] == "connected" { c } else { server.wait_for(&id, "connected", TRIES, POLL, |c| c["status"] == "connected").await };
     assert_eq!(status(&c), ("connected", None), "{c}");
     let held = fake.subscriptions();
     assert_eq!(held.len(), 1);
@@ -265,9 +265,7 @@ async fn token_failures_are_shown_without_the_secret(backend: Backend) {
     let Some(server) = start(backend, "token_failures_are_shown_without_the_secret", &fake).await else { return };
     let c = server.create(graph_connection()).await;
     let id = c["id"].as_str().unwrap().to_owned();
-    let c = server
-        .wait_for(&id, "the token failure", TRIES, POLL, |c| !c["subscription"]["upkeep"]["last_error"].is_null())
-        .await;
+    let c = server.wait_for(&id, "the token failure", TRIES, POLL, |c| !c["subscription"]["upkeep"]["last_error"].is_null()).await;
     let error = c["subscription"]["upkeep"]["last_error"].as_str().unwrap();
     assert!(error.contains("invalid_client") && error.contains("AADSTS7000215") && error.contains(TENANT), "{error}");
     assert_eq!(status(&c), ("requires_action", Some("Awaiting subscription")), "{c}");
@@ -289,7 +287,10 @@ async fn token_failures_are_shown_without_the_secret(backend: Backend) {
     fake.fail_tokens(false);
     let c = server.wait_for(&id, "a success", TRIES, POLL, |c| !c["subscription"]["upkeep"]["last_success_at"].is_null()).await;
     assert!(!c["subscription"]["external_id"].is_null());
-    assert!(c["subscription"]["upkeep"]["last_error"].as_str().is_some_and(|e| e.contains("invalid_client")), "the failure stays visible: {c}");
+    assert!(
+        c["subscription"]["upkeep"]["last_error"].as_str().is_some_and(|e| e.contains("invalid_client")),
+        "the failure stays visible: {c}"
+    );
     assert!(!c.to_string().contains(SECRET));
     server.stop().await;
 }
@@ -388,7 +389,8 @@ async fn changed_settings_replace_the_subscription(backend: Backend) {
     // carry the old one and be refused.
     let mut config = graph_connection()["config"].clone();
     config["client_state"] = json!("rotated-client-state-43");
-    let answer = server.admin(reqwest::Method::PATCH, &format!("/v1/connections/{id}")).json(&json!({"config": config})).send().await.unwrap();
+    let answer =
+        server.admin(reqwest::Method::PATCH, &format!("/v1/connections/{id}")).json(&json!({"config": config})).send().await.unwrap();
     assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap_or_default());
     let c = server
         .wait_for(&id, "a new subscription", TRIES, POLL, |c| c["subscription"]["external_id"].as_str() != Some(first.as_str()))
@@ -408,7 +410,8 @@ async fn changed_settings_replace_the_subscription(backend: Backend) {
     // A new resource is a new subscription too; a rotated secret alone is not.
     let mut config = config.clone();
     config["subscription"]["resource"] = json!("groups");
-    let answer = server.admin(reqwest::Method::PATCH, &format!("/v1/connections/{id}")).json(&json!({"config": config})).send().await.unwrap();
+    let answer =
+        server.admin(reqwest::Method::PATCH, &format!("/v1/connections/{id}")).json(&json!({"config": config})).send().await.unwrap();
     assert_eq!(answer.status(), 200);
     wait_for_graph(&fake, "the second replacement", |f| f.count("DELETE", "") == 2 && f.subscriptions().len() == 1).await;
     assert_eq!(fake.subscriptions()[0].body["resource"], "groups");

@@ -11,9 +11,8 @@ on_both_backends!(validation_then_content_notifications_are_stored_once, a_wrong
 const AUTH_ID: &str = "o365-auth-id-5d1c";
 
 async fn create(server: &TestServer) -> String {
-    let c = server
-        .create(json!({"tenant_id": "acme", "name": "M365 audit", "source": "o365_activity", "config": {"auth_id": AUTH_ID}}))
-        .await;
+    let c =
+        server.create(json!({"tenant_id": "acme", "name": "M365 audit", "source": "o365_activity", "config": {"auth_id": AUTH_ID}})).await;
     assert_eq!((c["stream"].as_str(), c["config"]["auth_id"].as_str()), (Some("cloud_ms_o365_activity_log"), Some("***")));
     assert_eq!(c["status"], "requires_action");
     c["id"].as_str().unwrap().to_owned()

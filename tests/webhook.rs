@@ -58,7 +58,10 @@ async fn signed_push_is_stored_and_read_back(server: TestServer) {
     assert_eq!(events.len(), 1);
     let e = &events[0];
     assert_eq!(e["connection_id"], id.as_str());
-    assert_eq!((e["tenant_id"].as_str(), e["source"].as_str(), e["stream"].as_str()), (Some("acme"), Some("webhook"), Some("webhook_event")));
+    assert_eq!(
+        (e["tenant_id"].as_str(), e["source"].as_str(), e["stream"].as_str()),
+        (Some("acme"), Some("webhook"), Some("webhook_event"))
+    );
     assert_eq!(e["kind"], "alert");
     assert_eq!(e["payload"]["alert"], "impossible travel");
     assert_eq!(e["occurred_at"], "2026-11-20T10:00:00Z");
@@ -91,8 +94,12 @@ async fn retried_delivery_is_stored_once(server: TestServer) {
     assert_eq!(server.connection(&id).await["counters"]["duplicates"], 2);
 
     // With an API key, the sender's delivery id is the dedupe key.
-    let keyed = id_of(&server.create(json!({"tenant_id": "acme", "name": "k", "source": "webhook",
-        "config": {"auth": {"type": "api_key", "header": "X-Key", "value": "k-1"}, "id_header": "X-Delivery"}})).await);
+    let keyed = id_of(
+        &server
+            .create(json!({"tenant_id": "acme", "name": "k", "source": "webhook",
+        "config": {"auth": {"type": "api_key", "header": "X-Key", "value": "k-1"}, "id_header": "X-Delivery"}}))
+            .await,
+    );
     let headers = |delivery: &str| vec![("x-key", "k-1".to_string()), ("x-delivery", delivery.to_string())];
     assert_eq!(push(&server, &keyed, b"{\"n\":1}", &headers("d-1")).await.1["stored"], 1);
     assert_eq!(push(&server, &keyed, b"{\"n\":2}", &headers("d-1")).await.1["duplicates"], 1);
@@ -117,11 +124,7 @@ fn standard_headers(secret_b64: &str, id: &str, timestamp: i64, body: &[u8]) -> 
     let key = STANDARD.decode(secret_b64).unwrap();
     let ts = timestamp.to_string();
     let sig = pushgate::verify::hmac_sha256(&key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
-    vec![
-        ("webhook-id", id.to_owned()),
-        ("webhook-timestamp", ts),
-        ("webhook-signature", format!("v1,{}", STANDARD.encode(sig))),
-    ]
+    vec![("webhook-id", id.to_owned()), ("webhook-timestamp", ts), ("webhook-signature", format!("v1,{}", STANDARD.encode(sig)))]
 }
 
 async fn standard_webhooks_end_to_end(server: TestServer) {
@@ -149,15 +152,23 @@ async fn standard_webhooks_end_to_end(server: TestServer) {
 }
 
 async fn api_key_and_basic_auth(server: TestServer) {
-    let key = id_of(&server.create(json!({"tenant_id": "t", "name": "k", "source": "webhook",
-        "config": {"auth": {"type": "api_key", "header": "X-Api-Key", "value": ["old-key", "new-key"]}}})).await);
+    let key = id_of(
+        &server
+            .create(json!({"tenant_id": "t", "name": "k", "source": "webhook",
+        "config": {"auth": {"type": "api_key", "header": "X-Api-Key", "value": ["old-key", "new-key"]}}}))
+            .await,
+    );
     for good in ["old-key", "new-key"] {
         assert_eq!(push(&server, &key, b"{}", &[("x-api-key", good.into())]).await.0, 200);
     }
     assert_eq!(push(&server, &key, b"{}", &[("x-api-key", "nope".into())]).await.0, 401);
 
-    let basic = id_of(&server.create(json!({"tenant_id": "t", "name": "b", "source": "webhook",
-        "config": {"auth": {"type": "basic", "username": "sender", "password": "pa55"}}})).await);
+    let basic = id_of(
+        &server
+            .create(json!({"tenant_id": "t", "name": "b", "source": "webhook",
+        "config": {"auth": {"type": "basic", "username": "sender", "password": "pa55"}}}))
+            .await,
+    );
     let auth = |u: &str| format!("Basic {}", STANDARD.encode(u));
     assert_eq!(push(&server, &basic, b"{}", &[("authorization", auth("sender:pa55"))]).await.0, 200);
     let (status, answer) = push(&server, &basic, b"{}", &[("authorization", auth("sender:guess"))]).await;
@@ -247,7 +258,9 @@ async fn unknown_and_malformed_connection_ids(server: TestServer) {
     assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_connection_id")));
     // A real connection of another source is not found on this route.
     let sns = server
-        .create(json!({"tenant_id": "t", "name": "n", "source": "aws_sns", "config": {"topic_arns": ["arn:aws:sns:eu-west-1:123456789012:t"]}}))
+        .create(
+            json!({"tenant_id": "t", "name": "n", "source": "aws_sns", "config": {"topic_arns": ["arn:aws:sns:eu-west-1:123456789012:t"]}}),
+        )
         .await;
     assert_eq!(push_hmac(&server, &id_of(&sns), "s", b"{}").await.0, 404);
     let response = server.client.post(server.url("/push/carrier-pigeon/x")).send().await.unwrap();
@@ -323,13 +336,8 @@ async fn body_limit(backend: common::Backend) {
     assert_eq!((status, answer["error"]["code"].as_str()), (413, Some("body_too_large")));
     // Chunked, with no Content-Length to refuse up front.
     let stream = futures_stream(over.into_bytes());
-    let response = server
-        .client
-        .post(server.url(&format!("/push/webhook/{id}")))
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .unwrap();
+    let response =
+        server.client.post(server.url(&format!("/push/webhook/{id}"))).body(reqwest::Body::wrap_stream(stream)).send().await.unwrap();
     assert_eq!(response.status(), 413);
     assert_eq!(server.events(&id).await.len(), 1);
     assert_eq!(server.rejections(&id).await[0]["reason"], "body_too_large");
@@ -358,13 +366,8 @@ async fn slow_senders_time_out(backend: common::Backend) {
     let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
     // A body that trickles in slower than the request timeout allows.
     let slow = async_stream_of_two_chunks();
-    let response = server
-        .client
-        .post(server.url(&format!("/push/webhook/{id}")))
-        .body(reqwest::Body::wrap_stream(slow))
-        .send()
-        .await
-        .unwrap();
+    let response =
+        server.client.post(server.url(&format!("/push/webhook/{id}"))).body(reqwest::Body::wrap_stream(slow)).send().await.unwrap();
     assert_eq!(response.status(), 503);
     assert!(response.headers().get("retry-after").is_some());
     assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "timeout");

@@ -51,10 +51,7 @@ impl SnsApi {
     async fn sdk(&self) -> &SdkConfig {
         self.sdk
             .get_or_init(|| async {
-                let timeouts = TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_timeout(OPERATION_TIMEOUT)
-                    .build();
+                let timeouts = TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT).operation_timeout(OPERATION_TIMEOUT).build();
                 let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
                 if let Some(url) = &self.endpoint_url {
                     loader = loader.endpoint_url(url);
@@ -86,7 +83,11 @@ impl SnsApi {
             },
         };
         *self.probe.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), found));
-        if found { Ok(()) } else { Err(AwsError::NoCredentials) }
+        if found {
+            Ok(())
+        } else {
+            Err(AwsError::NoCredentials)
+        }
     }
 
     async fn client(&self, region: &str) -> aws_sdk_sns::Client {

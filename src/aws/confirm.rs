@@ -40,9 +40,7 @@ impl Confirmer {
     }
 
     /// Confirms the subscription a verified `SubscriptionConfirmation` asked for.
-    pub async fn confirm(&self, region: &str, topic_arn: &str, token: &str, subscribe_url: &str)
-        -> Result<Confirmed, ConfirmError>
-    {
+    pub async fn confirm(&self, region: &str, topic_arn: &str, token: &str, subscribe_url: &str) -> Result<Confirmed, ConfirmError> {
         match self.api.confirm_subscription(region, topic_arn, token).await {
             Ok(arn) => return Ok(Confirmed { subscription_arn: Some(arn), via: "ConfirmSubscription" }),
             Err(AwsError::NoCredentials) => {}
@@ -88,8 +86,7 @@ fn subscription_arn(xml: &str) -> Option<String> {
     let start = xml.find("<SubscriptionArn>")? + "<SubscriptionArn>".len();
     let end = start + xml[start..].find("</SubscriptionArn>")?;
     let arn = xml[start..end].trim();
-    let plausible = arn.starts_with("arn:") && arn.contains(":sns:") && arn.len() <= 512
-        && arn.chars().all(|c| c.is_ascii_graphic());
+    let plausible = arn.starts_with("arn:") && arn.contains(":sns:") && arn.len() <= 512 && arn.chars().all(|c| c.is_ascii_graphic());
     plausible.then(|| arn.to_owned())
 }
 

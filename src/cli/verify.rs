@@ -35,10 +35,9 @@ pub async fn run(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> Ex
 
 /// The report and whether the push would be accepted; `Err` is a usage error.
 pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> Result<(Value, bool), String> {
-    let connection_text = std::fs::read(&args.connection)
-        .map_err(|e| format!("cannot read the connection file {}: {e}", args.connection.display()))?;
-    let connection: Value = serde_json::from_slice(&connection_text)
-        .map_err(|e| format!("the connection file is not JSON: {e}"))?;
+    let connection_text =
+        std::fs::read(&args.connection).map_err(|e| format!("cannot read the connection file {}: {e}", args.connection.display()))?;
+    let connection: Value = serde_json::from_slice(&connection_text).map_err(|e| format!("the connection file is not JSON: {e}"))?;
     let source_name = args
         .source
         .clone()
@@ -53,14 +52,11 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
     // No network: SNS certificates only from the pinned directory, Google's and
     // Microsoft's keys only from a file.
     let settings = crate::config::Config::from_env(config_file).ok();
-    let cert_dir = settings.as_ref().and_then(|c| c.sns_cert_dir.clone())
-        .or_else(|| std::env::var_os("PUSHGATE_SNS_CERT_DIR").map(Into::into));
-    let google_jwks = settings.as_ref().map(|c| c.google_jwks.clone())
-        .or_else(|| std::env::var("PUSHGATE_GOOGLE_JWKS").ok())
-        .unwrap_or_default();
-    let microsoft_jwks = settings.map(|c| c.microsoft_jwks)
-        .or_else(|| std::env::var("PUSHGATE_MICROSOFT_JWKS").ok())
-        .unwrap_or_default();
+    let cert_dir =
+        settings.as_ref().and_then(|c| c.sns_cert_dir.clone()).or_else(|| std::env::var_os("PUSHGATE_SNS_CERT_DIR").map(Into::into));
+    let google_jwks =
+        settings.as_ref().map(|c| c.google_jwks.clone()).or_else(|| std::env::var("PUSHGATE_GOOGLE_JWKS").ok()).unwrap_or_default();
+    let microsoft_jwks = settings.map(|c| c.microsoft_jwks).or_else(|| std::env::var("PUSHGATE_MICROSOFT_JWKS").ok()).unwrap_or_default();
     let google_keys = GoogleKeys::offline_from_setting(&google_jwks);
     let microsoft_keys = MicrosoftKeys::offline_from_setting(&microsoft_jwks);
     let senders = Senders::new(
@@ -72,17 +68,13 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
     let body = std::fs::read(&args.file).map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
     let now = match &args.at {
         None => Utc::now(),
-        Some(text) => DateTime::parse_from_rfc3339(text)
-            .map_err(|e| format!("--at `{text}` is not RFC 3339: {e}"))?
-            .with_timezone(&Utc),
+        Some(text) => DateTime::parse_from_rfc3339(text).map_err(|e| format!("--at `{text}` is not RFC 3339: {e}"))?.with_timezone(&Utc),
     };
     let headers = parse_headers(&args.headers)?;
     let url = args.url.clone().unwrap_or_else(|| default_url(source, &connection, config_file));
     let request = RawRequest { headers: &headers, query: args.query.as_deref(), body: &body, push_url: &url, now };
 
-    let refused = |reason: &str, detail: &str, verified: bool| {
-        json!({"verified": verified, "reason": reason, "detail": detail, "kind": null, "events": []})
-    };
+    let refused = |reason: &str, detail: &str, verified: bool| json!({"verified": verified, "reason": reason, "detail": detail, "kind": null, "events": []});
     let verified = match sender.verify(request, &config).await {
         Ok(v) => v,
         Err(r) => return Ok((refused(r.reason, &r.detail, false), false)),
@@ -90,9 +82,7 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
     let report = match sender.normalize(&verified, &config) {
         Ok(intake) => {
             let events: Vec<Value> = match &intake {
-                Intake::Events { events, stream: hint, .. } => {
-                    events.iter().map(|e| event(e, source, &connection, *hint)).collect()
-                }
+                Intake::Events { events, stream: hint, .. } => events.iter().map(|e| event(e, source, &connection, *hint)).collect(),
                 Intake::Lifecycle { event: e, .. } => vec![event(e, source, &connection, None)],
                 Intake::Batch(batch) => batch.events.iter().map(|e| event(e, source, &connection, None)).collect(),
                 Intake::Heartbeat | Intake::Handshake(_) => Vec::new(),

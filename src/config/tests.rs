@@ -40,8 +40,8 @@ fn every_error_is_reported_at_once() {
     .unwrap_err()
     .0;
     let all = errors.join("\n");
-    for needle in ["PUSHGATE_LISTEN", "PUSHGATE_MASTER_KEY is required", "PUSHGATE_MAX_BODY_BYTES",
-        "PUSHGATE_LOG_FORMAT", "PUSHGATE_PUBLIC_URL"]
+    for needle in
+        ["PUSHGATE_LISTEN", "PUSHGATE_MASTER_KEY is required", "PUSHGATE_MAX_BODY_BYTES", "PUSHGATE_LOG_FORMAT", "PUSHGATE_PUBLIC_URL"]
     {
         assert!(all.contains(needle), "missing {needle} in {all}");
     }
@@ -60,8 +60,11 @@ fn unknown_file_keys_are_errors() {
 fn secrets_never_print() {
     let c = Config::load(
         None,
-        &env(&[("PUSHGATE_ADMIN_TOKEN", "super-secret-token-123"), ("PUSHGATE_ALERT_WEBHOOK_URL", "https://a"),
-            ("PUSHGATE_ALERT_WEBHOOK_SECRET", "hook-secret-xyz")]),
+        &env(&[
+            ("PUSHGATE_ADMIN_TOKEN", "super-secret-token-123"),
+            ("PUSHGATE_ALERT_WEBHOOK_URL", "https://a"),
+            ("PUSHGATE_ALERT_WEBHOOK_SECRET", "hook-secret-xyz"),
+        ]),
     )
     .unwrap();
     let debug = format!("{c:?}");
@@ -76,10 +79,12 @@ fn secrets_never_print() {
 fn urls_with_credentials_print_without_them() {
     let c = Config::load(
         None,
-        &env(&[("PUSHGATE_DATABASE_URL", "postgres://app:db-pass-123@db:5432/pg"),
+        &env(&[
+            ("PUSHGATE_DATABASE_URL", "postgres://app:db-pass-123@db:5432/pg"),
             ("PUSHGATE_MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
             ("PUSHGATE_ALERT_WEBHOOK_URL", "https://hooks.example.com/services/T0/B0/token-xyz"),
-            ("PUSHGATE_ALERT_WEBHOOK_SECRET", "s")]),
+            ("PUSHGATE_ALERT_WEBHOOK_SECRET", "s"),
+        ]),
     )
     .unwrap();
     let printed = toml::to_string(&c).unwrap() + &format!("{c:?}");
@@ -124,18 +129,18 @@ fn graph_upkeep_settings_have_defaults_and_are_checked() {
     assert_eq!(c.graph_endpoint, "https://graph.microsoft.com/v1.0");
     assert_eq!(c.microsoft_login_endpoint, "https://login.microsoftonline.com");
     assert!(c.graph_upkeep);
-    let c = Config::load(None, &env(&[
-        ("PUSHGATE_GRAPH_ENDPOINT", "http://127.0.0.1:9/v1.0/"),
-        ("PUSHGATE_GRAPH_UPKEEP", "false"),
-    ]))
-    .unwrap();
+    let c =
+        Config::load(None, &env(&[("PUSHGATE_GRAPH_ENDPOINT", "http://127.0.0.1:9/v1.0/"), ("PUSHGATE_GRAPH_UPKEEP", "false")])).unwrap();
     assert_eq!(c.graph_endpoint, "http://127.0.0.1:9/v1.0", "no trailing slash");
     assert!(!c.graph_upkeep);
-    let errors = Config::load(None, &env(&[
-        ("PUSHGATE_GRAPH_ENDPOINT", "graph.microsoft.com"),
-        ("PUSHGATE_MICROSOFT_LOGIN_ENDPOINT", "ftp://login"),
-        ("PUSHGATE_GRAPH_UPKEEP", "sometimes"),
-    ]))
+    let errors = Config::load(
+        None,
+        &env(&[
+            ("PUSHGATE_GRAPH_ENDPOINT", "graph.microsoft.com"),
+            ("PUSHGATE_MICROSOFT_LOGIN_ENDPOINT", "ftp://login"),
+            ("PUSHGATE_GRAPH_UPKEEP", "sometimes"),
+        ]),
+    )
     .unwrap_err()
     .0
     .join("\n");

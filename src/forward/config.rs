@@ -56,10 +56,18 @@ pub enum HttpFormat {
 #[derive(Debug, Clone)]
 pub enum HttpAuth {
     /// The Standard Webhooks signing key (the bytes after `whsec_`).
-    StandardWebhooks { key: SecretBytes },
+    StandardWebhooks {
+        key: SecretBytes,
+    },
     Bearer(Secret),
-    Basic { username: String, password: Secret },
-    Header { name: http::HeaderName, value: Secret },
+    Basic {
+        username: String,
+        password: Secret,
+    },
+    Header {
+        name: http::HeaderName,
+        value: Secret,
+    },
     Splunk(Secret),
 }
 
@@ -103,10 +111,9 @@ impl SinkConfig {
             SinkConfig::Http(h) => match &h.auth {
                 Some(HttpAuth::Bearer(t) | HttpAuth::Splunk(t)) => vec![t.expose().to_owned()],
                 // A receiver may echo the header: the encoded form is a secret too.
-                Some(HttpAuth::Basic { username, password }) => vec![
-                    password.expose().to_owned(),
-                    STANDARD.encode(format!("{username}:{}", password.expose())),
-                ],
+                Some(HttpAuth::Basic { username, password }) => {
+                    vec![password.expose().to_owned(), STANDARD.encode(format!("{username}:{}", password.expose()))]
+                }
                 Some(HttpAuth::Header { value, .. }) => vec![value.expose().to_owned()],
                 Some(HttpAuth::StandardWebhooks { .. }) | None => vec![],
             },
@@ -227,8 +234,15 @@ fn http_url(text: &str) -> Result<url::Url, String> {
 
 /// Headers pushgate sets itself; a `header` auth cannot replace them.
 const RESERVED_HEADERS: [&str; 9] = [
-    "content-type", "content-length", "content-encoding", "host", "idempotency-key", "webhook-id", "webhook-timestamp",
-    "webhook-signature", "transfer-encoding",
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "host",
+    "idempotency-key",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "transfer-encoding",
 ];
 
 fn http_auth(a: &mut Fields<'_>) -> Option<HttpAuth> {
@@ -435,11 +449,16 @@ mod tests {
         assert!(e[0].contains("splunk_hec needs"), "{e:?}");
         let e = errors(DestinationKind::Http, json!({"url": "https://x", "auth": {"type": "standard_webhooks", "secret": "whsec_short"}}));
         assert!(e[0].contains("base64"), "{e:?}");
-        let e = errors(DestinationKind::Http, json!({"url": "https://x", "auth": {"type": "header", "header": "Content-Type", "value": "v"}}));
+        let e =
+            errors(DestinationKind::Http, json!({"url": "https://x", "auth": {"type": "header", "header": "Content-Type", "value": "v"}}));
         assert!(e[0].contains("set by pushgate"), "{e:?}");
         let e = errors(DestinationKind::Http, json!({"url": "https://x", "auth": {"type": "bearer", "token": "***"}}));
         assert!(e[0].contains("send the secret itself"), "{e:?}");
         let key = STANDARD.encode([7u8; 32]);
-        assert!(SinkConfig::parse(DestinationKind::Http, &json!({"url": "http://127.0.0.1:9/x", "auth": {"type": "standard_webhooks", "secret": format!("whsec_{key}")}})).is_ok());
+        assert!(SinkConfig::parse(
+            DestinationKind::Http,
+            &json!({"url": "http://127.0.0.1:9/x", "auth": {"type": "standard_webhooks", "secret": format!("whsec_{key}")}})
+        )
+        .is_ok());
     }
 }

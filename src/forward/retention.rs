@@ -68,8 +68,13 @@ pub async fn run(store: Arc<dyn Store>, retention: Retention, holder: String, me
         match pass(store.as_ref(), &retention, at, &holder, &stop).await {
             Ok(done) => {
                 if done != Pass::default() {
-                    tracing::info!(deleted = done.deleted, expired = done.expired, history = done.history,
-                        dead_letters = done.dead_letters, "retention pass");
+                    tracing::info!(
+                        deleted = done.deleted,
+                        expired = done.expired,
+                        history = done.history,
+                        dead_letters = done.dead_letters,
+                        "retention pass"
+                    );
                 }
                 metrics.retention_pass(done.deleted, done.expired);
             }
@@ -79,9 +84,13 @@ pub async fn run(store: Arc<dyn Store>, retention: Retention, holder: String, me
 }
 
 /// One pass at `at`, for as long as `holder` keeps the job lease.
-pub async fn pass(store: &dyn Store, retention: &Retention, at: DateTime<Utc>, holder: &str, stop: &watch::Receiver<bool>)
-    -> Result<Pass, StoreError>
-{
+pub async fn pass(
+    store: &dyn Store,
+    retention: &Retention,
+    at: DateTime<Utc>,
+    holder: &str,
+    stop: &watch::Receiver<bool>,
+) -> Result<Pass, StoreError> {
     let mut done = Pass::default();
     let Some(keep) = retention.events else { return Ok(done) };
     let cutoff = at - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);

@@ -90,15 +90,8 @@ impl Worker {
         let id = self.lease.destination;
         let (lost_tx, lost) = watch::channel(false);
         let keeper = tokio::spawn(keep_lease(self.store.clone(), self.lease.clone(), self.settings.clone(), lost_tx));
-        let mut run = Run {
-            worker: &self,
-            lost,
-            failures: 0,
-            failing: false,
-            last_skip: Instant::now(),
-            filter_changed: None,
-            sending_since: None,
-        };
+        let mut run =
+            Run { worker: &self, lost, failures: 0, failing: false, last_skip: Instant::now(), filter_changed: None, sending_since: None };
         match run.deliver().await {
             Ok(()) | Err(Stop::Done) => {}
             Err(Stop::Store(e)) => tracing::warn!(destination = %id, error = %e, "forwarding stopped: the store failed; retrying shortly"),
@@ -464,7 +457,11 @@ impl Run<'_> {
     /// `ok` or `lagging`, by the age of the oldest undelivered event.
     fn status_without_failure(&self, oldest: Option<chrono::DateTime<chrono::Utc>>) -> super::DestinationStatus {
         let lagging = oldest.is_some_and(|t| now() - t > chrono::Duration::seconds(super::status::LAGGING_AFTER_SECONDS));
-        if lagging { super::DestinationStatus::Lagging } else { super::DestinationStatus::Ok }
+        if lagging {
+            super::DestinationStatus::Lagging
+        } else {
+            super::DestinationStatus::Ok
+        }
     }
 
     /// Waits up to `timeout`, or until a commit (when `on_commit`), a nudge, a shutdown or

@@ -58,14 +58,8 @@ pub enum Verdict {
 
 /// The verdict for one connection; `None` when it lists no subscriptions.
 pub async fn verdict(api: &PubSubApi, push_url: &str, connection: &Connection) -> Option<Verdict> {
-    let subscriptions: Vec<String> = connection
-        .config_public
-        .get("subscriptions")?
-        .as_array()?
-        .iter()
-        .filter_map(Value::as_str)
-        .map(str::to_owned)
-        .collect();
+    let subscriptions: Vec<String> =
+        connection.config_public.get("subscriptions")?.as_array()?.iter().filter_map(Value::as_str).map(str::to_owned).collect();
     if subscriptions.is_empty() {
         return None;
     }

@@ -55,7 +55,9 @@ impl From<google_cloud_pubsub::error::PublishError> for GcpError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubscriptionState {
     /// It exists; `push_endpoint` is where it pushes (empty for a pull subscription).
-    Exists { push_endpoint: String },
+    Exists {
+        push_endpoint: String,
+    },
     Missing,
 }
 
@@ -95,12 +97,8 @@ impl PubSubApi {
             .await
             .map_err(|_| GcpError::Unreachable(format!("no answer within {} s", CALL_TIMEOUT.as_secs())))?;
         match answer {
-            Ok(found) => Ok(SubscriptionState::Exists {
-                push_endpoint: found.push_config.map(|p| p.push_endpoint).unwrap_or_default(),
-            }),
-            Err(e) if e.status().is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound) => {
-                Ok(SubscriptionState::Missing)
-            }
+            Ok(found) => Ok(SubscriptionState::Exists { push_endpoint: found.push_config.map(|p| p.push_endpoint).unwrap_or_default() }),
+            Err(e) if e.status().is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound) => Ok(SubscriptionState::Missing),
             Err(e) => Err(GcpError::from(&e)),
         }
     }

@@ -15,8 +15,8 @@ use super::auth::Admin;
 use super::error::ApiError;
 use super::extract::{AdminBody, ApiPath as Path, ApiQuery as Query};
 use super::{views, AppState};
-use crate::connections::{prepare_new, prepare_update, CreateRequest, PatchRequest};
 use crate::aws::ConfirmError;
+use crate::connections::{prepare_new, prepare_update, CreateRequest, PatchRequest};
 use crate::ingest::LoadedConnection;
 use crate::microsoft::upkeep::Settings;
 use crate::model::{now, Connection, ConnectionFilter, SourceKind, Status, SubscriptionChange};
@@ -179,7 +179,11 @@ pub async fn confirm(_: Admin, State(state): State<AppState>, Path(id): Path<Str
         return Err(ApiError::new(StatusCode::CONFLICT, "nothing_to_confirm", "this connection has no pending subscription confirmation"));
     };
     // The topic may have been removed from the allow-list since the confirmation arrived.
-    let allowed = c.config_public.get("topic_arns").and_then(Value::as_array).is_some_and(|arns| arns.iter().any(|a| a.as_str() == Some(topic_arn.as_str())));
+    let allowed = c
+        .config_public
+        .get("topic_arns")
+        .and_then(Value::as_array)
+        .is_some_and(|arns| arns.iter().any(|a| a.as_str() == Some(topic_arn.as_str())));
     if !allowed {
         return Err(ApiError::new(StatusCode::CONFLICT, "topic_not_allowed", format!("{topic_arn} is no longer in `topic_arns`")));
     }
@@ -228,13 +232,18 @@ pub(super) fn page_limit(limit: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
-pub async fn events(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<PageQuery>)
-    -> Result<Json<Value>, ApiError>
-{
+pub async fn events(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
     let limit = page_limit(q.limit.as_deref())?;
     let before = match q.after.as_deref() {
         None | Some("") => None,
-        Some(text) => Some(text.parse::<i64>().map_err(|_| ApiError::bad_request("invalid_cursor", "`after` is not a cursor from next_after"))?),
+        Some(text) => {
+            Some(text.parse::<i64>().map_err(|_| ApiError::bad_request("invalid_cursor", "`after` is not a cursor from next_after"))?)
+        }
     };
     let c = load(&state, &id).await?;
     // One more than asked tells whether another page exists.
@@ -245,9 +254,12 @@ pub async fn events(_: Admin, State(state): State<AppState>, Path(id): Path<Stri
     Ok(Json(json!({ "events": events.iter().map(views::event).collect::<Vec<_>>(), "next_after": next_after })))
 }
 
-pub async fn rejections(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<PageQuery>)
-    -> Result<Json<Value>, ApiError>
-{
+pub async fn rejections(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
     let limit = page_limit(q.limit.as_deref())?;
     let c = load(&state, &id).await?;
     let rows = state.store.list_rejections(Some(c.id), limit).await?;

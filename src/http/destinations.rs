@@ -133,9 +133,12 @@ fn dead_letter(d: &DeadLetter) -> Value {
     json!({"event_id": d.event_id, "at": time(d.at), "reason": d.reason, "attempts": d.attempts})
 }
 
-pub async fn dead_letters(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<LimitQuery>)
-    -> Result<Json<Value>, ApiError>
-{
+pub async fn dead_letters(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<LimitQuery>,
+) -> Result<Json<Value>, ApiError> {
     let limit = page_limit(q.limit.as_deref())?;
     let d = load(&state, &id).await?;
     let rows = state.store.list_dead_letters(d.id, limit).await?;

@@ -118,9 +118,12 @@ async fn read_limited(body: Body, declared: Option<u64>, limit: usize) -> Result
         return Err(BodyError::TooLarge);
     }
     axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|inner| inner.is::<http_body_util::LengthLimitError>());
-        if too_large { BodyError::TooLarge } else { BodyError::Unreadable }
+        let too_large = std::error::Error::source(&e).is_some_and(|inner| inner.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            BodyError::TooLarge
+        } else {
+            BodyError::Unreadable
+        }
     })
 }
 
@@ -148,12 +151,9 @@ fn accepted_response(source: SourceKind, accepted: PushAccepted) -> Response {
 /// `nosniff` keeps a browser from reading a token full of markup as HTML.
 fn validated_response(echo: Option<Vec<u8>>) -> Response {
     match echo {
-        Some(token) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")],
-            token,
-        )
-            .into_response(),
+        Some(token) => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")], token).into_response()
+        }
         None => (StatusCode::OK, Json(json!({"status": "validated"}))).into_response(),
     }
 }

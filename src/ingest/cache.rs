@@ -107,14 +107,7 @@ mod tests {
     use super::*;
 
     fn loaded(id: Uuid) -> LoadedConnection {
-        LoadedConnection {
-            id,
-            tenant_id: "t".into(),
-            source: SourceKind::Webhook,
-            stream: "s".into(),
-            paused: false,
-            config: Value::Null,
-        }
+        LoadedConnection { id, tenant_id: "t".into(), source: SourceKind::Webhook, stream: "s".into(), paused: false, config: Value::Null }
     }
 
     #[test]

@@ -78,8 +78,7 @@ async fn dispatch(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, writers: u
 async fn commit_batch(store: &dyn Store, jobs: Vec<Job>) {
     // A push whose caller already gave up (timed out, disconnected) is not written: the
     // sender was not acknowledged and will retry.
-    let (ops, replies): (Vec<WriteOp>, Vec<_>) =
-        jobs.into_iter().filter(|j| !j.reply.is_closed()).map(|j| (j.op, j.reply)).unzip();
+    let (ops, replies): (Vec<WriteOp>, Vec<_>) = jobs.into_iter().filter(|j| !j.reply.is_closed()).map(|j| (j.op, j.reply)).unzip();
     if ops.is_empty() {
         return;
     }

@@ -19,10 +19,10 @@ use uuid::Uuid;
 pub use cache::LoadedConnection;
 pub use group_commit::{CommitError, GroupCommit};
 
+use crate::aws::{ConfirmError, Confirmer};
 use crate::crypto::MasterKey;
 use crate::metrics::Metrics;
 use crate::microsoft::UpkeepHandle;
-use crate::aws::{ConfirmError, Confirmer};
 use crate::model::{body_prefix, now, NewEvent, NewRejection, ReportedChange, SourceKind, SubscriptionChange};
 use crate::sources::{Handshake, Intake, RawRequest, RejectClass, Rejected, Senders};
 use crate::store::{Accepted, OpOutcome, Refused, Store, WriteOp};
@@ -37,22 +37,35 @@ const REJECTION_BURST: u32 = 50;
 /// What a verified push became.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushAccepted {
-    Stored { stored: u32, duplicates: u32 },
+    Stored {
+        stored: u32,
+        duplicates: u32,
+    },
     Heartbeat,
     /// Authenticated but undecodable: kept as a rejection and acknowledged.
-    KeptUndecodable { reason: &'static str },
+    KeptUndecodable {
+        reason: &'static str,
+    },
     /// A subscription handshake was answered: the subscription is confirmed.
-    Confirmed { subscription_arn: Option<String> },
+    Confirmed {
+        subscription_arn: Option<String>,
+    },
     /// A subscription confirmation is kept for an admin to confirm (`auto_confirm: false`).
     AwaitingConfirmation,
     /// A subscription lifecycle message was stored and applied.
     Lifecycle,
     /// A batch was stored in part: `refused` of its items failed their own checks and
     /// were kept as rejections.
-    StoredPartly { stored: u32, duplicates: u32, refused: u32 },
+    StoredPartly {
+        stored: u32,
+        duplicates: u32,
+        refused: u32,
+    },
     /// A validation request was answered; `echo` is what the sender expects back (the
     /// Graph `validationToken`), if anything.
-    Validated { echo: Option<Vec<u8>> },
+    Validated {
+        echo: Option<Vec<u8>>,
+    },
 }
 
 /// Why a push was not acknowledged.
@@ -121,9 +134,7 @@ impl Ingest {
     }
 
     /// Verifies, decodes and stores one push to `/push/{route}/{id}`.
-    pub async fn push(&self, route: SourceKind, id: Uuid, request: RawRequest<'_>, origin: &Origin)
-        -> Result<PushAccepted, PushError>
-    {
+    pub async fn push(&self, route: SourceKind, id: Uuid, request: RawRequest<'_>, origin: &Origin) -> Result<PushAccepted, PushError> {
         let connection = match self.connection(id).await? {
             Some(c) if c.source == route => c,
             found => {
@@ -192,8 +203,7 @@ impl Ingest {
                 refused_items = batch.refused.len() as u32;
                 // One body prefix for every refused item of the push: masking re-reads the body.
                 let prefix = if batch.refused.is_empty() { String::new() } else { record_prefix(request.body) };
-                accepted.kept_rejections =
-                    batch.refused.iter().filter_map(|r| self.refused_item(route, id, r, &prefix, origin)).collect();
+                accepted.kept_rejections = batch.refused.iter().filter_map(|r| self.refused_item(route, id, r, &prefix, origin)).collect();
                 Ok(None)
             }
             Ok(Intake::Handshake(handshake)) => {
@@ -228,9 +238,11 @@ impl Ingest {
         };
         // A reauthorization request or a removal is for the upkeep to answer, now rather
         // than at its next pass (it works in the background, off this push's path).
-        let for_upkeep = accepted.changes.iter().any(|c| {
-            matches!(c.change, SubscriptionChange::ReauthorizationRequired { .. } | SubscriptionChange::Removed { .. })
-        }) && connection.source == SourceKind::MsGraph;
+        let for_upkeep = accepted
+            .changes
+            .iter()
+            .any(|c| matches!(c.change, SubscriptionChange::ReauthorizationRequired { .. } | SubscriptionChange::Removed { .. }))
+            && connection.source == SourceKind::MsGraph;
         let outcome = self.writer.submit(WriteOp::Accept(accepted)).await;
         if for_upkeep && matches!(outcome, Ok(OpOutcome::Accepted { stored: 1.., .. })) {
             self.graph_upkeep.nudge(id);
@@ -254,9 +266,7 @@ impl Ingest {
     ///
     /// A Graph validation is answered by echoing its token: that is what proves the
     /// endpoint to Graph, and the subscription counts as validated once it is committed.
-    async fn answer_handshake(&self, handshake: Handshake, config: &Value)
-        -> Result<(Option<SubscriptionChange>, PushAccepted), Rejected>
-    {
+    async fn answer_handshake(&self, handshake: Handshake, config: &Value) -> Result<(Option<SubscriptionChange>, PushAccepted), Rejected> {
         let (region, topic_arn, subscribe_url, token) = match handshake {
             Handshake::SnsSubscription { region, topic_arn, subscribe_url, token, .. } => (region, topic_arn, subscribe_url, token),
             Handshake::GraphValidation { token } => {
@@ -373,11 +383,7 @@ impl Ingest {
         tracing::info!(connection = ?connection, reason, source_addr = ?origin.source_addr, "push refused");
         // Counted before the rate limit: the metric sees every refusal, kept or not.
         self.metrics.rejection(route.as_str(), reason);
-        let record = self
-            .rejection_limit
-            .check_key(&connection)
-            .is_ok()
-            .then(|| self.rejection(connection, detail, reason, body, origin));
+        let record = self.rejection_limit.check_key(&connection).is_ok().then(|| self.rejection(connection, detail, reason, body, origin));
         if record.is_none() && connection.is_none() {
             return; // Nothing to count and nothing to keep.
         }
@@ -391,7 +397,6 @@ impl Ingest {
     pub fn tidy(&self) {
         self.rejection_limit.retain_recent();
     }
-
 }
 
 /// The bounded prefix of a body kept in a rejection record. Any push may carry secrets

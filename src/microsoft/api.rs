@@ -217,10 +217,12 @@ impl GraphApi {
             detail: scrub(&detail, credentials),
         };
         let mut url = url::Url::parse(&self.login).map_err(|e| failed(format!("login endpoint is not a URL: {e}")))?;
-        url.path_segments_mut()
-            .map_err(|_| failed("login endpoint cannot take a path".into()))?
-            .pop_if_empty()
-            .extend([credentials.tenant_id.as_str(), "oauth2", "v2.0", "token"]);
+        url.path_segments_mut().map_err(|_| failed("login endpoint cannot take a path".into()))?.pop_if_empty().extend([
+            credentials.tenant_id.as_str(),
+            "oauth2",
+            "v2.0",
+            "token",
+        ]);
         let form = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("client_id", &credentials.client_id)
             .append_pair("client_secret", credentials.client_secret.expose())
@@ -269,9 +271,13 @@ impl GraphApi {
 
     /// Sends a Graph request; a 2xx answer's body, or Graph's error.
     /// `timeout` is the one the request is bounded by (named in the error text).
-    async fn send(&self, call: &'static str, request: reqwest::RequestBuilder, timeout: Duration, credentials: &Credentials)
-        -> Result<Vec<u8>, GraphError>
-    {
+    async fn send(
+        &self,
+        call: &'static str,
+        request: reqwest::RequestBuilder,
+        timeout: Duration,
+        credentials: &Credentials,
+    ) -> Result<Vec<u8>, GraphError> {
         let (status, body) = read(request, timeout).await.map_err(|detail| GraphError::Unreachable { call, detail })?;
         if status.is_success() {
             return Ok(body);
@@ -312,10 +318,7 @@ fn subscription_of(call: &'static str, body: &[u8], fallback: Option<Subscriptio
     }
     let answer: Value = serde_json::from_slice(body).map_err(|_| bad("the answer is not JSON"))?;
     let id = answer.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| bad("no subscription `id`"))?;
-    let expires = answer
-        .get("expirationDateTime")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("no `expirationDateTime`"))?;
+    let expires = answer.get("expirationDateTime").and_then(Value::as_str).ok_or_else(|| bad("no `expirationDateTime`"))?;
     let expires_at = DateTime::parse_from_rfc3339(expires)
         .map_err(|_| bad("`expirationDateTime` is not an RFC 3339 time"))?
         .with_timezone(&Utc)

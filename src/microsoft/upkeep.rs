@@ -53,14 +53,22 @@ pub const DEFAULT_EXPIRATION_MINUTES: i64 = 4230;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Create a new subscription; the reason is logged.
-    Create { reason: &'static str },
+    Create {
+        reason: &'static str,
+    },
     /// The subscription was created with other settings: create a new one, store it, then
     /// delete the old one.
-    Replace { old: String },
+    Replace {
+        old: String,
+    },
     /// Reauthorize the subscription, then renew it.
-    Reauthorize { id: String },
+    Reauthorize {
+        id: String,
+    },
     /// Move the subscription's expiry later.
-    Renew { id: String },
+    Renew {
+        id: String,
+    },
     Nothing,
 }
 
@@ -83,9 +91,7 @@ pub fn decide(facts: &Facts, lifetime: chrono::Duration, settings_hash: &str, no
     }
     match facts.expires_at {
         Some(expires) if expires <= now => return Action::Create { reason: "the subscription expired" },
-        _ if facts.upkeep_settings_hash.as_deref().is_some_and(|stored| stored != settings_hash) => {
-            return Action::Replace { old: id }
-        }
+        _ if facts.upkeep_settings_hash.as_deref().is_some_and(|stored| stored != settings_hash) => return Action::Replace { old: id },
         _ if facts.reauthorization_required_at.is_some() => return Action::Reauthorize { id },
         // Known from notifications without an expiry: renewing sets one.
         None => return Action::Renew { id },
@@ -147,11 +153,8 @@ impl Settings {
                 .ok_or_else(|| format!("`subscription.{name}` is missing"))
         };
         let minutes = subscription.get("expiration_minutes").and_then(Value::as_i64).unwrap_or(DEFAULT_EXPIRATION_MINUTES);
-        let client_state = config
-            .get("client_state")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .ok_or("`client_state` is missing")?;
+        let client_state =
+            config.get("client_state").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or("`client_state` is missing")?;
         Ok(Some(Settings {
             credentials: Credentials {
                 tenant_id: field("tenant_id")?,

@@ -270,9 +270,7 @@ mod opt_time {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
         match Option::<String>::deserialize(d)? {
             None => Ok(None),
-            Some(text) => {
-                DateTime::parse_from_rfc3339(&text).map(|t| Some(t.with_timezone(&Utc))).map_err(serde::de::Error::custom)
-            }
+            Some(text) => DateTime::parse_from_rfc3339(&text).map(|t| Some(t.with_timezone(&Utc))).map_err(serde::de::Error::custom),
         }
     }
 }
@@ -447,7 +445,8 @@ mod tests {
             expire_before: at(50),
             holds: vec![Hold { destination: running, position: Position { xid: 0, seq: 2 }, filter: acme.clone(), bounded }],
         };
-        let rows = [row(1, "acme", 10), row(2, "acme", 10), row(3, "acme", 10), row(4, "acme", 60), row(5, "other", 10), row(6, "acme", 200)];
+        let rows =
+            [row(1, "acme", 10), row(2, "acme", 10), row(3, "acme", 10), row(4, "acme", 60), row(5, "other", 10), row(6, "acme", 200)];
         // Running: it holds seq 3 and 4 (after its position), however old.
         assert_eq!(window(false).decide(&rows), (vec![1, 2, 5], vec![]));
         // Paused or failing: its hold ends at the backlog bound (seq 3 goes, counted; seq 4 is younger).

@@ -69,7 +69,10 @@ impl Auth {
         let (known, parsed): (&[&str], Auth) = match kind {
             "api_key" => (
                 &["type", "header", "value"],
-                Auth::ApiKey { header: header_name(text("header", &mut errors), &mut errors), values: secrets(auth.get("value"), "value", &mut errors) },
+                Auth::ApiKey {
+                    header: header_name(text("header", &mut errors), &mut errors),
+                    values: secrets(auth.get("value"), "value", &mut errors),
+                },
             ),
             "basic" => (
                 &["type", "username", "password"],
@@ -77,7 +80,10 @@ impl Auth {
             ),
             "hmac_sha256" => (
                 &["type", "header", "secret"],
-                Auth::HmacSha256 { header: header_name(text("header", &mut errors), &mut errors), secrets: secrets(auth.get("secret"), "secret", &mut errors) },
+                Auth::HmacSha256 {
+                    header: header_name(text("header", &mut errors), &mut errors),
+                    secrets: secrets(auth.get("secret"), "secret", &mut errors),
+                },
             ),
             "standard_webhooks" if allowed == Allowed::WithStandardWebhooks => {
                 let keys = secrets(auth.get("secret"), "secret", &mut errors)
@@ -139,41 +145,35 @@ impl Auth {
             }
             Auth::Basic { username, password } => {
                 let got = header(headers, "authorization").ok_or_else(|| missing("Authorization"))?;
-                let encoded = got.strip_prefix("Basic ").or_else(|| got.strip_prefix("basic ")).ok_or_else(|| {
-                    Rejected::unauthenticated("bad_credentials", "Authorization is not HTTP basic")
-                })?;
-                let decoded = STANDARD.decode(encoded.trim()).map_err(|_| {
-                    Rejected::malformed("malformed_credentials", "Authorization basic credentials are not base64")
-                })?;
+                let encoded = got
+                    .strip_prefix("Basic ")
+                    .or_else(|| got.strip_prefix("basic "))
+                    .ok_or_else(|| Rejected::unauthenticated("bad_credentials", "Authorization is not HTTP basic"))?;
+                let decoded = STANDARD
+                    .decode(encoded.trim())
+                    .map_err(|_| Rejected::malformed("malformed_credentials", "Authorization basic credentials are not base64"))?;
                 let expected = format!("{username}:{password}");
                 constant_time_eq(&decoded, expected.as_bytes())
                     .then_some(None)
                     .ok_or_else(|| Rejected::unauthenticated("bad_credentials", "username or password does not match"))
             }
             Auth::HmacSha256 { header: name, secrets } => {
-                let got = header(headers, name).ok_or_else(|| {
-                    Rejected::unauthenticated("missing_signature", format!("header {name} is missing"))
-                })?;
+                let got = header(headers, name)
+                    .ok_or_else(|| Rejected::unauthenticated("missing_signature", format!("header {name} is missing")))?;
                 let hex_sig = got.trim();
                 let hex_sig = hex_sig.strip_prefix("sha256=").unwrap_or(hex_sig);
-                let tag = hex::decode(hex_sig)
-                    .map_err(|_| Rejected::malformed("malformed_signature", format!("{name} is not hex")))?;
+                let tag = hex::decode(hex_sig).map_err(|_| Rejected::malformed("malformed_signature", format!("{name} is not hex")))?;
                 let ok = secrets.iter().fold(false, |ok, s| ok | hmac_sha256_matches(s.as_bytes(), &[body], &tag));
-                ok.then_some(None).ok_or_else(|| {
-                    Rejected::unauthenticated("bad_signature", format!("{name} is not the HMAC-SHA256 of the body"))
-                })
+                ok.then_some(None)
+                    .ok_or_else(|| Rejected::unauthenticated("bad_signature", format!("{name} is not the HMAC-SHA256 of the body")))
             }
-            Auth::StandardWebhooks { keys, tolerance_seconds } => {
-                standard_webhooks(keys, *tolerance_seconds, headers, body, now).map(Some)
-            }
+            Auth::StandardWebhooks { keys, tolerance_seconds } => standard_webhooks(keys, *tolerance_seconds, headers, body, now).map(Some),
         }
     }
 }
 
 /// The Standard Webhooks scheme: HMAC-SHA256 over `id.timestamp.body`, base64, `v1,` prefixed.
-fn standard_webhooks(keys: &[Vec<u8>], tolerance: i64, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>)
-    -> Result<String, Rejected>
-{
+fn standard_webhooks(keys: &[Vec<u8>], tolerance: i64, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Result<String, Rejected> {
     let signatures = header(headers, "webhook-signature")
         .ok_or_else(|| Rejected::unauthenticated("missing_signature", "header webhook-signature is missing"))?;
     let id = header(headers, "webhook-id")
@@ -181,10 +181,8 @@ fn standard_webhooks(keys: &[Vec<u8>], tolerance: i64, headers: &HeaderMap, body
         .ok_or_else(|| Rejected::malformed("missing_webhook_id", "header webhook-id is missing"))?;
     let timestamp_text = header(headers, "webhook-timestamp")
         .ok_or_else(|| Rejected::malformed("missing_timestamp", "header webhook-timestamp is missing"))?;
-    let timestamp: i64 = timestamp_text
-        .trim()
-        .parse()
-        .map_err(|_| Rejected::malformed("malformed_timestamp", "webhook-timestamp is not unix seconds"))?;
+    let timestamp: i64 =
+        timestamp_text.trim().parse().map_err(|_| Rejected::malformed("malformed_timestamp", "webhook-timestamp is not unix seconds"))?;
     let skew = now.timestamp().abs_diff(timestamp);
     if skew > tolerance.unsigned_abs() {
         return Err(Rejected::unauthenticated(
@@ -201,9 +199,7 @@ fn standard_webhooks(keys: &[Vec<u8>], tolerance: i64, headers: &HeaderMap, body
             return Err(Rejected::malformed("malformed_signature", "webhook-signature entries are `v1,<base64>`"));
         };
         if version == "v1" {
-            let tag = STANDARD
-                .decode(sig)
-                .map_err(|_| Rejected::malformed("malformed_signature", "webhook-signature is not base64"))?;
+            let tag = STANDARD.decode(sig).map_err(|_| Rejected::malformed("malformed_signature", "webhook-signature is not base64"))?;
             tags.push(tag);
         }
     }

@@ -20,8 +20,7 @@ pub struct EventBridgeSender;
 impl Sender for EventBridgeSender {
     async fn verify<'a>(&self, request: RawRequest<'a>, config: &Value) -> Result<Verified<'a>, Rejected> {
         // Configs are validated when saved; one that no longer parses refuses everything.
-        let auth = Auth::parse(config, Allowed::Basic)
-            .map_err(|e| Rejected::unauthenticated("invalid_connection_config", e.join("; ")))?;
+        let auth = Auth::parse(config, Allowed::Basic).map_err(|e| Rejected::unauthenticated("invalid_connection_config", e.join("; ")))?;
         auth.check(request.headers, request.body, request.now)?;
         // The dedupe keys are the events' own ids, read from the body by `normalize`.
         Ok(Verified::new(request, None))
@@ -30,8 +29,8 @@ impl Sender for EventBridgeSender {
     fn normalize(&self, verified: &Verified<'_>, _config: &Value) -> Result<Intake, Rejected> {
         let text = std::str::from_utf8(verified.request().body)
             .map_err(|e| Rejected::undecodable("invalid_utf8", format!("body is not UTF-8: {e}")))?;
-        let body: Value = serde_json::from_str(text)
-            .map_err(|e| Rejected::undecodable("invalid_json", format!("body is not JSON: {e}")))?;
+        let body: Value =
+            serde_json::from_str(text).map_err(|e| Rejected::undecodable("invalid_json", format!("body is not JSON: {e}")))?;
         let mut events = Vec::new();
         let mut heartbeat = false;
         // Every event is checked before any is decoded: a batch is kept or refused whole.

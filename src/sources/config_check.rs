@@ -184,7 +184,8 @@ fn encryption_keys(map: &Map<String, Value>, errors: &mut Vec<String>) {
     let mut seen: Vec<&str> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let Some(key) = item.as_object() else {
-            errors.push(format!("`encryption_keys[{i}]` must be an object {{\"id\", \"private_key_pem\", \"certificate_pem\" (optional)}}"));
+            errors
+                .push(format!("`encryption_keys[{i}]` must be an object {{\"id\", \"private_key_pem\", \"certificate_pem\" (optional)}}"));
             continue;
         };
         let name = match key.get("id").and_then(Value::as_str) {
@@ -196,7 +197,9 @@ fn encryption_keys(map: &Map<String, Value>, errors: &mut Vec<String>) {
                 format!("`encryption_keys` key {id:?}")
             }
             _ => {
-                errors.push(format!("`encryption_keys[{i}].id` is required: a string of 1 to 256 characters (the subscription's encryptionCertificateId)"));
+                errors.push(format!(
+                    "`encryption_keys[{i}].id` is required: a string of 1 to 256 characters (the subscription's encryptionCertificateId)"
+                ));
                 format!("`encryption_keys[{i}]`")
             }
         };
@@ -228,7 +231,10 @@ fn encryption_keys(map: &Map<String, Value>, errors: &mut Vec<String>) {
         }
         for field in key.keys() {
             if !ENCRYPTION_KEY_FIELDS.contains(&field.as_str()) {
-                errors.push(format!("{name}: `{field}` is not a field of an encryption key (expected: {})", ENCRYPTION_KEY_FIELDS.join(", ")));
+                errors.push(format!(
+                    "{name}: `{field}` is not a field of an encryption key (expected: {})",
+                    ENCRYPTION_KEY_FIELDS.join(", ")
+                ));
             }
         }
     }
@@ -254,9 +260,7 @@ fn graph_subscription(map: &Map<String, Value>, errors: &mut Vec<String>) {
     }
     if let Some(minutes) = value.get("expiration_minutes") {
         if minutes.as_i64().is_none_or(|m| !(1..=MAX_GRAPH_EXPIRATION_MINUTES).contains(&m)) {
-            errors.push(format!(
-                "`subscription.expiration_minutes` must be a whole number from 1 to {MAX_GRAPH_EXPIRATION_MINUTES}"
-            ));
+            errors.push(format!("`subscription.expiration_minutes` must be a whole number from 1 to {MAX_GRAPH_EXPIRATION_MINUTES}"));
         }
     }
 }
@@ -270,12 +274,21 @@ mod tests {
     #[test]
     fn every_source_has_a_valid_example() {
         let examples = [
-            (SourceKind::AwsSns, json!({"topic_arns": ["arn:aws:sns:eu-west-1:123456789012:findings", "arn:aws:sns:eu-west-1:123456789012:canary"], "auto_confirm": false,
-                "canary": {"topic_arn": "arn:aws:sns:eu-west-1:123456789012:canary", "interval_seconds": 60}})),
+            (
+                SourceKind::AwsSns,
+                json!({"topic_arns": ["arn:aws:sns:eu-west-1:123456789012:findings", "arn:aws:sns:eu-west-1:123456789012:canary"], "auto_confirm": false,
+                "canary": {"topic_arn": "arn:aws:sns:eu-west-1:123456789012:canary", "interval_seconds": 60}}),
+            ),
             (SourceKind::AwsEventbridge, json!({"auth": {"type": "api_key", "header": "X-Api-Key", "value": "v"}})),
-            (SourceKind::GcpPubsub, json!({"service_account_email": "push@p.iam.gserviceaccount.com",
-                "subscriptions": ["projects/p/subscriptions/s"], "canary": {"topic": "projects/p/topics/t", "interval_seconds": 1}})),
-            (SourceKind::MsGraph, json!({"client_state": "cs", "tenant_ids": ["t"], "app_ids": ["a"], "encryption_keys": [TestRichKey::generate("k").config_entry()]})),
+            (
+                SourceKind::GcpPubsub,
+                json!({"service_account_email": "push@p.iam.gserviceaccount.com",
+                "subscriptions": ["projects/p/subscriptions/s"], "canary": {"topic": "projects/p/topics/t", "interval_seconds": 1}}),
+            ),
+            (
+                SourceKind::MsGraph,
+                json!({"client_state": "cs", "tenant_ids": ["t"], "app_ids": ["a"], "encryption_keys": [TestRichKey::generate("k").config_entry()]}),
+            ),
             (SourceKind::O365Activity, json!({"auth_id": "a"})),
             (SourceKind::Webhook, json!({"auth": {"type": "standard_webhooks", "secret": "whsec_c2VjcmV0"}})),
         ];
@@ -293,9 +306,13 @@ mod tests {
         let e = validate(SourceKind::GcpPubsub, &json!({"canary": {"topic": "t", "interval_seconds": 0}}));
         assert_eq!(e.len(), 3, "{e:?}");
         let sns = |canary: Value| json!({"topic_arns": ["arn:aws:sns:eu-west-1:123456789012:findings"], "canary": canary});
-        let e = validate(SourceKind::AwsSns, &sns(json!({"topic_arn": "arn:aws:sns:eu-west-1:123456789012:other", "interval_seconds": 60})));
+        let e =
+            validate(SourceKind::AwsSns, &sns(json!({"topic_arn": "arn:aws:sns:eu-west-1:123456789012:other", "interval_seconds": 60})));
         assert!(e.len() == 1 && e[0].contains("must also be in `topic_arns`"), "{e:?}");
-        let e = validate(SourceKind::AwsSns, &sns(json!({"topic_arn": "arn:aws:sns:eu-west-1:123456789012:findings", "interval_seconds": i64::MAX})));
+        let e = validate(
+            SourceKind::AwsSns,
+            &sns(json!({"topic_arn": "arn:aws:sns:eu-west-1:123456789012:findings", "interval_seconds": i64::MAX})),
+        );
         assert!(e.len() == 1 && e[0].contains("86400"), "{e:?}");
         let e = validate(SourceKind::MsGraph, &json!({"client_state": "x".repeat(129)}));
         assert!(e[0].contains("128"));
@@ -354,7 +371,10 @@ mod tests {
             (json!(["x"]), "`encryption_keys[0]` must be an object"),
             (json!([{"private_key_pem": pem}]), "`encryption_keys[0].id` is required"),
             (json!([{"id": "k"}]), "key \"k\": `private_key_pem` is required"),
-            (json!([{"id": "k", "private_key_pem": "-----BEGIN PRIVATE KEY-----"}]), "key \"k\": `private_key_pem` must be a PEM RSA private key"),
+            (
+                json!([{"id": "k", "private_key_pem": "-----BEGIN PRIVATE KEY-----"}]),
+                "key \"k\": `private_key_pem` must be a PEM RSA private key",
+            ),
             (json!([{"id": "k", "private_key_pem": pem.replace(&secret_line, &secret_line[..10])}]), "key \"k\": `private_key_pem`"),
             (json!([key.config_entry(), key.config_entry()]), "used twice"),
             (json!([{"id": "k", "private_key_pem": pem, "certificate_pem": certificate}]), "does not match the private key"),
@@ -365,7 +385,9 @@ mod tests {
             assert!(errors.len() == 1 && errors[0].contains(expected), "{keys}: {errors:?}");
             assert!(!errors[0].contains(&secret_line[..20]), "{errors:?}");
         }
-        let errors = graph(json!([{"id": "k", "private_key_pem": pem, "certificate_pem": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"}]));
+        let errors = graph(
+            json!([{"id": "k", "private_key_pem": pem, "certificate_pem": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"}]),
+        );
         assert!(errors.len() == 1 && errors[0].contains("not an X.509 certificate"), "{errors:?}");
         let errors = graph(json!([{"id": "k", "private_key_pem": "***"}]));
         assert!(errors.len() == 1 && errors[0].contains("***"), "one error for a leftover mask: {errors:?}");

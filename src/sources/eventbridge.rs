@@ -142,10 +142,8 @@ fn split_findings(
         .into_iter()
         .enumerate()
         .map(|(index, finding)| {
-            let occurred_at = FINDING_TIMES
-                .iter()
-                .find_map(|(path, format)| nested(&finding, path).and_then(|t| read_time(t, *format)))
-                .or(event_time);
+            let occurred_at =
+                FINDING_TIMES.iter().find_map(|(path, format)| nested(&finding, path).and_then(|t| read_time(t, *format))).or(event_time);
             let mut payload = event.clone();
             if let Some(slot) = payload.get_mut("detail").and_then(|d| d.get_mut("findings")) {
                 *slot = Value::Array(vec![finding]);

@@ -121,7 +121,10 @@ pub struct KeySet<P: Published> {
 }
 
 enum Source {
-    Url { url: url::Url, fetcher: Fetcher },
+    Url {
+        url: url::Url,
+        fetcher: Fetcher,
+    },
     File(PathBuf),
     /// `pushgate verify` with a URL setting: it never fetches, so it has no keys.
     Offline,
@@ -153,10 +156,7 @@ impl Loaded {
 
 impl<P: Published> std::fmt::Debug for KeySet<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeySet")
-            .field("publisher", &P::PUBLISHER.name)
-            .field("source", &self.source.describe())
-            .finish_non_exhaustive()
+        f.debug_struct("KeySet").field("publisher", &P::PUBLISHER.name).field("source", &self.source.describe()).finish_non_exhaustive()
     }
 }
 

@@ -184,9 +184,9 @@ pub fn string_claim<'c>(claims: &'c Map<String, Value>, name: &str, reason: &'st
 /// A NumericDate claim: whole seconds since the epoch.
 fn seconds_claim(claims: &Map<String, Value>, name: &str, reason: &'static str) -> Result<i64, Rejected> {
     match claims.get(name) {
-        Some(value) => value
-            .as_i64()
-            .ok_or_else(|| Rejected::unauthenticated(reason, format!("token {name} claim is not whole seconds since 1970"))),
+        Some(value) => {
+            value.as_i64().ok_or_else(|| Rejected::unauthenticated(reason, format!("token {name} claim is not whole seconds since 1970")))
+        }
         None => Err(Rejected::unauthenticated(reason, format!("token has no {name} claim"))),
     }
 }

@@ -41,7 +41,10 @@ impl Sender for O365ActivitySender {
             .get(AUTH_HEADER)
             .ok_or_else(|| Rejected::unauthenticated("o365_auth_id_missing", "no Webhook-AuthID header"))?;
         if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-            return Err(Rejected::unauthenticated("o365_auth_id_invalid", "the Webhook-AuthID header does not match the connection's auth_id"));
+            return Err(Rejected::unauthenticated(
+                "o365_auth_id_invalid",
+                "the Webhook-AuthID header does not match the connection's auth_id",
+            ));
         }
         Ok(Verified::new(request, None))
     }
@@ -86,10 +89,7 @@ fn content_event(index: usize, item: Value) -> Result<NewEvent, Rejected> {
         }
     }
     let content_id = item["contentId"].as_str().unwrap_or_default().to_owned();
-    let occurred_at = item["contentCreated"]
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc));
+    let occurred_at = item["contentCreated"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc));
     Ok(NewEvent { dedupe_key: content_id, kind: EventKind::Telemetry, occurred_at, payload: item })
 }
 
@@ -169,10 +169,7 @@ mod tests {
         }
         let e = O365ActivitySender
             .normalize(
-                &Verified::new(
-                    RawRequest { headers: &HeaderMap::new(), query: None, body: b"{", push_url: "u", now: Utc::now() },
-                    None,
-                ),
+                &Verified::new(RawRequest { headers: &HeaderMap::new(), query: None, body: b"{", push_url: "u", now: Utc::now() }, None),
                 &json!({}),
             )
             .unwrap_err();

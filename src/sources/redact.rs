@@ -73,7 +73,8 @@ mod tests {
 
     #[test]
     fn graph_client_states_and_tokens_are_masked_in_every_item() {
-        let body = br#"{"value":[{"clientState":"secret-1","resource":"r"},{"clientState":"secret-2"}],"validationTokens":["eyJ0eXAi.x.y"]}"#;
+        let body =
+            br#"{"value":[{"clientState":"secret-1","resource":"r"},{"clientState":"secret-2"}],"validationTokens":["eyJ0eXAi.x.y"]}"#;
         let text = String::from_utf8(for_record(body).into_owned()).unwrap();
         assert!(!text.contains("secret-") && !text.contains("eyJ0eXAi"), "{text}");
         assert!(text.contains("\"resource\":\"r\""));

@@ -65,7 +65,6 @@ impl TestOidcSigner {
         jwks_of(&[self])
     }
 
-
     /// The public key, PKCS#1 `RSAPublicKey` DER.
     pub fn public_key_der(&self) -> Vec<u8> {
         self.key.public_key().as_ref().to_vec()

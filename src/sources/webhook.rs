@@ -45,10 +45,9 @@ impl Sender for WebhookSender {
 
     fn normalize(&self, verified: &Verified<'_>, config: &Value) -> Result<Intake, Rejected> {
         let body = verified.request().body;
-        let text = std::str::from_utf8(body)
-            .map_err(|e| Rejected::undecodable("invalid_utf8", format!("body is not UTF-8: {e}")))?;
-        let payload: Value = serde_json::from_str(text)
-            .map_err(|e| Rejected::undecodable("invalid_json", format!("body is not JSON: {e}")))?;
+        let text = std::str::from_utf8(body).map_err(|e| Rejected::undecodable("invalid_utf8", format!("body is not UTF-8: {e}")))?;
+        let payload: Value =
+            serde_json::from_str(text).map_err(|e| Rejected::undecodable("invalid_json", format!("body is not JSON: {e}")))?;
         if payload.get("type").and_then(Value::as_str) == Some("heartbeat") {
             return Ok(Intake::Heartbeat);
         }

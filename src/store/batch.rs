@@ -126,8 +126,7 @@ pub fn changes<'o>(
             continue;
         }
         for reported in &a.changes {
-            let applies =
-                reported.event_key.as_ref().is_none_or(|key| inserted.contains(&(a.connection_id.to_string(), key.clone())));
+            let applies = reported.event_key.as_ref().is_none_or(|key| inserted.contains(&(a.connection_id.to_string(), key.clone())));
             if !applies {
                 continue;
             }
@@ -209,7 +208,10 @@ mod tests {
             with(c, vec![ReportedChange::always(observe("s", 100))]),
             with(c, vec![ReportedChange::always(observe("s", 300)), ReportedChange { change: lost.clone(), event_key: Some("k".into()) }]),
             with(c, vec![ReportedChange::always(observe("s", 200))]),
-            with(other, vec![ReportedChange::always(observe("t", 50)), ReportedChange { change: lost.clone(), event_key: Some("old".into()) }]),
+            with(
+                other,
+                vec![ReportedChange::always(observe("t", 50)), ReportedChange { change: lost.clone(), event_key: Some("old".into()) }],
+            ),
         ];
         let inserted: HashSet<_> = [(c.to_string(), "k".to_string()), (other.to_string(), "k".to_string())].into();
         let applied = changes(&ops, &inserted, &HashSet::new());
@@ -228,11 +230,14 @@ mod tests {
         let ops = [accept(c, &["a", "b"], 1), accept(c, &["a"], 2), accept(c, &["old"], 3)];
         let inserted: HashSet<_> = [(c.to_string(), "a".into()), (c.to_string(), "b".into())].into();
         let (outcomes, deltas) = settle(&ops, &inserted);
-        assert_eq!(outcomes, [
-            OpOutcome::Accepted { stored: 2, duplicates: 0 },
-            OpOutcome::Accepted { stored: 0, duplicates: 1 },
-            OpOutcome::Accepted { stored: 0, duplicates: 1 },
-        ]);
+        assert_eq!(
+            outcomes,
+            [
+                OpOutcome::Accepted { stored: 2, duplicates: 0 },
+                OpOutcome::Accepted { stored: 0, duplicates: 1 },
+                OpOutcome::Accepted { stored: 0, duplicates: 1 },
+            ]
+        );
         let d = &deltas[&c];
         assert_eq!((d.events, d.duplicates, d.heartbeats), (2, 2, 0));
         assert_eq!(d.data_last_received_at, Some(at(3)));

@@ -8,7 +8,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
-use crate::model::{now, AlertDelivery, AlertSubject, ConnectionFilter, EventKind, NewConnection, NewEvent, NewRejection, SourceKind, Status, StatusChange};
+use crate::model::{
+    now, AlertDelivery, AlertSubject, ConnectionFilter, EventKind, NewConnection, NewEvent, NewRejection, SourceKind, Status, StatusChange,
+};
 
 async fn sqlite() -> Arc<dyn Store> {
     let store = SqliteStore::open_memory().await.unwrap();
@@ -175,11 +177,14 @@ async fn commit_stores_once_and_counts_duplicates(store: Arc<dyn Store>) {
     let c = new_connection("acme", SourceKind::Webhook);
     store.create_connection(&c).await.unwrap();
     let outcomes = store.commit(&[accept(&c, &["a", "b"]), accept(&c, &["a"]), accept(&c, &[])]).await.unwrap();
-    assert_eq!(outcomes, [
-        OpOutcome::Accepted { stored: 2, duplicates: 0 },
-        OpOutcome::Accepted { stored: 0, duplicates: 1 },
-        OpOutcome::Accepted { stored: 0, duplicates: 0 },
-    ]);
+    assert_eq!(
+        outcomes,
+        [
+            OpOutcome::Accepted { stored: 2, duplicates: 0 },
+            OpOutcome::Accepted { stored: 0, duplicates: 1 },
+            OpOutcome::Accepted { stored: 0, duplicates: 0 },
+        ]
+    );
     // A retry in a later batch is a duplicate too.
     assert_eq!(store.commit(&[accept(&c, &["b", "c"])]).await.unwrap(), [OpOutcome::Accepted { stored: 1, duplicates: 1 }]);
 
@@ -270,7 +275,8 @@ async fn delete_removes_everything_of_a_connection(store: Arc<dyn Store>) {
 async fn status_transitions_are_recorded_once(store: Arc<dyn Store>) {
     let c = new_connection("acme", SourceKind::Webhook);
     store.create_connection(&c).await.unwrap();
-    let first = StatusChange { at: now(), old_status: None, new_status: Status::RequiresAction, message: Some("Awaiting subscription".into()) };
+    let first =
+        StatusChange { at: now(), old_status: None, new_status: Status::RequiresAction, message: Some("Awaiting subscription".into()) };
     assert!(store.record_status(c.id, &first).await.unwrap());
     // A second monitor that saw the same old status records nothing.
     assert!(!store.record_status(c.id, &first).await.unwrap());
@@ -478,7 +484,12 @@ async fn checks_and_alert_deliveries_are_kept(store: Arc<dyn Store>) {
         finished_at: at,
     };
     store.record_alert_delivery(&delivery).await.unwrap();
-    let destination = AlertDelivery { subject: AlertSubject::Destination(Uuid::new_v4()), old_status: Some("ok".into()), new_status: "failing".into(), ..delivery.clone() };
+    let destination = AlertDelivery {
+        subject: AlertSubject::Destination(Uuid::new_v4()),
+        old_status: Some("ok".into()),
+        new_status: "failing".into(),
+        ..delivery.clone()
+    };
     store.record_alert_delivery(&destination).await.unwrap();
     assert_eq!(store.list_alert_deliveries(AlertSubject::Connection(c.id), 10).await.unwrap(), [delivery]);
     assert_eq!(store.list_alert_deliveries(destination.subject, 10).await.unwrap(), [destination]);
@@ -489,10 +500,14 @@ async fn checks_and_alert_deliveries_are_kept(store: Arc<dyn Store>) {
 async fn recorded_status_is_read_back(store: Arc<dyn Store>) {
     let c = new_connection("acme", SourceKind::Webhook);
     store.create_connection(&c).await.unwrap();
-    let change = StatusChange { at: now(), old_status: None, new_status: Status::RequiresAction, message: Some("Awaiting subscription".into()) };
+    let change =
+        StatusChange { at: now(), old_status: None, new_status: Status::RequiresAction, message: Some("Awaiting subscription".into()) };
     assert!(store.record_status(c.id, &change).await.unwrap());
     let recorded = store.get_connection(c.id).await.unwrap().unwrap().facts;
-    assert_eq!((recorded.recorded_status, recorded.recorded_message.as_deref()), (Some(Status::RequiresAction), Some("Awaiting subscription")));
+    assert_eq!(
+        (recorded.recorded_status, recorded.recorded_message.as_deref()),
+        (Some(Status::RequiresAction), Some("Awaiting subscription"))
+    );
 }
 
 mod forwarding;

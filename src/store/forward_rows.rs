@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::model::{
-    DeadLetter, Destination, DestinationCounters, DestinationKind, EventFilter, EventKind, EventRecord, LastError,
-    LeaseHolder, PlannedBatch, Position, RetentionRow, SourceKind, StartFrom,
+    DeadLetter, Destination, DestinationCounters, DestinationKind, EventFilter, EventKind, EventRecord, LastError, LeaseHolder,
+    PlannedBatch, Position, RetentionRow, SourceKind, StartFrom,
 };
 
 /// The columns of `destinations`, in the order every SELECT lists them.

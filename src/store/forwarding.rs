@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::model::{
-    Backlog, CompletedBatch, CompletedReplay, DeadLetter, Destination, DestinationUpdate, EventFilter, EventRecord, Lease,
-    NewDestination, Position, PruneOutcome, PruneWindow,
+    Backlog, CompletedBatch, CompletedReplay, DeadLetter, Destination, DestinationUpdate, EventFilter, EventRecord, Lease, NewDestination,
+    Position, PruneOutcome, PruneWindow,
 };
 
 /// [`Forwarding::backlog`] counts undelivered events up to this many.
@@ -32,18 +32,15 @@ pub trait Forwarding: Send + Sync {
     async fn get_destination(&self, id: Uuid) -> Result<Option<Destination>, StoreError>;
     /// Every destination, oldest first.
     async fn list_destinations(&self) -> Result<Vec<Destination>, StoreError>;
-    async fn update_destination(&self, id: Uuid, update: &DestinationUpdate, at: DateTime<Utc>)
-        -> Result<Option<Destination>, StoreError>;
-    async fn set_destination_paused(&self, id: Uuid, paused: bool, at: DateTime<Utc>)
-        -> Result<Option<Destination>, StoreError>;
+    async fn update_destination(&self, id: Uuid, update: &DestinationUpdate, at: DateTime<Utc>) -> Result<Option<Destination>, StoreError>;
+    async fn set_destination_paused(&self, id: Uuid, paused: bool, at: DateTime<Utc>) -> Result<Option<Destination>, StoreError>;
     /// Deletes the destination with its dead letters and alert deliveries.
     async fn delete_destination(&self, id: Uuid) -> Result<bool, StoreError>;
 
     /// The position up to which every row that will ever be visible is visible now.
     async fn horizon(&self) -> Result<Position, StoreError>;
     /// Matching events after `after` and at most `upto`, in commit order.
-    async fn read_events(&self, after: Position, upto: Position, filter: &EventFilter, limit: u32)
-        -> Result<Vec<EventRecord>, StoreError>;
+    async fn read_events(&self, after: Position, upto: Position, filter: &EventFilter, limit: u32) -> Result<Vec<EventRecord>, StoreError>;
     /// How many matching committed events lie after `after` (at most
     /// [`BACKLOG_COUNT_CAP`]), and when the first arrived.
     async fn backlog(&self, after: Position, filter: &EventFilter) -> Result<Backlog, StoreError>;
@@ -51,8 +48,13 @@ pub trait Forwarding: Send + Sync {
     /// Takes the destination's lease for `holder` until `until`, when it is free, expired
     /// (at `now`) or already `holder`'s, and the destination is not paused. Each take is a
     /// new generation, which fences out every earlier one.
-    async fn acquire_destination(&self, id: Uuid, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>)
-        -> Result<Option<Lease>, StoreError>;
+    async fn acquire_destination(
+        &self,
+        id: Uuid,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Lease>, StoreError>;
     /// Extends a lease still held; false when it was lost.
     async fn renew_destination(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool, StoreError>;
     async fn release_destination(&self, lease: &Lease) -> Result<(), StoreError>;
@@ -76,8 +78,7 @@ pub trait Forwarding: Send + Sync {
 
     /// Takes or extends the lease on a background job for `holder`; false while another
     /// holder's lease on it runs.
-    async fn try_job_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>)
-        -> Result<bool, StoreError>;
+    async fn try_job_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError>;
     /// The end of the retention window of about `size` events after `after_seq`, or
     /// `None` when no event lies after it.
     async fn retention_window(&self, after_seq: i64, size: u32) -> Result<Option<i64>, StoreError>;

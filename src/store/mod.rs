@@ -26,8 +26,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::model::{
-    Connection, ConnectionFilter, ConnectionUpdate, NewConnection, NewEvent, NewRejection, SourceKind, StatusChange,
-    AlertDelivery, AlertSubject, BackgroundTask, ReportedChange, StoredEvent, StoredRejection, SubscriptionChange,
+    AlertDelivery, AlertSubject, BackgroundTask, Connection, ConnectionFilter, ConnectionUpdate, NewConnection, NewEvent, NewRejection,
+    ReportedChange, SourceKind, StatusChange, StoredEvent, StoredRejection, SubscriptionChange,
 };
 
 pub use forwarding::Forwarding;
@@ -100,7 +100,10 @@ pub struct Refused {
 /// What happened to one [`WriteOp`] of a committed batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpOutcome {
-    Accepted { stored: u32, duplicates: u32 },
+    Accepted {
+        stored: u32,
+        duplicates: u32,
+    },
     Refused,
     /// The connection was deleted before the batch committed; nothing was kept.
     ConnectionGone,
@@ -118,8 +121,7 @@ pub trait Store: Forwarding + Send + Sync + 'static {
     async fn create_connection(&self, new: &NewConnection) -> Result<Connection, StoreError>;
     async fn get_connection(&self, id: Uuid) -> Result<Option<Connection>, StoreError>;
     async fn list_connections(&self, filter: &ConnectionFilter) -> Result<Vec<Connection>, StoreError>;
-    async fn update_connection(&self, id: Uuid, update: &ConnectionUpdate, at: DateTime<Utc>)
-        -> Result<Option<Connection>, StoreError>;
+    async fn update_connection(&self, id: Uuid, update: &ConnectionUpdate, at: DateTime<Utc>) -> Result<Option<Connection>, StoreError>;
     async fn set_paused(&self, id: Uuid, paused: bool, at: DateTime<Utc>) -> Result<Option<Connection>, StoreError>;
     /// Deletes the connection with its events, rejections and history.
     async fn delete_connection(&self, id: Uuid) -> Result<bool, StoreError>;
@@ -128,8 +130,7 @@ pub trait Store: Forwarding + Send + Sync + 'static {
     async fn commit(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError>;
 
     /// Events newest first, those with `seq` below `before` when given.
-    async fn list_events(&self, connection: Uuid, limit: u32, before: Option<i64>)
-        -> Result<Vec<StoredEvent>, StoreError>;
+    async fn list_events(&self, connection: Uuid, limit: u32, before: Option<i64>) -> Result<Vec<StoredEvent>, StoreError>;
     /// Rejections newest first; `connection: None` lists those that named no connection.
     async fn list_rejections(&self, connection: Option<Uuid>, limit: u32) -> Result<Vec<StoredRejection>, StoreError>;
     /// Status changes oldest first.
@@ -142,8 +143,7 @@ pub trait Store: Forwarding + Send + Sync + 'static {
     async fn change_subscription(&self, id: Uuid, change: &SubscriptionChange, at: DateTime<Utc>)
         -> Result<Option<Connection>, StoreError>;
     /// Records one run of a background task for a connection: `error: None` is a success.
-    async fn record_task(&self, id: Uuid, task: BackgroundTask, at: DateTime<Utc>, error: Option<&str>)
-        -> Result<(), StoreError>;
+    async fn record_task(&self, id: Uuid, task: BackgroundTask, at: DateTime<Utc>, error: Option<&str>) -> Result<(), StoreError>;
 
     /// Keeps the fingerprint of the settings the Graph subscription upkeep just created a
     /// subscription with ([`crate::model::Facts::upkeep_settings_hash`]).

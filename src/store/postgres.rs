@@ -10,15 +10,16 @@ use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::forward_rows::{DeadLetterRow, DestinationRow, RecordRow, RetentionRowRaw, DEAD_LETTER_COLUMNS, DESTINATION_COLUMNS, RECORD_COLUMNS};
+use super::forward_rows::{
+    DeadLetterRow, DestinationRow, RecordRow, RetentionRowRaw, DEAD_LETTER_COLUMNS, DESTINATION_COLUMNS, RECORD_COLUMNS,
+};
 use super::forward_sql::{bounded, FENCE};
 use super::rows::{AlertDeliveryRow, ConnectionRow, EventRow, HistoryRow, RejectionRow, CONNECTION_COLUMNS, EVENT_COLUMNS};
 use super::{batch, OpOutcome, StoreError, WriteOp};
 use crate::model::{
-    AlertDelivery, AlertSubject, BackgroundTask, Backlog, CompletedBatch, CompletedReplay, Connection, ConnectionFilter,
-    ConnectionUpdate, DeadLetter, Destination, DestinationUpdate, EventFilter, EventRecord, Lease, NewConnection,
-    NewDestination, Position, PruneOutcome, PruneWindow, RetentionRow, StartFrom, StatusChange, StoredEvent, StoredRejection,
-    SubscriptionChange,
+    AlertDelivery, AlertSubject, BackgroundTask, Backlog, CompletedBatch, CompletedReplay, Connection, ConnectionFilter, ConnectionUpdate,
+    DeadLetter, Destination, DestinationUpdate, EventFilter, EventRecord, Lease, NewConnection, NewDestination, Position, PruneOutcome,
+    PruneWindow, RetentionRow, StartFrom, StatusChange, StoredEvent, StoredRejection, SubscriptionChange,
 };
 
 pub struct PostgresStore {
@@ -34,11 +35,7 @@ impl PostgresStore {
     const MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
-            .await?;
+        let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(5)).connect(url).await?;
         Ok(PostgresStore { progress: pool.clone(), pool, commits: tokio::sync::watch::Sender::new(0) })
     }
 

@@ -7,7 +7,10 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::model::{AlertDelivery, AlertSubject, Connection, Counters, EventKind, Facts, SourceKind, Status, StatusChange, StoredEvent, StoredRejection, TaskOutcome};
+use crate::model::{
+    AlertDelivery, AlertSubject, Connection, Counters, EventKind, Facts, SourceKind, Status, StatusChange, StoredEvent, StoredRejection,
+    TaskOutcome,
+};
 
 /// The columns of `connections`, in the order every SELECT lists them.
 pub const CONNECTION_COLUMNS: &str = "id, tenant_id, name, source, stream, heartbeat_interval_seconds, grace_seconds, \
@@ -17,8 +20,7 @@ pub const CONNECTION_COLUMNS: &str = "id, tenant_id, name, source, stream, heart
     canary_last_published_at, canary_last_error, canary_last_error_at, last_status, last_status_message, missed_at, \
     upkeep_last_success_at, upkeep_last_error, upkeep_last_error_at, upkeep_settings_hash";
 
-pub const EVENT_COLUMNS: &str =
-    "seq, id, connection_id, tenant_id, source, stream, kind, dedupe_key, occurred_at, received_at, payload";
+pub const EVENT_COLUMNS: &str = "seq, id, connection_id, tenant_id, source, stream, kind, dedupe_key, occurred_at, received_at, payload";
 
 #[derive(sqlx::FromRow)]
 pub struct ConnectionRow {
@@ -138,8 +140,7 @@ impl TryFrom<EventRow> for StoredEvent {
             connection_id: parse_id(&r.connection_id)?,
             source: SourceKind::parse(&r.source)
                 .ok_or_else(|| StoreError::Corrupt(format!("unknown source `{}` on event {}", r.source, r.id)))?,
-            kind: EventKind::parse(&r.kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown kind `{}` on event {}", r.kind, r.id)))?,
+            kind: EventKind::parse(&r.kind).ok_or_else(|| StoreError::Corrupt(format!("unknown kind `{}` on event {}", r.kind, r.id)))?,
             tenant_id: r.tenant_id,
             stream: r.stream,
             dedupe_key: r.dedupe_key,
@@ -163,14 +164,7 @@ pub struct RejectionRow {
 
 impl From<RejectionRow> for StoredRejection {
     fn from(r: RejectionRow) -> StoredRejection {
-        StoredRejection {
-            id: r.id,
-            at: r.at,
-            reason: r.reason,
-            source_addr: r.source_addr,
-            detail: r.detail,
-            body_prefix: r.body_prefix,
-        }
+        StoredRejection { id: r.id, at: r.at, reason: r.reason, source_addr: r.source_addr, detail: r.detail, body_prefix: r.body_prefix }
     }
 }
 

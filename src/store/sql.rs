@@ -35,9 +35,11 @@ macro_rules! sql_store {
         impl $store {
             /// The statement applying a subscription change made at `at` (a loss carries the
             /// vendor's time instead).
-            fn subscription_query<'q>(id: String, change: &'q SubscriptionChange, at: DateTime<Utc>)
-                -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>
-            {
+            fn subscription_query<'q>(
+                id: String,
+                change: &'q SubscriptionChange,
+                at: DateTime<Utc>,
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
                 match change {
                     // A later confirmation supersedes a loss (health compares the two times).
                     SubscriptionChange::Confirmed { external_id } => sqlx::query(
@@ -48,9 +50,7 @@ macro_rules! sql_store {
                     .bind(at)
                     .bind(external_id.as_deref()),
                     SubscriptionChange::Pending { confirmation_url } => {
-                        sqlx::query("UPDATE connections SET confirmation_url = $2 WHERE id = $1")
-                            .bind(id)
-                            .bind(confirmation_url.as_str())
+                        sqlx::query("UPDATE connections SET confirmation_url = $2 WHERE id = $1").bind(id).bind(confirmation_url.as_str())
                     }
                     SubscriptionChange::Lost { at: lost_at } => {
                         sqlx::query("UPDATE connections SET subscription_lost_at = $2 WHERE id = $1").bind(id).bind(*lost_at)
@@ -113,9 +113,7 @@ macro_rules! sql_store {
             }
 
             async fn ready(&self) -> Result<bool, StoreError> {
-                let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-                    .fetch_one(&self.pool)
-                    .await?;
+                let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
                 Ok(applied as usize >= Self::MIGRATOR.iter().count())
             }
 
@@ -138,15 +136,12 @@ macro_rules! sql_store {
                 .bind(c.created_at)
                 .execute(&self.pool)
                 .await?;
-                self.get_connection(c.id)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt("a created connection could not be read back".into()))
+                self.get_connection(c.id).await?.ok_or_else(|| StoreError::Corrupt("a created connection could not be read back".into()))
             }
 
             async fn get_connection(&self, id: Uuid) -> Result<Option<Connection>, StoreError> {
                 let sql = format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1");
-                let row: Option<ConnectionRow> =
-                    sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(&self.pool).await?;
+                let row: Option<ConnectionRow> = sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(&self.pool).await?;
                 row.map(Connection::try_from).transpose()
             }
 
@@ -163,9 +158,7 @@ macro_rules! sql_store {
                 rows.into_iter().map(Connection::try_from).collect()
             }
 
-            async fn update_connection(&self, id: Uuid, u: &ConnectionUpdate, at: DateTime<Utc>)
-                -> Result<Option<Connection>, StoreError>
-            {
+            async fn update_connection(&self, id: Uuid, u: &ConnectionUpdate, at: DateTime<Utc>) -> Result<Option<Connection>, StoreError> {
                 let mut qb = QueryBuilder::<$db>::new("UPDATE connections SET updated_at = ");
                 qb.push_bind(at);
                 if let Some(name) = &u.name {
@@ -211,10 +204,7 @@ macro_rules! sql_store {
                 // so the child rows deleted next include what that commit wrote.
                 let done = sqlx::query("DELETE FROM connections WHERE id = $1").bind(&id).execute(&mut *tx).await?;
                 for table in ["events", "rejections", "status_history", "alert_deliveries"] {
-                    sqlx::query(&format!("DELETE FROM {table} WHERE connection_id = $1"))
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(&format!("DELETE FROM {table} WHERE connection_id = $1")).bind(&id).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(done.rows_affected() > 0)
@@ -266,24 +256,18 @@ macro_rules! sql_store {
                         .await?;
                     if done.rows_affected() == 0 {
                         // Deleted since the push was verified: keep nothing for it.
-                        sqlx::query("DELETE FROM events WHERE connection_id = $1")
-                            .bind(id.to_string())
-                            .execute(&mut *tx)
-                            .await?;
+                        sqlx::query("DELETE FROM events WHERE connection_id = $1").bind(id.to_string()).execute(&mut *tx).await?;
                         gone.insert(*id);
                     }
                 }
                 for (id, change, at) in batch::changes(ops, &inserted, &gone) {
                     Self::subscription_query(id.to_string(), change, at).execute(&mut *tx).await?;
                 }
-                let rejections: Vec<_> = batch::rejections(ops)
-                    .into_iter()
-                    .filter(|r| r.connection_id.is_none_or(|id| !gone.contains(&id)))
-                    .collect();
+                let rejections: Vec<_> =
+                    batch::rejections(ops).into_iter().filter(|r| r.connection_id.is_none_or(|id| !gone.contains(&id))).collect();
                 for chunk in rejections.chunks($crate::store::sql::INSERT_CHUNK) {
-                    let mut qb = QueryBuilder::<$db>::new(
-                        "INSERT INTO rejections (connection_id, at, reason, source_addr, detail, body_prefix) ",
-                    );
+                    let mut qb =
+                        QueryBuilder::<$db>::new("INSERT INTO rejections (connection_id, at, reason, source_addr, detail, body_prefix) ");
                     qb.push_values(chunk, |mut b, r| {
                         b.push_bind(r.connection_id.map(|id| id.to_string()))
                             .push_bind(r.at)
@@ -321,12 +305,8 @@ macro_rules! sql_store {
                 Ok(outcomes)
             }
 
-            async fn list_events(&self, connection: Uuid, limit: u32, before: Option<i64>)
-                -> Result<Vec<StoredEvent>, StoreError>
-            {
-                let sql = format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE connection_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
-                );
+            async fn list_events(&self, connection: Uuid, limit: u32, before: Option<i64>) -> Result<Vec<StoredEvent>, StoreError> {
+                let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE connection_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3");
                 let rows: Vec<EventRow> = sqlx::query_as(&sql)
                     .bind(connection.to_string())
                     .bind(before.unwrap_or(i64::MAX))
@@ -336,9 +316,7 @@ macro_rules! sql_store {
                 rows.into_iter().map(StoredEvent::try_from).collect()
             }
 
-            async fn list_rejections(&self, connection: Option<Uuid>, limit: u32)
-                -> Result<Vec<StoredRejection>, StoreError>
-            {
+            async fn list_rejections(&self, connection: Option<Uuid>, limit: u32) -> Result<Vec<StoredRejection>, StoreError> {
                 // `=` for one connection, so the index serves it; IS NULL for pushes that named none.
                 let query = match connection {
                     Some(id) => sqlx::query_as($crate::store::sql::REJECTIONS_OF).bind(id.to_string()).bind(i64::from(limit)),
@@ -349,12 +327,11 @@ macro_rules! sql_store {
             }
 
             async fn list_history(&self, connection: Uuid) -> Result<Vec<StatusChange>, StoreError> {
-                let rows: Vec<HistoryRow> = sqlx::query_as(
-                    "SELECT at, old_status, new_status, message FROM status_history WHERE connection_id = $1 ORDER BY id",
-                )
-                .bind(connection.to_string())
-                .fetch_all(&self.pool)
-                .await?;
+                let rows: Vec<HistoryRow> =
+                    sqlx::query_as("SELECT at, old_status, new_status, message FROM status_history WHERE connection_id = $1 ORDER BY id")
+                        .bind(connection.to_string())
+                        .fetch_all(&self.pool)
+                        .await?;
                 rows.into_iter().map(StatusChange::try_from).collect()
             }
 
@@ -399,9 +376,12 @@ macro_rules! sql_store {
                 Ok(changed)
             }
 
-            async fn change_subscription(&self, id: Uuid, change: &SubscriptionChange, at: DateTime<Utc>)
-                -> Result<Option<Connection>, StoreError>
-            {
+            async fn change_subscription(
+                &self,
+                id: Uuid,
+                change: &SubscriptionChange,
+                at: DateTime<Utc>,
+            ) -> Result<Option<Connection>, StoreError> {
                 let done = Self::subscription_query(id.to_string(), change, at).execute(&self.pool).await?;
                 if done.rows_affected() == 0 {
                     return Ok(None);
@@ -409,9 +389,7 @@ macro_rules! sql_store {
                 self.get_connection(id).await
             }
 
-            async fn record_task(&self, id: Uuid, task: BackgroundTask, at: DateTime<Utc>, error: Option<&str>)
-                -> Result<(), StoreError>
-            {
+            async fn record_task(&self, id: Uuid, task: BackgroundTask, at: DateTime<Utc>, error: Option<&str>) -> Result<(), StoreError> {
                 let (success, failure) = match task {
                     BackgroundTask::Canary => (
                         "UPDATE connections SET canary_last_published_at = $2 WHERE id = $1",

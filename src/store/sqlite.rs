@@ -12,15 +12,16 @@ use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
-use super::forward_rows::{DeadLetterRow, DestinationRow, RecordRow, RetentionRowRaw, DEAD_LETTER_COLUMNS, DESTINATION_COLUMNS, RECORD_COLUMNS};
+use super::forward_rows::{
+    DeadLetterRow, DestinationRow, RecordRow, RetentionRowRaw, DEAD_LETTER_COLUMNS, DESTINATION_COLUMNS, RECORD_COLUMNS,
+};
 use super::forward_sql::{bounded, FENCE};
 use super::rows::{AlertDeliveryRow, ConnectionRow, EventRow, HistoryRow, RejectionRow, CONNECTION_COLUMNS, EVENT_COLUMNS};
 use super::{batch, OpOutcome, StoreError, WriteOp};
 use crate::model::{
-    AlertDelivery, AlertSubject, BackgroundTask, Backlog, CompletedBatch, CompletedReplay, Connection, ConnectionFilter,
-    ConnectionUpdate, DeadLetter, Destination, DestinationUpdate, EventFilter, EventRecord, Lease, NewConnection,
-    NewDestination, Position, PruneOutcome, PruneWindow, RetentionRow, StartFrom, StatusChange, StoredEvent, StoredRejection,
-    SubscriptionChange,
+    AlertDelivery, AlertSubject, BackgroundTask, Backlog, CompletedBatch, CompletedReplay, Connection, ConnectionFilter, ConnectionUpdate,
+    DeadLetter, Destination, DestinationUpdate, EventFilter, EventRecord, Lease, NewConnection, NewDestination, Position, PruneOutcome,
+    PruneWindow, RetentionRow, StartFrom, StatusChange, StoredEvent, StoredRejection, SubscriptionChange,
 };
 
 pub struct SqliteStore {
@@ -53,11 +54,8 @@ impl SqliteStore {
             .foreign_keys(true)
             // Checkpoints run in the background (below), not inside a push's commit.
             .pragma("wal_autocheckpoint", "0");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.clone())
-            .await?;
+        let pool =
+            SqlitePoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(5)).connect_with(options.clone()).await?;
         let progress = SqlitePoolOptions::new()
             .max_connections(2)
             .acquire_timeout(Duration::from_secs(5))
@@ -149,7 +147,8 @@ mod tests {
             created_at: now(),
         };
         store.create_connection(&new).await.unwrap();
-        let change = StatusChange { at: now(), old_status: None, new_status: Status::Error, message: Some("Subscription is missing".into()) };
+        let change =
+            StatusChange { at: now(), old_status: None, new_status: Status::Error, message: Some("Subscription is missing".into()) };
         store.record_status(id, &change).await.unwrap();
         let (status, message, tenant): (Option<String>, Option<String>, String) =
             sqlx::query_as("SELECT status, status_message, tenant_id FROM connection_health WHERE id = $1")

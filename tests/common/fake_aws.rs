@@ -36,10 +36,7 @@ impl FakeAws {
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
-            .with_single_cert(
-                vec![server_cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
-            )
+            .with_single_cert(vec![server_cert.der().clone()], rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()))
             .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -66,10 +63,7 @@ impl FakeAws {
                     let target = line.split(' ').nth(1).unwrap_or("/").to_owned();
                     seen.lock().unwrap().push(format!("GET {target}"));
                     let (status, body) = answer(&target, &files);
-                    let response = format!(
-                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
+                    let response = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
                     let _ = tls.write_all(response.as_bytes()).await;
                     let _ = tls.write_all(&body).await;
                     let _ = tls.shutdown().await;
@@ -91,7 +85,9 @@ impl FakeAws {
 fn answer(target: &str, files: &HashMap<String, Vec<u8>>) -> (&'static str, Vec<u8>) {
     if let Some(query) = target.strip_prefix("/?") {
         let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-        if params.get("Action").map(String::as_str) == Some("ConfirmSubscription") && params.get("Token").map(String::as_str) == Some("expired") {
+        if params.get("Action").map(String::as_str) == Some("ConfirmSubscription")
+            && params.get("Token").map(String::as_str) == Some("expired")
+        {
             return ("403 Forbidden", b"<ErrorResponse><Error><Code>AuthorizationError</Code></Error></ErrorResponse>".to_vec());
         }
         if params.get("Action").map(String::as_str) == Some("ConfirmSubscription") {

@@ -129,8 +129,7 @@ async fn record(State(shared): State<Arc<Shared>>, request: axum::extract::Reque
 }
 
 fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({"error": {"code": code, "message": message, "innerError": {"request-id": uuid::Uuid::new_v4()}}})))
-        .into_response()
+    (status, Json(json!({"error": {"code": code, "message": message, "innerError": {"request-id": uuid::Uuid::new_v4()}}}))).into_response()
 }
 
 async fn token(State(shared): State<Arc<Shared>>, Path(_tenant): Path<String>, body: Bytes) -> Response {
@@ -145,7 +144,10 @@ async fn token(State(shared): State<Arc<Shared>>, Path(_tenant): Path<String>, b
             "AADSTS7000215: Invalid client secret provided ('{}'). Ensure the secret being sent in the request is the client secret value.\r\nTrace ID: 0\r\nTimestamp: now",
             field("client_secret")
         );
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client", "error_description": description, "error_codes": [7000215]})))
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_client", "error_description": description, "error_codes": [7000215]})),
+        )
             .into_response();
     }
     let token = format!("fake-token-{}", uuid::Uuid::new_v4());
@@ -160,7 +162,11 @@ fn check(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
         return Some(graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token is empty."));
     }
     if shared.refuse.load(Ordering::SeqCst) {
-        return Some(graph_error(StatusCode::FORBIDDEN, "ExtensionError", "Operation: Create; Exception: [Status Code: Forbidden; Reason: Insufficient privileges]"));
+        return Some(graph_error(
+            StatusCode::FORBIDDEN,
+            "ExtensionError",
+            "Operation: Create; Exception: [Status Code: Forbidden; Reason: Insufficient privileges]",
+        ));
     }
     None
 }
@@ -183,10 +189,7 @@ fn view(s: &FakeSubscription) -> Value {
 
 /// Graph's validation of a notification URL: the token must come back, exactly.
 async fn validate(url: &str) -> Result<(), String> {
-    let token = format!(
-        "Validation: Testing client application reachability for subscription Request-Id: {} <b>&'",
-        uuid::Uuid::new_v4()
-    );
+    let token = format!("Validation: Testing client application reachability for subscription Request-Id: {} <b>&'", uuid::Uuid::new_v4());
     let mut target = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
     target.query_pairs_mut().append_pair("validationToken", &token);
     let answer = reqwest::Client::new()
@@ -196,11 +199,7 @@ async fn validate(url: &str) -> Result<(), String> {
         .await
         .map_err(|e| format!("{url}: {e}"))?;
     let status = answer.status();
-    let text_plain = answer
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/plain"));
+    let text_plain = answer.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("text/plain"));
     let body = answer.text().await.unwrap_or_default();
     if status == 200 && text_plain && body == token {
         Ok(())
@@ -217,7 +216,11 @@ async fn create(State(shared): State<Arc<Shared>>, headers: HeaderMap, Json(body
     let (Some(notification), Some(lifecycle), Some(expiration)) =
         (field("notificationUrl"), field("lifecycleNotificationUrl"), field("expirationDateTime"))
     else {
-        return graph_error(StatusCode::BAD_REQUEST, "InvalidRequest", "notificationUrl, lifecycleNotificationUrl and expirationDateTime are required");
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "notificationUrl, lifecycleNotificationUrl and expirationDateTime are required",
+        );
     };
     let Ok(asked) = DateTime::parse_from_rfc3339(&expiration) else {
         return graph_error(StatusCode::BAD_REQUEST, "InvalidRequest", "expirationDateTime is not a date");
@@ -227,7 +230,9 @@ async fn create(State(shared): State<Arc<Shared>>, headers: HeaderMap, Json(body
             return graph_error(
                 StatusCode::BAD_REQUEST,
                 "ValidationError",
-                &format!("Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request. {why}"),
+                &format!(
+                    "Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request. {why}"
+                ),
             );
         }
     }

@@ -42,9 +42,12 @@ impl TestServer {
         TestServer::start_with_options(backend, test, extra, pushgate::RunOptions::default()).await
     }
 
-    pub async fn start_with_options(backend: Backend, test: &str, extra: &[(&str, &str)], options: pushgate::RunOptions)
-        -> Option<TestServer>
-    {
+    pub async fn start_with_options(
+        backend: Backend,
+        test: &str,
+        extra: &[(&str, &str)],
+        options: pushgate::RunOptions,
+    ) -> Option<TestServer> {
         let dir = tempfile::tempdir().unwrap();
         let database = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("pushgate.db").display()),
@@ -71,9 +74,14 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(pushgate::run_with(config, listener, async {
-            let _ = stopped.await;
-        }, options));
+        let task = tokio::spawn(pushgate::run_with(
+            config,
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+            options,
+        ));
         Some(TestServer { base, database_url: database, client: reqwest::Client::new(), stop: Some(stop), task: Some(task), _dir: dir })
     }
 

@@ -196,10 +196,7 @@ async fn serve(mut socket: TcpStream, state: Arc<Mutex<State>>) {
         request.headers.push(("x-test-taken".into(), taken.min(request.lines.len()).to_string()));
         state.lock().unwrap().requests.push(request);
         let retry = retry_after.map(|s| format!("retry-after: {s}\r\n")).unwrap_or_default();
-        let head = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{retry}\r\n",
-            body.len()
-        );
+        let head = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{retry}\r\n", body.len());
         if socket.write_all(head.as_bytes()).await.is_err() || socket.write_all(body.as_bytes()).await.is_err() {
             return;
         }
@@ -219,11 +216,8 @@ async fn read_request(socket: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<Re
         buffer.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-    let headers: Vec<(String, String)> = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())))
-        .collect();
+    let headers: Vec<(String, String)> =
+        head.lines().skip(1).filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))).collect();
     let length: usize = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
     let start = head_end + 4;
     while buffer.len() < start + length {

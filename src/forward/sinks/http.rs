@@ -157,9 +157,10 @@ impl Sink for HttpSink {
         } else {
             Bytes::from(body)
         };
-        let answer = request.body(body).send().await.map_err(|e| {
-            SinkError::transient(super::scrub(&crate::outbound::describe_error(&e.without_url(), TIMEOUT), &self.secrets))
-        })?;
+        let answer =
+            request.body(body).send().await.map_err(|e| {
+                SinkError::transient(super::scrub(&crate::outbound::describe_error(&e.without_url(), TIMEOUT), &self.secrets))
+            })?;
         let status = answer.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(());

@@ -55,22 +55,19 @@ impl NatsSink {
 
     async fn connect(&self) -> Result<Context, SinkError> {
         let violation = self.violation.clone();
-        let mut options = ConnectOptions::new()
-            .name("pushgate")
-            .connection_timeout(Duration::from_secs(5))
-            .event_callback(move |event| {
-                let violation = violation.clone();
-                async move {
-                    if let Event::ServerError(ServerError::Other(text)) = &event {
-                        if text.to_ascii_lowercase().contains("permissions violation") {
-                            if let Ok(mut seen) = violation.lock() {
-                                *seen = Some((Instant::now(), text.clone()));
-                            }
+        let mut options = ConnectOptions::new().name("pushgate").connection_timeout(Duration::from_secs(5)).event_callback(move |event| {
+            let violation = violation.clone();
+            async move {
+                if let Event::ServerError(ServerError::Other(text)) = &event {
+                    if text.to_ascii_lowercase().contains("permissions violation") {
+                        if let Ok(mut seen) = violation.lock() {
+                            *seen = Some((Instant::now(), text.clone()));
                         }
                     }
-                    tracing::debug!(%event, "NATS connection event");
                 }
-            });
+                tracing::debug!(%event, "NATS connection event");
+            }
+        });
         options = match &self.config.auth {
             Some(NatsAuth::Token(token)) => options.token(token.expose().to_owned()),
             Some(NatsAuth::UserPassword { username, password }) => {
@@ -81,9 +78,7 @@ impl NatsSink {
         let client = options.connect(self.config.url.as_str()).await.map_err(|e| {
             let message = format!("cannot connect to {}: {e}", self.config.url);
             match e.kind() {
-                ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
-                    SinkError::failing(self.scrub(&message))
-                }
+                ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => SinkError::failing(self.scrub(&message)),
                 _ => SinkError::transient(self.scrub(&message)),
             }
         })?;
@@ -103,9 +98,7 @@ impl NatsSink {
     fn publish_error(&self, subject: &str, error: &async_nats::jetstream::context::PublishError) -> SinkError {
         match error.kind() {
             PublishErrorKind::StreamNotFound => SinkError::failing(format!("no JetStream stream holds subject `{subject}`")),
-            PublishErrorKind::MaxPayloadExceeded => {
-                SinkError::new(Failure::RefusedRecord, format!("refused by the NATS server: {error}"))
-            }
+            PublishErrorKind::MaxPayloadExceeded => SinkError::new(Failure::RefusedRecord, format!("refused by the NATS server: {error}")),
             PublishErrorKind::TimedOut => match self.recent_violation() {
                 Some(violation) => SinkError::failing(format!("not allowed to publish to `{subject}`: {violation}")),
                 None => SinkError::transient(format!("no acknowledgement for `{subject}` within {} s", ACK_TIMEOUT.as_secs())),

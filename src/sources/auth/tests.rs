@@ -50,8 +50,7 @@ fn standard_webhooks_refuses_tampering_and_stale_timestamps() {
     let e = auth.check(&spec_headers(SPEC_SIG, "1614265330"), SPEC_BODY, late).unwrap_err();
     assert_eq!(e.reason, "timestamp_out_of_tolerance");
     let early = now() - chrono::Duration::seconds(301);
-    assert_eq!(auth.check(&spec_headers(SPEC_SIG, "1614265330"), SPEC_BODY, early).unwrap_err().reason,
-        "timestamp_out_of_tolerance");
+    assert_eq!(auth.check(&spec_headers(SPEC_SIG, "1614265330"), SPEC_BODY, early).unwrap_err().reason, "timestamp_out_of_tolerance");
 
     let e = auth.check(&spec_headers("v1,!!!", "1614265330"), SPEC_BODY, now()).unwrap_err();
     assert_eq!((e.class, e.reason), (RejectClass::Malformed, "malformed_signature"));
@@ -107,8 +106,7 @@ fn parse_lists_every_problem() {
     assert!(all.contains("auth.header") && all.contains("auth.secret") && all.contains("auth.extra"), "{all}");
     let errors = Auth::parse(&json!({"auth": {"type": "standard_webhooks", "secret": "x"}}), Allowed::Basic).unwrap_err();
     assert!(errors[0].contains("not one of api_key, basic, hmac_sha256"));
-    let errors = Auth::parse(&json!({"auth": {"type": "standard_webhooks", "secret": "nope"}}), Allowed::WithStandardWebhooks)
-        .unwrap_err();
+    let errors = Auth::parse(&json!({"auth": {"type": "standard_webhooks", "secret": "nope"}}), Allowed::WithStandardWebhooks).unwrap_err();
     assert!(errors[0].contains("whsec_"));
     assert!(Auth::parse(&json!({}), Allowed::Basic).is_err());
 }

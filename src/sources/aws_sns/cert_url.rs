@@ -36,9 +36,7 @@ impl SigningCertUrl {
     /// user, port, query or fragment, and the path `/SimpleNotificationService-<id>.pem`
     /// with an alphanumeric id.
     pub fn check(url: &str, region: &str) -> Result<SigningCertUrl, Rejected> {
-        let refuse = |why: &str| {
-            Rejected::unauthenticated("sns_cert_url_invalid", format!("SigningCertURL {} {why}", quoted(url)))
-        };
+        let refuse = |why: &str| Rejected::unauthenticated("sns_cert_url_invalid", format!("SigningCertURL {} {why}", quoted(url)));
         let written = Written::split(url).map_err(&refuse)?;
         let host = endpoint_host(region);
         if !written.host.eq_ignore_ascii_case(&host) {
@@ -83,8 +81,7 @@ impl SigningCertUrl {
 /// `Action` is `ConfirmSubscription`. This is the only URL of a message that is ever
 /// fetched besides the certificate.
 pub fn check_subscribe_url(url: &str, region: &str) -> Result<Url, Rejected> {
-    let refuse =
-        |why: &str| Rejected::unauthenticated("sns_subscribe_url_invalid", format!("SubscribeURL {} {why}", quoted(url)));
+    let refuse = |why: &str| Rejected::unauthenticated("sns_subscribe_url_invalid", format!("SubscribeURL {} {why}", quoted(url)));
     let written = Written::split(url).map_err(&refuse)?;
     let host = endpoint_host(region);
     if !written.host.eq_ignore_ascii_case(&host) {
@@ -256,13 +253,15 @@ mod tests {
         assert!(SigningCertUrl::check(url, "cn-north-1").is_err());
     }
 
-    const CONFIRM: &str = "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-west-2:131990247566:t&Token=2336";
+    const CONFIRM: &str =
+        "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-west-2:131990247566:t&Token=2336";
 
     #[test]
     fn real_subscribe_urls_pass() {
         let url = check_subscribe_url(CONFIRM, "us-west-2").unwrap();
         assert_eq!(url.as_str(), CONFIRM);
-        let encoded = "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn%3Aaws%3Asns%3Aus-west-2%3A1%3At&Token=1";
+        let encoded =
+            "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn%3Aaws%3Asns%3Aus-west-2%3A1%3At&Token=1";
         assert!(check_subscribe_url(encoded, "us-west-2").is_ok());
     }
 

@@ -105,8 +105,8 @@ impl SigningCert {
         if block.label != "CERTIFICATE" || !rest.iter().all(u8::is_ascii_whitespace) {
             return Err(invalid_cert("certificate file holds more than one PEM CERTIFICATE block"));
         }
-        let (rest, cert) = X509Certificate::from_der(&block.contents)
-            .map_err(|e| invalid_cert(format!("certificate is not X.509: {e}")))?;
+        let (rest, cert) =
+            X509Certificate::from_der(&block.contents).map_err(|e| invalid_cert(format!("certificate is not X.509: {e}")))?;
         if !rest.is_empty() {
             return Err(invalid_cert("certificate has bytes after its end"));
         }
@@ -117,8 +117,7 @@ impl SigningCert {
         // An X.509 RSA key is a PKCS#1 RSAPublicKey, the form aws-lc-rs reads.
         let public_key_der = spki.subject_public_key.data.to_vec();
         let parse = |algorithm| {
-            ParsedPublicKey::new(algorithm, &public_key_der)
-                .map_err(|e| invalid_cert(format!("certificate RSA key is unusable: {e}")))
+            ParsedPublicKey::new(algorithm, &public_key_der).map_err(|e| invalid_cert(format!("certificate RSA key is unusable: {e}")))
         };
         let sha1 = parse(&RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY)?;
         let sha256 = parse(&RSA_PKCS1_2048_8192_SHA256)?;
@@ -128,9 +127,7 @@ impl SigningCert {
         let not_before = time(cert.validity().not_before)?;
         let not_after = time(cert.validity().not_after)?;
         if not_before > not_after {
-            return Err(invalid_cert(format!(
-                "certificate validity is empty: notBefore {not_before} is after notAfter {not_after}"
-            )));
+            return Err(invalid_cert(format!("certificate validity is empty: notBefore {not_before} is after notAfter {not_after}")));
         }
         Ok(SigningCert { public_key_der, sha1, sha256, not_before, not_after })
     }
@@ -190,10 +187,7 @@ struct Cached {
 
 impl std::fmt::Debug for CertStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertStore")
-            .field("pinned_dir", &self.pinned_dir)
-            .field("fetch", &self.fetcher.is_some())
-            .finish_non_exhaustive()
+        f.debug_struct("CertStore").field("pinned_dir", &self.pinned_dir).field("fetch", &self.fetcher.is_some()).finish_non_exhaustive()
     }
 }
 
@@ -234,11 +228,7 @@ impl CertStore {
     /// as the public roots, so tests can serve certificates from 127.0.0.1. No effect
     /// on a store that does not fetch.
     #[doc(hidden)]
-    pub fn with_test_transport(
-        self,
-        resolve: (&str, SocketAddr),
-        extra_root_der: Vec<u8>,
-    ) -> Result<CertStore, CertStoreError> {
+    pub fn with_test_transport(self, resolve: (&str, SocketAddr), extra_root_der: Vec<u8>) -> Result<CertStore, CertStoreError> {
         let test = TestTransport { host: resolve.0.to_string(), addr: resolve.1, root_der: extra_root_der };
         self.refetch(|fetcher| fetcher.with_test_transport(test))
     }
@@ -398,11 +388,7 @@ impl CertStore {
 
     fn not_pinned(&self, url: &SigningCertUrl) -> Rejected {
         let detail = match &self.pinned_dir {
-            Some(dir) => format!(
-                "{} is not in the pinned certificate directory {} and fetching is off",
-                url.file_name(),
-                dir.display()
-            ),
+            Some(dir) => format!("{} is not in the pinned certificate directory {} and fetching is off", url.file_name(), dir.display()),
             None => format!(
                 "{} cannot be checked: no pinned certificate directory (PUSHGATE_SNS_CERT_DIR) and fetching is off",
                 url.file_name()
@@ -420,9 +406,8 @@ async fn fetch_certificate(fetcher: &Fetcher, url: &SigningCertUrl) -> Result<Ve
         FetchError::TooLarge => invalid_cert(format!("{shown} is larger than {MAX_CERT_BYTES} bytes")),
     })?;
     let status = fetched.status;
-    let transient = status.is_server_error()
-        || status == reqwest::StatusCode::REQUEST_TIMEOUT
-        || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+    let transient =
+        status.is_server_error() || status == reqwest::StatusCode::REQUEST_TIMEOUT || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
     if transient {
         return Err(unavailable(format!("{shown} answered {status}")));
     }

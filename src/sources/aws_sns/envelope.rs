@@ -97,9 +97,7 @@ fn is_region(region: &str) -> bool {
 
 fn is_topic_name(name: &str) -> bool {
     let base = name.strip_suffix(".fifo").unwrap_or(name);
-    !base.is_empty()
-        && name.len() <= MAX_TOPIC_NAME_LEN
-        && base.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !base.is_empty() && name.len() <= MAX_TOPIC_NAME_LEN && base.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// One SNS message as posted, its shape checked, its authenticity not yet.
@@ -180,28 +178,19 @@ impl Envelope {
         // A raw-delivery body, or anything else that is not a JSON object, is not an
         // envelope; saying so plainly beats quoting a parser error about a stranger's body.
         if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(Rejected::malformed(
-                "sns_not_an_envelope",
-                "body is not a JSON object, so not an SNS message envelope",
-            ));
+            return Err(Rejected::malformed("sns_not_an_envelope", "body is not a JSON object, so not an SNS message envelope"));
         }
         let raw: RawFields = serde_json::from_slice(body)
             .map_err(|e| Rejected::malformed("sns_not_an_envelope", format!("body is not an SNS message envelope: {e}")))?;
 
         let Some(type_value) = raw.message_type else {
-            return Err(Rejected::malformed(
-                "sns_not_an_envelope",
-                "body has no `Type` field, so it is not an SNS message envelope",
-            ));
+            return Err(Rejected::malformed("sns_not_an_envelope", "body has no `Type` field, so it is not an SNS message envelope"));
         };
         let type_text = text(Some(type_value), "Type", "sns_envelope_invalid")?.unwrap_or_default();
         let message_type = MessageType::parse(&type_text).ok_or_else(|| {
             Rejected::malformed(
                 "sns_envelope_invalid",
-                format!(
-                    "`Type` is {}, not Notification, SubscriptionConfirmation or UnsubscribeConfirmation",
-                    quoted(&type_text)
-                ),
+                format!("`Type` is {}, not Notification, SubscriptionConfirmation or UnsubscribeConfirmation", quoted(&type_text)),
             )
         })?;
 

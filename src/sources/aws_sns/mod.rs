@@ -6,9 +6,9 @@
 pub mod cert_url;
 pub mod certs;
 pub mod envelope;
+mod sender;
 #[doc(hidden)]
 pub mod test_signer;
 pub mod verify;
-mod sender;
 
 pub use sender::SnsSender;

@@ -103,9 +103,8 @@ pub async fn authenticate(
             ),
         ));
     }
-    let signature = STANDARD
-        .decode(envelope.signature())
-        .map_err(|_| Rejected::unauthenticated("sns_signature_invalid", "Signature is not base64"))?;
+    let signature =
+        STANDARD.decode(envelope.signature()).map_err(|_| Rejected::unauthenticated("sns_signature_invalid", "Signature is not base64"))?;
     let version = envelope.signature_version();
     cert.verifier(version).verify_sig(envelope.string_to_sign().as_bytes(), &signature).map_err(|_| {
         let algorithm = match version {

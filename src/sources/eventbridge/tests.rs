@@ -133,7 +133,10 @@ fn ocsf_findings_take_their_modified_time() {
             "time": "2025-06-01T00:00:00Z", "detail": {"findings": [finding]}})
     };
     let cases = [
-        (json!({"finding_info": {"modified_time_dt": "2025-05-01T10:00:00.123Z", "modified_time": 1}, "time": 2}), "2025-05-01T10:00:00.123Z"),
+        (
+            json!({"finding_info": {"modified_time_dt": "2025-05-01T10:00:00.123Z", "modified_time": 1}, "time": 2}),
+            "2025-05-01T10:00:00.123Z",
+        ),
         (json!({"finding_info": {"modified_time": 1_746_093_600_000_i64}, "time_dt": "2020-01-01T00:00:00Z"}), "2025-05-01T10:00:00Z"),
         (json!({"time_dt": "2025-05-02T00:00:00+02:00", "time": 1}), "2025-05-01T22:00:00Z"),
         (json!({"time": 1_746_093_600_000_i64}), "2025-05-01T10:00:00Z"),
@@ -206,7 +209,9 @@ fn sns_messages_are_events_json_values_or_text() {
     assert_eq!(decode_message(SCHEDULED, "m"), Decoded::Heartbeat);
     let finding = stored(decode_message(CIS_1_3, "m-1"));
     assert_eq!((finding.len(), finding[0].kind, finding[0].dedupe_key.as_str()), (1, EventKind::Alert, "m-1"));
-    for (message, payload) in [("[1, 2]", json!([1, 2])), ("\"quoted\"", json!("quoted")), ("42", json!(42)), ("plain text", json!("plain text"))] {
+    for (message, payload) in
+        [("[1, 2]", json!([1, 2])), ("\"quoted\"", json!("quoted")), ("42", json!(42)), ("plain text", json!("plain text"))]
+    {
         let events = stored(decode_message(message, "m-2"));
         assert_eq!(events, vec![NewEvent { dedupe_key: "m-2".into(), kind: EventKind::Telemetry, occurred_at: None, payload }]);
     }

@@ -82,8 +82,7 @@ pub fn decode(message: &PushMessage) -> DecodedMessage {
         (EventKind::Alert, first_time(finding, &SCC_TIMES), Some(SCC_STREAM))
     } else if is_workspace_alert(message, object) {
         let stated = object.and_then(|alert| first_time(alert, &WORKSPACE_TIMES));
-        let announced =
-            || WORKSPACE_ATTRIBUTE_TIMES.iter().find_map(|name| message.attributes.get(*name).and_then(|t| parse_time(t)));
+        let announced = || WORKSPACE_ATTRIBUTE_TIMES.iter().find_map(|name| message.attributes.get(*name).and_then(|t| parse_time(t)));
         (EventKind::Alert, stated.or_else(announced), Some(WORKSPACE_ALERT_STREAM))
     } else {
         (EventKind::Telemetry, object.and_then(|object| first_time(object, &OTHER_TIMES)), None)
@@ -116,9 +115,8 @@ fn scc_finding(data: &Map<String, Value>) -> Option<&Map<String, Value>> {
 /// alone is recognised too, for a message republished without them.
 fn is_workspace_alert(message: &PushMessage, data: Option<&Map<String, Value>>) -> bool {
     let announced = message.attributes.keys().any(|name| name.starts_with("alertcenter_"));
-    let shaped = data.is_some_and(|alert| {
-        ["alertId", "customerId", "type"].iter().all(|key| alert.get(*key).is_some_and(Value::is_string))
-    });
+    let shaped =
+        data.is_some_and(|alert| ["alertId", "customerId", "type"].iter().all(|key| alert.get(*key).is_some_and(Value::is_string)));
     announced || shaped
 }
 

@@ -113,8 +113,7 @@ const TRANSPORT_HEADERS: [&str; 26] = [
 const STANDARD_BASE64: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, ANY_PADDING);
 /// The URL-safe alphabet, padding optional, for senders that write it.
 const URL_SAFE_BASE64: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, ANY_PADDING);
-const ANY_PADDING: GeneralPurposeConfig =
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+const ANY_PADDING: GeneralPurposeConfig = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
 
 /// One Pub/Sub message as a push delivered it, wrapped or not.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,8 +157,7 @@ fn wrapped_envelope(body: &[u8]) -> Option<Map<String, Value>> {
         return None;
     };
     let message = envelope.get("message")?;
-    let holds_a_message =
-        message.as_object().is_some_and(|message| MESSAGE_MEMBERS.iter().any(|member| message.contains_key(*member)));
+    let holds_a_message = message.as_object().is_some_and(|message| MESSAGE_MEMBERS.iter().any(|member| message.contains_key(*member)));
     (envelope.contains_key("subscription") || holds_a_message).then_some(envelope)
 }
 
@@ -202,10 +200,7 @@ fn field<'m, T: PartialEq>(
         let value = read(value).ok_or_else(|| invalid_envelope(format!("`{name}` has the wrong type: {}", json_kind(value))))?;
         match &found {
             Some((first, earlier)) if *earlier != value => {
-                return Err(Rejected::undecodable(
-                    "pubsub_conflicting_fields",
-                    format!("`{first}` and `{name}` name different values"),
-                ));
+                return Err(Rejected::undecodable("pubsub_conflicting_fields", format!("`{first}` and `{name}` name different values")));
             }
             Some(_) => {}
             None => found = Some((name, value)),
@@ -236,9 +231,7 @@ fn json_data(data: Option<&Value>) -> Result<Vec<u8>, Rejected> {
             .decode(text)
             .or_else(|_| URL_SAFE_BASE64.decode(text))
             .map_err(|e| Rejected::undecodable("pubsub_invalid_data", format!("`message.data` is not base64: {e}"))),
-        Some(other) => {
-            Err(Rejected::undecodable("pubsub_invalid_data", format!("`message.data` is {}, not a string", json_kind(other))))
-        }
+        Some(other) => Err(Rejected::undecodable("pubsub_invalid_data", format!("`message.data` is {}, not a string", json_kind(other)))),
     }
 }
 
@@ -263,9 +256,7 @@ fn from_unwrapped(headers: &HeaderMap, body: &[u8]) -> Result<PushMessage, Rejec
 fn metadata_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, Rejected> {
     let mut found: Option<&str> = None;
     for value in headers.get_all(name) {
-        let value = std::str::from_utf8(value.as_bytes())
-            .map_err(|_| invalid_envelope(format!("header `{name}` is not UTF-8")))?
-            .trim();
+        let value = std::str::from_utf8(value.as_bytes()).map_err(|_| invalid_envelope(format!("header `{name}` is not UTF-8")))?.trim();
         match found {
             Some(earlier) if earlier != value => {
                 return Err(Rejected::undecodable(
@@ -294,7 +285,8 @@ fn header_attributes(headers: &HeaderMap) -> Result<BTreeMap<String, String>, Re
     let mut attributes = BTreeMap::new();
     for name in headers.keys() {
         let name = name.as_str();
-        if name.starts_with("x-goog-") || name.starts_with("x-forwarded-") || TRANSPORT_HEADERS.contains(&name) || carries_credentials(name) {
+        if name.starts_with("x-goog-") || name.starts_with("x-forwarded-") || TRANSPORT_HEADERS.contains(&name) || carries_credentials(name)
+        {
             continue;
         }
         let values = headers

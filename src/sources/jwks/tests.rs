@@ -128,7 +128,8 @@ fn only_usable_rsa_signing_keys_are_kept() {
 
     let e = parse_jwks(&GOOGLE, br#"{"keys": []}"#, "test").unwrap_err();
     assert!(e.detail.contains("the key list is empty"), "{e}");
-    let e = parse_jwks(&GOOGLE, json!({"keys": [with(json!({"kid": "short", "n": short_modulus}))]}).to_string().as_bytes(), "x").unwrap_err();
+    let e =
+        parse_jwks(&GOOGLE, json!({"keys": [with(json!({"kid": "short", "n": short_modulus}))]}).to_string().as_bytes(), "x").unwrap_err();
     assert!(e.detail.contains("1024-bit modulus"), "{e}");
 }
 
@@ -293,10 +294,8 @@ async fn a_server_the_public_roots_do_not_trust_is_not_believed() {
     let signer = TestOidcSigner::new();
     let server = TlsServer::start(HOST, Reply::Body(signer.jwks_json(), Duration::ZERO)).await;
     let stranger = TlsServer::start(HOST, Reply::Status(404)).await;
-    let keys = GoogleKeys::from_setting(DEFAULT_JWKS_URL)
-        .unwrap()
-        .with_test_transport((HOST, server.addr), stranger.root_der.clone())
-        .unwrap();
+    let keys =
+        GoogleKeys::from_setting(DEFAULT_JWKS_URL).unwrap().with_test_transport((HOST, server.addr), stranger.root_der.clone()).unwrap();
     assert_reason(keys.key(signer.kid()).await, RejectClass::Unavailable, "gcp_keys_unavailable");
     assert_eq!(server.requests(), 0);
 }

@@ -216,9 +216,9 @@ fn latest_observations(changes: Vec<ReportedChange>) -> Vec<ReportedChange> {
     let mut out: Vec<ReportedChange> = Vec::with_capacity(changes.len());
     for change in changes {
         if let SubscriptionChange::Observed { external_id, expires_at } = &change.change {
-            let seen = out.iter_mut().find(|c| {
-                matches!(&c.change, SubscriptionChange::Observed { external_id: other, .. } if other == external_id)
-            });
+            let seen = out
+                .iter_mut()
+                .find(|c| matches!(&c.change, SubscriptionChange::Observed { external_id: other, .. } if other == external_id));
             if let Some(seen) = seen {
                 if let SubscriptionChange::Observed { expires_at: kept, .. } = &mut seen.change {
                     *kept = (*kept).max(*expires_at);

@@ -474,8 +474,8 @@ pub fn check_certificate(certificate_pem: &str, key: &PrivateDecryptingKey) -> R
         return Err("the private key's public half is not an RSA key".into());
     };
     // Compared as integers: DER allows a leading zero byte before a high bit.
-    let same = strip_zeros(cert_key.modulus) == strip_zeros(own_key.modulus)
-        && strip_zeros(cert_key.exponent) == strip_zeros(own_key.exponent);
+    let same =
+        strip_zeros(cert_key.modulus) == strip_zeros(own_key.modulus) && strip_zeros(cert_key.exponent) == strip_zeros(own_key.exponent);
     if !same {
         return Err("its public key does not match the private key".into());
     }

@@ -59,18 +59,13 @@ impl Sender for GraphSender {
             }
             // Graph signs every batch that carries resource data; one without tokens is forged.
             None if body.has_encrypted_content() => {
-                return Err(Rejected::unauthenticated(
-                    "graph_token_missing",
-                    "rich notifications arrived without validationTokens",
-                ));
+                return Err(Rejected::unauthenticated("graph_token_missing", "rich notifications arrived without validationTokens"));
             }
             None => {}
         }
         // Keys are parsed once per connection configuration, and only for rich batches.
         let rich = body.has_encrypted_content();
-        let keys = rich.then(|| {
-            self.decryption_keys.keys_for(config).map_err(|e| Rejected::unauthenticated(e.reason(), e.to_string()))
-        });
+        let keys = rich.then(|| self.decryption_keys.keys_for(config).map_err(|e| Rejected::unauthenticated(e.reason(), e.to_string())));
         let (client_state, tenant_ids, upkeep) =
             (expected.client_state.to_owned(), expected.tenant_ids.iter().map(|t| t.to_string()).collect::<Vec<_>>(), expected.upkeep);
         let (items, now) = (body.items, request.now);

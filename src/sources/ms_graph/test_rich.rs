@@ -67,14 +67,11 @@ impl TestRichKey {
         let mut aes_key = [0u8; 32];
         let n = symmetric.len().min(32);
         aes_key[..n].copy_from_slice(&symmetric[..n]);
-        let cipher = PaddedBlockEncryptingKey::cbc_pkcs7(UnboundCipherKey::new(&AES_256, &aes_key).expect("AES key"))
-            .expect("AES-CBC key");
+        let cipher = PaddedBlockEncryptingKey::cbc_pkcs7(UnboundCipherKey::new(&AES_256, &aes_key).expect("AES key")).expect("AES-CBC key");
         let mut iv = [0u8; 16];
         iv.copy_from_slice(&aes_key[..16]);
         let mut data = plaintext.to_vec();
-        cipher
-            .less_safe_encrypt(&mut data, EncryptionContext::Iv128(FixedLength::from(iv)))
-            .expect("AES-CBC encryption");
+        cipher.less_safe_encrypt(&mut data, EncryptionContext::Iv128(FixedLength::from(iv))).expect("AES-CBC encryption");
         let mac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &aes_key);
         let signature = aws_lc_rs::hmac::sign(&mac_key, &data);
         let public = OaepPublicEncryptingKey::new(self.key.public_key()).expect("OAEP public key");

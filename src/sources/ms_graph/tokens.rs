@@ -101,10 +101,9 @@ pub async fn verify_validation_tokens(
     let count = tokens.len();
     let mut verified = Vec::with_capacity(count);
     for (index, token) in tokens.into_iter().enumerate() {
-        let claims = verify_token(token, keys, expected, now).await.map_err(|e| Rejected {
-            detail: format!("validation token {} of {count}: {}", index + 1, e.detail),
-            ..e
-        })?;
+        let claims = verify_token(token, keys, expected, now)
+            .await
+            .map_err(|e| Rejected { detail: format!("validation token {} of {count}: {}", index + 1, e.detail), ..e })?;
         verified.push(claims);
     }
     Ok(verified)

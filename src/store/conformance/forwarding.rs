@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::model::{
-    CompletedBatch, CompletedReplay, DestinationKind, DestinationUpdate, EventFilter, Hold, NewDeadLetter, NewDestination,
-    Backlog, Lease, PlannedBatch, Position, PruneOutcome, PruneWindow, StartFrom,
+    Backlog, CompletedBatch, CompletedReplay, DestinationKind, DestinationUpdate, EventFilter, Hold, Lease, NewDeadLetter, NewDestination,
+    PlannedBatch, Position, PruneOutcome, PruneWindow, StartFrom,
 };
 
 conformance!(
@@ -71,17 +71,30 @@ async fn destinations_round_trip(store: Arc<dyn Store>) {
     let filter = EventFilter { streams: Some(vec!["cloud_*".into()]), ..EventFilter::default() };
     let new = new_destination("SOC bus", filter.clone(), StartFrom::Earliest);
     let d = store.create_destination(&new).await.unwrap();
-    assert_eq!((d.id, d.name.as_str(), d.kind, &d.filter, d.start_from), (new.id, "SOC bus", DestinationKind::Nats, &filter, StartFrom::Earliest));
+    assert_eq!(
+        (d.id, d.name.as_str(), d.kind, &d.filter, d.start_from),
+        (new.id, "SOC bus", DestinationKind::Nats, &filter, StartFrom::Earliest)
+    );
     assert_eq!((d.position, d.planned, d.lease.is_none(), d.failing, d.paused), (Position::START, None, true, false, false));
     assert_eq!(d.config_public, new.config_public);
     assert_eq!(store.get_destination(d.id).await.unwrap(), Some(d.clone()));
     assert_eq!(store.list_destinations().await.unwrap(), std::slice::from_ref(&d));
     let later = now() + Duration::seconds(1);
-    let update = DestinationUpdate { name: Some("renamed".into()), filter: Some(EventFilter::default()), config: Some((json!({"url": "nats://h"}), "v1:new".into())) };
+    let update = DestinationUpdate {
+        name: Some("renamed".into()),
+        filter: Some(EventFilter::default()),
+        config: Some((json!({"url": "nats://h"}), "v1:new".into())),
+    };
     let changed = store.update_destination(d.id, &update, later).await.unwrap().unwrap();
-    assert_eq!((changed.name.as_str(), &changed.filter, changed.config_sealed.as_str(), changed.updated_at), ("renamed", &EventFilter::default(), "v1:new", later));
+    assert_eq!(
+        (changed.name.as_str(), &changed.filter, changed.config_sealed.as_str(), changed.updated_at),
+        ("renamed", &EventFilter::default(), "v1:new", later)
+    );
     assert!(store.set_destination_paused(d.id, true, now()).await.unwrap().unwrap().paused);
-    assert!(store.acquire_destination(d.id, "a", now(), now() + Duration::seconds(9)).await.unwrap().is_none(), "paused: nobody delivers it");
+    assert!(
+        store.acquire_destination(d.id, "a", now(), now() + Duration::seconds(9)).await.unwrap().is_none(),
+        "paused: nobody delivers it"
+    );
     assert!(store.update_destination(Uuid::new_v4(), &update, later).await.unwrap().is_none());
     assert!(store.delete_destination(d.id).await.unwrap());
     assert!(!store.delete_destination(d.id).await.unwrap());
@@ -169,7 +182,10 @@ async fn leases_fence_every_write(store: Arc<dyn Store>) {
     assert!(store.complete_batch(&second, &chained).await.unwrap());
     let planned = store.get_destination(d.id).await.unwrap().unwrap();
     assert_eq!((planned.position, planned.planned), (Position { xid: 0, seq: 12 }, Some(next)));
-    assert!(store.complete_batch(&second, &CompletedBatch { end: Position { xid: 0, seq: 15 }, next: None, ..chained.clone() }).await.unwrap());
+    assert!(store
+        .complete_batch(&second, &CompletedBatch { end: Position { xid: 0, seq: 15 }, next: None, ..chained.clone() })
+        .await
+        .unwrap());
     assert!(store.skip_to(&second, Position { xid: 0, seq: 20 }).await.unwrap());
     assert!(!store.skip_to(&second, end).await.unwrap(), "never back");
     let back = CompletedBatch { end, delivered: 1, dead_letters: vec![], next: None, at: now() };
@@ -214,7 +230,13 @@ async fn dead_letters_are_replayed(store: Arc<dyn Store>) {
     let d = store.create_destination(&new_destination("bus", EventFilter::default(), StartFrom::Earliest)).await.unwrap();
     let l = lease(&store, d.id, "a").await;
     let (e1, e2) = (Uuid::new_v4(), Uuid::new_v4());
-    let done = CompletedBatch { end: Position::START, delivered: 0, dead_letters: vec![letter(e1, "bad"), letter(e2, "bad")], next: None, at: now() };
+    let done = CompletedBatch {
+        end: Position::START,
+        delivered: 0,
+        dead_letters: vec![letter(e1, "bad"), letter(e2, "bad")],
+        next: None,
+        at: now(),
+    };
     store.complete_batch(&l, &done).await.unwrap();
     assert!(store.replays(d.id, 10).await.unwrap().is_empty(), "none asked for");
     assert_eq!(store.request_replay(d.id).await.unwrap(), 2);

@@ -114,8 +114,7 @@ async fn every_negative_vector_is_refused_for_the_reason_its_manifest_gives() {
 
     let certs = pinned_vectors();
     for (name, body) in &files {
-        let (_, expected, code) =
-            NEGATIVE_CASES.iter().find(|(file, _, _)| file == name).unwrap_or_else(|| panic!("{name} has no row"));
+        let (_, expected, code) = NEGATIVE_CASES.iter().find(|(file, _, _)| file == name).unwrap_or_else(|| panic!("{name} has no row"));
         assert_eq!(expected_by_file.get(name.as_str()), Some(expected), "{name}: the manifest changed");
         let e = check(body, &certs).await.expect_err(name);
         assert_eq!(e.reason, *code, "{name}: {e}");
@@ -147,10 +146,8 @@ async fn a_different_real_certificate_does_not_verify_the_2015_message() {
 #[tokio::test]
 async fn the_expired_self_signed_certificate_is_refused() {
     let body = std::fs::read(fixtures().join("messages/javav2-mm_notification-v1-no-subject.json")).unwrap();
-    let (_dir, store) = pinned_as(
-        "expired-selfsigned_aws-sdk-java-v2_expired-cert.pem",
-        "SimpleNotificationService-7506a1e35b36ef5a444dd1a8e7cc3ed8.pem",
-    );
+    let (_dir, store) =
+        pinned_as("expired-selfsigned_aws-sdk-java-v2_expired-cert.pem", "SimpleNotificationService-7506a1e35b36ef5a444dd1a8e7cc3ed8.pem");
     let e = check(&body, &store).await.unwrap_err();
     assert_eq!((e.class, e.reason), (RejectClass::Unauthenticated, "sns_cert_invalid"), "{e}");
 }
@@ -345,9 +342,7 @@ async fn changing_any_signed_field_breaks_the_signature() {
         let changes = one_field_changes(&body);
         assert!(changes.len() >= 6);
         for (case, changed) in changes {
-            let e = authenticate(changed.to_string().as_bytes(), &HeaderMap::new(), sent, &allowed, &store)
-                .await
-                .expect_err(&case);
+            let e = authenticate(changed.to_string().as_bytes(), &HeaderMap::new(), sent, &allowed, &store).await.expect_err(&case);
             assert_eq!((e.class, e.reason), (RejectClass::Unauthenticated, "sns_signature_invalid"), "{case}: {e}");
         }
         // Fields outside the signature may change freely.

@@ -13,8 +13,7 @@ const SCC: [(&str, &str); 6] = [
     ("public_bucket_acl", include_str!("../../../../tests/fixtures/gcp-pubsub/scc/sra_public_bucket_acl.json")),
     ("public_dataset", include_str!("../../../../tests/fixtures/gcp-pubsub/scc/sra_public_dataset.json")),
 ];
-const WORKSPACE_ALERT: &str =
-    include_str!("../../../../tests/fixtures/gcp-pubsub/workspace/derived_alertcenter_suspicious-login.json");
+const WORKSPACE_ALERT: &str = include_str!("../../../../tests/fixtures/gcp-pubsub/workspace/derived_alertcenter_suspicious-login.json");
 const TEXT_PUSH: &str =
     include_str!("../../../../tests/fixtures/gcp-pubsub/push/google-cloudevents_testdata_v1_MessagePublishedData-text.json");
 const BINARY_PUSH: &str =
@@ -223,7 +222,11 @@ fn other_json_objects_are_telemetry_at_their_own_time() {
     ];
     for (data, occurred_at) in cases {
         let decoded = decode_data(data.to_string().as_bytes(), json!({"source": "app"}));
-        assert_eq!((decoded.event.kind, decoded.event.occurred_at, decoded.stream_hint), (EventKind::Telemetry, occurred_at, None), "{data}");
+        assert_eq!(
+            (decoded.event.kind, decoded.event.occurred_at, decoded.stream_hint),
+            (EventKind::Telemetry, occurred_at, None),
+            "{data}"
+        );
         let mut expected = data.clone();
         expected["_pubsub"] = pushed_metadata(json!({"source": "app"}));
         assert_eq!(decoded.event.payload, expected);

@@ -5,12 +5,12 @@ use serde_json::json;
 use super::*;
 use crate::sources::RejectClass;
 
-const COMPLEX: &str = include_str!("../../../../tests/fixtures/gcp-pubsub/push/google-cloudevents_example_MessagePublishedData-complex.json");
+const COMPLEX: &str =
+    include_str!("../../../../tests/fixtures/gcp-pubsub/push/google-cloudevents_example_MessagePublishedData-complex.json");
 const BINARY: &str =
     include_str!("../../../../tests/fixtures/gcp-pubsub/push/google-cloudevents_testdata_v1_MessagePublishedData-binary.json");
-const DUPLICATED: &str = include_str!(
-    "../../../../tests/fixtures/gcp-pubsub/push/google-cloudevents_testdata_v1_MessagePublishedData-duplicatedFields.json"
-);
+const DUPLICATED: &str =
+    include_str!("../../../../tests/fixtures/gcp-pubsub/push/google-cloudevents_testdata_v1_MessagePublishedData-duplicatedFields.json");
 const TEXT: &str = include_str!("../../../../tests/fixtures/gcp-pubsub/push/google-cloudevents_testdata_v1_MessagePublishedData-text.json");
 const STRUCTURED_CLOUDEVENT: &str =
     include_str!("../../../../tests/fixtures/gcp-pubsub/push/google-cloudevents_cloudevent-structured_MessagePublishedData.json");
@@ -56,7 +56,14 @@ fn attributes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 fn the_push_vectors_read_as_wrapped_messages() {
     let text_data = b"test message 3".to_vec();
     let cases = [
-        ("complex", COMPLEX, "projects/test-project/subscriptions/my-subscription", Some("ordering-key"), attributes(&[("attr1", "attr1-value")]), text_data.clone()),
+        (
+            "complex",
+            COMPLEX,
+            "projects/test-project/subscriptions/my-subscription",
+            Some("ordering-key"),
+            attributes(&[("attr1", "attr1-value")]),
+            text_data.clone(),
+        ),
         ("binary", BINARY, "projects/my-project/subscriptions/my-subscription", None, attributes(&[]), vec![1, 2, 3, 4]),
         ("duplicated", DUPLICATED, "projects/my-project/subscriptions/my-subscription", None, attributes(&[]), vec![1, 2, 3, 4]),
         ("text", TEXT, "projects/my-project/subscriptions/my-subscription", None, attributes(&[("attr1", "attr1-value")]), text_data),
@@ -138,7 +145,9 @@ fn data_must_be_base64_text() {
         assert_eq!(refusal(read_json(with_data(bad.clone()))), "pubsub_invalid_data", "{bad}");
     }
     // Standard base64 as Pub/Sub writes it, and the URL-safe alphabet, padded or not.
-    for (text, bytes) in [("+/8=", vec![0xfb, 0xff]), ("+/8", vec![0xfb, 0xff]), ("-_8=", vec![0xfb, 0xff]), ("-_8", vec![0xfb, 0xff]), ("", vec![])] {
+    for (text, bytes) in
+        [("+/8=", vec![0xfb, 0xff]), ("+/8", vec![0xfb, 0xff]), ("-_8=", vec![0xfb, 0xff]), ("-_8", vec![0xfb, 0xff]), ("", vec![])]
+    {
         assert_eq!(read_json(with_data(json!(text))).unwrap().data, bytes, "{text}");
     }
 }
@@ -146,7 +155,14 @@ fn data_must_be_base64_text() {
 #[test]
 fn attributes_must_be_an_object_of_strings() {
     let with_attributes = |attributes: Value| json!({"subscription": "s", "message": {"messageId": "1", "attributes": attributes}});
-    for bad in [json!({"n": 1}), json!({"ok": "yes", "flag": true}), json!({"nested": {"a": "b"}}), json!({"gone": null}), json!(["a"]), json!("a=b")] {
+    for bad in [
+        json!({"n": 1}),
+        json!({"ok": "yes", "flag": true}),
+        json!({"nested": {"a": "b"}}),
+        json!({"gone": null}),
+        json!(["a"]),
+        json!("a=b"),
+    ] {
         assert_eq!(refusal(read_json(with_attributes(bad.clone()))), "pubsub_invalid_attributes", "{bad}");
     }
     let message = read_json(with_attributes(json!({"b": "2", "a": ""}))).unwrap();

@@ -148,7 +148,14 @@ async fn a_real_google_token_is_refused_out_of_its_validity_or_for_another_endpo
 async fn other_real_google_tokens_are_refused() {
     let keys = real_keys();
     let es256 = vector("google-auth-library-java_ES256_TOKEN.jwt");
-    let e = check(&bearer(&es256), at("2020-03-12T21:15:00Z"), "/projects/652562776798/apps/cloud-samples-tests-php-iap", "chingor@google.com", &keys).await;
+    let e = check(
+        &bearer(&es256),
+        at("2020-03-12T21:15:00Z"),
+        "/projects/652562776798/apps/cloud-samples-tests-php-iap",
+        "chingor@google.com",
+        &keys,
+    )
+    .await;
     let e = assert_refused(e, RejectClass::Unauthenticated, "gcp_token_algorithm", "ES256");
     assert_eq!(e.detail, "token algorithm is \"ES256\"; Google signs push tokens with RS256 only");
 
@@ -237,7 +244,11 @@ async fn forged_tokens_are_refused_each_with_its_reason() {
     for (case, token, reason) in [
         ("alg none", signer.unsigned(claims.clone()), "gcp_token_algorithm"),
         ("alg none, RS256 signature kept", format!("{}{}", signer.unsigned(claims.clone()), signature), "gcp_token_algorithm"),
-        ("HS256 keyed with the public key PEM", signer.hs256_with(signer.public_key_pem().as_bytes(), claims.clone()), "gcp_token_algorithm"),
+        (
+            "HS256 keyed with the public key PEM",
+            signer.hs256_with(signer.public_key_pem().as_bytes(), claims.clone()),
+            "gcp_token_algorithm",
+        ),
         ("HS256 keyed with the public key DER", signer.hs256_with(&signer.public_key_der(), claims.clone()), "gcp_token_algorithm"),
         ("alg rs256 lower case", signer.token_with_header(json!({"alg": "rs256", "kid": kid}), claims.clone()), "gcp_token_algorithm"),
         ("alg RS512", signer.token_with_header(json!({"alg": "RS512", "kid": kid}), claims.clone()), "gcp_token_algorithm"),

@@ -83,7 +83,9 @@ async fn keys_are_fetched_from_microsoft_and_a_failed_fetch_is_unavailable() {
     let jwks = TestOidcSigner::microsoft_jwks_of(&[&signer]);
     let reply = Reply::BodyWithHeaders(jwks, vec!["Cache-Control: max-age=86400, private".into()]);
     let server = TlsServer::start(HOST, reply).await;
-    let fetching = || MicrosoftKeys::from_setting(DEFAULT_JWKS_URL).unwrap().with_test_transport((HOST, server.addr), server.root_der.clone()).unwrap();
+    let fetching = || {
+        MicrosoftKeys::from_setting(DEFAULT_JWKS_URL).unwrap().with_test_transport((HOST, server.addr), server.root_der.clone()).unwrap()
+    };
     let keys = fetching();
     keys.key(signer.kid()).await.unwrap();
     keys.key(signer.kid()).await.unwrap();

@@ -39,9 +39,7 @@ fn documented_change_notifications_parse() {
     );
     // Printed unwrapped in the Teams documentation: read as a batch of one.
     let [teams] =
-        checked("docs/basic-notification_teams-channel-message-created-unwrapped.json", "<<--SpecifiedClientState-->>")
-            .try_into()
-            .unwrap();
+        checked("docs/basic-notification_teams-channel-message-created-unwrapped.json", "<<--SpecifiedClientState-->>").try_into().unwrap();
     assert!(teams.event.dedupe_key.starts_with("9f9d1ed0-c9cc-42e7-8d80-a7fc4b0cda3c:created:teams("));
 }
 

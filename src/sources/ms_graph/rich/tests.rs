@@ -146,11 +146,13 @@ fn pkcs1_pem_keys_are_accepted() {
     let (_, pkcs8) = pem_block(&pkcs8_pem).unwrap();
     let pkcs1_pem = pem("RSA PRIVATE KEY", &pkcs8_to_pkcs1(&pkcs8).unwrap());
     let (content, _) = vector();
-    let keys = DecryptionKeys::from_config(&json!({"encryption_keys": [{"id": "custom-id-for-testing", "private_key_pem": pkcs1_pem}]})).unwrap();
+    let keys =
+        DecryptionKeys::from_config(&json!({"encryption_keys": [{"id": "custom-id-for-testing", "private_key_pem": pkcs1_pem}]})).unwrap();
     assert_eq!(decrypt(&content, &keys).unwrap()["etag"], "1625126194597");
 
     let own = TestRichKey::generate("k");
-    let keys = DecryptionKeys::from_config(&json!({"encryption_keys": [{"id": "k", "private_key_pem": own.private_key_pkcs1_pem()}]})).unwrap();
+    let keys =
+        DecryptionKeys::from_config(&json!({"encryption_keys": [{"id": "k", "private_key_pem": own.private_key_pkcs1_pem()}]})).unwrap();
     assert_eq!(decrypt(&own.encrypt(b"[1]"), &keys).unwrap(), json!([1]));
 }
 
