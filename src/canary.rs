@@ -53,9 +53,8 @@ impl Canary {
             SourceKind::AwsSns => {
                 let topic_arn = canary.get("topic_arn")?.as_str()?.to_owned();
                 // arn:PARTITION:sns:REGION:ACCOUNT:NAME
-                let parts: Vec<&str> = topic_arn.split(':').collect();
-                let [_, _, "sns", region, account, _] = parts.as_slice() else { return None };
-                Target::Sns { region: (*region).to_owned(), account: (*account).to_owned(), topic_arn }
+                let arn = crate::sources::aws_sns::topic_arn::TopicArn::parse(&topic_arn)?;
+                Target::Sns { region: arn.region().to_owned(), account: arn.account().to_owned(), topic_arn }
             }
             SourceKind::GcpPubsub => Target::PubSub { topic: canary.get("topic")?.as_str()?.to_owned() },
             _ => return None,

@@ -158,8 +158,7 @@ pub fn prepare_update(existing: &Connection, req: PatchRequest, key: &MasterKey)
 
 /// The full config of a stored connection, secrets included.
 pub fn open_config(key: &MasterKey, c: &Connection) -> Result<Value, String> {
-    let plain = key.open(&c.id.to_string(), &c.config_sealed).map_err(|e| format!("the stored config cannot be opened: {e}"))?;
-    serde_json::from_slice(&plain).map_err(|_| "the stored config is not JSON".to_owned())
+    key.open_config(&c.id.to_string(), &c.config_sealed).map_err(|e| e.to_string())
 }
 
 fn seal_config(key: &MasterKey, id: Uuid, config: &Value) -> String {

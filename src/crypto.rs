@@ -21,6 +21,16 @@ pub enum CryptoError {
     OpenFailed,
 }
 
+/// Why a sealed config did not open: connections, destinations and the ingest cache
+/// open theirs with [`MasterKey::open_config`] and say the same.
+#[derive(Debug, thiserror::Error)]
+pub enum SealedConfigError {
+    #[error("the stored config cannot be opened: {0}")]
+    Open(#[from] CryptoError),
+    #[error("the stored config is not JSON")]
+    NotJson,
+}
+
 /// The 32-byte key that encrypts connection secrets. Its `Debug` never shows the key.
 pub struct MasterKey {
     key: LessSafeKey,
@@ -61,6 +71,12 @@ impl MasterKey {
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&buf);
         format!("{SEALED_PREFIX}{}", STANDARD.encode(out))
+    }
+
+    /// A sealed JSON config, opened and parsed.
+    pub fn open_config(&self, context: &str, sealed: &str) -> Result<serde_json::Value, SealedConfigError> {
+        let plain = self.open(context, sealed)?;
+        serde_json::from_slice(&plain).map_err(|_| SealedConfigError::NotJson)
     }
 
     pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, CryptoError> {

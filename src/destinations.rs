@@ -151,8 +151,7 @@ pub fn prepare_update(existing: &Destination, req: PatchRequest, key: &MasterKey
 
 /// The full config of a stored destination, secrets included.
 pub fn open_config(key: &MasterKey, d: &Destination) -> Result<Value, String> {
-    let plain = key.open(&seal_context(d.id), &d.config_sealed).map_err(|e| format!("the stored config cannot be opened: {e}"))?;
-    serde_json::from_slice(&plain).map_err(|_| "the stored config is not JSON".to_owned())
+    key.open_config(&seal_context(d.id), &d.config_sealed).map_err(|e| e.to_string())
 }
 
 /// Destinations are sealed under their own context, so a sealed config can never be

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::model::{Facts, Status};
+use crate::model::{Connection, Facts, Status};
 
 pub const MSG_SUBSCRIPTION_MISSING: &str = "Subscription is missing";
 pub const MSG_SIGNATURE_FAILING: &str = "Signature verification failing";
@@ -33,18 +33,19 @@ impl Policy {
     }
 }
 
+/// The status and message of a stored connection at `now`, under its own policy: what
+/// the API, the dashboard, the metrics and the monitor all show.
+pub fn status_of(c: &Connection, now: DateTime<Utc>) -> (Status, Option<&'static str>) {
+    evaluate(&c.facts, c.created_at, Policy::from_seconds(c.heartbeat_interval_seconds, c.grace_seconds), now)
+}
+
 /// The status and message of a connection created at `created_at`, at time `now`.
 pub fn evaluate(facts: &Facts, created_at: DateTime<Utc>, policy: Policy, now: DateTime<Utc>) -> (Status, Option<&'static str>) {
     if facts.paused {
         return (Status::Paused, None);
     }
-    let lost_after_confirmation = match (facts.subscription_lost_at, facts.confirmed_at) {
-        (Some(lost), Some(confirmed)) => lost >= confirmed,
-        (Some(_), None) => true,
-        (None, _) => false,
-    };
     let expired = facts.expires_at.is_some_and(|at| at <= now);
-    if lost_after_confirmation || expired {
+    if facts.subscription_lost() || expired {
         return (Status::Error, Some(MSG_SUBSCRIPTION_MISSING));
     }
     if facts.auth_failure_streak >= AUTH_FAILURE_LIMIT {

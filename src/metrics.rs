@@ -154,7 +154,7 @@ fn render_connections(connections: &[Connection], now: DateTime<Utc>) -> String 
                 label("stream", &c.stream),
             ]
         };
-        let (current, _message) = crate::http::views::status_of(c, now);
+        let (current, _message) = crate::health::status_of(c, now);
         for status in Status::ALL {
             let mut labels = identity();
             labels.push(label("status", status.as_str()));

@@ -50,6 +50,12 @@ impl SourceKind {
         SourceKind::ALL.into_iter().find(|s| s.as_str() == name)
     }
 
+    /// Where this source pushes for connection `id`, under the configured public URL:
+    /// `{public_url}/push/{segment}/{id}`. The one place that URL is written.
+    pub fn push_url(self, public_url: &str, id: impl std::fmt::Display) -> String {
+        format!("{}/push/{}/{id}", public_url.trim_end_matches('/'), self.route_segment())
+    }
+
     /// The path segment of the push route: `/push/{segment}/{id}`.
     pub fn route_segment(self) -> &'static str {
         match self {
@@ -156,6 +162,13 @@ pub struct Connection {
     pub upkeep: TaskOutcome,
 }
 
+impl Connection {
+    /// The URL this connection's sender pushes to (see [`SourceKind::push_url`]).
+    pub fn push_url(&self, public_url: &str) -> String {
+        self.source.push_url(public_url, self.id)
+    }
+}
+
 /// The outcome of a background task's runs for one connection: the canary heartbeat
 /// publishes (connections with a `canary`) and the Graph subscription upkeep.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -190,6 +203,14 @@ pub struct Facts {
     /// Fingerprint of the settings the Graph subscription upkeep last created a
     /// subscription with (`None`: created before fingerprints were kept, or never).
     pub upkeep_settings_hash: Option<String>,
+}
+
+impl Facts {
+    /// The vendor removed the subscription and no confirmation came after that: the rule
+    /// health, the Graph upkeep and the Pub/Sub check share.
+    pub fn subscription_lost(&self) -> bool {
+        self.subscription_lost_at.is_some_and(|lost| self.confirmed_at.is_none_or(|confirmed| lost >= confirmed))
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

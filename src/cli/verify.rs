@@ -9,7 +9,6 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 
 use super::VerifyArgs;
-use crate::http::views::time;
 use crate::model::{NewEvent, SourceKind};
 use crate::sources::aws_sns::certs::CertStore;
 use crate::sources::gcp_pubsub::keys::GoogleKeys;
@@ -123,7 +122,7 @@ fn default_url(source: SourceKind, connection: &Value, config_file: Option<&std:
         .or_else(|| std::env::var("PUSHGATE_PUBLIC_URL").ok())
         .unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let id = connection.get("id").and_then(Value::as_str).unwrap_or("00000000-0000-0000-0000-000000000000");
-    format!("{}/push/{}/{id}", base.trim_end_matches('/'), source.route_segment())
+    source.push_url(&base, id)
 }
 
 /// An event as the server would store it; the sender's stream `hint` applies, as there,
@@ -143,4 +142,9 @@ fn event(e: &NewEvent, source: SourceKind, connection: &Value, hint: Option<&str
         "received_at": null,
         "payload": e.payload,
     })
+}
+
+/// A time as the API writes it.
+fn time(t: DateTime<Utc>) -> Value {
+    Value::String(crate::model::rfc3339(t))
 }

@@ -90,8 +90,8 @@ fn same_url(a: &str, b: &str) -> bool {
 }
 
 async fn check(store: &dyn Store, api: &PubSubApi, public_url: &str, connection: &Connection) {
-    let push_url = format!("{public_url}/push/{}/{}", connection.source.route_segment(), connection.id);
-    let lost = connection.facts.subscription_lost_at.is_some_and(|at| connection.facts.confirmed_at.is_none_or(|c| at >= c));
+    let push_url = connection.push_url(public_url);
+    let lost = connection.facts.subscription_lost();
     let change = match verdict(api, &push_url, connection).await {
         None => return,
         Some(Verdict::Unknown(why)) => {

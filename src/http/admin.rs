@@ -17,7 +17,6 @@ use super::extract::{AdminBody, ApiPath as Path, ApiQuery as Query};
 use super::{views, AppState};
 use crate::aws::ConfirmError;
 use crate::connections::{prepare_new, prepare_update, CreateRequest, PatchRequest};
-use crate::ingest::LoadedConnection;
 use crate::microsoft::upkeep::Settings;
 use crate::model::{now, Connection, ConnectionFilter, SourceKind, Status, SubscriptionChange};
 
@@ -79,7 +78,7 @@ pub async fn list(_: Admin, State(state): State<AppState>, Query(q): Query<ListQ
     let at = now();
     let shown: Vec<Value> = connections
         .iter()
-        .filter(|c| status.is_none_or(|s| views::status_of(c, at).0 == s))
+        .filter(|c| status.is_none_or(|s| crate::health::status_of(c, at).0 == s))
         .map(|c| views::connection(c, &state.public_url, at))
         .collect();
     Ok(Json(json!({ "connections": shown })))
@@ -152,8 +151,8 @@ fn upkept_subscription(state: &AppState, c: &Connection) -> Option<(Settings, St
         return None;
     }
     let external_id = c.facts.external_id.clone()?;
-    let config = match LoadedConnection::unseal(c, &state.key) {
-        Ok(loaded) => loaded.config,
+    let config = match crate::connections::open_config(&state.key, c) {
+        Ok(config) => config,
         Err(e) => {
             tracing::warn!(connection = %c.id, error = %e, "cannot read the deleted connection's secrets: its Graph subscription is left to expire");
             return None;
@@ -281,7 +280,7 @@ pub async fn health(_: Admin, State(state): State<AppState>) -> Result<Json<Valu
     let mut by_tenant: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
     let mut problems = Vec::new();
     for c in &connections {
-        let (status, _) = views::status_of(c, at);
+        let (status, _) = crate::health::status_of(c, at);
         *counts.entry(status.as_str()).or_default() += 1;
         *by_tenant.entry(c.tenant_id.as_str()).or_insert_with(zero).entry(status.as_str()).or_default() += 1;
         if matches!(status, Status::Error | Status::RequiresAction) {

@@ -55,15 +55,14 @@ pub async fn push(
         state.ingest.refuse_unknown_route();
         return ApiError::not_found("unknown_route", format!("no push route /push/{segment}/{{id}}{suffix}")).into_response();
     };
-    receive(state, source, &segment, id, suffix, peer, uri, headers, body).await
+    receive(state, source, id, suffix, peer, uri, headers, body).await
 }
 
-/// One push to `/push/{segment}/{id}{suffix}`.
+/// One push to `source`'s route for connection `id` (`suffix`: `/lifecycle` or none).
 #[allow(clippy::too_many_arguments)]
 async fn receive(
     state: AppState,
     source: SourceKind,
-    segment: &str,
     id: String,
     suffix: &str,
     peer: SocketAddr,
@@ -97,7 +96,7 @@ async fn receive(
         state.ingest.refuse_early(source, None, "invalid_connection_id", &detail, &body, &origin).await;
         return ApiError::bad_request("invalid_connection_id", detail).into_response();
     };
-    let push_url = format!("{}/push/{segment}/{id}{suffix}", state.public_url);
+    let push_url = format!("{}{suffix}", source.push_url(&state.public_url, id));
     let request = RawRequest { headers: &headers, query: uri.query(), body: &body, push_url: &push_url, now: now() };
     match state.ingest.push(source, id, request, &origin).await {
         Ok(accepted) => accepted_response(source, accepted),

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::health::{evaluate, Policy};
+use crate::health::status_of;
 use crate::model::{Connection, SourceKind, Status, StatusChange, StoredEvent, StoredRejection};
 
 /// RFC 3339 in UTC with a `Z`, microseconds when there are any.
@@ -19,14 +19,6 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 
 fn opt_time(t: Option<DateTime<Utc>>) -> Value {
     t.map(time).unwrap_or(Value::Null)
-}
-
-pub fn status_of(c: &Connection, now: DateTime<Utc>) -> (Status, Option<&'static str>) {
-    evaluate(&c.facts, c.created_at, Policy::from_seconds(c.heartbeat_interval_seconds, c.grace_seconds), now)
-}
-
-pub fn push_url(public_url: &str, c: &Connection) -> String {
-    format!("{public_url}/push/{}/{}", c.source.route_segment(), c.id)
 }
 
 pub fn connection(c: &Connection, public_url: &str, now: DateTime<Utc>) -> Value {
@@ -57,7 +49,7 @@ pub fn connection(c: &Connection, public_url: &str, now: DateTime<Utc>) -> Value
         "name": c.name,
         "source": c.source.as_str(),
         "stream": c.stream,
-        "push_url": push_url(public_url, c),
+        "push_url": c.push_url(public_url),
         "status": status.as_str(),
         "status_message": message,
         "created_at": time(c.created_at),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::crypto::{CryptoError, MasterKey};
+use crate::crypto::{MasterKey, SealedConfigError};
 use crate::model::{Connection, SourceKind};
 
 const TTL: Duration = Duration::from_secs(5);
@@ -33,18 +33,9 @@ impl std::fmt::Debug for LoadedConnection {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum UnsealError {
-    #[error(transparent)]
-    Crypto(#[from] CryptoError),
-    #[error("the unsealed config is not JSON")]
-    NotJson,
-}
-
 impl LoadedConnection {
-    pub fn unseal(c: &Connection, key: &MasterKey) -> Result<LoadedConnection, UnsealError> {
-        let plain = key.open(&c.id.to_string(), &c.config_sealed)?;
-        let config = serde_json::from_slice(&plain).map_err(|_| UnsealError::NotJson)?;
+    pub fn unseal(c: &Connection, key: &MasterKey) -> Result<LoadedConnection, SealedConfigError> {
+        let config = key.open_config(&c.id.to_string(), &c.config_sealed)?;
         Ok(LoadedConnection {
             id: c.id,
             tenant_id: c.tenant_id.clone(),

@@ -36,7 +36,6 @@ use uuid::Uuid;
 use super::api::{Credentials, EncryptionCertificate, GraphApi, GraphError, NewSubscription, Subscription};
 use crate::config::Secret;
 use crate::crypto::MasterKey;
-use crate::ingest::LoadedConnection;
 use crate::model::{now, BackgroundTask, Connection, ConnectionFilter, Facts, SourceKind, SubscriptionChange};
 use crate::store::Store;
 
@@ -85,8 +84,7 @@ pub fn decide(facts: &Facts, lifetime: chrono::Duration, settings_hash: &str, no
         return Action::Create { reason: "no subscription yet" };
     };
     // The same rule health uses: a loss counts unless a confirmation came after it.
-    let lost = facts.subscription_lost_at.is_some_and(|lost| facts.confirmed_at.is_none_or(|confirmed| lost >= confirmed));
-    if lost {
+    if facts.subscription_lost() {
         return Action::Create { reason: "Graph removed the subscription" };
     }
     match facts.expires_at {
@@ -328,8 +326,8 @@ impl Upkeep {
     /// Decides and acts for one connection, and records the outcome of any action:
     /// whether it succeeded, or `None` when nothing was done.
     async fn keep(&self, connection: &Connection) -> Option<bool> {
-        let config = match LoadedConnection::unseal(connection, &self.key) {
-            Ok(loaded) => loaded.config,
+        let config = match crate::connections::open_config(&self.key, connection) {
+            Ok(config) => config,
             Err(e) => {
                 tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep cannot read the connection's secrets");
                 return None;
@@ -340,7 +338,7 @@ impl Upkeep {
             Ok(None) => return None,
             Err(e) => return Some(self.record(connection, Err(format!("the subscription settings are unusable: {e}")), "").await),
         };
-        let fingerprint = settings.fingerprint(&crate::http::views::push_url(&self.public_url, connection));
+        let fingerprint = settings.fingerprint(&connection.push_url(&self.public_url));
         let action = decide(&connection.facts, settings.lifetime, &fingerprint, now());
         if action == Action::Nothing {
             return None;
@@ -391,7 +389,7 @@ impl Upkeep {
     }
 
     async fn create(&self, connection: &Connection, settings: &Settings, reason: &str) -> Result<Acted, String> {
-        let push_url = crate::http::views::push_url(&self.public_url, connection);
+        let push_url = connection.push_url(&self.public_url);
         let new = NewSubscription {
             change_type: settings.change_type.clone(),
             lifecycle_notification_url: format!("{push_url}/lifecycle"),

@@ -111,15 +111,7 @@ fn has_nul(value: &Value) -> bool {
 }
 
 fn is_sns_topic_arn(arn: &str) -> bool {
-    let parts: Vec<&str> = arn.split(':').collect();
-    parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "sns"
-        && !parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].bytes().all(|b| b.is_ascii_digit())
-        && !parts[5].is_empty()
+    crate::sources::aws_sns::topic_arn::TopicArn::parse(arn).is_some()
 }
 
 fn is_gcp_path(path: &str, collection: &str) -> bool {

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use askama::Template;
 use chrono::{DateTime, Utc};
 
-use crate::http::views::{rfc3339, status_of};
+use crate::health::status_of;
+use crate::http::views::rfc3339;
 use crate::model::{Backlog, Connection, Destination, Status};
 
 /// Seconds between automatic reloads of the dashboard (a `<meta http-equiv="refresh">`,

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::topic_arn::TopicArn;
 use crate::sources::{json_kind, Rejected};
 
 /// The three kinds of message SNS posts to an HTTP/S subscriber.
@@ -42,62 +43,6 @@ impl MessageType {
 pub enum SignatureVersion {
     Sha1,
     Sha256,
-}
-
-/// A topic ARN of the shape `arn:PARTITION:sns:REGION:ACCOUNT:NAME`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopicArn {
-    text: String,
-    /// Byte range of the region within `text`.
-    region_start: usize,
-    region_end: usize,
-}
-
-/// Partitions whose SNS endpoints pushgate knows.
-const PARTITIONS: [&str; 3] = ["aws", "aws-cn", "aws-us-gov"];
-
-/// Longest topic name SNS allows (a FIFO topic's `.fifo` suffix included).
-const MAX_TOPIC_NAME_LEN: usize = 256;
-
-impl TopicArn {
-    pub fn parse(text: &str) -> Option<TopicArn> {
-        let parts: Vec<&str> = text.split(':').collect();
-        let [arn, partition, service, region, account, name] = parts.as_slice() else { return None };
-        let well_formed = *arn == "arn"
-            && PARTITIONS.contains(partition)
-            && *service == "sns"
-            && is_region(region)
-            && account.len() == 12
-            && account.bytes().all(|b| b.is_ascii_digit())
-            && is_topic_name(name);
-        if !well_formed {
-            return None;
-        }
-        let region_start = arn.len() + partition.len() + service.len() + 3;
-        Some(TopicArn { text: text.to_string(), region_start, region_end: region_start + region.len() })
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// The region, e.g. `us-east-1`: the signing certificate must come from this region's endpoint.
-    pub fn region(&self) -> &str {
-        &self.text[self.region_start..self.region_end]
-    }
-}
-
-/// A region name is a DNS label: it becomes part of the endpoint host name.
-fn is_region(region: &str) -> bool {
-    (1..=32).contains(&region.len())
-        && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && region.starts_with(|c: char| c.is_ascii_lowercase())
-        && !region.ends_with('-')
-}
-
-fn is_topic_name(name: &str) -> bool {
-    let base = name.strip_suffix(".fifo").unwrap_or(name);
-    !base.is_empty() && name.len() <= MAX_TOPIC_NAME_LEN && base.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// One SNS message as posted, its shape checked, its authenticity not yet.

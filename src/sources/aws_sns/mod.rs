@@ -9,6 +9,7 @@ pub mod envelope;
 mod sender;
 #[doc(hidden)]
 pub mod test_signer;
+pub mod topic_arn;
 pub mod verify;
 
 pub use sender::SnsSender;
