@@ -1,8 +1,11 @@
 //! Helpers for this crate's tests (unit and integration): a fresh PostgreSQL database per
 //! test when `DATABASE_URL` names a server, the moto and Pub/Sub emulator URLs the test
 //! script exports, and a loud notice when one is missing; for unit tests, an HTTPS
-//! server on 127.0.0.1 ([`tls_server`]).
+//! server on 127.0.0.1 ([`tls_server`]), and a stand-in for a key publisher
+//! ([`oidc_signer`], with the test-support feature).
 
+#[cfg(any(test, feature = "test-support"))]
+pub mod oidc_signer;
 #[cfg(test)]
 pub mod tls_server;
 

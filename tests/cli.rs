@@ -425,7 +425,7 @@ fn verify_checks_captured_graph_and_o365_pushes_offline() {
         &json!({"source": "ms_graph", "config": {"client_state": "cs", "app_ids": [app],
         "encryption_keys": [{"id": encrypted["encryptionCertificateId"], "private_key_pem": key}]}}),
     );
-    let signer = pushgate::sources::test_signer::TestOidcSigner::new();
+    let signer = pushgate::testing::oidc_signer::TestOidcSigner::new();
     let jwks = signer.write_microsoft_jwks(dir.path()).unwrap();
     let at = "2026-11-23T10:00:00Z";
     let token = signer.graph_token_v2(app, tenant, at.parse().unwrap());

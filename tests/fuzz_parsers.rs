@@ -6,12 +6,12 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use pushgate::model::SourceKind;
-use pushgate::sources::auth::{Allowed, Auth};
 use pushgate::sources::aws_sns::certs::CertStore;
 use pushgate::sources::aws_sns::envelope::Envelope;
 use pushgate::sources::eventbridge::{self, Decoded};
 use pushgate::sources::ms_graph::rich::{self, DecryptionKeys};
 use pushgate::sources::{config_check, Intake, RawRequest, RejectClass, Senders};
+use pushgate::verify::auth::{Allowed, Auth};
 use serde_json::{json, Value};
 
 fn any_json() -> impl Strategy<Value = Value> {

@@ -7,7 +7,7 @@ mod common;
 use chrono::{Duration, Utc};
 use common::{Backend, TestServer};
 use pushgate::sources::ms_graph::test_rich::TestRichKey;
-use pushgate::sources::test_signer::TestOidcSigner;
+use pushgate::testing::oidc_signer::TestOidcSigner;
 use serde_json::{json, Value};
 
 on_both_backends_with!(

@@ -402,7 +402,7 @@ impl Ingest {
 /// The bounded prefix of a body kept in a rejection record. Any push may carry secrets
 /// (an SNS token, a Graph clientState): they are masked first.
 fn record_prefix(body: &[u8]) -> String {
-    body_prefix(&crate::sources::redact::for_record(body))
+    body_prefix(&crate::verify::redact::for_record(body))
 }
 
 /// Longest rejection detail kept, in bytes.

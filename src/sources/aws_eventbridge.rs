@@ -1,7 +1,7 @@
 //! EventBridge API destinations (`POST /push/aws-eventbridge/{id}`).
 //!
 //! An API destination authenticates with the connection's shared secret (API key header,
-//! HTTP basic, or an HMAC-SHA256 of the raw body; see [`super::auth`]), checked before the
+//! HTTP basic, or an HMAC-SHA256 of the raw body; see [`crate::verify::auth`]), checked before the
 //! body is read. The body is one EventBridge event, or a JSON array of them; each event
 //! must carry its EventBridge `id`, the dedupe key, so a retried delivery is stored once.
 //! Each event is decoded by [`super::eventbridge`]: a `Scheduled Event` is a heartbeat,
@@ -10,9 +10,9 @@
 
 use serde_json::Value;
 
-use super::auth::{Allowed, Auth};
 use super::eventbridge::{self, Decoded};
 use super::{Intake, RawRequest, Rejected, Sender, Verified};
+use crate::verify::auth::{Allowed, Auth};
 
 pub struct EventBridgeSender;
 

@@ -4,10 +4,10 @@
 
 use serde_json::{Map, Value};
 
-use super::auth::{Allowed, Auth};
 use super::ms_graph::rich;
 use super::webhook;
 use crate::model::SourceKind;
+use crate::verify::auth::{Allowed, Auth};
 
 /// Every problem with `config` for `source`; empty when it is valid.
 pub fn validate(source: SourceKind, config: &Value) -> Vec<String> {

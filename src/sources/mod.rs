@@ -5,19 +5,13 @@
 //! types beyond the `http` crate's header map. A new sender is one module here plus one
 //! line in [`Senders::get`].
 
-pub mod auth;
 pub mod aws_eventbridge;
 pub mod aws_sns;
 pub mod config_check;
 pub mod eventbridge;
 pub mod gcp_pubsub;
-pub mod jwks;
-pub mod jwt;
 pub mod ms_graph;
 pub mod o365_activity;
-pub mod redact;
-#[doc(hidden)]
-pub mod test_signer;
 pub mod webhook;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +19,8 @@ use http::HeaderMap;
 use serde_json::Value;
 
 use crate::model::{NewEvent, ReportedChange, SourceKind, SubscriptionChange};
+pub(crate) use crate::verify::header;
+pub use crate::verify::{RejectClass, Rejected};
 
 /// One push as it arrived: nothing is parsed before verification. Its `Debug` shows
 /// header names and the body length only: values and body may carry credentials.
@@ -140,40 +136,6 @@ pub enum Handshake {
     O365Validation,
 }
 
-/// How a refusal reads to the sender's retry rules (the HTTP layer maps it to a status).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RejectClass {
-    /// Credentials or signature missing or wrong.
-    Unauthenticated,
-    /// The request is malformed and was not authenticated.
-    Malformed,
-    /// Authenticated, but the payload cannot be decoded: kept and acknowledged.
-    Undecodable,
-    /// A key or certificate cannot be fetched right now: the sender should retry.
-    Unavailable,
-}
-
-/// A refused push: its class, a stable reason code and a human detail.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{reason}: {detail}")]
-pub struct Rejected {
-    pub class: RejectClass,
-    pub reason: &'static str,
-    pub detail: String,
-}
-
-impl Rejected {
-    pub fn unauthenticated(reason: &'static str, detail: impl Into<String>) -> Rejected {
-        Rejected { class: RejectClass::Unauthenticated, reason, detail: detail.into() }
-    }
-    pub fn malformed(reason: &'static str, detail: impl Into<String>) -> Rejected {
-        Rejected { class: RejectClass::Malformed, reason, detail: detail.into() }
-    }
-    pub fn undecodable(reason: &'static str, detail: impl Into<String>) -> Rejected {
-        Rejected { class: RejectClass::Undecodable, reason, detail: detail.into() }
-    }
-}
-
 /// A sender: verification over the raw bytes, then decoding.
 #[async_trait::async_trait]
 pub trait Sender: Send + Sync {
@@ -232,9 +194,4 @@ pub(crate) fn json_kind(value: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
-}
-
-/// A header's value as text, if present and visible ASCII.
-pub(crate) fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
 }

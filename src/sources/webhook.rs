@@ -1,6 +1,6 @@
 //! Generic signed webhooks (`POST /push/webhook/{id}`).
 //!
-//! Authentication is one of the shared-secret schemes of [`super::auth`], checked over the
+//! Authentication is one of the shared-secret schemes of [`crate::verify::auth`], checked over the
 //! raw body. The body must be JSON; `{"type": "heartbeat"}` is a heartbeat. The dedupe
 //! key is the signed `webhook-id` (Standard Webhooks); with `api_key` or `basic`, the
 //! delivery id header (`webhook-id`, or the one named by `id_header`); otherwise a
@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::auth::{Allowed, Auth};
 use super::{header, Intake, RawRequest, Rejected, Sender, Verified};
 use crate::model::{EventKind, NewEvent};
+use crate::verify::auth::{Allowed, Auth};
 
 pub struct WebhookSender;
 

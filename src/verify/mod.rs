@@ -1,7 +1,16 @@
-//! Verification primitives shared by the senders: constant-time comparison and
-//! HMAC-SHA256. Later senders add certificate and key-set caches here.
+//! Verification machinery shared by the senders: constant-time comparison and
+//! HMAC-SHA256, the shared-secret schemes of generic pushes ([`auth`]), publishers' key
+//! sets ([`jwks`]) and the RS256 token checks on them ([`jwt`]), what of a refused body
+//! may be kept ([`redact`]), and the refusal every check answers with ([`Rejected`]).
+//! Nothing here knows a particular sender.
+
+pub mod auth;
+pub mod jwks;
+pub mod jwt;
+pub mod redact;
 
 use hmac::{Hmac, Mac};
+use http::HeaderMap;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -24,6 +33,45 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 /// True when `tag` is the HMAC-SHA256 of `parts` under `key`; compared in constant time.
 pub fn hmac_sha256_matches(key: &[u8], parts: &[&[u8]], tag: &[u8]) -> bool {
     constant_time_eq(&hmac_sha256(key, parts), tag)
+}
+
+/// How a refusal reads to the sender's retry rules (the HTTP layer maps it to a status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectClass {
+    /// Credentials or signature missing or wrong.
+    Unauthenticated,
+    /// The request is malformed and was not authenticated.
+    Malformed,
+    /// Authenticated, but the payload cannot be decoded: kept and acknowledged.
+    Undecodable,
+    /// A key or certificate cannot be fetched right now: the sender should retry.
+    Unavailable,
+}
+
+/// A refused push: its class, a stable reason code and a human detail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct Rejected {
+    pub class: RejectClass,
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+impl Rejected {
+    pub fn unauthenticated(reason: &'static str, detail: impl Into<String>) -> Rejected {
+        Rejected { class: RejectClass::Unauthenticated, reason, detail: detail.into() }
+    }
+    pub fn malformed(reason: &'static str, detail: impl Into<String>) -> Rejected {
+        Rejected { class: RejectClass::Malformed, reason, detail: detail.into() }
+    }
+    pub fn undecodable(reason: &'static str, detail: impl Into<String>) -> Rejected {
+        Rejected { class: RejectClass::Undecodable, reason, detail: detail.into() }
+    }
+}
+
+/// A header's value as text, if present and visible ASCII.
+pub(crate) fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 #[cfg(test)]

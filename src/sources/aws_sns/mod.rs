@@ -7,7 +7,7 @@ pub mod cert_url;
 pub mod certs;
 pub mod envelope;
 mod sender;
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-support"))]
 pub mod test_signer;
 pub mod topic_arn;
 pub mod verify;

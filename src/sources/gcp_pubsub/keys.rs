@@ -3,11 +3,11 @@
 //! [`DEFAULT_JWKS_URL`]) or the path of a local JWKS file.
 //!
 //! The cache itself (max-age, reload limit, a failed reload keeping the keys held) is
-//! [`crate::sources::jwks`]; this module only describes Google as its publisher.
+//! [`crate::verify::jwks`]; this module only describes Google as its publisher.
 
-use crate::sources::jwks::{KeySet, Published, Publisher};
+use crate::verify::jwks::{KeySet, Published, Publisher};
 
-pub use crate::sources::jwks::KeysError;
+pub use crate::verify::jwks::KeysError;
 
 /// Where Google publishes the keys that sign its OIDC ID tokens.
 pub const DEFAULT_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";

@@ -8,7 +8,7 @@ pub mod envelope;
 pub mod keys;
 pub mod oidc;
 mod sender;
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-support"))]
 pub mod test_signer;
 
 pub use sender::PubSubSender;

@@ -17,17 +17,17 @@
 //!    clock is a parameter, so `pushgate verify --at` checks a captured push as of then.
 //!
 //! A refusal's detail names what was wrong and what was expected, never the token.
-//! Steps 1 to 3 and the times are [`crate::sources::jwt`], shared with Graph's tokens.
+//! Steps 1 to 3 and the times are [`crate::verify::jwt`], shared with Graph's tokens.
 
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::keys::GoogleKeys;
-use crate::sources::jwt::{quoted, string_claim, Reasons};
 use crate::sources::Rejected;
+use crate::verify::jwt::{quoted, string_claim, Reasons};
 
-pub use crate::sources::jwt::LEEWAY_SECONDS;
+pub use crate::verify::jwt::LEEWAY_SECONDS;
 
 /// The issuers of Google ID tokens (Google writes the first).
 pub const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-pub use crate::sources::test_signer::{jwks_of, TestOidcSigner};
+pub use crate::testing::oidc_signer::{jwks_of, TestOidcSigner};
 
 /// Google's issuer, as Google writes it in push tokens.
 pub const ISSUER: &str = "https://accounts.google.com";
@@ -17,7 +17,7 @@ pub const SUBJECT: &str = "104029292853099978293";
 impl TestOidcSigner {
     /// Writes [`TestOidcSigner::jwks_json`] to `dir/google-jwks.json`.
     pub fn write_jwks(&self, dir: &Path) -> std::io::Result<PathBuf> {
-        crate::sources::test_signer::write_jwks_file(dir, "google-jwks.json", &self.jwks_json())
+        crate::testing::oidc_signer::write_jwks_file(dir, "google-jwks.json", &self.jwks_json())
     }
 
     /// The claims Google puts in a push token for `email` (the subscription's service

@@ -8,11 +8,11 @@
 //! `kid` and a 2048 to 8192-bit modulus are kept, others skipped. The certificate chain
 //! (`x5c`) is not used: the key is `n` and `e`, as the JWKS is fetched over https from
 //! Microsoft. The cache itself (max-age, reload limit, a failed reload keeping the keys
-//! held) is [`crate::sources::jwks`].
+//! held) is [`crate::verify::jwks`].
 
-use crate::sources::jwks::{KeySet, Published, Publisher};
+use crate::verify::jwks::{KeySet, Published, Publisher};
 
-pub use crate::sources::jwks::KeysError;
+pub use crate::verify::jwks::KeysError;
 
 /// Where Microsoft publishes the keys of its common (multi-tenant) endpoint, which sign
 /// Graph's validation tokens.

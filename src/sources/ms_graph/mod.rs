@@ -8,9 +8,9 @@ pub mod keys;
 pub mod notifications;
 pub mod rich;
 mod sender;
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-support"))]
 pub mod test_rich;
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-support"))]
 pub mod test_signer;
 pub mod tokens;
 pub mod validation;

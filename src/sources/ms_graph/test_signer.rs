@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::tokens::GRAPH_CHANGE_TRACKING_APP_ID;
-use crate::sources::test_signer::write_jwks_file;
-pub use crate::sources::test_signer::TestOidcSigner;
+use crate::testing::oidc_signer::write_jwks_file;
+pub use crate::testing::oidc_signer::TestOidcSigner;
 
 /// The `oid` and `sub` of the test tokens: Graph change tracking's service principal in
 /// the tenant.

@@ -9,7 +9,7 @@
 //!
 //! 1. the JOSE header names `alg` RS256 exactly and a `kid`, and the signature verifies
 //!    with Microsoft's key of that `kid` ([`MicrosoftKeys`]); keys a token carries or
-//!    points at are ignored ([`crate::sources::jwt`]);
+//!    points at are ignored ([`crate::verify::jwt`]);
 //! 2. `aud` is one of the connection's `app_ids`; with none configured nothing can be
 //!    checked, so every token fails;
 //! 3. `iss` is a tenant's v1 (`https://sts.windows.net/{tid}/`) or v2
@@ -20,7 +20,7 @@
 //!    for a v1 token (`ver` "1.0"), in `azp` for a v2 token (`ver` "2.0"); a token of
 //!    another version fails;
 //! 5. `exp`, `iat` (and `nbf`) against the clock of the check, with
-//!    [`crate::sources::jwt::LEEWAY_SECONDS`].
+//!    [`crate::verify::jwt::LEEWAY_SECONDS`].
 //!
 //! Identifiers (application and tenant ids, GUIDs) compare case-insensitively. A
 //! refusal's detail says which token failed and why, naming the expected values, never
@@ -31,8 +31,8 @@ use serde_json::{Map, Value};
 
 use super::keys::MicrosoftKeys;
 use crate::sources::json_kind;
-use crate::sources::jwt::{quoted, string_claim, Reasons};
 use crate::sources::Rejected;
+use crate::verify::jwt::{quoted, string_claim, Reasons};
 
 /// The application id of Microsoft Graph change tracking, the caller of every
 /// validation token.

@@ -1,5 +1,5 @@
 //! Microsoft's key set: its JWKS shape, its setting and its reason codes. The cache's
-//! behaviour (max-age, reload limit, failed loads) is tested once, in `sources::jwks`.
+//! behaviour (max-age, reload limit, failed loads) is tested once, in `verify::jwks`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

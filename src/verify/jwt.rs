@@ -1,6 +1,6 @@
 //! The checks every RS256 JWT a key publisher signs goes through, whichever token it
-//! is: Pub/Sub push tokens ([`crate::sources::gcp_pubsub::oidc`]) and Graph validation
-//! tokens ([`crate::sources::ms_graph::tokens`]). Each caller names its own reason codes
+//! is: Pub/Sub push tokens (`sources::gcp_pubsub::oidc`) and Graph validation
+//! tokens (`sources::ms_graph::tokens`). Each caller names its own reason codes
 //! in a [`Reasons`]; the claims that identify the sender stay with the caller.
 //!
 //! Nothing a token says is believed before its signature verifies, except which key to
@@ -19,7 +19,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
-use crate::sources::Rejected;
+use super::Rejected;
 
 /// Clock difference allowed between the signer and pushgate, for `exp`, `iat` and `nbf`.
 pub const LEEWAY_SECONDS: i64 = 60;
@@ -37,7 +37,7 @@ pub struct Reasons {
     pub signer: &'static str,
     /// The tokens checked, for details: "push tokens".
     pub tokens: &'static str,
-    /// Not a JWT at all ([`crate::sources::RejectClass::Malformed`]).
+    /// Not a JWT at all ([`super::RejectClass::Malformed`]).
     pub malformed: &'static str,
     pub algorithm: &'static str,
     pub unknown_key: &'static str,

@@ -1,5 +1,5 @@
 use super::*;
-use crate::sources::RejectClass;
+use crate::verify::RejectClass;
 use serde_json::json;
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {

@@ -1,6 +1,6 @@
 //! A publisher's JSON Web Key Set (JWKS) of RS256 signing keys, and where pushgate gets
-//! it: the one key cache behind Google's OIDC keys ([`crate::sources::gcp_pubsub::keys`])
-//! and Microsoft's identity platform keys ([`crate::sources::ms_graph::keys`]). What
+//! it: the one key cache behind Google's OIDC keys (`sources::gcp_pubsub::keys`)
+//! and Microsoft's identity platform keys (`sources::ms_graph::keys`). What
 //! differs between publishers (the setting's name, the default URL, the reason codes, the
 //! accepted key sizes) is a [`Publisher`] descriptor; the behaviour is the same.
 //!
@@ -48,8 +48,8 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKe
 use jsonwebtoken::DecodingKey;
 use tokio::io::AsyncReadExt;
 
+use super::{RejectClass, Rejected};
 use crate::outbound::{FetchError, Fetcher, TestTransport};
-use crate::sources::{RejectClass, Rejected};
 
 /// Connect timeout, and timeout of the whole fetch, body included.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
