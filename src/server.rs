@@ -1,0 +1,209 @@
+//! One server: [`run_with`] builds everything a replica runs (ingest, the background
+//! jobs, forwarding, the HTTP app) from the configuration, then serves until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::http::{AppState, BodyBudget, Limits};
+use crate::ingest::Ingest;
+use crate::startup::{admin_tokens, master_key, open_store, StartError};
+use crate::{alerts, aws, canary, forward, gcp, http, metrics, microsoft, monitor, outbound, sources};
+
+/// Longest outbound request (SNS certificate fetch, SubscribeURL confirmation).
+const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long in-flight requests may run on after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Settings of [`run_with`] that no configuration file can reach.
+#[derive(Clone, Default)]
+#[doc(hidden)]
+pub struct RunOptions {
+    /// Tests: reach an allow-listed AWS host at a local address with a test CA.
+    pub outbound_test_transport: Option<outbound::TestTransport>,
+    /// Tests: check Pub/Sub subscriptions this often instead of every 5 minutes.
+    pub subscription_check_interval: Option<Duration>,
+    /// Tests: run the Graph subscription upkeep this often instead of every minute.
+    pub graph_upkeep_interval: Option<Duration>,
+    /// Tests: forwarding's backoff, polling and lease timings.
+    pub forward_settings: Option<forward::Settings>,
+    /// Tests: run retention this often instead of every minute.
+    pub retention_interval: Option<Duration>,
+}
+
+/// Serves on `listener` until `shutdown` completes, then finishes in-flight requests
+/// (for at most 30 s) and returns.
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+    run_with(config, listener, shutdown, RunOptions::default()).await
+}
+
+/// How long a fetch of Microsoft's signing keys may take (it sits on Graph's push path).
+const MICROSOFT_KEYS_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// [`run`], with the settings of [`RunOptions`].
+#[doc(hidden)]
+pub async fn run_with(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: RunOptions,
+) -> Result<(), StartError> {
+    build(config, listener, options).await?.serve(shutdown).await
+}
+
+/// A replica, built and with its background jobs running, not yet serving.
+pub struct Server {
+    listener: TcpListener,
+    app: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr>,
+    public_url: String,
+    backend: &'static str,
+    stop_tx: watch::Sender<bool>,
+    stop_rx: watch::Receiver<bool>,
+}
+
+/// Opens the store, key and tokens, builds the senders, ingest and the HTTP app, and
+/// starts the background jobs (monitor, canaries, alerts, forwarding, retention, the
+/// Pub/Sub check, the Graph upkeep), which stop when the server does.
+pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -> Result<Server, StartError> {
+    // Libraries that use rustls without choosing a provider (the Pub/Sub client) get
+    // aws-lc-rs, the one crypto library of pushgate. Already installed: nothing to do.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let store = open_store(&config).await?;
+    let key = Arc::new(master_key(&config, store.as_ref()).await?);
+    let tokens = admin_tokens(store.as_ref(), &config).await?;
+    let bound = listener.local_addr()?;
+    let public_url = config.public_url_for(bound);
+    let sns_api = Arc::new(aws::SnsApi::new(config.aws_endpoint_url.clone()));
+    let test_transport = options.outbound_test_transport.as_ref();
+    let outbound = outbound::https_client(OUTBOUND_TIMEOUT, test_transport).map_err(StartError::Config)?;
+    let confirmer = Arc::new(aws::Confirmer::new(sns_api.clone(), outbound.clone()));
+    let mut sns_certs = sources::aws_sns::certs::CertStore::new(config.sns_cert_dir.clone(), config.sns_cert_fetch)
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    if let Some(t) = test_transport {
+        sns_certs = sns_certs.with_test_transport((&t.host, t.addr), t.root_der.clone()).map_err(|e| StartError::Config(e.to_string()))?;
+    }
+    let sns_certs = Arc::new(sns_certs);
+    let google_keys = sources::gcp_pubsub::keys::GoogleKeys::from_setting(&config.google_jwks)
+        .map_err(|e| StartError::Config(format!("PUSHGATE_GOOGLE_JWKS: {e}")))?;
+    // The error names PUSHGATE_MICROSOFT_JWKS already.
+    // Graph counts an answer over about 3 s as slow: a key fetch on that path gets 2 s.
+    let microsoft_keys = sources::ms_graph::keys::MicrosoftKeys::from_setting(&config.microsoft_jwks)
+        .and_then(|keys| keys.with_fetch_timeout(MICROSOFT_KEYS_FETCH_TIMEOUT))
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let senders = sources::Senders::new(sns_certs, Arc::new(google_keys), Arc::new(microsoft_keys));
+    let metrics = Arc::new(metrics::Metrics::new());
+    // Latency samples are folded into buckets every few seconds, so an unscraped server
+    // does not keep them all.
+    tokio::spawn(every(Duration::from_secs(5), Arc::downgrade(&metrics), metrics::Metrics::upkeep));
+    // Built before ingest so a stored Graph lifecycle notification can start a pass.
+    let graph_upkeep = microsoft::UpkeepHandle::new();
+    let ingest = Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone(), metrics.clone(), graph_upkeep.clone()));
+    tokio::spawn(every(Duration::from_secs(60), Arc::downgrade(&ingest), Ingest::tidy));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let pubsub_api = Arc::new(gcp::PubSubApi::new(config.pubsub_endpoint.clone()));
+    let publishers = canary::Publishers { sns: sns_api, pubsub: pubsub_api.clone() };
+    tokio::spawn(canary::run(store.clone(), publishers, stop_rx.clone()));
+    let alerts = match (&config.alert_webhook_url, &config.alert_webhook_secret) {
+        (Some(url), Some(secret)) => Some(Arc::new(
+            alerts::AlertSender::start(url.clone(), secret.expose().to_owned(), store.clone(), stop_rx.clone())
+                .map_err(StartError::Config)?,
+        )),
+        _ => None,
+    };
+    let monitor_interval = Duration::from_millis(config.monitor_interval_ms);
+    tokio::spawn(monitor::run(store.clone(), alerts.clone(), monitor_interval, stop_rx.clone()));
+    let holder = forward::holder_name();
+    let forward_settings = options.forward_settings.clone().unwrap_or_default();
+    let forwarder = forward::Forwarder::start(store.clone(), key.clone(), alerts, forward_settings, holder.clone(), stop_rx.clone());
+    let retention = forward::retention::Retention {
+        events: config.event_retention(),
+        max_backlog: config.forward_max_backlog(),
+        every: options.retention_interval.unwrap_or(Duration::from_secs(60)),
+    };
+    tokio::spawn(forward::retention::run(store.clone(), retention, holder, metrics.clone(), stop_rx.clone()));
+    let check_interval = options.subscription_check_interval.unwrap_or(gcp::check::DEFAULT_INTERVAL);
+    tokio::spawn(gcp::check::run(store.clone(), pubsub_api, public_url.clone(), check_interval, stop_rx.clone()));
+    if config.graph_upkeep {
+        let api = microsoft::GraphApi::new(&config.graph_endpoint, &config.microsoft_login_endpoint).map_err(StartError::Config)?;
+        let upkeep = microsoft::Upkeep {
+            store: store.clone(),
+            key: key.clone(),
+            api: Arc::new(api),
+            public_url: public_url.clone(),
+            interval: options.graph_upkeep_interval.unwrap_or(microsoft::upkeep::DEFAULT_INTERVAL),
+            handle: graph_upkeep.clone(),
+        };
+        tokio::spawn(upkeep.run(stop_rx.clone()));
+    } else {
+        tracing::info!("Graph subscription upkeep is off on this replica (PUSHGATE_GRAPH_UPKEEP=false)");
+    }
+    let state = AppState {
+        store: store.clone(),
+        ingest,
+        confirmer,
+        key,
+        admin_tokens: Arc::new(tokens),
+        sessions: Arc::default(),
+        public_url: public_url.clone(),
+        max_body_bytes: config.max_body_bytes,
+        body_budget: BodyBudget::new(config.max_buffered_body_bytes),
+        metrics,
+        graph_upkeep,
+        forwarder,
+    };
+    let limits = Limits {
+        request_timeout: Duration::from_millis(config.request_timeout_ms),
+        max_concurrent_requests: config.max_concurrent_requests,
+    };
+    let app = http::router(state, limits).into_make_service_with_connect_info::<SocketAddr>();
+    Ok(Server { listener, app, public_url, backend: store.backend(), stop_tx, stop_rx })
+}
+
+impl Server {
+    /// Serves until `shutdown` completes, then finishes in-flight requests (for at most
+    /// 30 s) and returns; the background jobs stop with it.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+        let Server { listener, app, public_url, backend, stop_tx, stop_rx } = self;
+        let bound = listener.local_addr()?;
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        tracing::info!(address = %bound, public_url = %public_url, database = backend, "pushgate listening");
+        let mut stopping = stop_rx.clone();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        });
+        let mut stopped = stop_rx;
+        let deadline = async {
+            let _ = stopped.wait_for(|stop| *stop).await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            result = serve => result?,
+            _ = deadline => tracing::warn!("in-flight requests did not finish within the shutdown grace; stopping anyway"),
+        }
+        tracing::info!("pushgate stopped");
+        Ok(())
+    }
+}
+
+/// Calls `work` on `owner` every `period` while the server that owns it lives (the loop
+/// holds it weakly and ends when it is dropped).
+async fn every<T: Send + Sync + 'static>(period: Duration, owner: std::sync::Weak<T>, work: fn(&T)) {
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        match owner.upgrade() {
+            Some(owner) => work(&owner),
+            None => return,
+        }
+    }
+}
