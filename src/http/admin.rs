@@ -271,6 +271,12 @@ pub async fn history(_: Admin, State(state): State<AppState>, Path(id): Path<Str
     Ok(Json(json!({ "history": rows.iter().map(views::history).collect::<Vec<_>>() })))
 }
 
+/// The source catalog (INTERFACE.md section 8): what a console needs to render each
+/// source's form.
+pub async fn sources(_: Admin) -> Json<Value> {
+    Json(crate::sources::catalog::catalog_json().clone())
+}
+
 /// Counts by status and tenant, and the connections that need someone's attention.
 pub async fn health(_: Admin, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let connections = state.store.list_connections(&ConnectionFilter::default()).await?;

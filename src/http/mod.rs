@@ -104,6 +104,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/connections/{id}/rejections", get(admin::rejections))
         .route("/connections/{id}/history", get(admin::history))
         .route("/health", get(admin::health))
+        .route("/sources", get(admin::sources))
         .route("/destinations", post(destinations::create).get(destinations::list))
         .route("/destinations/{id}", get(destinations::get).patch(destinations::patch).delete(destinations::delete))
         .route("/destinations/{id}/pause", post(destinations::pause))

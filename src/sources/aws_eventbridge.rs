@@ -14,6 +14,15 @@ use super::eventbridge::{self, Decoded};
 use super::{Intake, RawRequest, Rejected, Sender, Verified};
 use crate::verify::auth::{Allowed, Auth};
 
+/// The config of an `aws_eventbridge` connection, as the source catalog describes it.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The API destination connection's authorization: its API key header, basic
+    /// credentials, or an HMAC of the body added by the connection's header parameters.
+    pub auth: crate::verify::auth::BasicAuthConfig,
+}
+
 pub struct EventBridgeSender;
 
 #[async_trait::async_trait]

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+pub use super::catalog::{MAX_CANARY_INTERVAL_SECONDS, MAX_GRAPH_EXPIRATION_MINUTES};
 use super::ms_graph::rich;
 use super::webhook;
 use crate::model::SourceKind;
@@ -98,6 +99,13 @@ pub fn validate(source: SourceKind, config: &Value) -> Vec<String> {
             errors.push(format!("`{key}` is not a config field of {} (expected: {})", source.as_str(), known.join(", ")));
         }
     }
+    // The schema the catalog serves is generated from the typed config: what it does not
+    // read is refused too, even where the rules above found nothing to say.
+    if errors.is_empty() {
+        if let Err(e) = super::catalog::read_typed(source, config) {
+            errors.push(format!("the config does not match the {} schema of GET /v1/sources: {e}", source.as_str()));
+        }
+    }
     errors
 }
 
@@ -138,9 +146,6 @@ fn optional_list(map: &Map<String, Value>, key: &str, ok: impl Fn(&str) -> bool,
         _ => errors.push(format!("`{key}` must be a list, each item {what}")),
     }
 }
-
-/// The longest canary interval: a day (a canary exists to be noticed within two heartbeats).
-pub const MAX_CANARY_INTERVAL_SECONDS: i64 = 86_400;
 
 fn canary(map: &Map<String, Value>, target: &str, ok: impl Fn(&str) -> bool, what: &str, errors: &mut Vec<String>) {
     let Some(value) = map.get("canary") else { return };
@@ -231,10 +236,6 @@ fn encryption_keys(map: &Map<String, Value>, errors: &mut Vec<String>) {
         }
     }
 }
-
-/// The longest Graph subscription lifetime pushgate asks for: 30 days, the most any Graph
-/// resource allows (most allow far less; Graph refuses a request over its resource's limit).
-pub const MAX_GRAPH_EXPIRATION_MINUTES: i64 = 43_200;
 
 fn graph_subscription(map: &Map<String, Value>, errors: &mut Vec<String>) {
     let Some(value) = map.get("subscription") else { return };

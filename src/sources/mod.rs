@@ -7,6 +7,7 @@
 
 pub mod aws_eventbridge;
 pub mod aws_sns;
+pub mod catalog;
 pub mod config_check;
 pub mod eventbridge;
 pub mod gcp_pubsub;

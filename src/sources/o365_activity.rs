@@ -29,6 +29,16 @@ const REQUIRED: [&str; 4] = ["contentType", "contentId", "contentUri", "contentC
 
 pub struct O365ActivitySender;
 
+/// The config of an `o365_activity` connection, as the source catalog describes it.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The `authId` the subscription was started with: every notification carries it as
+    /// `Webhook-AuthID`.
+    #[schemars(length(min = 1))]
+    pub auth_id: String,
+}
+
 #[async_trait::async_trait]
 impl Sender for O365ActivitySender {
     async fn verify<'a>(&self, request: RawRequest<'a>, config: &Value) -> Result<Verified<'a>, Rejected> {

@@ -16,6 +16,29 @@ use crate::verify::auth::{Allowed, Auth};
 
 pub struct WebhookSender;
 
+/// The config of a `webhook` connection, as the source catalog describes it.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// How each push proves it comes from the sender.
+    pub auth: crate::verify::auth::AuthConfig,
+    /// The header whose value is the delivery id with `api_key` or `basic` (default `webhook-id`).
+    #[schemars(regex(pattern = crate::verify::auth::HEADER_NAME_PATTERN))]
+    #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+    pub id_header: Option<String>,
+    /// What the stored events are (default `alert`).
+    #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+    pub event_kind: Option<WebhookEventKind>,
+}
+
+/// The `event_kind` a webhook connection stores its pushes as.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookEventKind {
+    Alert,
+    Telemetry,
+}
+
 /// Longest delivery id header value used as it is.
 const MAX_ID_LEN: usize = 256;
 

@@ -19,6 +19,91 @@ pub const DEFAULT_TOLERANCE_SECONDS: i64 = 300;
 /// during key rotation need far less).
 const MAX_SIGNATURE_HEADER: usize = 2048;
 
+// The `auth` object as a console fills it in: the source catalog's JSON Schema is
+// generated from these types (INTERFACE.md section 8), and their doc comments become its
+// descriptions. `Auth::parse` reads the same object and names every problem in words; the
+// catalog tests keep the two equal.
+
+/// How each push proves it comes from the sender: a shared secret, checked in constant time.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthConfig {
+    /// A shared key in a request header.
+    ApiKey {
+        #[schemars(regex(pattern = HEADER_NAME_PATTERN))]
+        header: String,
+        value: SecretList,
+    },
+    /// HTTP basic authentication.
+    Basic {
+        #[schemars(length(min = 1))]
+        username: String,
+        #[schemars(length(min = 1))]
+        password: String,
+    },
+    /// HMAC-SHA256 of the raw body, hex or base64, in a request header.
+    HmacSha256 {
+        #[schemars(regex(pattern = HEADER_NAME_PATTERN))]
+        header: String,
+        secret: SecretList,
+    },
+    /// Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+    StandardWebhooks {
+        secret: WhsecList,
+        #[schemars(range(min = 1, max = 86_400))]
+        #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+        tolerance_seconds: Option<i64>,
+    },
+}
+
+/// How each push proves it comes from the EventBridge API destination: its connection's
+/// authorization (Standard Webhooks is not among them).
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BasicAuthConfig {
+    /// A shared key in a request header (the connection's `API_KEY` authorization).
+    ApiKey {
+        #[schemars(regex(pattern = HEADER_NAME_PATTERN))]
+        header: String,
+        value: SecretList,
+    },
+    /// HTTP basic authentication (the connection's `BASIC` authorization).
+    Basic {
+        #[schemars(length(min = 1))]
+        username: String,
+        #[schemars(length(min = 1))]
+        password: String,
+    },
+    /// HMAC-SHA256 of the raw body in a request header.
+    HmacSha256 {
+        #[schemars(regex(pattern = HEADER_NAME_PATTERN))]
+        header: String,
+        secret: SecretList,
+    },
+}
+
+/// An HTTP header name (an RFC 9110 token).
+pub const HEADER_NAME_PATTERN: &str = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+
+/// One secret, or several while one is being rotated out.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum SecretList {
+    One(#[schemars(length(min = 1))] String),
+    Several(#[schemars(length(min = 1), inner(length(min = 1)))] Vec<String>),
+}
+
+/// One Standard Webhooks secret (`whsec_` and base64), or several during rotation.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum WhsecList {
+    One(#[schemars(regex(pattern = WHSEC_PATTERN))] String),
+    Several(#[schemars(length(min = 1), inner(regex(pattern = WHSEC_PATTERN)))] Vec<String>),
+}
+
+/// `whsec_` followed by non-empty standard base64.
+pub const WHSEC_PATTERN: &str = "^whsec_(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)$";
+
 /// A parsed `auth` object of a connection's config.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Auth {

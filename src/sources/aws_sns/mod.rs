@@ -5,6 +5,7 @@
 
 pub mod cert_url;
 pub mod certs;
+pub mod config;
 pub mod envelope;
 mod sender;
 #[cfg(any(test, feature = "test-support"))]

@@ -3,6 +3,7 @@
 //! reading what a push carries, turning its message into a stored event, and the sender
 //! that joins them.
 
+pub mod config;
 pub mod decode;
 pub mod envelope;
 pub mod keys;

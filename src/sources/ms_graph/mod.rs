@@ -4,6 +4,7 @@
 //! notifications, the decryption of their `encryptedContent`, lifecycle events, and the
 //! sender that joins them.
 
+pub mod config;
 pub mod keys;
 pub mod notifications;
 pub mod rich;
