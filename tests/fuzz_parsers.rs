@@ -234,6 +234,7 @@ proptest! {
         map.insert("x-signature", hex::encode(pushgate::verify::hmac_sha256(b"s", &[&body])).parse().unwrap());
         let senders = Senders::new(std::sync::Arc::new(CertStore::offline(None)), no_google_keys(), no_microsoft_keys());
         let sender = senders.get(SourceKind::Webhook);
+        let config = pushgate::sources::ConnectionConfig::load(sender, config.clone());
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let request = RawRequest { headers: &map, query: None, body: &body, push_url: "http://x", now: chrono::Utc::now() };
         let verified = runtime.block_on(sender.verify(request, &config)).expect("correctly signed");
@@ -260,6 +261,7 @@ proptest! {
         let bytes = body.to_string().into_bytes();
         let senders = Senders::new(std::sync::Arc::new(CertStore::offline(None)), no_google_keys(), no_microsoft_keys());
         let sender = senders.get(SourceKind::MsGraph);
+        let config = pushgate::sources::ConnectionConfig::load(sender, config.clone());
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let map = HeaderMap::new();
         let request = RawRequest { headers: &map, query: query.as_deref(), body: &bytes, push_url: "http://x", now: chrono::Utc::now() };
@@ -290,6 +292,7 @@ proptest! {
         let bytes = body.to_string().into_bytes();
         let senders = Senders::new(std::sync::Arc::new(CertStore::offline(None)), no_google_keys(), no_microsoft_keys());
         let sender = senders.get(SourceKind::O365Activity);
+        let config = pushgate::sources::ConnectionConfig::load(sender, config.clone());
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let request = RawRequest { headers: &map, query: None, body: &bytes, push_url: "http://x", now: chrono::Utc::now() };
         match runtime.block_on(sender.verify(request, &config)) {
@@ -345,6 +348,7 @@ proptest! {
         let sender = senders.get(SourceKind::AwsSns);
         let config = json!({"topic_arns": ["arn:aws:sns:us-west-2:131990247566:dongie-standard-topic",
             "arn:aws:sns:us-west-2:131990247566:other-topic"]});
+        let config = pushgate::sources::ConnectionConfig::load(sender, config);
         let text = forged.to_string();
         let map = HeaderMap::new();
         let now = chrono::DateTime::parse_from_rfc3339("2026-03-06T20:01:00Z").unwrap().to_utc();

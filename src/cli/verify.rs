@@ -13,7 +13,7 @@ use crate::model::{NewEvent, SourceKind};
 use crate::sources::aws_sns::certs::CertStore;
 use crate::sources::gcp_pubsub::keys::GoogleKeys;
 use crate::sources::ms_graph::keys::MicrosoftKeys;
-use crate::sources::{config_check, Intake, RawRequest, Senders};
+use crate::sources::{config_check, ConnectionConfig, Intake, RawRequest, Senders};
 
 pub async fn run(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> ExitCode {
     match check(args, config_file).await {
@@ -74,6 +74,8 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
     let request = RawRequest { headers: &headers, query: args.query.as_deref(), body: &body, push_url: &url, now };
 
     let refused = |reason: &str, detail: &str, verified: bool| json!({"verified": verified, "reason": reason, "detail": detail, "kind": null, "events": []});
+    // Read once, as the server reads a connection when it loads it.
+    let config = ConnectionConfig::load(sender, config);
     let verified = match sender.verify(request, &config).await {
         Ok(v) => v,
         Err(r) => return Ok((refused(r.reason, &r.detail, false), false)),

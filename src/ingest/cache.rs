@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::crypto::{MasterKey, SealedConfigError};
 use crate::model::{Connection, SourceKind};
+use crate::sources::{ConnectionConfig, Sender};
 
 const TTL: Duration = Duration::from_secs(5);
 const MAX_ENTRIES: usize = 100_000;
@@ -24,7 +24,8 @@ pub struct LoadedConnection {
     pub source: SourceKind,
     pub stream: String,
     pub paused: bool,
-    pub config: Value,
+    /// The config as its sender prepared it when this was loaded.
+    pub config: ConnectionConfig,
 }
 
 impl std::fmt::Debug for LoadedConnection {
@@ -34,8 +35,9 @@ impl std::fmt::Debug for LoadedConnection {
 }
 
 impl LoadedConnection {
-    pub fn unseal(c: &Connection, key: &MasterKey) -> Result<LoadedConnection, SealedConfigError> {
-        let config = key.open_config(&c.id.to_string(), &c.config_sealed)?;
+    /// Opens `c`'s sealed config and lets `sender` read it once.
+    pub fn unseal(c: &Connection, key: &MasterKey, sender: &dyn Sender) -> Result<LoadedConnection, SealedConfigError> {
+        let config = ConnectionConfig::load(sender, key.open_config(&c.id.to_string(), &c.config_sealed)?);
         Ok(LoadedConnection {
             id: c.id,
             tenant_id: c.tenant_id.clone(),
@@ -96,9 +98,17 @@ impl ConnectionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn loaded(id: Uuid) -> LoadedConnection {
-        LoadedConnection { id, tenant_id: "t".into(), source: SourceKind::Webhook, stream: "s".into(), paused: false, config: Value::Null }
+        LoadedConnection {
+            id,
+            tenant_id: "t".into(),
+            source: SourceKind::Webhook,
+            stream: "s".into(),
+            paused: false,
+            config: ConnectionConfig::unprepared(Value::Null),
+        }
     }
 
     #[test]

@@ -349,7 +349,7 @@ impl Ingest {
             PushError::StoreUnavailable
         })?;
         let Some(stored) = stored else { return Ok(None) };
-        let loaded = LoadedConnection::unseal(&stored, &self.key).map_err(|e| {
+        let loaded = LoadedConnection::unseal(&stored, &self.key, self.senders.get(stored.source)).map_err(|e| {
             tracing::error!(connection = %id, error = %e, "cannot open the connection's sealed config");
             PushError::StoreUnavailable
         })?;

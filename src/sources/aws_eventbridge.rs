@@ -11,7 +11,7 @@
 use serde_json::Value;
 
 use super::eventbridge::{self, Decoded};
-use super::{Intake, RawRequest, Rejected, Sender, Verified};
+use super::{ConnectionConfig, Intake, RawRequest, Rejected, Sender, Verified};
 use crate::verify::auth::{Allowed, Auth};
 
 /// The config of an `aws_eventbridge` connection, as the source catalog describes it.
@@ -27,15 +27,18 @@ pub struct EventBridgeSender;
 
 #[async_trait::async_trait]
 impl Sender for EventBridgeSender {
-    async fn verify<'a>(&self, request: RawRequest<'a>, config: &Value) -> Result<Verified<'a>, Rejected> {
-        // Configs are validated when saved; one that no longer parses refuses everything.
-        let auth = Auth::parse(config, Allowed::Basic).map_err(|e| Rejected::unauthenticated("invalid_connection_config", e.join("; ")))?;
+    fn prepare(&self, config: &Value) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        Some(Box::new(Auth::parse(config, Allowed::Basic)))
+    }
+
+    async fn verify<'a>(&self, request: RawRequest<'a>, config: &ConnectionConfig) -> Result<Verified<'a>, Rejected> {
+        let auth = super::webhook::prepared_auth(config, Allowed::Basic)?;
         auth.check(request.headers, request.body, request.now)?;
         // The dedupe keys are the events' own ids, read from the body by `normalize`.
         Ok(Verified::new(request, None))
     }
 
-    fn normalize(&self, verified: &Verified<'_>, _config: &Value) -> Result<Intake, Rejected> {
+    fn normalize(&self, verified: &Verified<'_>, _config: &ConnectionConfig) -> Result<Intake, Rejected> {
         let text = std::str::from_utf8(verified.request().body)
             .map_err(|e| Rejected::undecodable("invalid_utf8", format!("body is not UTF-8: {e}")))?;
         let body: Value =

@@ -137,14 +137,54 @@ pub enum Handshake {
     O365Validation,
 }
 
+/// A connection's full (unsealed) config, with what its sender read from it once, when
+/// the connection was loaded ([`Sender::prepare`]): a push then checks against the parsed
+/// settings instead of parsing the JSON again. Derefs to the JSON for everything else.
+pub struct ConnectionConfig {
+    json: Value,
+    prepared: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl ConnectionConfig {
+    /// `json` as `sender` reads it.
+    pub fn load(sender: &dyn Sender, json: Value) -> ConnectionConfig {
+        let prepared = sender.prepare(&json);
+        ConnectionConfig { json, prepared }
+    }
+
+    /// A config with nothing prepared (a sender then reads the JSON itself).
+    pub fn unprepared(json: Value) -> ConnectionConfig {
+        ConnectionConfig { json, prepared: None }
+    }
+
+    /// What the sender prepared, when it prepared a `T`.
+    pub fn prepared<T: 'static>(&self) -> Option<&T> {
+        self.prepared.as_ref().and_then(|p| p.downcast_ref::<T>())
+    }
+}
+
+impl std::ops::Deref for ConnectionConfig {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        &self.json
+    }
+}
+
 /// A sender: verification over the raw bytes, then decoding.
 #[async_trait::async_trait]
 pub trait Sender: Send + Sync {
+    /// Reads a connection's config once, when the connection is loaded; what it returns is
+    /// handed back on every push as [`ConnectionConfig::prepared`]. `None`: nothing to
+    /// prepare, or a config that does not read (then `verify` refuses, in its own words).
+    fn prepare(&self, _config: &Value) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        None
+    }
+
     /// Checks the push against the connection's full (unsealed) `config`.
-    async fn verify<'a>(&self, request: RawRequest<'a>, config: &Value) -> Result<Verified<'a>, Rejected>;
+    async fn verify<'a>(&self, request: RawRequest<'a>, config: &ConnectionConfig) -> Result<Verified<'a>, Rejected>;
 
     /// Decodes a verified push; failures here are [`RejectClass::Undecodable`].
-    fn normalize(&self, verified: &Verified<'_>, config: &Value) -> Result<Intake, Rejected>;
+    fn normalize(&self, verified: &Verified<'_>, config: &ConnectionConfig) -> Result<Intake, Rejected>;
 }
 
 /// Every sender pushgate has, built once with what they need (the SNS certificate store,

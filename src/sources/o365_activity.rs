@@ -14,7 +14,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Handshake, Intake, RawRequest, Rejected, Sender, Verified};
+use super::{ConnectionConfig, Handshake, Intake, RawRequest, Rejected, Sender, Verified};
 use crate::model::{EventKind, NewEvent};
 use crate::verify::constant_time_eq;
 
@@ -41,7 +41,7 @@ pub struct Config {
 
 #[async_trait::async_trait]
 impl Sender for O365ActivitySender {
-    async fn verify<'a>(&self, request: RawRequest<'a>, config: &Value) -> Result<Verified<'a>, Rejected> {
+    async fn verify<'a>(&self, request: RawRequest<'a>, config: &ConnectionConfig) -> Result<Verified<'a>, Rejected> {
         let expected = config
             .get("auth_id")
             .and_then(Value::as_str)
@@ -59,7 +59,7 @@ impl Sender for O365ActivitySender {
         Ok(Verified::new(request, None))
     }
 
-    fn normalize(&self, verified: &Verified<'_>, _config: &Value) -> Result<Intake, Rejected> {
+    fn normalize(&self, verified: &Verified<'_>, _config: &ConnectionConfig) -> Result<Intake, Rejected> {
         let body: Value = serde_json::from_slice(verified.request().body)
             .map_err(|e| Rejected::undecodable("invalid_json", format!("body is not JSON: {e}")))?;
         if body.get("validationCode").is_some_and(Value::is_string) {
@@ -118,7 +118,7 @@ mod tests {
     }
 
     async fn run(auth: Option<&str>, body: &Value) -> Result<Intake, Rejected> {
-        let config = json!({"auth_id": "o365-secret"});
+        let config = ConnectionConfig::load(&O365ActivitySender, json!({"auth_id": "o365-secret"}));
         let (h, body) = (headers(auth), serde_json::to_vec(body).unwrap());
         let request = RawRequest { headers: &h, query: None, body: &body, push_url: "http://x/push/o365-activity/1", now: Utc::now() };
         let verified = O365ActivitySender.verify(request, &config).await?;
@@ -180,7 +180,7 @@ mod tests {
         let e = O365ActivitySender
             .normalize(
                 &Verified::new(RawRequest { headers: &HeaderMap::new(), query: None, body: b"{", push_url: "u", now: Utc::now() }, None),
-                &json!({}),
+                &ConnectionConfig::unprepared(json!({})),
             )
             .unwrap_err();
         assert_eq!(e.reason, "invalid_json");

@@ -10,11 +10,23 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{header, Intake, RawRequest, Rejected, Sender, Verified};
+use super::{header, ConnectionConfig, Intake, RawRequest, Rejected, Sender, Verified};
 use crate::model::{EventKind, NewEvent};
 use crate::verify::auth::{Allowed, Auth};
 
 pub struct WebhookSender;
+
+/// The connection's `auth`, as its sender parsed it when the connection was loaded (or
+/// parsed now, for a config loaded without it). Configs are validated when saved; one that
+/// no longer parses refuses everything.
+pub(in crate::sources) fn prepared_auth(config: &ConnectionConfig, allowed: Allowed) -> Result<std::borrow::Cow<'_, Auth>, Rejected> {
+    let refused = |e: &Vec<String>| Rejected::unauthenticated("invalid_connection_config", e.join("; "));
+    match config.prepared::<Result<Auth, Vec<String>>>() {
+        Some(Ok(auth)) => Ok(std::borrow::Cow::Borrowed(auth)),
+        Some(Err(e)) => Err(refused(e)),
+        None => Auth::parse(config, allowed).map(std::borrow::Cow::Owned).map_err(|e| refused(&e)),
+    }
+}
 
 /// The config of a `webhook` connection, as the source catalog describes it.
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
@@ -47,10 +59,13 @@ pub const CONFIG_KEYS: [&str; 3] = ["auth", "id_header", "event_kind"];
 
 #[async_trait::async_trait]
 impl Sender for WebhookSender {
-    async fn verify<'a>(&self, request: RawRequest<'a>, config: &Value) -> Result<Verified<'a>, Rejected> {
-        // Configs are validated when saved; one that no longer parses refuses everything.
-        let auth = Auth::parse(config, Allowed::WithStandardWebhooks)
-            .map_err(|e| Rejected::unauthenticated("invalid_connection_config", e.join("; ")))?;
+    fn prepare(&self, config: &Value) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        Some(Box::new(Auth::parse(config, Allowed::WithStandardWebhooks)))
+    }
+
+    async fn verify<'a>(&self, request: RawRequest<'a>, config: &ConnectionConfig) -> Result<Verified<'a>, Rejected> {
+        let auth = prepared_auth(config, Allowed::WithStandardWebhooks)?;
+        let auth = auth.as_ref();
         let signed_id = auth.check(request.headers, request.body, request.now)?;
         // A delivery id outside the signature is trusted only when the signature covers
         // nothing else either (api_key, basic). With an HMAC of the body, whoever replays a
@@ -66,7 +81,7 @@ impl Sender for WebhookSender {
         Ok(Verified::new(request, delivery_id))
     }
 
-    fn normalize(&self, verified: &Verified<'_>, config: &Value) -> Result<Intake, Rejected> {
+    fn normalize(&self, verified: &Verified<'_>, config: &ConnectionConfig) -> Result<Intake, Rejected> {
         let body = verified.request().body;
         let text = std::str::from_utf8(body).map_err(|e| Rejected::undecodable("invalid_utf8", format!("body is not UTF-8: {e}")))?;
         let payload: Value =
@@ -133,6 +148,7 @@ mod tests {
     }
 
     async fn receive(headers: &HeaderMap, body: &[u8], config: &Value) -> Result<Intake, Rejected> {
+        let config = &ConnectionConfig::load(&WebhookSender, config.clone());
         let verified = WebhookSender.verify(request(headers, body), config).await?;
         WebhookSender.normalize(&verified, config)
     }
@@ -167,6 +183,21 @@ mod tests {
         headers.insert("x-delivery", "d-9".parse().unwrap());
         let Intake::Events { events, .. } = receive(&headers, b"{}", &config).await.unwrap() else { panic!() };
         assert_eq!(events[0].dedupe_key, "d-9");
+    }
+
+    #[tokio::test]
+    async fn the_auth_is_parsed_once_when_the_connection_is_loaded() {
+        let loaded = ConnectionConfig::load(&WebhookSender, config());
+        assert!(matches!(loaded.prepared::<Result<Auth, Vec<String>>>(), Some(Ok(Auth::HmacSha256 { .. }))));
+        // A config saved before a rule tightened, which no longer reads: every push is refused.
+        let broken = ConnectionConfig::load(&WebhookSender, json!({"auth": {"type": "hmac_sha256"}}));
+        let body = br#"{"a":1}"#;
+        let e = WebhookSender.verify(request(&signed("s3cret", body), body), &broken).await.unwrap_err();
+        assert_eq!((e.class, e.reason), (RejectClass::Unauthenticated, "invalid_connection_config"));
+        assert!(e.detail.contains("auth.header"), "{}", e.detail);
+        // Loaded without preparing (a caller that did not), the JSON is read on the spot.
+        let unprepared = ConnectionConfig::unprepared(config());
+        assert!(WebhookSender.verify(request(&signed("s3cret", body), body), &unprepared).await.is_ok());
     }
 
     #[tokio::test]

@@ -24,6 +24,7 @@ fn with_key(value: &str) -> HeaderMap {
 
 async fn receive(headers: &HeaderMap, body: &[u8], config: &Value) -> Result<Intake, Rejected> {
     let request = RawRequest { headers, query: None, body, push_url: "http://x/push/aws-eventbridge/1", now: Utc::now() };
+    let config = &ConnectionConfig::load(&EventBridgeSender, config.clone());
     let verified = EventBridgeSender.verify(request, config).await?;
     EventBridgeSender.normalize(&verified, config)
 }

@@ -16,7 +16,7 @@ use super::certs::CertStore;
 use super::envelope::{Envelope, MessageType};
 use crate::model::{EventKind, NewEvent, SubscriptionChange};
 use crate::sources::eventbridge::{self, Decoded};
-use crate::sources::{Handshake, Intake, RawRequest, Rejected, Sender, Verified};
+use crate::sources::{ConnectionConfig, Handshake, Intake, RawRequest, Rejected, Sender, Verified};
 
 pub struct SnsSender {
     certs: Arc<CertStore>,
@@ -39,13 +39,13 @@ fn allowed_topics(config: &Value) -> Vec<String> {
 
 #[async_trait::async_trait]
 impl Sender for SnsSender {
-    async fn verify<'a>(&self, request: RawRequest<'a>, config: &Value) -> Result<Verified<'a>, Rejected> {
+    async fn verify<'a>(&self, request: RawRequest<'a>, config: &ConnectionConfig) -> Result<Verified<'a>, Rejected> {
         let topics = allowed_topics(config);
         let envelope = super::verify::authenticate(request.body, request.headers, request.now, &topics, &self.certs).await?;
         Ok(Verified::new(request, Some(envelope.message_id().to_owned())))
     }
 
-    fn normalize(&self, verified: &Verified<'_>, _config: &Value) -> Result<Intake, Rejected> {
+    fn normalize(&self, verified: &Verified<'_>, _config: &ConnectionConfig) -> Result<Intake, Rejected> {
         // Already parsed once during verification; parsing again keeps `Verified` small.
         let envelope = Envelope::parse(verified.request().body)?;
         match envelope.message_type() {

@@ -16,7 +16,7 @@ use super::decode::decode;
 use super::envelope::PushMessage;
 use super::keys::GoogleKeys;
 use super::oidc::{verify_push_token, Expected};
-use crate::sources::{Intake, RawRequest, Rejected, Sender, Verified};
+use crate::sources::{ConnectionConfig, Intake, RawRequest, Rejected, Sender, Verified};
 
 pub struct PubSubSender {
     keys: Arc<GoogleKeys>,
@@ -44,7 +44,7 @@ fn text<'c>(config: &'c Value, key: &str) -> Option<&'c str> {
 
 #[async_trait::async_trait]
 impl Sender for PubSubSender {
-    async fn verify<'a>(&self, request: RawRequest<'a>, config: &Value) -> Result<Verified<'a>, Rejected> {
+    async fn verify<'a>(&self, request: RawRequest<'a>, config: &ConnectionConfig) -> Result<Verified<'a>, Rejected> {
         let Some(email) = text(config, "service_account_email") else {
             return Err(Rejected::unauthenticated("invalid_connection_config", "the connection has no service_account_email"));
         };
@@ -75,7 +75,7 @@ impl Sender for PubSubSender {
         Ok(Verified::new(request, None))
     }
 
-    fn normalize(&self, verified: &Verified<'_>, _config: &Value) -> Result<Intake, Rejected> {
+    fn normalize(&self, verified: &Verified<'_>, _config: &ConnectionConfig) -> Result<Intake, Rejected> {
         let request = verified.request();
         let message = PushMessage::from_request(request.headers, request.body)?;
         if message.is_heartbeat() {

@@ -11,14 +11,12 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use super::keys::MicrosoftKeys;
 use super::notifications::{self, Expected};
 use super::rich::{self, KeyCache};
 
 use super::{tokens, validation};
-use crate::sources::{Handshake, Intake, RawRequest, Rejected, Sender, Verified};
+use crate::sources::{ConnectionConfig, Handshake, Intake, RawRequest, Rejected, Sender, Verified};
 
 /// A decryption failure as a refusal. The notification's `clientState` already matched:
 /// content that fails its HMAC or names no key of ours is forged (unauthenticated), while
@@ -44,7 +42,7 @@ impl GraphSender {
 
 #[async_trait::async_trait]
 impl Sender for GraphSender {
-    async fn verify<'a>(&self, request: RawRequest<'a>, config: &Value) -> Result<Verified<'a>, Rejected> {
+    async fn verify<'a>(&self, request: RawRequest<'a>, config: &ConnectionConfig) -> Result<Verified<'a>, Rejected> {
         if let Some(token) = validation::token(request.query)? {
             return Ok(Verified::decoded(request, Intake::Handshake(Handshake::GraphValidation { token })));
         }
@@ -97,7 +95,7 @@ impl Sender for GraphSender {
         Ok(Verified::decoded(request, Intake::Batch(batch)))
     }
 
-    fn normalize(&self, verified: &Verified<'_>, _config: &Value) -> Result<Intake, Rejected> {
+    fn normalize(&self, verified: &Verified<'_>, _config: &ConnectionConfig) -> Result<Intake, Rejected> {
         verified
             .decoded_intake()
             .cloned()
