@@ -428,6 +428,12 @@ pub fn body_prefix(body: &[u8]) -> String {
     text[..end].to_owned()
 }
 
+/// Reads an optional field that, when present, must hold a value: `null` is refused, as
+/// the schema and the API refuse it (serde's `Option` alone would take `null` as absent).
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -214,7 +214,7 @@ impl Ingest {
                 let o365 = matches!(handshake, Handshake::O365Validation);
                 accepted.confirms = o365;
                 accepted.authenticated = o365 || matches!(handshake, Handshake::SnsSubscription { .. });
-                self.answer_handshake(handshake, &connection.config).await.map(|(change, answer)| {
+                self.answer_handshake(handshake).await.map(|(change, answer)| {
                     accepted.changes = change.into_iter().map(ReportedChange::always).collect();
                     Some(answer)
                 })
@@ -266,16 +266,18 @@ impl Ingest {
     ///
     /// A Graph validation is answered by echoing its token: that is what proves the
     /// endpoint to Graph, and the subscription counts as validated once it is committed.
-    async fn answer_handshake(&self, handshake: Handshake, config: &Value) -> Result<(Option<SubscriptionChange>, PushAccepted), Rejected> {
-        let (region, topic_arn, subscribe_url, token) = match handshake {
-            Handshake::SnsSubscription { region, topic_arn, subscribe_url, token, .. } => (region, topic_arn, subscribe_url, token),
+    async fn answer_handshake(&self, handshake: Handshake) -> Result<(Option<SubscriptionChange>, PushAccepted), Rejected> {
+        let (region, topic_arn, subscribe_url, token, auto_confirm) = match handshake {
+            Handshake::SnsSubscription { region, topic_arn, subscribe_url, token, auto_confirm, .. } => {
+                (region, topic_arn, subscribe_url, token, auto_confirm)
+            }
             Handshake::GraphValidation { token } => {
                 return Ok((Some(SubscriptionChange::Validated), PushAccepted::Validated { echo: Some(token) }));
             }
             // Authenticated by its Webhook-AuthID: it confirms like any first push.
             Handshake::O365Validation => return Ok((None, PushAccepted::Validated { echo: None })),
         };
-        if config.get("auto_confirm").and_then(Value::as_bool) == Some(false) {
+        if !auto_confirm {
             return Ok((Some(SubscriptionChange::Pending { confirmation_url: subscribe_url }), PushAccepted::AwaitingConfirmation));
         }
         match self.confirmer.confirm(&region, &topic_arn, &token, &subscribe_url).await {

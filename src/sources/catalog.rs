@@ -143,12 +143,6 @@ fn without_null(schema: &mut Value) {
     }
 }
 
-/// Reads an optional field that, when present, must hold a value: `null` is refused, as
-/// the schema and the API refuse it (serde's `Option` alone would take `null` as absent).
-pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(deserializer).map(Some)
-}
-
 /// The typed reading of `config` as `source`'s `Config`: the API refuses what it does not
 /// read, in the words of the deserializer, when [`super::config_check`] found nothing.
 pub fn read_typed(source: SourceKind, config: &Value) -> Result<(), String> {

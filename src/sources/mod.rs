@@ -129,7 +129,9 @@ impl Intake {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handshake {
     /// An SNS `SubscriptionConfirmation` from an allowed topic.
-    SnsSubscription { region: String, topic_arn: String, subscribe_url: String, token: String, message_id: String },
+    /// `auto_confirm`: the connection confirms at once; `false` keeps the SubscribeURL for
+    /// an admin (the sender reads it from its config).
+    SnsSubscription { region: String, topic_arn: String, subscribe_url: String, token: String, message_id: String, auto_confirm: bool },
     /// A Graph validation request: the decoded `validationToken` is echoed back as
     /// `text/plain`, which tells Graph the endpoint is ours.
     GraphValidation { token: Vec<u8> },

@@ -36,10 +36,10 @@ pub struct Config {
     pub auth: crate::verify::auth::AuthConfig,
     /// The header whose value is the delivery id with `api_key` or `basic` (default `webhook-id`).
     #[schemars(regex(pattern = crate::verify::auth::HEADER_NAME_PATTERN))]
-    #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+    #[serde(default, deserialize_with = "crate::model::present")]
     pub id_header: Option<String>,
     /// What the stored events are (default `alert`).
-    #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+    #[serde(default, deserialize_with = "crate::model::present")]
     pub event_kind: Option<WebhookEventKind>,
 }
 

@@ -51,7 +51,7 @@ pub enum AuthConfig {
     StandardWebhooks {
         secret: WhsecList,
         #[schemars(range(min = 1, max = 86_400))]
-        #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+        #[serde(default, deserialize_with = "crate::model::present")]
         tolerance_seconds: Option<i64>,
     },
 }

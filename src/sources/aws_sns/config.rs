@@ -20,11 +20,11 @@ pub struct Config {
     pub topic_arns: Vec<String>,
     /// Confirm a topic's subscription as soon as its confirmation arrives (default true);
     /// false keeps the SubscribeURL for an admin.
-    #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+    #[serde(default, deserialize_with = "crate::model::present")]
     pub auto_confirm: Option<bool>,
     /// pushgate publishes a heartbeat to this topic every `interval_seconds`; the topic
     /// must also be in `topic_arns`.
-    #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+    #[serde(default, deserialize_with = "crate::model::present")]
     pub canary: Option<Canary>,
 }
 

@@ -37,15 +37,27 @@ fn allowed_topics(config: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The topics of `config`, as prepared when the connection was loaded, else read now.
+fn topics_of(config: &ConnectionConfig) -> std::borrow::Cow<'_, [String]> {
+    match config.prepared::<Vec<String>>() {
+        Some(topics) => std::borrow::Cow::Borrowed(topics.as_slice()),
+        None => std::borrow::Cow::Owned(allowed_topics(config)),
+    }
+}
+
 #[async_trait::async_trait]
 impl Sender for SnsSender {
+    fn prepare(&self, config: &Value) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        Some(Box::new(allowed_topics(config)))
+    }
+
     async fn verify<'a>(&self, request: RawRequest<'a>, config: &ConnectionConfig) -> Result<Verified<'a>, Rejected> {
-        let topics = allowed_topics(config);
+        let topics = topics_of(config);
         let envelope = super::verify::authenticate(request.body, request.headers, request.now, &topics, &self.certs).await?;
         Ok(Verified::new(request, Some(envelope.message_id().to_owned())))
     }
 
-    fn normalize(&self, verified: &Verified<'_>, _config: &ConnectionConfig) -> Result<Intake, Rejected> {
+    fn normalize(&self, verified: &Verified<'_>, config: &ConnectionConfig) -> Result<Intake, Rejected> {
         // Already parsed once during verification; parsing again keeps `Verified` small.
         let envelope = Envelope::parse(verified.request().body)?;
         match envelope.message_type() {
@@ -59,6 +71,7 @@ impl Sender for SnsSender {
                     subscribe_url: subscribe_url.to_owned(),
                     token: token.to_owned(),
                     message_id: envelope.message_id().to_owned(),
+                    auto_confirm: config.get("auto_confirm").and_then(Value::as_bool) != Some(false),
                 }))
             }
             MessageType::UnsubscribeConfirmation => Ok(Intake::Lifecycle {

@@ -15,14 +15,14 @@ pub struct Config {
     pub service_account_email: String,
     /// The token audience the subscription was given (default: the push URL).
     #[schemars(length(min = 1))]
-    #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+    #[serde(default, deserialize_with = "crate::model::present")]
     pub audience: Option<String>,
     /// The subscriptions allowed to push (`projects/P/subscriptions/S`); left out, any.
     #[schemars(length(min = 1), inner(regex(pattern = "^projects/[^/]+/subscriptions/[^/]+$")))]
-    #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+    #[serde(default, deserialize_with = "crate::model::present")]
     pub subscriptions: Option<Vec<String>>,
     /// pushgate publishes a heartbeat to this topic every `interval_seconds`.
-    #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+    #[serde(default, deserialize_with = "crate::model::present")]
     pub canary: Option<Canary>,
 }
 

@@ -18,18 +18,18 @@ pub struct Config {
     pub client_state: String,
     /// The tenants whose notifications are accepted (`tenantId`); left out, any.
     #[schemars(inner(length(min = 1)))]
-    #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+    #[serde(default, deserialize_with = "crate::model::present")]
     pub tenant_ids: Option<Vec<String>>,
     /// The applications the validation tokens of rich notifications must name as their
     /// audience; required with `encryption_keys`.
     #[schemars(inner(length(min = 1)))]
-    #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+    #[serde(default, deserialize_with = "crate::model::present")]
     pub app_ids: Option<Vec<String>>,
     /// The RSA keys rich notifications are encrypted to, by `encryptionCertificateId`.
-    #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+    #[serde(default, deserialize_with = "crate::model::present")]
     pub encryption_keys: Option<Vec<EncryptionKey>>,
     /// The subscription pushgate creates and renews itself.
-    #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+    #[serde(default, deserialize_with = "crate::model::present")]
     pub subscription: Option<Subscription>,
 }
 
@@ -43,7 +43,7 @@ pub struct EncryptionKey {
     /// A PEM RSA private key (PRIVATE KEY or RSA PRIVATE KEY), 2048 to 4096 bits.
     pub private_key_pem: String,
     /// The PEM X.509 certificate of this key (checked against it when given).
-    #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+    #[serde(default, deserialize_with = "crate::model::present")]
     pub certificate_pem: Option<String>,
 }
 
@@ -63,6 +63,6 @@ pub struct Subscription {
     pub client_secret: String,
     /// The lifetime asked for, in minutes (capped by the resource's limit).
     #[schemars(range(min = 1, max = MAX_GRAPH_EXPIRATION_MINUTES))]
-    #[serde(default, deserialize_with = "crate::sources::catalog::present")]
+    #[serde(default, deserialize_with = "crate::model::present")]
     pub expiration_minutes: Option<i64>,
 }
