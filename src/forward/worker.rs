@@ -224,7 +224,11 @@ impl Run<'_> {
             if let Some(b) = batch.as_ref().filter(|b| b.new && !b.full && !linger.is_zero()) {
                 let age = b.records.first().map_or(chrono::Duration::zero(), |r| now() - r.event.received_at);
                 if let Some(left) = chrono::Duration::from_std(linger).ok().and_then(|l| (l - age).to_std().ok()).filter(|d| !d.is_zero()) {
-                    self.wait(left, &mut commits, false).await;
+                    if self.wait(left, &mut commits, false).await {
+                        // A nudge while the batch lingered: the settings are read first.
+                        refreshed = Instant::now().checked_sub(REFRESH).unwrap_or(refreshed);
+                        replay_checked = None;
+                    }
                     continue;
                 }
             }
@@ -469,12 +473,16 @@ impl Run<'_> {
     async fn wait(&self, timeout: Duration, commits: &mut watch::Receiver<u64>, on_commit: bool) -> bool {
         let mut stop = self.worker.stop.clone();
         let mut lost = self.lost.clone();
+        // In this order: a nudge that is already waiting (an admin paused the destination,
+        // then events were pushed) must win over the commits that came after it, or a
+        // batch would go out to a paused destination before the next refresh.
         tokio::select! {
-            _ = tokio::time::sleep(timeout) => false,
-            _ = commits.changed(), if on_commit => false,
-            _ = self.worker.nudge.notified() => true,
+            biased;
             _ = stop.wait_for(|s| *s) => false,
             _ = lost.wait_for(|l| *l) => false,
+            _ = self.worker.nudge.notified() => true,
+            _ = commits.changed(), if on_commit => false,
+            _ = tokio::time::sleep(timeout) => false,
         }
     }
 }
