@@ -140,21 +140,22 @@ impl Ingest {
             found => {
                 // A real connection pushed to the wrong route is recorded on it; else on none.
                 let on = found.map(|c| c.id);
-                self.refuse(route, on, false, "unknown_connection", "no connection with this id for this route", request.body, origin)
-                    .await;
+                let detail = "no connection with this id for this route";
+                self.refuse(Refusal::of(route, on, "unknown_connection", detail, request.body, origin)).await;
                 return Err(PushError::UnknownConnection);
             }
         };
         if connection.paused {
-            self.refuse(route, Some(id), false, "paused", "the connection is paused", request.body, origin).await;
+            self.refuse(Refusal::of(route, Some(id), "paused", "the connection is paused", request.body, origin)).await;
             return Err(PushError::Paused);
         }
         let sender = self.senders.get(connection.source);
         let verified = match sender.verify(request, &connection.config).await {
             Ok(v) => v,
             Err(rejected) => {
+                let refusal = Refusal::of(route, Some(id), rejected.reason, &rejected.detail, request.body, origin);
                 let unauthenticated = matches!(rejected.class, RejectClass::Unauthenticated | RejectClass::Malformed);
-                self.refuse(route, Some(id), unauthenticated, rejected.reason, &rejected.detail, request.body, origin).await;
+                self.refuse(Refusal { unauthenticated, ..refusal }).await;
                 return Err(PushError::Rejected(rejected));
             }
         };
@@ -232,7 +233,7 @@ impl Ingest {
                 Some(PushAccepted::KeptUndecodable { reason: rejected.reason })
             }
             Err(rejected) => {
-                self.refuse(route, Some(id), false, rejected.reason, &rejected.detail, request.body, origin).await;
+                self.refuse(Refusal::of(route, Some(id), rejected.reason, &rejected.detail, request.body, origin)).await;
                 return Err(PushError::Rejected(rejected));
             }
         };
@@ -310,7 +311,7 @@ impl Ingest {
             Some(id) => self.connection(id).await.ok().flatten().map(|c| c.id),
             None => None,
         };
-        self.refuse(route, known, false, reason, detail, body, origin).await;
+        self.refuse(Refusal::of(route, known, reason, detail, body, origin)).await;
     }
 
     /// Counts a push to a route that names no source. Nothing is kept: there is no
@@ -322,7 +323,7 @@ impl Ingest {
     /// The rejection row of an authentic but undecodable push, counted as a refusal.
     fn keep_undecodable(&self, route: SourceKind, id: Uuid, rejected: &Rejected, body: &[u8], origin: &Origin) -> NewRejection {
         self.metrics.rejection(route.as_str(), rejected.reason);
-        self.rejection(Some(id), &rejected.detail, rejected.reason, body, origin)
+        Refusal::of(route, Some(id), rejected.reason, &rejected.detail, body, origin).record()
     }
 
     /// The rejection row of one refused item of an acknowledged batch, unless this
@@ -358,34 +359,14 @@ impl Ingest {
         Ok(Some(self.connections.insert(loaded, generation)))
     }
 
-    fn rejection(&self, connection: Option<Uuid>, detail: &str, reason: &str, body: &[u8], origin: &Origin) -> NewRejection {
-        NewRejection {
-            connection_id: connection,
-            at: now(),
-            reason: reason.to_owned(),
-            source_addr: origin.source_addr.clone(),
-            detail: bounded_detail(detail),
-            body_prefix: record_prefix(body),
-        }
-    }
-
     /// Counts a refusal and keeps its record unless this connection is over its quota.
     /// Waits for the commit so a reader sees it, but never fails the caller.
-    #[allow(clippy::too_many_arguments)]
-    async fn refuse(
-        &self,
-        route: SourceKind,
-        connection: Option<Uuid>,
-        unauthenticated: bool,
-        reason: &str,
-        detail: &str,
-        body: &[u8],
-        origin: &Origin,
-    ) {
-        tracing::info!(connection = ?connection, reason, source_addr = ?origin.source_addr, "push refused");
+    async fn refuse(&self, refusal: Refusal<'_>) {
+        let Refusal { route, connection, unauthenticated, reason, .. } = refusal;
+        tracing::info!(connection = ?connection, reason, source_addr = ?refusal.origin.source_addr, "push refused");
         // Counted before the rate limit: the metric sees every refusal, kept or not.
         self.metrics.rejection(route.as_str(), reason);
-        let record = self.rejection_limit.check_key(&connection).is_ok().then(|| self.rejection(connection, detail, reason, body, origin));
+        let record = self.rejection_limit.check_key(&connection).is_ok().then(|| refusal.record());
         if record.is_none() && connection.is_none() {
             return; // Nothing to count and nothing to keep.
         }
@@ -398,6 +379,46 @@ impl Ingest {
     /// Drops rate-limiter state of keys that have been quiet, bounding its memory.
     pub fn tidy(&self) {
         self.rejection_limit.retain_recent();
+    }
+}
+
+/// One refused push: where it came, on which connection (when one has the id), why, and
+/// what arrived. Counted in the metrics and kept as a rejection record.
+#[derive(Clone, Copy)]
+struct Refusal<'a> {
+    route: SourceKind,
+    connection: Option<Uuid>,
+    /// Counts toward the connection's streak of failed authentication.
+    unauthenticated: bool,
+    reason: &'a str,
+    detail: &'a str,
+    body: &'a [u8],
+    origin: &'a Origin,
+}
+
+impl<'a> Refusal<'a> {
+    /// A refusal that is not an authentication failure.
+    fn of(
+        route: SourceKind,
+        connection: Option<Uuid>,
+        reason: &'a str,
+        detail: &'a str,
+        body: &'a [u8],
+        origin: &'a Origin,
+    ) -> Refusal<'a> {
+        Refusal { route, connection, unauthenticated: false, reason, detail, body, origin }
+    }
+
+    /// Its rejection record, with the body's bounded, masked prefix.
+    fn record(&self) -> NewRejection {
+        NewRejection {
+            connection_id: self.connection,
+            at: now(),
+            reason: self.reason.to_owned(),
+            source_addr: self.origin.source_addr.clone(),
+            detail: bounded_detail(self.detail),
+            body_prefix: record_prefix(self.body),
+        }
     }
 }
 
