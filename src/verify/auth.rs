@@ -56,6 +56,9 @@ pub enum AuthConfig {
     },
 }
 
+// The three variants below repeat those of `AuthConfig` on purpose: the schema must list
+// exactly the types a source accepts, and serde cannot share variants between two
+// internally tagged enums (newtype variants would lose `additionalProperties: false`).
 /// How each push proves it comes from the EventBridge API destination: its connection's
 /// authorization (Standard Webhooks is not among them).
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
