@@ -105,7 +105,7 @@ pub fn prepare_new(req: CreateRequest, key: &MasterKey, now: DateTime<Utc>) -> R
         id,
         tenant_id: req.tenant_id,
         name: req.name,
-        stream: req.stream.unwrap_or_else(|| source.default_stream().to_owned()),
+        stream: req.stream.unwrap_or_else(|| crate::sources::spec(source).default_stream.to_owned()),
         source,
         heartbeat_interval_seconds: req.heartbeat_interval_seconds,
         grace_seconds,

@@ -12,7 +12,9 @@ mod forwarding;
 
 pub use forwarding::*;
 
-/// The kinds of sender pushgate can receive from (INTERFACE.md section 2).
+/// The kinds of sender pushgate can receive from (INTERFACE.md section 2): the name that
+/// is stored. Everything else about a source (its route, default stream, config) is its
+/// sender's, in `sources::SOURCES`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
@@ -48,39 +50,6 @@ impl SourceKind {
 
     pub fn parse(name: &str) -> Option<SourceKind> {
         SourceKind::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-
-    /// Where this source pushes for connection `id`, under the configured public URL:
-    /// `{public_url}/push/{segment}/{id}`. The one place that URL is written.
-    pub fn push_url(self, public_url: &str, id: impl std::fmt::Display) -> String {
-        format!("{}/push/{}/{id}", public_url.trim_end_matches('/'), self.route_segment())
-    }
-
-    /// The path segment of the push route: `/push/{segment}/{id}`.
-    pub fn route_segment(self) -> &'static str {
-        match self {
-            SourceKind::AwsSns => "aws-sns",
-            SourceKind::AwsEventbridge => "aws-eventbridge",
-            SourceKind::GcpPubsub => "gcp-pubsub",
-            SourceKind::MsGraph => "ms-graph",
-            SourceKind::O365Activity => "o365-activity",
-            SourceKind::Webhook => "webhook",
-        }
-    }
-
-    pub fn from_route_segment(segment: &str) -> Option<SourceKind> {
-        SourceKind::ALL.into_iter().find(|s| s.route_segment() == segment)
-    }
-
-    /// The event table a consumer queries when the connection names none.
-    pub fn default_stream(self) -> &'static str {
-        match self {
-            SourceKind::AwsSns | SourceKind::AwsEventbridge => "cloud_aws_securityhub_alert",
-            SourceKind::GcpPubsub => "cloud_gcp_security_finding",
-            SourceKind::MsGraph => "cloud_ms_graph_alert",
-            SourceKind::O365Activity => "cloud_ms_o365_activity_log",
-            SourceKind::Webhook => "webhook_event",
-        }
     }
 }
 
@@ -160,13 +129,6 @@ pub struct Connection {
     pub canary: TaskOutcome,
     /// Graph subscription upkeep (connections with `config.subscription`).
     pub upkeep: TaskOutcome,
-}
-
-impl Connection {
-    /// The URL this connection's sender pushes to (see [`SourceKind::push_url`]).
-    pub fn push_url(&self, public_url: &str) -> String {
-        self.source.push_url(public_url, self.id)
-    }
 }
 
 /// The outcome of a background task's runs for one connection: the canary heartbeat
@@ -442,7 +404,6 @@ mod tests {
     fn source_names_round_trip() {
         for s in SourceKind::ALL {
             assert_eq!(SourceKind::parse(s.as_str()), Some(s));
-            assert_eq!(SourceKind::from_route_segment(s.route_segment()), Some(s));
         }
         assert_eq!(SourceKind::parse("aws-sns"), None);
     }

@@ -6,9 +6,9 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use pushgate::model::SourceKind;
+use pushgate::sources::aws_eventbridge::event::{self as eventbridge, Decoded};
 use pushgate::sources::aws_sns::certs::CertStore;
 use pushgate::sources::aws_sns::envelope::Envelope;
-use pushgate::sources::eventbridge::{self, Decoded};
 use pushgate::sources::ms_graph::rich::{self, DecryptionKeys};
 use pushgate::sources::{config_check, Intake, RawRequest, RejectClass, Senders};
 use pushgate::verify::auth::{Allowed, Auth};
@@ -237,8 +237,8 @@ proptest! {
         let config = pushgate::sources::ConnectionConfig::load(sender, config.clone());
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let request = RawRequest { headers: &map, query: None, body: &body, push_url: "http://x", now: chrono::Utc::now() };
-        let verified = runtime.block_on(sender.verify(request, &config)).expect("correctly signed");
-        match sender.normalize(&verified, &config) {
+        let decoded = runtime.block_on(sender.receive(request, &config)).expect("correctly signed");
+        match decoded {
             Ok(_) => prop_assert!(serde_json::from_slice::<Value>(&body).is_ok()),
             Err(e) => prop_assert_eq!(e.class, RejectClass::Undecodable),
         }
@@ -265,8 +265,8 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let map = HeaderMap::new();
         let request = RawRequest { headers: &map, query: query.as_deref(), body: &bytes, push_url: "http://x", now: chrono::Utc::now() };
-        match runtime.block_on(sender.verify(request, &config)) {
-            Ok(verified) => match sender.normalize(&verified, &config).unwrap() {
+        match runtime.block_on(sender.receive(request, &config)) {
+            Ok(decoded) => match decoded.unwrap() {
                 Intake::Handshake(_) => prop_assert!(query.unwrap_or_default().to_ascii_lowercase().contains("validationtoken")),
                 Intake::Batch(batch) => {
                     prop_assert!(String::from_utf8_lossy(&bytes).contains("the-client-state"));
@@ -295,10 +295,10 @@ proptest! {
         let config = pushgate::sources::ConnectionConfig::load(sender, config.clone());
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let request = RawRequest { headers: &map, query: None, body: &bytes, push_url: "http://x", now: chrono::Utc::now() };
-        match runtime.block_on(sender.verify(request, &config)) {
-            Ok(verified) => {
+        match runtime.block_on(sender.receive(request, &config)) {
+            Ok(decoded) => {
                 prop_assert_eq!(auth.as_deref(), Some("a1"));
-                if let Err(e) = sender.normalize(&verified, &config) {
+                if let Err(e) = decoded {
                     prop_assert_eq!(e.class, RejectClass::Undecodable);
                 }
             }
@@ -354,7 +354,7 @@ proptest! {
         let now = chrono::DateTime::parse_from_rfc3339("2026-03-06T20:01:00Z").unwrap().to_utc();
         let request = RawRequest { headers: &map, query: None, body: text.as_bytes(), push_url: "http://x", now };
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let result = runtime.block_on(sender.verify(request, &config));
+        let result = runtime.block_on(sender.receive(request, &config));
         prop_assert!(result.is_err(), "a changed message verified: {changes:?}");
     }
 

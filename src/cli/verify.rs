@@ -76,11 +76,11 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
     let refused = |reason: &str, detail: &str, verified: bool| json!({"verified": verified, "reason": reason, "detail": detail, "kind": null, "events": []});
     // Read once, as the server reads a connection when it loads it.
     let config = ConnectionConfig::load(sender, config);
-    let verified = match sender.verify(request, &config).await {
-        Ok(v) => v,
+    let decoded = match sender.receive(request, &config).await {
+        Ok(decoded) => decoded,
         Err(r) => return Ok((refused(r.reason, &r.detail, false), false)),
     };
-    let report = match sender.normalize(&verified, &config) {
+    let report = match decoded {
         Ok(intake) => {
             let events: Vec<Value> = match &intake {
                 Intake::Events { events, stream: hint, .. } => events.iter().map(|e| event(e, source, &connection, *hint)).collect(),
@@ -124,14 +124,14 @@ fn default_url(source: SourceKind, connection: &Value, config_file: Option<&std:
         .or_else(|| std::env::var("PUSHGATE_PUBLIC_URL").ok())
         .unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let id = connection.get("id").and_then(Value::as_str).unwrap_or("00000000-0000-0000-0000-000000000000");
-    source.push_url(&base, id)
+    crate::sources::push_url(source, &base, id)
 }
 
 /// An event as the server would store it; the sender's stream `hint` applies, as there,
 /// while the connection keeps its source's default stream.
 fn event(e: &NewEvent, source: SourceKind, connection: &Value, hint: Option<&str>) -> Value {
-    let stream = connection.get("stream").and_then(Value::as_str).unwrap_or(source.default_stream());
-    let stream = hint.filter(|_| stream == source.default_stream()).unwrap_or(stream);
+    let stream = connection.get("stream").and_then(Value::as_str).unwrap_or(crate::sources::spec(source).default_stream);
+    let stream = hint.filter(|_| stream == crate::sources::spec(source).default_stream).unwrap_or(stream);
     json!({
         "id": null,
         "connection_id": connection.get("id"),

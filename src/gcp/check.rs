@@ -90,7 +90,7 @@ fn same_url(a: &str, b: &str) -> bool {
 }
 
 async fn check(store: &dyn Store, api: &PubSubApi, public_url: &str, connection: &Connection) {
-    let push_url = connection.push_url(public_url);
+    let push_url = crate::sources::connection_push_url(connection, public_url);
     let lost = connection.facts.subscription_lost();
     let change = match verdict(api, &push_url, connection).await {
         None => return,

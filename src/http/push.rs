@@ -16,22 +16,23 @@ use super::extract::ApiPath as Path;
 use super::AppState;
 use crate::ingest::{Origin, PushAccepted, PushError};
 use crate::model::{now, SourceKind};
-use crate::sources::{RawRequest, RejectClass};
+use crate::sources::{self, RawRequest, RejectClass, StoredAnswer, UnauthenticatedAnswer};
 
-/// The status a sender reads as "stored, stop retrying".
+/// The status a sender reads as "stored, stop retrying"; each sender names its own
+/// ([`crate::sources::SourceSpec::stored`]) and this is the one place it becomes a code.
 fn stored_status(source: SourceKind) -> StatusCode {
-    match source {
-        SourceKind::GcpPubsub => StatusCode::NO_CONTENT,
-        SourceKind::MsGraph => StatusCode::ACCEPTED,
-        _ => StatusCode::OK,
+    match sources::spec(source).stored {
+        StoredAnswer::Ok => StatusCode::OK,
+        StoredAnswer::Accepted => StatusCode::ACCEPTED,
+        StoredAnswer::NoContent => StatusCode::NO_CONTENT,
     }
 }
 
 /// The status for a push whose credentials or signature are missing or wrong.
 fn unauthenticated_status(source: SourceKind) -> StatusCode {
-    match source {
-        SourceKind::AwsEventbridge | SourceKind::Webhook | SourceKind::O365Activity => StatusCode::UNAUTHORIZED,
-        SourceKind::AwsSns | SourceKind::GcpPubsub | SourceKind::MsGraph => StatusCode::FORBIDDEN,
+    match sources::spec(source).unauthenticated {
+        UnauthenticatedAnswer::Unauthorized => StatusCode::UNAUTHORIZED,
+        UnauthenticatedAnswer::Forbidden => StatusCode::FORBIDDEN,
     }
 }
 
@@ -49,8 +50,8 @@ pub async fn push(
 ) -> Response {
     let lifecycle = route.as_str().ends_with("/lifecycle");
     let suffix = if lifecycle { "/lifecycle" } else { "" };
-    // Only Graph has a lifecycle URL.
-    let source = SourceKind::from_route_segment(&segment).filter(|s| !lifecycle || *s == SourceKind::MsGraph);
+    // Only a source that says so (Graph) has a lifecycle URL.
+    let source = sources::from_route_segment(&segment).filter(|s| !lifecycle || sources::spec(*s).lifecycle_route);
     let Some(source) = source else {
         state.ingest.refuse_unknown_route();
         return ApiError::not_found("unknown_route", format!("no push route /push/{segment}/{{id}}{suffix}")).into_response();
@@ -96,7 +97,7 @@ async fn receive(
         state.ingest.refuse_early(source, None, "invalid_connection_id", &detail, &body, &origin).await;
         return ApiError::bad_request("invalid_connection_id", detail).into_response();
     };
-    let push_url = format!("{}{suffix}", source.push_url(&state.public_url, id));
+    let push_url = format!("{}{suffix}", sources::push_url(source, &state.public_url, id));
     let request = RawRequest { headers: &headers, query: uri.query(), body: &body, push_url: &push_url, now: now() };
     match state.ingest.push(source, id, request, &origin).await {
         Ok(accepted) => accepted_response(source, accepted),

@@ -49,7 +49,7 @@ pub fn connection(c: &Connection, public_url: &str, now: DateTime<Utc>) -> Value
         "name": c.name,
         "source": c.source.as_str(),
         "stream": c.stream,
-        "push_url": c.push_url(public_url),
+        "push_url": crate::sources::connection_push_url(c, public_url),
         "status": status.as_str(),
         "status_message": message,
         "created_at": time(c.created_at),

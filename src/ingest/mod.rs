@@ -7,13 +7,12 @@
 
 mod cache;
 mod group_commit;
+mod plan;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use serde_json::Value;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 pub use cache::LoadedConnection;
@@ -23,12 +22,9 @@ use crate::aws::{ConfirmError, Confirmer};
 use crate::crypto::MasterKey;
 use crate::metrics::Metrics;
 use crate::microsoft::UpkeepHandle;
-use crate::model::{body_prefix, now, NewEvent, NewRejection, ReportedChange, SourceKind, SubscriptionChange};
-use crate::sources::{Handshake, Intake, RawRequest, RejectClass, Rejected, Senders};
-use crate::store::{Accepted, OpOutcome, Refused, Store, WriteOp};
-
-/// Longest dedupe key kept as it is; longer keys are stored as their SHA-256.
-const MAX_DEDUPE_KEY: usize = 512;
+use crate::model::{body_prefix, now, NewRejection, SourceKind, SubscriptionChange};
+use crate::sources::{Handshake, RawRequest, RejectClass, Rejected, Senders};
+use crate::store::{OpOutcome, Refused, Store, WriteOp};
 
 /// Rejection rows kept per connection: a burst, then a steady trickle.
 const REJECTIONS_PER_SECOND: u32 = 5;
@@ -150,8 +146,8 @@ impl Ingest {
             return Err(PushError::Paused);
         }
         let sender = self.senders.get(connection.source);
-        let verified = match sender.verify(request, &connection.config).await {
-            Ok(v) => v,
+        let decoded = match sender.receive(request, &connection.config).await {
+            Ok(decoded) => decoded,
             Err(rejected) => {
                 let refusal = Refusal::of(route, Some(id), rejected.reason, &rejected.detail, request.body, origin);
                 let unauthenticated = matches!(rejected.class, RejectClass::Unauthenticated | RejectClass::Malformed);
@@ -159,106 +155,51 @@ impl Ingest {
                 return Err(PushError::Rejected(rejected));
             }
         };
-        let received_at = request.now;
-        let mut accepted = Accepted {
-            connection_id: id,
-            tenant_id: connection.tenant_id.clone(),
-            source: connection.source,
-            stream: connection.stream.clone(),
-            received_at,
-            events: Vec::new(),
-            heartbeat: false,
-            confirms: true,
-            authenticated: true,
-            kept_rejections: Vec::new(),
-            changes: Vec::new(),
+        let mut plan = match plan::plan(decoded, &connection, request.now) {
+            Ok(plan) => plan,
+            Err(rejected) => return Err(self.refuse_decoded(route, id, rejected, request.body, origin).await),
         };
-        // Items of a batch refused on their own, counted in the answer.
-        let mut refused_items = 0u32;
-        // What the push asks for; a handshake is answered here (it may call the cloud).
-        let decoded: Result<Option<PushAccepted>, Rejected> = match sender.normalize(&verified, &connection.config) {
-            Ok(Intake::Events { events, heartbeat, stream }) => {
-                accepted.events = events.into_iter().map(sanitize).collect();
-                accepted.heartbeat = heartbeat;
-                // A stream the admin chose wins over the sender's hint.
-                if let Some(hint) = stream.filter(|_| connection.stream == connection.source.default_stream()) {
-                    accepted.stream = hint.to_owned();
-                }
-                Ok(None)
+        // A handshake is answered before the write (it may call the cloud).
+        if let Some(handshake) = plan.handshake.take() {
+            match self.answer_handshake(handshake).await {
+                Ok((change, answer)) => plan.answered(change, answer),
+                Err(rejected) => match plan.undecodable(rejected) {
+                    Ok(kept) => plan = kept,
+                    Err(rejected) => return Err(self.refuse_decoded(route, id, rejected, request.body, origin).await),
+                },
             }
-            Ok(Intake::Lifecycle { event, change }) => {
-                let event = sanitize(event);
-                accepted.changes = vec![ReportedChange { change, event_key: Some(event.dedupe_key.clone()) }];
-                accepted.events = vec![event];
-                accepted.confirms = false;
-                Ok(Some(PushAccepted::Lifecycle))
-            }
-            Ok(Intake::Batch(batch)) => {
-                accepted.events = batch.events.into_iter().map(sanitize).collect();
-                // A key the sanitizer shortened is shortened the same way for its change.
-                accepted.changes = batch
-                    .changes
-                    .into_iter()
-                    .map(|c| ReportedChange { event_key: c.event_key.map(sanitize_key), change: c.change })
-                    .collect();
-                refused_items = batch.refused.len() as u32;
-                // One body prefix for every refused item of the push: masking re-reads the body.
-                let prefix = if batch.refused.is_empty() { String::new() } else { record_prefix(request.body) };
-                accepted.kept_rejections = batch.refused.iter().filter_map(|r| self.refused_item(route, id, r, &prefix, origin)).collect();
-                Ok(None)
-            }
-            Ok(Intake::Handshake(handshake)) => {
-                // A Graph validation carries no credential: it neither confirms a connection
-                // as an authenticated push does (its `Validated` change confirms only one
-                // never confirmed) nor breaks a run of refused pushes. An O365 validation
-                // is authenticated by its Webhook-AuthID and confirms like any push.
-                let o365 = matches!(handshake, Handshake::O365Validation);
-                accepted.confirms = o365;
-                accepted.authenticated = o365 || matches!(handshake, Handshake::SnsSubscription { .. });
-                self.answer_handshake(handshake).await.map(|(change, answer)| {
-                    accepted.changes = change.into_iter().map(ReportedChange::always).collect();
-                    Some(answer)
-                })
-            }
-            Ok(Intake::Heartbeat) => {
-                accepted.heartbeat = true;
-                Ok(Some(PushAccepted::Heartbeat))
-            }
-            Err(rejected) => Err(rejected),
-        };
-        let answer = match decoded {
-            Ok(answer) => answer,
-            Err(rejected) if rejected.class == RejectClass::Undecodable => {
-                accepted.kept_rejections = vec![self.keep_undecodable(route, id, &rejected, request.body, origin)];
-                Some(PushAccepted::KeptUndecodable { reason: rejected.reason })
-            }
-            Err(rejected) => {
-                self.refuse(Refusal::of(route, Some(id), rejected.reason, &rejected.detail, request.body, origin)).await;
-                return Err(PushError::Rejected(rejected));
-            }
-        };
+        }
+        if let Some(rejected) = &plan.undecodable {
+            plan.accepted.kept_rejections = vec![self.keep_undecodable(route, id, rejected, request.body, origin)];
+        }
+        let refused_items = plan.refused_items.len() as u32;
+        if refused_items > 0 {
+            // One body prefix for every refused item of the push: masking re-reads the body.
+            let prefix = record_prefix(request.body);
+            plan.accepted.kept_rejections =
+                plan.refused_items.iter().filter_map(|r| self.refused_item(route, id, r, &prefix, origin)).collect();
+        }
         // A reauthorization request or a removal is for the upkeep to answer, now rather
         // than at its next pass (it works in the background, off this push's path).
-        let for_upkeep = accepted
-            .changes
-            .iter()
-            .any(|c| matches!(c.change, SubscriptionChange::ReauthorizationRequired { .. } | SubscriptionChange::Removed { .. }))
-            && connection.source == SourceKind::MsGraph;
-        let outcome = self.writer.submit(WriteOp::Accept(accepted)).await;
-        if for_upkeep && matches!(outcome, Ok(OpOutcome::Accepted { stored: 1.., .. })) {
+        let for_upkeep = plan.for_upkeep();
+        let outcome = self.writer.submit(WriteOp::Accept(plan.accepted)).await;
+        if for_upkeep && outcome.as_ref().is_ok_and(plan::stored_any) {
             self.graph_upkeep.nudge(id);
         }
         match outcome {
-            Ok(OpOutcome::Accepted { stored, duplicates }) => Ok(answer.unwrap_or(if refused_items > 0 {
-                PushAccepted::StoredPartly { stored, duplicates, refused: refused_items }
-            } else {
-                PushAccepted::Stored { stored, duplicates }
-            })),
+            Ok(OpOutcome::Accepted { stored, duplicates }) => Ok(plan::Plan::answer_after(plan.answer, refused_items, stored, duplicates)),
             Ok(OpOutcome::ConnectionGone) => Err(PushError::UnknownConnection),
             Ok(OpOutcome::Refused) => Err(PushError::StoreUnavailable),
             Err(CommitError::Overloaded) => Err(PushError::Overloaded),
             Err(CommitError::Failed(_) | CommitError::Closed) => Err(PushError::StoreUnavailable),
         }
+    }
+
+    /// Records a verified push that is refused all the same (its decoding, or its
+    /// handshake, failed in a way the sender should hear), and the error it is answered.
+    async fn refuse_decoded(&self, route: SourceKind, id: Uuid, rejected: Rejected, body: &[u8], origin: &Origin) -> PushError {
+        self.refuse(Refusal::of(route, Some(id), rejected.reason, &rejected.detail, body, origin)).await;
+        PushError::Rejected(rejected)
     }
 
     /// Confirms a verified subscription request, or keeps it for an admin. A refused
@@ -440,42 +381,9 @@ fn bounded_detail(detail: &str) -> String {
     detail[..end].replace('\0', "\u{fffd}")
 }
 
-/// Makes an event storable in both backends: PostgreSQL's `jsonb` and `text` refuse NUL
-/// characters, and a very long sender id is kept as its hash.
-fn sanitize(mut event: NewEvent) -> NewEvent {
-    event.dedupe_key = sanitize_key(event.dedupe_key);
-    strip_nul(&mut event.payload);
-    event
-}
-
-fn sanitize_key(key: String) -> String {
-    if key.len() > MAX_DEDUPE_KEY || key.contains('\0') {
-        format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
-    } else {
-        key
-    }
-}
-
-fn strip_nul(value: &mut Value) {
-    match value {
-        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{fffd}"),
-        Value::Array(items) => items.iter_mut().for_each(strip_nul),
-        Value::Object(map) => {
-            if map.keys().any(|k| k.contains('\0')) {
-                let old = std::mem::take(map);
-                *map = old.into_iter().map(|(k, v)| (k.replace('\0', "\u{fffd}"), v)).collect();
-            }
-            map.values_mut().for_each(strip_nul);
-        }
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::EventKind;
-    use serde_json::json;
 
     #[test]
     fn details_are_bounded_on_a_character_boundary() {
@@ -483,19 +391,5 @@ mod tests {
         let cut = bounded_detail(&long);
         assert!(cut.len() <= MAX_DETAIL && cut.chars().all(|c| c == 'é'));
         assert_eq!(bounded_detail("a\0b"), "a\u{fffd}b");
-    }
-
-    #[test]
-    fn sanitize_removes_nul_and_bounds_keys() {
-        let e = sanitize(NewEvent {
-            dedupe_key: "k".repeat(600),
-            kind: EventKind::Alert,
-            occurred_at: None,
-            payload: json!({"a\u{0}": ["x\u{0}y", {"b": "\u{0}"}]}),
-        });
-        assert!(e.dedupe_key.starts_with("sha256:") && e.dedupe_key.len() == 71);
-        assert_eq!(e.payload, json!({"a\u{fffd}": ["x\u{fffd}y", {"b": "\u{fffd}"}]}));
-        let short = sanitize(NewEvent { dedupe_key: "id-1".into(), kind: EventKind::Alert, occurred_at: None, payload: json!(1) });
-        assert_eq!(short.dedupe_key, "id-1");
     }
 }

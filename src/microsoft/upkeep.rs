@@ -338,7 +338,7 @@ impl Upkeep {
             Ok(None) => return None,
             Err(e) => return Some(self.record(connection, Err(format!("the subscription settings are unusable: {e}")), "").await),
         };
-        let fingerprint = settings.fingerprint(&connection.push_url(&self.public_url));
+        let fingerprint = settings.fingerprint(&crate::sources::connection_push_url(connection, &self.public_url));
         let action = decide(&connection.facts, settings.lifetime, &fingerprint, now());
         if action == Action::Nothing {
             return None;
@@ -389,7 +389,7 @@ impl Upkeep {
     }
 
     async fn create(&self, connection: &Connection, settings: &Settings, reason: &str) -> Result<Acted, String> {
-        let push_url = connection.push_url(&self.public_url);
+        let push_url = crate::sources::connection_push_url(connection, &self.public_url);
         let new = NewSubscription {
             change_type: settings.change_type.clone(),
             lifecycle_notification_url: format!("{push_url}/lifecycle"),

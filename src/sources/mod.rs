@@ -1,15 +1,18 @@
-//! The senders. Each one turns a raw push (headers + the exact body bytes) into a
-//! [`Verified`] proof, then into an [`Intake`] the ingest pipeline stores.
+//! The senders, one folder each, and their registry ([`SOURCES`], [`Senders`]).
+//!
+//! A sender ([`Source`]) provides: its [`SourceSpec`] (route segment, default stream,
+//! secret fields, heartbeat, the answers its retry rules need, its config's keys, rules
+//! and JSON Schema), the settings it reads from a connection's config once when the
+//! connection is loaded, its check over the raw bytes (a [`Verified`] proof carrying what
+//! it parsed) and its decoding of that proof into an [`Intake`] the ingest pipeline stores.
 //!
 //! A sender depends on `model` and `verify` only; it never touches the store or HTTP
-//! types beyond the `http` crate's header map. A new sender is one module here plus one
-//! line in [`Senders::get`].
+//! types beyond the `http` crate's header map.
 
 pub mod aws_eventbridge;
 pub mod aws_sns;
 pub mod catalog;
 pub mod config_check;
-pub mod eventbridge;
 pub mod gcp_pubsub;
 pub mod ms_graph;
 pub mod o365_activity;
@@ -47,32 +50,29 @@ impl std::fmt::Debug for RawRequest<'_> {
     }
 }
 
-/// Proof that a push passed its sender's authentication. Only this module's senders
-/// can make one, so nothing unverified reaches `normalize`.
+/// Proof that a push passed its sender's authentication, carrying what checking it
+/// parsed (`P`: the SNS envelope, the Graph batch, a signed delivery id, or nothing). Only
+/// this module's senders can make one, and [`Source::normalize`] takes it by value, so
+/// nothing unverified is decoded and nothing verified is parsed twice.
 #[derive(Debug)]
-pub struct Verified<'a> {
+pub struct Verified<'a, P> {
     request: RawRequest<'a>,
-    /// A delivery id the sender signed or supplied, usable as a dedupe key.
-    pub delivery_id: Option<String>,
-    /// What the push decoded to, when verifying it meant decoding it already (a Graph
-    /// batch is checked item by item, and a rich notification is authenticated by
-    /// decrypting it).
-    decoded: Option<Intake>,
+    payload: P,
 }
 
-impl<'a> Verified<'a> {
-    pub(in crate::sources) fn new(request: RawRequest<'a>, delivery_id: Option<String>) -> Verified<'a> {
-        Verified { request, delivery_id, decoded: None }
-    }
-    pub(in crate::sources) fn decoded(request: RawRequest<'a>, intake: Intake) -> Verified<'a> {
-        Verified { request, delivery_id: None, decoded: Some(intake) }
-    }
-    /// The intake decoded during verification, if any.
-    pub(in crate::sources) fn decoded_intake(&self) -> Option<&Intake> {
-        self.decoded.as_ref()
+impl<'a, P> Verified<'a, P> {
+    pub(in crate::sources) fn new(request: RawRequest<'a>, payload: P) -> Verified<'a, P> {
+        Verified { request, payload }
     }
     pub fn request(&self) -> &RawRequest<'a> {
         &self.request
+    }
+    pub fn payload(&self) -> &P {
+        &self.payload
+    }
+    /// The request and what verification parsed from it.
+    pub fn into_parts(self) -> (RawRequest<'a>, P) {
+        (self.request, self.payload)
     }
 }
 
@@ -139,29 +139,25 @@ pub enum Handshake {
     O365Validation,
 }
 
-/// A connection's full (unsealed) config, with what its sender read from it once, when
-/// the connection was loaded ([`Sender::prepare`]): a push then checks against the parsed
-/// settings instead of parsing the JSON again. Derefs to the JSON for everything else.
+/// A connection's full (unsealed) config, with the settings its sender read from it once,
+/// when the connection was loaded ([`Source::prepare`]): a push then checks against the
+/// parsed settings instead of parsing the JSON again. Derefs to the JSON for everything
+/// else.
 pub struct ConnectionConfig {
     json: Value,
-    prepared: Option<Box<dyn std::any::Any + Send + Sync>>,
+    prepared: Option<Result<Box<dyn std::any::Any + Send + Sync>, Rejected>>,
 }
 
 impl ConnectionConfig {
     /// `json` as `sender` reads it.
     pub fn load(sender: &dyn Sender, json: Value) -> ConnectionConfig {
-        let prepared = sender.prepare(&json);
+        let prepared = Some(sender.prepare_any(&json));
         ConnectionConfig { json, prepared }
     }
 
-    /// A config with nothing prepared (a sender then reads the JSON itself).
+    /// A config with nothing prepared: the sender prepares it on each push.
     pub fn unprepared(json: Value) -> ConnectionConfig {
         ConnectionConfig { json, prepared: None }
-    }
-
-    /// What the sender prepared, when it prepared a `T`.
-    pub fn prepared<T: 'static>(&self) -> Option<&T> {
-        self.prepared.as_ref().and_then(|p| p.downcast_ref::<T>())
     }
 }
 
@@ -172,21 +168,149 @@ impl std::ops::Deref for ConnectionConfig {
     }
 }
 
-/// A sender: verification over the raw bytes, then decoding.
+/// What one sender is: a static description ([`SourceSpec`]), the settings it reads from
+/// a connection's config once, its check over the raw bytes and its decoding of what the
+/// check proved. Senders are used through the object-safe [`Sender`], which every
+/// `Source` is.
+#[async_trait::async_trait]
+pub trait Source: Send + Sync + 'static {
+    /// What a push is checked against, read from the connection's config when the
+    /// connection is loaded.
+    type Settings: Send + Sync + 'static;
+    /// What verification proved and parsed, handed to [`Source::normalize`] by value.
+    type Proof: Send;
+
+    fn spec(&self) -> &'static SourceSpec;
+
+    /// Reads a connection's config (validated when saved). A config that no longer reads
+    /// refuses every push, in the sender's own words.
+    fn prepare(&self, config: &Value) -> Result<Self::Settings, Rejected>;
+
+    /// Checks the push over its raw bytes against the connection's settings.
+    async fn verify<'a>(&self, request: RawRequest<'a>, settings: &Self::Settings) -> Result<Verified<'a, Self::Proof>, Rejected>;
+
+    /// Decodes a verified push; failures here are usually [`RejectClass::Undecodable`].
+    fn normalize(&self, verified: Verified<'_, Self::Proof>, settings: &Self::Settings) -> Result<Intake, Rejected>;
+}
+
+/// A sender as ingest and `pushgate verify` use it, whatever its settings and proof.
 #[async_trait::async_trait]
 pub trait Sender: Send + Sync {
-    /// Reads a connection's config once, when the connection is loaded; what it returns is
-    /// handed back on every push as [`ConnectionConfig::prepared`]. `None`: nothing to
-    /// prepare, or a config that does not read (then `verify` refuses, in its own words).
-    fn prepare(&self, _config: &Value) -> Option<Box<dyn std::any::Any + Send + Sync>> {
-        None
+    fn spec(&self) -> &'static SourceSpec;
+
+    /// [`Source::prepare`], boxed for the connection cache.
+    fn prepare_any(&self, config: &Value) -> Result<Box<dyn std::any::Any + Send + Sync>, Rejected>;
+
+    /// Verifies the push, then decodes it. `Err`: not verified (refused); `Ok(Err)`:
+    /// verified, but it cannot be decoded.
+    async fn receive(&self, request: RawRequest<'_>, config: &ConnectionConfig) -> Result<Result<Intake, Rejected>, Rejected>;
+}
+
+#[async_trait::async_trait]
+impl<S: Source> Sender for S {
+    fn spec(&self) -> &'static SourceSpec {
+        Source::spec(self)
     }
 
-    /// Checks the push against the connection's full (unsealed) `config`.
-    async fn verify<'a>(&self, request: RawRequest<'a>, config: &ConnectionConfig) -> Result<Verified<'a>, Rejected>;
+    fn prepare_any(&self, config: &Value) -> Result<Box<dyn std::any::Any + Send + Sync>, Rejected> {
+        self.prepare(config).map(|settings| Box::new(settings) as Box<dyn std::any::Any + Send + Sync>)
+    }
 
-    /// Decodes a verified push; failures here are [`RejectClass::Undecodable`].
-    fn normalize(&self, verified: &Verified<'_>, config: &ConnectionConfig) -> Result<Intake, Rejected>;
+    async fn receive(&self, request: RawRequest<'_>, config: &ConnectionConfig) -> Result<Result<Intake, Rejected>, Rejected> {
+        let prepared_now;
+        let settings: &S::Settings = match &config.prepared {
+            Some(Ok(prepared)) => match prepared.downcast_ref::<S::Settings>() {
+                Some(settings) => settings,
+                // Prepared by another sender (a connection read under the wrong source).
+                None => {
+                    prepared_now = self.prepare(config)?;
+                    &prepared_now
+                }
+            },
+            Some(Err(refused)) => return Err(refused.clone()),
+            None => {
+                prepared_now = self.prepare(config)?;
+                &prepared_now
+            }
+        };
+        let verified = self.verify(request, settings).await?;
+        Ok(self.normalize(verified, settings))
+    }
+}
+
+/// The status a sender reads as "stored, stop retrying" (INTERFACE.md section 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredAnswer {
+    /// 200 with the JSON answer.
+    Ok,
+    /// 202 with the JSON answer (Graph).
+    Accepted,
+    /// 204 and no body (Pub/Sub).
+    NoContent,
+}
+
+/// The status for a push whose credentials or signature are missing or wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnauthenticatedAnswer {
+    /// 401: a credential the sender can be asked for (shared secrets, API keys).
+    Unauthorized,
+    /// 403: a signature or token that does not hold.
+    Forbidden,
+}
+
+/// What pushgate says of one source: its route, where its events go by default, its
+/// config's schema and secrets, its heartbeat and how its retry rules read an answer.
+/// Each sender's module holds its own; [`SOURCES`] lists them.
+#[derive(Debug)]
+pub struct SourceSpec {
+    pub kind: SourceKind,
+    /// The `{source}` of `/push/{source}/{id}`.
+    pub route_segment: &'static str,
+    /// Whether the source also pushes to `/push/{source}/{id}/lifecycle` (Graph).
+    pub lifecycle_route: bool,
+    /// The event table a consumer queries when the connection names none.
+    pub default_stream: &'static str,
+    /// Where each secret sits in the config (`auth.secret`, `encryption_keys[].private_key_pem`):
+    /// write-only, sealed at rest, shown as `***`.
+    pub secret_fields: &'static [&'static str],
+    /// What counts as this source's heartbeat, in words.
+    pub heartbeat: &'static str,
+    pub stored: StoredAnswer,
+    pub unauthenticated: UnauthenticatedAnswer,
+    /// The top-level keys its config may have.
+    pub config_keys: &'static [&'static str],
+    /// Adds every problem with a config object to `errors`, in words for a person.
+    pub check_config: fn(&serde_json::Map<String, Value>, &mut Vec<String>),
+    /// The config's JSON Schema (draft 2020-12), generated from the typed config.
+    pub config_schema: fn() -> Value,
+    /// Reads a config as the typed config the schema is generated from.
+    pub read_config: fn(&Value) -> Result<(), String>,
+}
+
+/// Every source, in the order of [`SourceKind::ALL`]. The registry: a new sender is one
+/// folder here, its `SourceKind` variant, its line below and its instance in [`Senders`].
+pub const SOURCES: [&SourceSpec; 6] =
+    [&aws_sns::SPEC, &aws_eventbridge::SPEC, &gcp_pubsub::SPEC, &ms_graph::SPEC, &o365_activity::SPEC, &webhook::SPEC];
+
+/// What pushgate says of `source`.
+pub fn spec(source: SourceKind) -> &'static SourceSpec {
+    SOURCES.iter().copied().find(|s| s.kind == source).expect("every source kind is in SOURCES")
+}
+
+/// The source whose push route is `/push/{segment}/...`.
+pub fn from_route_segment(segment: &str) -> Option<SourceKind> {
+    SOURCES.iter().find(|s| s.route_segment == segment).map(|s| s.kind)
+}
+
+/// Where `source` pushes for connection `id`, under the configured public URL (the URL an
+/// admin gives the cloud, and the audience a Pub/Sub token names by default).
+pub fn push_url(source: SourceKind, public_url: &str, id: impl std::fmt::Display) -> String {
+    format!("{}/push/{}/{id}", public_url.trim_end_matches('/'), spec(source).route_segment)
+}
+
+/// The push URL of `connection`.
+pub fn connection_push_url(connection: &crate::model::Connection, public_url: &str) -> String {
+    push_url(connection.source, public_url, connection.id)
 }
 
 /// Every sender pushgate has, built once with what they need (the SNS certificate store,
@@ -217,14 +341,19 @@ impl Senders {
     /// The sender of a source.
     pub fn get(&self, source: SourceKind) -> &dyn Sender {
         match source {
-            SourceKind::Webhook => &webhook::WebhookSender,
             SourceKind::AwsSns => &self.sns,
             SourceKind::AwsEventbridge => &aws_eventbridge::EventBridgeSender,
             SourceKind::GcpPubsub => &self.pubsub,
             SourceKind::MsGraph => &self.graph,
             SourceKind::O365Activity => &o365_activity::O365ActivitySender,
+            SourceKind::Webhook => &webhook::WebhookSender,
         }
     }
+}
+
+/// Reads `config` as `T`, for [`SourceSpec::read_config`].
+pub(in crate::sources) fn read_typed<T: serde::de::DeserializeOwned>(config: &Value) -> Result<(), String> {
+    T::deserialize(config).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// A JSON value's type, for refusal details (never the value: it may be long or secret).

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::model::EventKind;
-use crate::sources::RejectClass;
+use crate::sources::{ConnectionConfig, RejectClass, Sender};
 
 const FINDING: &str = include_str!("../../../tests/fixtures/aws-eventbridge/securityhub/asr_CIS-1.4.json");
 const GUARDDUTY: &str = include_str!(
@@ -25,8 +25,7 @@ fn with_key(value: &str) -> HeaderMap {
 async fn receive(headers: &HeaderMap, body: &[u8], config: &Value) -> Result<Intake, Rejected> {
     let request = RawRequest { headers, query: None, body, push_url: "http://x/push/aws-eventbridge/1", now: Utc::now() };
     let config = &ConnectionConfig::load(&EventBridgeSender, config.clone());
-    let verified = EventBridgeSender.verify(request, config).await?;
-    EventBridgeSender.normalize(&verified, config)
+    EventBridgeSender.receive(request, config).await?
 }
 
 /// The intake of `body` pushed with the right API key.

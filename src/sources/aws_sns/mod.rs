@@ -14,3 +14,22 @@ pub mod topic_arn;
 pub mod verify;
 
 pub use sender::SnsSender;
+
+use crate::model::SourceKind;
+use crate::sources::{SourceSpec, StoredAnswer, UnauthenticatedAnswer};
+
+pub const SPEC: SourceSpec = SourceSpec {
+    kind: SourceKind::AwsSns,
+    route_segment: "aws-sns",
+    lifecycle_route: false,
+    default_stream: "cloud_aws_securityhub_alert",
+    secret_fields: &[],
+    heartbeat: "a verified SNS Notification whose Message is an EventBridge Scheduled Event (source aws.events), \
+                such as the canary's or an EventBridge schedule's",
+    stored: StoredAnswer::Ok,
+    unauthenticated: UnauthenticatedAnswer::Forbidden,
+    config_keys: &config::KEYS,
+    check_config: config::check,
+    config_schema: crate::sources::catalog::schema_of::<config::Config>,
+    read_config: crate::sources::read_typed::<config::Config>,
+};

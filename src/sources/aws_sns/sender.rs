@@ -5,7 +5,7 @@
 //!   `auto_confirm: false`, by keeping the SubscribeURL for an admin).
 //! - `UnsubscribeConfirmation` → the subscription is lost; the message is stored as a
 //!   `lifecycle` event (without its token and SubscribeURL, which could re-subscribe us).
-//! - `Notification` → its `Message` decoded as an EventBridge event ([`crate::sources::eventbridge`]):
+//! - `Notification` → its `Message` decoded as an EventBridge event ([`crate::sources::aws_eventbridge::event`]):
 //!   findings become alerts, a `Scheduled Event` is a heartbeat. Dedupe key: `MessageId`.
 
 use std::sync::Arc;
@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use super::certs::CertStore;
 use super::envelope::{Envelope, MessageType};
 use crate::model::{EventKind, NewEvent, SubscriptionChange};
-use crate::sources::eventbridge::{self, Decoded};
-use crate::sources::{ConnectionConfig, Handshake, Intake, RawRequest, Rejected, Sender, Verified};
+use crate::sources::aws_eventbridge::event::{self, Decoded};
+use crate::sources::{Handshake, Intake, RawRequest, Rejected, Source, SourceSpec, Verified};
 
 pub struct SnsSender {
     certs: Arc<CertStore>,
@@ -28,38 +28,40 @@ impl SnsSender {
     }
 }
 
-/// The connection's allowed topics (validated when saved).
-fn allowed_topics(config: &Value) -> Vec<String> {
-    config
-        .get("topic_arns")
-        .and_then(Value::as_array)
-        .map(|arns| arns.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
-/// The topics of `config`, as prepared when the connection was loaded, else read now.
-fn topics_of(config: &ConnectionConfig) -> std::borrow::Cow<'_, [String]> {
-    match config.prepared::<Vec<String>>() {
-        Some(topics) => std::borrow::Cow::Borrowed(topics.as_slice()),
-        None => std::borrow::Cow::Owned(allowed_topics(config)),
-    }
+/// What an SNS push is checked against (the config was validated when saved).
+pub struct Settings {
+    /// The topics whose messages are accepted.
+    topics: Vec<String>,
+    /// Whether a subscription confirms as soon as its confirmation arrives.
+    auto_confirm: bool,
 }
 
 #[async_trait::async_trait]
-impl Sender for SnsSender {
-    fn prepare(&self, config: &Value) -> Option<Box<dyn std::any::Any + Send + Sync>> {
-        Some(Box::new(allowed_topics(config)))
+impl Source for SnsSender {
+    type Settings = Settings;
+    /// The authenticated envelope, parsed once.
+    type Proof = Envelope;
+
+    fn spec(&self) -> &'static SourceSpec {
+        &super::SPEC
     }
 
-    async fn verify<'a>(&self, request: RawRequest<'a>, config: &ConnectionConfig) -> Result<Verified<'a>, Rejected> {
-        let topics = topics_of(config);
-        let envelope = super::verify::authenticate(request.body, request.headers, request.now, &topics, &self.certs).await?;
-        Ok(Verified::new(request, Some(envelope.message_id().to_owned())))
+    fn prepare(&self, config: &Value) -> Result<Settings, Rejected> {
+        let topics = config
+            .get("topic_arns")
+            .and_then(Value::as_array)
+            .map(|arns| arns.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default();
+        Ok(Settings { topics, auto_confirm: config.get("auto_confirm").and_then(Value::as_bool) != Some(false) })
     }
 
-    fn normalize(&self, verified: &Verified<'_>, config: &ConnectionConfig) -> Result<Intake, Rejected> {
-        // Already parsed once during verification; parsing again keeps `Verified` small.
-        let envelope = Envelope::parse(verified.request().body)?;
+    async fn verify<'a>(&self, request: RawRequest<'a>, settings: &Settings) -> Result<Verified<'a, Envelope>, Rejected> {
+        let envelope = super::verify::authenticate(request.body, request.headers, request.now, &settings.topics, &self.certs).await?;
+        Ok(Verified::new(request, envelope))
+    }
+
+    fn normalize(&self, verified: Verified<'_, Envelope>, settings: &Settings) -> Result<Intake, Rejected> {
+        let (_, envelope) = verified.into_parts();
         match envelope.message_type() {
             MessageType::SubscriptionConfirmation => {
                 let (Some(subscribe_url), Some(token)) = (envelope.subscribe_url(), envelope.token()) else {
@@ -71,7 +73,7 @@ impl Sender for SnsSender {
                     subscribe_url: subscribe_url.to_owned(),
                     token: token.to_owned(),
                     message_id: envelope.message_id().to_owned(),
-                    auto_confirm: config.get("auto_confirm").and_then(Value::as_bool) != Some(false),
+                    auto_confirm: settings.auto_confirm,
                 }))
             }
             MessageType::UnsubscribeConfirmation => Ok(Intake::Lifecycle {
@@ -89,7 +91,7 @@ impl Sender for SnsSender {
                 },
                 change: SubscriptionChange::Lost { at: envelope.sent_at() },
             }),
-            MessageType::Notification => Ok(match eventbridge::decode_message(envelope.message(), envelope.message_id()) {
+            MessageType::Notification => Ok(match event::decode_message(envelope.message(), envelope.message_id()) {
                 Decoded::Heartbeat => Intake::Heartbeat,
                 Decoded::Events(events) => Intake::events(events),
             }),

@@ -13,3 +13,22 @@ mod sender;
 pub mod test_signer;
 
 pub use sender::PubSubSender;
+
+use crate::model::SourceKind;
+use crate::sources::{SourceSpec, StoredAnswer, UnauthenticatedAnswer};
+
+pub const SPEC: SourceSpec = SourceSpec {
+    kind: SourceKind::GcpPubsub,
+    route_segment: "gcp-pubsub",
+    lifecycle_route: false,
+    default_stream: "cloud_gcp_security_finding",
+    secret_fields: &[],
+    heartbeat: "a verified Pub/Sub push whose message has the attribute pushgate_kind = heartbeat, \
+                such as the canary's or a Cloud Scheduler job's",
+    stored: StoredAnswer::NoContent,
+    unauthenticated: UnauthenticatedAnswer::Forbidden,
+    config_keys: &config::KEYS,
+    check_config: config::check,
+    config_schema: crate::sources::catalog::schema_of::<config::Config>,
+    read_config: crate::sources::read_typed::<config::Config>,
+};

@@ -16,7 +16,7 @@ use super::decode::decode;
 use super::envelope::PushMessage;
 use super::keys::GoogleKeys;
 use super::oidc::{verify_push_token, Expected};
-use crate::sources::{ConnectionConfig, Intake, RawRequest, Rejected, Sender, Verified};
+use crate::sources::{Intake, RawRequest, Rejected, Source, SourceSpec, Verified};
 
 pub struct PubSubSender {
     keys: Arc<GoogleKeys>,
@@ -38,25 +38,47 @@ fn named_subscription(request: &RawRequest<'_>) -> Option<String> {
     body.get("subscription")?.as_str().map(str::to_owned)
 }
 
-fn text<'c>(config: &'c Value, key: &str) -> Option<&'c str> {
-    config.get(key).and_then(Value::as_str)
+/// What a Pub/Sub push is checked against.
+pub struct Settings {
+    /// The token's `email`.
+    service_account_email: String,
+    /// The token's audience, when not the push URL.
+    audience: Option<String>,
+    /// The subscriptions allowed to push, when the connection lists them.
+    subscriptions: Option<Vec<String>>,
 }
 
 #[async_trait::async_trait]
-impl Sender for PubSubSender {
-    async fn verify<'a>(&self, request: RawRequest<'a>, config: &ConnectionConfig) -> Result<Verified<'a>, Rejected> {
-        let Some(email) = text(config, "service_account_email") else {
+impl Source for PubSubSender {
+    type Settings = Settings;
+    /// Nothing: the message id is read by `normalize`, which decodes the body once.
+    type Proof = ();
+
+    fn spec(&self) -> &'static SourceSpec {
+        &super::SPEC
+    }
+
+    fn prepare(&self, config: &Value) -> Result<Settings, Rejected> {
+        let text = |key: &str| config.get(key).and_then(Value::as_str).map(str::to_owned);
+        let Some(service_account_email) = text("service_account_email") else {
             return Err(Rejected::unauthenticated("invalid_connection_config", "the connection has no service_account_email"));
         };
-        let audience = text(config, "audience").unwrap_or(request.push_url);
-        verify_push_token(request.headers, request.now, &Expected { audience, email }, &self.keys).await?;
-        let allowed: Option<Vec<&str>> =
-            config.get("subscriptions").and_then(Value::as_array).map(|list| list.iter().filter_map(Value::as_str).collect());
-        if let Some(allowed) = allowed {
+        let subscriptions = config
+            .get("subscriptions")
+            .and_then(Value::as_array)
+            .map(|list| list.iter().filter_map(Value::as_str).map(str::to_owned).collect());
+        Ok(Settings { service_account_email, audience: text("audience"), subscriptions })
+    }
+
+    async fn verify<'a>(&self, request: RawRequest<'a>, settings: &Settings) -> Result<Verified<'a, ()>, Rejected> {
+        let audience = settings.audience.as_deref().unwrap_or(request.push_url);
+        let expected = Expected { audience, email: &settings.service_account_email };
+        verify_push_token(request.headers, request.now, &expected, &self.keys).await?;
+        if let Some(allowed) = &settings.subscriptions {
             // Read leniently and apart from decoding: a body too broken to decode still
             // names its subscription, and must not slip past the list by being broken.
             match named_subscription(&request) {
-                Some(s) if allowed.contains(&s.as_str()) => {}
+                Some(s) if allowed.contains(&s) => {}
                 Some(s) => {
                     return Err(Rejected::unauthenticated(
                         "gcp_subscription_not_allowed",
@@ -71,11 +93,10 @@ impl Sender for PubSubSender {
                 }
             }
         }
-        // The message id is read by `normalize`, which decodes the body once.
-        Ok(Verified::new(request, None))
+        Ok(Verified::new(request, ()))
     }
 
-    fn normalize(&self, verified: &Verified<'_>, _config: &ConnectionConfig) -> Result<Intake, Rejected> {
+    fn normalize(&self, verified: Verified<'_, ()>, _settings: &Settings) -> Result<Intake, Rejected> {
         let request = verified.request();
         let message = PushMessage::from_request(request.headers, request.body)?;
         if message.is_heartbeat() {

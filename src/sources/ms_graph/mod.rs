@@ -17,3 +17,22 @@ pub mod tokens;
 pub mod validation;
 
 pub use sender::GraphSender;
+
+use crate::model::SourceKind;
+use crate::sources::{SourceSpec, StoredAnswer, UnauthenticatedAnswer};
+
+pub const SPEC: SourceSpec = SourceSpec {
+    kind: SourceKind::MsGraph,
+    route_segment: "ms-graph",
+    lifecycle_route: true,
+    default_stream: "cloud_ms_graph_alert",
+    secret_fields: &["client_state", "encryption_keys[].private_key_pem", "subscription.client_secret"],
+    heartbeat: "none: Graph sends no heartbeat; the subscription's confirmation, expiry and lifecycle \
+                notifications (removed, reauthorization required, missed) tell its health",
+    stored: StoredAnswer::Accepted,
+    unauthenticated: UnauthenticatedAnswer::Forbidden,
+    config_keys: &config::KEYS,
+    check_config: config::check,
+    config_schema: crate::sources::catalog::schema_of::<config::Config>,
+    read_config: crate::sources::read_typed::<config::Config>,
+};

@@ -57,17 +57,6 @@ pub struct Expected<'a> {
     pub upkeep: bool,
 }
 
-impl<'a> Expected<'a> {
-    pub fn from_config(config: &'a Value) -> Result<Expected<'a>, Rejected> {
-        let client_state = config
-            .get("client_state")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Rejected::unauthenticated("invalid_connection_config", "the connection has no client_state"))?;
-        let tenant_ids = strings(config, "tenant_ids");
-        Ok(Expected { client_state, tenant_ids, upkeep: config.get("subscription").is_some() })
-    }
-}
-
 /// The strings of a list in `config` (missing or not a list: none).
 pub fn strings<'a>(config: &'a Value, key: &str) -> Vec<&'a str> {
     config.get(key).and_then(Value::as_array).map(|l| l.iter().filter_map(Value::as_str).collect()).unwrap_or_default()

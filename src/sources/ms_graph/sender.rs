@@ -16,7 +16,9 @@ use super::notifications::{self, Expected};
 use super::rich::{self, KeyCache};
 
 use super::{tokens, validation};
-use crate::sources::{ConnectionConfig, Handshake, Intake, RawRequest, Rejected, Sender, Verified};
+use serde_json::Value;
+
+use crate::sources::{Batch, Handshake, Intake, RawRequest, Rejected, Source, SourceSpec, Verified};
 
 /// A decryption failure as a refusal. The notification's `clientState` already matched:
 /// content that fails its HMAC or names no key of ours is forged (unauthenticated), while
@@ -40,19 +42,59 @@ impl GraphSender {
     }
 }
 
+/// What a Graph push is checked against.
+pub struct Settings {
+    /// Every notification's `clientState` (validated when saved; a config without one
+    /// refuses every batch, though a validation request is still answered).
+    client_state: Option<String>,
+    /// Allowed tenants; empty allows any.
+    tenant_ids: Vec<String>,
+    /// The audiences a validation token may name.
+    app_ids: Vec<String>,
+    /// pushgate's upkeep keeps the subscription.
+    upkeep: bool,
+    /// The `encryption_keys` as written: the key cache parses them once per distinct list.
+    encryption_keys: Value,
+}
+
+/// What a Graph push proved: a validation request to answer, or a checked batch.
+#[derive(Debug)]
+pub enum Checked {
+    Validation { token: Vec<u8> },
+    Batch(Batch),
+}
+
 #[async_trait::async_trait]
-impl Sender for GraphSender {
-    async fn verify<'a>(&self, request: RawRequest<'a>, config: &ConnectionConfig) -> Result<Verified<'a>, Rejected> {
+impl Source for GraphSender {
+    type Settings = Settings;
+    type Proof = Checked;
+
+    fn spec(&self) -> &'static SourceSpec {
+        &super::SPEC
+    }
+
+    fn prepare(&self, config: &Value) -> Result<Settings, Rejected> {
+        let strings = |key: &str| notifications::strings(config, key).into_iter().map(str::to_owned).collect::<Vec<_>>();
+        Ok(Settings {
+            client_state: config.get("client_state").and_then(Value::as_str).map(str::to_owned),
+            tenant_ids: strings("tenant_ids"),
+            app_ids: strings("app_ids"),
+            upkeep: config.get("subscription").is_some(),
+            encryption_keys: config.get("encryption_keys").map_or(Value::Null, |keys| serde_json::json!({"encryption_keys": keys})),
+        })
+    }
+
+    async fn verify<'a>(&self, request: RawRequest<'a>, settings: &Settings) -> Result<Verified<'a, Checked>, Rejected> {
         if let Some(token) = validation::token(request.query)? {
-            return Ok(Verified::decoded(request, Intake::Handshake(Handshake::GraphValidation { token })));
+            return Ok(Verified::new(request, Checked::Validation { token }));
         }
-        let expected = Expected::from_config(config)?;
+        let Some(client_state) = settings.client_state.as_deref() else {
+            return Err(Rejected::unauthenticated("invalid_connection_config", "the connection has no client_state"));
+        };
         let body = notifications::parse(request.body)?;
         match &body.validation_tokens {
             Some(list) => {
-                let app_ids: Vec<String> = notifications::strings(config, "app_ids").into_iter().map(str::to_owned).collect();
-                let tenant_ids: Vec<String> = expected.tenant_ids.iter().map(|t| t.to_string()).collect();
-                let wanted = tokens::Expected { app_ids: &app_ids, tenant_ids: &tenant_ids };
+                let wanted = tokens::Expected { app_ids: &settings.app_ids, tenant_ids: &settings.tenant_ids };
                 tokens::verify_validation_tokens(list, &self.microsoft_keys, &wanted, request.now).await?;
             }
             // Graph signs every batch that carries resource data; one without tokens is forged.
@@ -63,9 +105,10 @@ impl Sender for GraphSender {
         }
         // Keys are parsed once per connection configuration, and only for rich batches.
         let rich = body.has_encrypted_content();
-        let keys = rich.then(|| self.decryption_keys.keys_for(config).map_err(|e| Rejected::unauthenticated(e.reason(), e.to_string())));
-        let (client_state, tenant_ids, upkeep) =
-            (expected.client_state.to_owned(), expected.tenant_ids.iter().map(|t| t.to_string()).collect::<Vec<_>>(), expected.upkeep);
+        let keys = rich.then(|| {
+            self.decryption_keys.keys_for(&settings.encryption_keys).map_err(|e| Rejected::unauthenticated(e.reason(), e.to_string()))
+        });
+        let (client_state, tenant_ids, upkeep) = (client_state.to_owned(), settings.tenant_ids.clone(), settings.upkeep);
         let (items, now) = (body.items, request.now);
         let check_all = move || {
             let expected = Expected { client_state: &client_state, tenant_ids: tenant_ids.iter().map(String::as_str).collect(), upkeep };
@@ -92,13 +135,14 @@ impl Sender for GraphSender {
             check_all()
         };
         let batch = notifications::assemble(results)?;
-        Ok(Verified::decoded(request, Intake::Batch(batch)))
+        Ok(Verified::new(request, Checked::Batch(batch)))
     }
 
-    fn normalize(&self, verified: &Verified<'_>, _config: &ConnectionConfig) -> Result<Intake, Rejected> {
-        verified
-            .decoded_intake()
-            .cloned()
-            .ok_or_else(|| Rejected::undecodable("graph_not_verified", "the batch was not checked by the Graph sender"))
+    /// Everything was decided by `verify`: the proof is handed over as it is.
+    fn normalize(&self, verified: Verified<'_, Checked>, _settings: &Settings) -> Result<Intake, Rejected> {
+        Ok(match verified.into_parts().1 {
+            Checked::Validation { token } => Intake::Handshake(Handshake::GraphValidation { token }),
+            Checked::Batch(batch) => Intake::Batch(batch),
+        })
     }
 }

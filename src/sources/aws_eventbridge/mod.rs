@@ -4,15 +4,33 @@
 //! HTTP basic, or an HMAC-SHA256 of the raw body; see [`crate::verify::auth`]), checked before the
 //! body is read. The body is one EventBridge event, or a JSON array of them; each event
 //! must carry its EventBridge `id`, the dedupe key, so a retried delivery is stored once.
-//! Each event is decoded by [`super::eventbridge`]: a `Scheduled Event` is a heartbeat,
+//! Each event is decoded by [`event`]: a `Scheduled Event` is a heartbeat,
 //! Security Hub findings are one alert each. A batch that holds only heartbeats is a
 //! heartbeat; one that mixes both stores the events and records the heartbeat.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::eventbridge::{self, Decoded};
-use super::{ConnectionConfig, Intake, RawRequest, Rejected, Sender, Verified};
+pub mod event;
+
+use self::event::Decoded;
+use super::{Intake, RawRequest, Rejected, Source, SourceSpec, StoredAnswer, UnauthenticatedAnswer, Verified};
+use crate::model::SourceKind;
 use crate::verify::auth::{Allowed, Auth};
+
+pub const SPEC: SourceSpec = SourceSpec {
+    kind: SourceKind::AwsEventbridge,
+    route_segment: "aws-eventbridge",
+    lifecycle_route: false,
+    default_stream: "cloud_aws_securityhub_alert",
+    secret_fields: super::webhook::SHARED_SECRET_FIELDS,
+    heartbeat: "a verified EventBridge Scheduled Event (source aws.events) sent by a schedule rule to the API destination",
+    stored: StoredAnswer::Ok,
+    unauthenticated: UnauthenticatedAnswer::Unauthorized,
+    config_keys: &["auth"],
+    check_config,
+    config_schema: super::catalog::schema_of::<Config>,
+    read_config: super::read_typed::<Config>,
+};
 
 /// The config of an `aws_eventbridge` connection, as the source catalog describes it.
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
@@ -23,22 +41,32 @@ pub struct Config {
     pub auth: crate::verify::auth::BasicAuthConfig,
 }
 
+fn check_config(map: &Map<String, Value>, errors: &mut Vec<String>) {
+    errors.extend(Auth::parse(&Value::Object(map.clone()), Allowed::Basic).err().unwrap_or_default());
+}
+
 pub struct EventBridgeSender;
 
 #[async_trait::async_trait]
-impl Sender for EventBridgeSender {
-    fn prepare(&self, config: &Value) -> Option<Box<dyn std::any::Any + Send + Sync>> {
-        Some(Box::new(Auth::parse(config, Allowed::Basic)))
+impl Source for EventBridgeSender {
+    type Settings = Auth;
+    /// Nothing: the dedupe keys are the events' own ids, read from the body by `normalize`.
+    type Proof = ();
+
+    fn spec(&self) -> &'static SourceSpec {
+        &SPEC
     }
 
-    async fn verify<'a>(&self, request: RawRequest<'a>, config: &ConnectionConfig) -> Result<Verified<'a>, Rejected> {
-        let auth = super::webhook::prepared_auth(config, Allowed::Basic)?;
+    fn prepare(&self, config: &Value) -> Result<Auth, Rejected> {
+        super::webhook::read_auth(config, Allowed::Basic)
+    }
+
+    async fn verify<'a>(&self, request: RawRequest<'a>, auth: &Auth) -> Result<Verified<'a, ()>, Rejected> {
         auth.check(request.headers, request.body, request.now)?;
-        // The dedupe keys are the events' own ids, read from the body by `normalize`.
-        Ok(Verified::new(request, None))
+        Ok(Verified::new(request, ()))
     }
 
-    fn normalize(&self, verified: &Verified<'_>, _config: &ConnectionConfig) -> Result<Intake, Rejected> {
+    fn normalize(&self, verified: Verified<'_, ()>, _auth: &Auth) -> Result<Intake, Rejected> {
         let text = std::str::from_utf8(verified.request().body)
             .map_err(|e| Rejected::undecodable("invalid_utf8", format!("body is not UTF-8: {e}")))?;
         let body: Value =
@@ -47,7 +75,7 @@ impl Sender for EventBridgeSender {
         let mut heartbeat = false;
         // Every event is checked before any is decoded: a batch is kept or refused whole.
         for (event, id) in identified_events(body)? {
-            match eventbridge::decode(event, &id) {
+            match event::decode(event, &id) {
                 Decoded::Heartbeat => heartbeat = true,
                 Decoded::Events(decoded) => events.extend(decoded),
             }

@@ -2,15 +2,15 @@ use serde_json::json;
 
 use super::*;
 
-const CIS_1_3: &str = include_str!("../../../tests/fixtures/aws-eventbridge/securityhub/asr_CIS-1.3.json");
-const CIS_1_4: &str = include_str!("../../../tests/fixtures/aws-eventbridge/securityhub/asr_CIS-1.4.json");
-const CIS_BAD: &str = include_str!("../../../tests/fixtures/aws-eventbridge/securityhub/asr_CIS-bad.json");
-const AFSBP_EC2_7: &str = include_str!("../../../tests/fixtures/aws-eventbridge/securityhub/asr_afsbp-ec2.7.json");
-const CUSTOM_ACTION: &str = include_str!("../../../tests/fixtures/aws-eventbridge/securityhub/asr_CIS_1-6.json");
+const CIS_1_3: &str = include_str!("../../../../tests/fixtures/aws-eventbridge/securityhub/asr_CIS-1.3.json");
+const CIS_1_4: &str = include_str!("../../../../tests/fixtures/aws-eventbridge/securityhub/asr_CIS-1.4.json");
+const CIS_BAD: &str = include_str!("../../../../tests/fixtures/aws-eventbridge/securityhub/asr_CIS-bad.json");
+const AFSBP_EC2_7: &str = include_str!("../../../../tests/fixtures/aws-eventbridge/securityhub/asr_afsbp-ec2.7.json");
+const CUSTOM_ACTION: &str = include_str!("../../../../tests/fixtures/aws-eventbridge/securityhub/asr_CIS_1-6.json");
 const GUARDDUTY: &str = include_str!(
-    "../../../tests/fixtures/aws-eventbridge/guardduty/security_monkey_guardduty-finding-event_PortProbeUnprotectedPort_2018.json"
+    "../../../../tests/fixtures/aws-eventbridge/guardduty/security_monkey_guardduty-finding-event_PortProbeUnprotectedPort_2018.json"
 );
-const SCHEDULED: &str = include_str!("../../../tests/fixtures/aws-eventbridge/scheduled/awsdocs_eventbridge_scheduled-event.json");
+const SCHEDULED: &str = include_str!("../../../../tests/fixtures/aws-eventbridge/scheduled/awsdocs_eventbridge_scheduled-event.json");
 
 fn parse(text: &str) -> Value {
     serde_json::from_str(text).unwrap()

@@ -1,0 +1,119 @@
+//! Generic signed webhooks (`POST /push/webhook/{id}`).
+//!
+//! Authentication is one of the shared-secret schemes of [`crate::verify::auth`], checked over the
+//! raw body. The body must be JSON; `{"type": "heartbeat"}` is a heartbeat. The dedupe
+//! key is the signed `webhook-id` (Standard Webhooks); with `api_key` or `basic`, the
+//! delivery id header (`webhook-id`, or the one named by `id_header`); otherwise a
+//! SHA-256 of the body. A retried delivery is stored once.
+
+pub mod config;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{header, Intake, RawRequest, Rejected, Source, SourceSpec, StoredAnswer, UnauthenticatedAnswer, Verified};
+use crate::model::{EventKind, NewEvent, SourceKind};
+use crate::verify::auth::{Allowed, Auth};
+
+/// Where a shared secret sits in an `auth` object, for the sources that take one.
+pub(in crate::sources) const SHARED_SECRET_FIELDS: &[&str] = &["auth.value", "auth.password", "auth.secret"];
+
+pub const SPEC: SourceSpec = SourceSpec {
+    kind: SourceKind::Webhook,
+    route_segment: "webhook",
+    lifecycle_route: false,
+    default_stream: "webhook_event",
+    secret_fields: SHARED_SECRET_FIELDS,
+    heartbeat: "a verified push whose JSON body is {\"type\": \"heartbeat\"}",
+    stored: StoredAnswer::Ok,
+    unauthenticated: UnauthenticatedAnswer::Unauthorized,
+    config_keys: &config::KEYS,
+    check_config: config::check,
+    config_schema: super::catalog::schema_of::<config::Config>,
+    read_config: super::read_typed::<config::Config>,
+};
+
+pub struct WebhookSender;
+
+/// A connection's `auth`, read once when the connection is loaded. Configs are validated
+/// when saved; one that no longer parses refuses everything, naming the fields it lacks.
+pub(in crate::sources) fn read_auth(config: &Value, allowed: Allowed) -> Result<Auth, Rejected> {
+    Auth::parse(config, allowed).map_err(|e| Rejected::unauthenticated("invalid_connection_config", e.join("; ")))
+}
+
+/// What a webhook push is checked against.
+pub struct Settings {
+    auth: Auth,
+    /// The header whose value is the delivery id with `api_key` or `basic`.
+    id_header: String,
+    event_kind: EventKind,
+}
+
+/// Longest delivery id header value used as it is.
+const MAX_ID_LEN: usize = 256;
+
+#[async_trait::async_trait]
+impl Source for WebhookSender {
+    type Settings = Settings;
+    /// The delivery id the push's signature covers or its header names, if one counts.
+    type Proof = Option<String>;
+
+    fn spec(&self) -> &'static SourceSpec {
+        &SPEC
+    }
+
+    fn prepare(&self, config: &Value) -> Result<Settings, Rejected> {
+        Ok(Settings {
+            auth: read_auth(config, Allowed::WithStandardWebhooks)?,
+            id_header: config.get("id_header").and_then(Value::as_str).unwrap_or("webhook-id").to_owned(),
+            event_kind: match config.get("event_kind").and_then(Value::as_str) {
+                Some("telemetry") => EventKind::Telemetry,
+                _ => EventKind::Alert,
+            },
+        })
+    }
+
+    async fn verify<'a>(&self, request: RawRequest<'a>, settings: &Settings) -> Result<Verified<'a, Option<String>>, Rejected> {
+        let auth = &settings.auth;
+        let signed_id = auth.check(request.headers, request.body, request.now)?;
+        // A delivery id outside the signature is trusted only when the signature covers
+        // nothing else either (api_key, basic). With an HMAC of the body, whoever replays a
+        // captured push could set a future delivery id and so make the real event a
+        // "duplicate"; there the body hash is the dedupe key.
+        let delivery_id = signed_id.or_else(|| {
+            if auth.signs_body() {
+                return None;
+            }
+            header(request.headers, &settings.id_header).filter(|v| !v.is_empty()).map(|v| v.chars().take(MAX_ID_LEN).collect())
+        });
+        Ok(Verified::new(request, delivery_id))
+    }
+
+    fn normalize(&self, verified: Verified<'_, Option<String>>, settings: &Settings) -> Result<Intake, Rejected> {
+        let (request, delivery_id) = verified.into_parts();
+        let body = request.body;
+        let text = std::str::from_utf8(body).map_err(|e| Rejected::undecodable("invalid_utf8", format!("body is not UTF-8: {e}")))?;
+        let payload: Value =
+            serde_json::from_str(text).map_err(|e| Rejected::undecodable("invalid_json", format!("body is not JSON: {e}")))?;
+        if payload.get("type").and_then(Value::as_str) == Some("heartbeat") {
+            return Ok(Intake::Heartbeat);
+        }
+        let dedupe_key = match delivery_id {
+            Some(id) => id,
+            None => format!("sha256:{}", hex::encode(Sha256::digest(body))),
+        };
+        Ok(Intake::events(vec![NewEvent { dedupe_key, kind: settings.event_kind, occurred_at: occurred_at(&payload), payload }]))
+    }
+}
+
+/// The event time a payload states at its top level, if any.
+fn occurred_at(payload: &Value) -> Option<DateTime<Utc>> {
+    ["occurred_at", "time", "timestamp"].iter().find_map(|key| {
+        let text = payload.get(*key)?.as_str()?;
+        DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+    })
+}
+
+#[cfg(test)]
+mod tests;

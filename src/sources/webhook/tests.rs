@@ -1,0 +1,100 @@
+use super::config::validate_config;
+use super::*;
+use crate::sources::RejectClass;
+use crate::sources::{ConnectionConfig, Sender};
+use http::HeaderMap;
+use serde_json::json;
+
+fn request<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> RawRequest<'a> {
+    RawRequest { headers, query: None, body, push_url: "http://x/push/webhook/1", now: Utc::now() }
+}
+
+fn signed(secret: &str, body: &[u8]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let sig = hex::encode(crate::verify::hmac_sha256(secret.as_bytes(), &[body]));
+    h.insert("x-sig", sig.parse().unwrap());
+    h
+}
+
+fn config() -> Value {
+    json!({"auth": {"type": "hmac_sha256", "header": "X-Sig", "secret": "s3cret"}})
+}
+
+async fn receive(headers: &HeaderMap, body: &[u8], config: &Value) -> Result<Intake, Rejected> {
+    let config = &ConnectionConfig::load(&WebhookSender, config.clone());
+    WebhookSender.receive(request(headers, body), config).await?
+}
+
+#[tokio::test]
+async fn a_signed_json_body_is_one_alert_keyed_by_body_hash() {
+    let body = br#"{"alert":"x","time":"2026-01-02T03:04:05Z"}"#;
+    let Intake::Events { events, .. } = receive(&signed("s3cret", body), body, &config()).await.unwrap() else { panic!("expected events") };
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::Alert);
+    assert_eq!(events[0].dedupe_key, format!("sha256:{}", hex::encode(Sha256::digest(body))));
+    assert_eq!(events[0].occurred_at.unwrap().to_rfc3339(), "2026-01-02T03:04:05+00:00");
+    assert_eq!(events[0].payload["alert"], "x");
+}
+
+#[tokio::test]
+async fn an_unsigned_delivery_id_is_ignored_when_the_body_is_signed() {
+    let body = br#"{"a":1}"#;
+    let mut headers = signed("s3cret", body);
+    headers.insert("webhook-id", "evt_1".parse().unwrap());
+    let Intake::Events { events, .. } = receive(&headers, body, &config()).await.unwrap() else { panic!() };
+    assert!(events[0].dedupe_key.starts_with("sha256:"));
+}
+
+#[tokio::test]
+async fn the_delivery_id_header_is_the_dedupe_key_with_an_api_key() {
+    let config = json!({"auth": {"type": "api_key", "header": "X-Key", "value": "k"}, "id_header": "X-Delivery"});
+    let mut headers = HeaderMap::new();
+    headers.insert("x-key", "k".parse().unwrap());
+    headers.insert("x-delivery", "d-9".parse().unwrap());
+    let Intake::Events { events, .. } = receive(&headers, b"{}", &config).await.unwrap() else { panic!() };
+    assert_eq!(events[0].dedupe_key, "d-9");
+}
+
+#[tokio::test]
+async fn the_auth_is_parsed_once_when_the_connection_is_loaded() {
+    let settings = WebhookSender.prepare(&config()).unwrap();
+    assert!(matches!(settings.auth, Auth::HmacSha256 { .. }));
+    // A config saved before a rule tightened, which no longer reads: every push is refused.
+    let broken = ConnectionConfig::load(&WebhookSender, json!({"auth": {"type": "hmac_sha256"}}));
+    let body = br#"{"a":1}"#;
+    let e = WebhookSender.receive(request(&signed("s3cret", body), body), &broken).await.unwrap_err();
+    assert_eq!((e.class, e.reason), (RejectClass::Unauthenticated, "invalid_connection_config"));
+    assert!(e.detail.contains("auth.header"), "{}", e.detail);
+    // Loaded without preparing (a caller that did not), the JSON is read on the spot.
+    let unprepared = ConnectionConfig::unprepared(config());
+    assert!(WebhookSender.receive(request(&signed("s3cret", body), body), &unprepared).await.is_ok());
+}
+
+#[tokio::test]
+async fn heartbeat_body_is_a_heartbeat() {
+    let body = br#"{"type":"heartbeat"}"#;
+    assert_eq!(receive(&signed("s3cret", body), body, &config()).await.unwrap(), Intake::Heartbeat);
+}
+
+#[tokio::test]
+async fn verified_but_undecodable_bodies_are_undecodable() {
+    for body in [&b"not json"[..], &[0xff, 0xfe, b'{'][..]] {
+        let e = receive(&signed("s3cret", body), body, &config()).await.unwrap_err();
+        assert_eq!(e.class, RejectClass::Undecodable, "{e}");
+    }
+}
+
+#[tokio::test]
+async fn unsigned_bodies_are_refused_before_parsing() {
+    let e = receive(&HeaderMap::new(), b"not json", &config()).await.unwrap_err();
+    assert_eq!(e.class, RejectClass::Unauthenticated);
+}
+
+#[test]
+fn config_validation() {
+    assert!(validate_config(&config()).is_empty());
+    assert!(!validate_config(&json!({})).is_empty());
+    let mut c = config();
+    c["event_kind"] = json!("weird");
+    assert_eq!(validate_config(&c).len(), 1);
+}
