@@ -2,6 +2,9 @@
 //! everything at once and lists every problem, so the admin API can answer 400 with all
 //! of them; the forwarder parses the unsealed config the same way, once per change.
 //! Secrets sit in [`Secret`], whose `Debug` prints `***`.
+//!
+//! One file: every destination kind's config is read by the same error-collecting reader,
+//! so all of it is checked in one place; its inline tests are the examples of each rule.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

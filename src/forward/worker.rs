@@ -10,6 +10,9 @@
 //!
 //! Every write names the lease; a keeper task renews it, and a worker whose lease was
 //! taken over stops at once (its writes would change nothing anyway).
+//!
+//! One file: a destination's loop (wait, read, plan, send, record, back off) is one state
+//! machine; its pieces with their own rules live in `delivery.rs` and `backoff.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -9,6 +9,9 @@
 //! only ever written into the token request's form body: error texts are built from
 //! Graph's and the identity platform's error codes and messages, and scrubbed of the
 //! secret anyway, because they end up in logs and in the connection's API view.
+//!
+//! One file: each Graph call and the token request share the error scrubbing and the
+//! answer parsing around them; the inline tests exercise those against documented answers.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

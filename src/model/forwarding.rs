@@ -1,5 +1,8 @@
 //! The nouns of forwarding (INTERFACE.md section 7): destinations, their filters and
 //! positions in commit order, the records they ship, dead letters and leases.
+//!
+//! One file: these types are the vocabulary of one feature and are read together; the
+//! inline tests pin their wire names.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

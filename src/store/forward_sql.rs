@@ -4,6 +4,9 @@
 //! signal. What differs between the backends (how a position is compared, and the
 //! horizon) comes from the struct's own `XID`, `ORDER`, `HORIZON`, `horizon_at`,
 //! `push_after` and `push_upto`.
+//!
+//! One file: forwarding's statements depend on one ordering and horizon rule, which is
+//! easier to check when every statement using it sits together.
 
 /// The condition every write of a destination's progress carries: the lease it was made
 /// under must still be the current one ($1 id, $2 holder, $3 generation).

@@ -2,6 +2,9 @@
 //! struct with a `pool` field and an associated `MIGRATOR`. Every statement here runs
 //! unchanged on SQLite (3.39+) and PostgreSQL: `$N` parameters, `ON CONFLICT DO NOTHING
 //! RETURNING`, `IS NOT DISTINCT FROM`, text ids and JSON bound as `Json<_>`.
+//!
+//! One file: every SQL statement of ingest and the admin API, shared by both backends, so a
+//! change to the schema is checked against all of its statements at once.
 
 /// Rows per multi-row INSERT; well under both backends' bind-parameter limits.
 pub const INSERT_CHUNK: usize = 500;

@@ -31,6 +31,9 @@
 //! most [`MAX_JWKS_BYTES`], and takes only a 200. Every failure to get a usable key set
 //! is unavailable, whatever its cause: the key source is the operator's setting, so
 //! nothing about the push itself is wrong.
+//!
+//! One file: the cache, its reload rules and its fetch are one state machine; its tests are
+//! in `jwks/tests.rs`.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;

@@ -17,6 +17,9 @@
 //! cannot be a certificate (3xx, other 4xx, too large, not one PEM X.509 RSA
 //! certificate) is unauthenticated. The URL must have passed
 //! [`super::cert_url::SigningCertUrl::check`] before it gets here.
+//!
+//! One file: the certificate store's three sources (pinned, cached, fetched) share one cache and one
+//! error mapping, and read best top to bottom; its tests are in `certs/tests.rs`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -9,6 +9,9 @@
 //! an HMAC-SHA256 of the ciphertext under the same key (`dataSignature`). All
 //! cryptography is aws-lc-rs. Nothing here panics on any input, and no error or `Debug`
 //! output carries key material.
+//!
+//! One file: key parsing, the key cache and the decryption are one chain whose order is the
+//! security argument; its tests are in `rich/tests.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
