@@ -107,3 +107,25 @@ fn the_rules_above_do_find_what_they_forbid() {
     let found = violations(|f| f == "src/server.rs", &["crate::http"]);
     assert!(!found.is_empty(), "src/server.rs builds the crate::http app, and the scan must see it");
 }
+
+#[test]
+fn the_sources_folder_holds_one_folder_per_registered_sender_and_the_registry() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sources");
+    let registry = ["mod.rs", "catalog.rs", "catalog", "config_check.rs", "config_check"];
+    let senders: Vec<&str> = pushgate::sources::SOURCES.iter().map(|s| s.kind.as_str()).collect();
+    let mut folders = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if registry.contains(&name.as_str()) {
+            continue;
+        }
+        assert!(entry.path().is_dir(), "src/sources/{name}: a sender is a folder, and shared machinery belongs in src/verify");
+        assert!(senders.contains(&name.as_str()), "src/sources/{name}/ is not a sender in SOURCES (registered: {senders:?})");
+        folders.push(name);
+    }
+    folders.sort();
+    let mut expected: Vec<String> = senders.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(folders, expected, "every registered sender has its folder");
+}
