@@ -51,11 +51,14 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
     // No network: SNS certificates only from the pinned directory, Google's and
     // Microsoft's keys only from a file.
     let settings = crate::config::Config::from_env(config_file).ok();
-    let cert_dir =
-        settings.as_ref().and_then(|c| c.sns_cert_dir.clone()).or_else(|| std::env::var_os("PUSHGATE_SNS_CERT_DIR").map(Into::into));
+    let cert_dir = settings
+        .as_ref()
+        .and_then(|c| c.keys.sns_certs.pinned_dir.clone())
+        .or_else(|| std::env::var_os("PUSHGATE_SNS_CERT_DIR").map(Into::into));
     let google_jwks =
-        settings.as_ref().map(|c| c.google_jwks.clone()).or_else(|| std::env::var("PUSHGATE_GOOGLE_JWKS").ok()).unwrap_or_default();
-    let microsoft_jwks = settings.map(|c| c.microsoft_jwks).or_else(|| std::env::var("PUSHGATE_MICROSOFT_JWKS").ok()).unwrap_or_default();
+        settings.as_ref().map(|c| c.keys.google_jwks.clone()).or_else(|| std::env::var("PUSHGATE_GOOGLE_JWKS").ok()).unwrap_or_default();
+    let microsoft_jwks =
+        settings.map(|c| c.keys.microsoft_jwks).or_else(|| std::env::var("PUSHGATE_MICROSOFT_JWKS").ok()).unwrap_or_default();
     let google_keys = GoogleKeys::offline_from_setting(&google_jwks);
     let microsoft_keys = MicrosoftKeys::offline_from_setting(&microsoft_jwks);
     let senders = Senders::new(
