@@ -178,5 +178,34 @@ impl Config {
     }
 }
 
+/// The settings `pushgate verify` reads, from the same layers as [`Config::load`]. It
+/// opens no database and binds nothing, so only these settings (and the file) must be
+/// valid: the rest of a configuration may be one no server could run with.
+#[derive(Debug, Clone)]
+pub struct OfflineSettings {
+    /// As [`Config::public_url`].
+    pub public_url: Option<String>,
+    pub keys: KeySources,
+}
+
+impl OfflineSettings {
+    /// Loads from the process environment and, when named there or given, a TOML file.
+    pub fn from_env(file: Option<&Path>) -> Result<OfflineSettings, ConfigErrors> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        OfflineSettings::load(file, &env)
+    }
+
+    /// The layers of [`Config::load`], read for these settings only.
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<OfflineSettings, ConfigErrors> {
+        let mut layers = Layers::read(file, env);
+        let settings = OfflineSettings { public_url: http::public_url(&mut layers), keys: KeySources::read(&mut layers) };
+        if layers.errors.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigErrors(layers.errors))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

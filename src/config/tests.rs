@@ -1,5 +1,7 @@
 use super::*;
 
+use std::path::PathBuf;
+
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
@@ -198,4 +200,20 @@ fn check_config_prints_every_key_in_the_documented_order() {
     let keys: Vec<&str> = printed.lines().filter_map(|line| line.split(" = ").next()).collect();
     assert_eq!(keys, layers::DEFAULTS.map(|(key, _)| key), "{printed}");
     assert!(printed.contains("monitor_interval_ms = 15000\n") && printed.contains("event_retention_hours = 720.0\n"), "{printed}");
+}
+
+#[test]
+fn verify_reads_its_settings_whatever_the_rest_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, "google_jwks = \"keys.json\"\npublic_url = \"https://push.example.com/\"\n").unwrap();
+    // No server could run with this database, and `verify` opens none.
+    let unusable = env(&[("PUSHGATE_DATABASE_URL", "mysql://x"), ("PUSHGATE_SNS_CERT_DIR", "/etc/pushgate/sns")]);
+    assert!(Config::load(Some(&path), &unusable).is_err());
+    let settings = OfflineSettings::load(Some(&path), &unusable).unwrap();
+    assert_eq!(settings.public_url.as_deref(), Some("https://push.example.com"));
+    assert_eq!(settings.keys.google_jwks, "keys.json");
+    assert_eq!(settings.keys.sns_certs.pinned_dir, Some(PathBuf::from("/etc/pushgate/sns")));
+    let errors = OfflineSettings::load(None, &env(&[("PUSHGATE_PUBLIC_URL", "ftp://x")])).unwrap_err().0;
+    assert_eq!(errors, ["PUSHGATE_PUBLIC_URL: `ftp://x` is not an http(s) URL"]);
 }
