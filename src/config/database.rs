@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::layers::Layers;
 
 /// Which store a database URL names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Database {
     /// A SQLite file, created if missing.
     SqliteFile(PathBuf),
@@ -39,6 +39,17 @@ impl Database {
             ));
         }
         database
+    }
+}
+
+/// A PostgreSQL URL may hold a password: shown without it.
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::SqliteFile(path) => f.debug_tuple("SqliteFile").field(path).finish(),
+            Database::SqliteMemory => f.write_str("SqliteMemory"),
+            Database::Postgres(url) => f.debug_tuple("Postgres").field(&redact_password(url)).finish(),
+        }
     }
 }
 

@@ -93,6 +93,7 @@ fn urls_with_credentials_print_without_them() {
     assert!(printed.contains("postgres://app:***@db:5432/pg"), "{printed}");
     assert!(printed.contains("https://hooks.example.com/***"), "{printed}");
     assert!(!printed.contains("db-pass-123") && !printed.contains("token-xyz"));
+    assert_eq!(format!("{:?}", c.database), r#"Postgres("postgres://app:***@db:5432/pg")"#);
     assert_eq!(redact_password("sqlite://pushgate.db"), "sqlite://pushgate.db");
 }
 
