@@ -67,6 +67,7 @@ impl Serialize for Secret {
 /// A valid configuration, by subsystem.
 #[derive(Clone)]
 pub struct Config {
+    /// The address to bind (`:PORT` in the settings: every interface).
     pub listen: SocketAddr,
     /// The base URL of push routes, without a trailing slash; `None`: derived from the
     /// bound address (see [`Config::public_url_for`]).
