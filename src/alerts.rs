@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use chrono::{DateTime, Utc};
 
+use crate::config::AlertWebhook;
 use crate::model::{now, rfc3339, AlertDelivery, AlertSubject, Connection, StatusChange};
 use crate::store::Store;
 use uuid::Uuid;
@@ -96,16 +97,11 @@ pub struct AlertSender {
 }
 
 impl AlertSender {
-    /// Starts the delivery task; it ends when `stop` turns true.
-    pub fn start(
-        url: String,
-        secret: String,
-        store: Arc<dyn Store>,
-        stop: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<AlertSender, String> {
+    /// Starts the delivery task to `webhook`; it ends when `stop` turns true.
+    pub fn start(webhook: AlertWebhook, store: Arc<dyn Store>, stop: tokio::sync::watch::Receiver<bool>) -> Result<AlertSender, String> {
         let client = crate::outbound::operator_client(TIMEOUT)?;
         let (queue, alerts) = mpsc::channel(QUEUE);
-        tokio::spawn(deliver_all(alerts, Target { client, url, secret }, store, stop));
+        tokio::spawn(deliver_all(alerts, Target { client, webhook }, store, stop));
         Ok(AlertSender { queue })
     }
 
@@ -119,8 +115,7 @@ impl AlertSender {
 
 struct Target {
     client: reqwest::Client,
-    url: String,
-    secret: String,
+    webhook: AlertWebhook,
 }
 
 async fn deliver_all(
@@ -144,7 +139,7 @@ async fn deliver_all(
 /// Delivers one alert, retrying with backoff; the outcome says how it went.
 async fn deliver(target: &Target, alert: &Alert) -> AlertDelivery {
     let body = alert.body().to_string();
-    let signature = signature(&target.secret, body.as_bytes());
+    let signature = signature(target.webhook.secret.expose(), body.as_bytes());
     let mut last_error = None;
     let mut attempts = 0;
     let mut wait = FIRST_RETRY;
@@ -156,7 +151,7 @@ async fn deliver(target: &Target, alert: &Alert) -> AlertDelivery {
         attempts += 1;
         let sent = target
             .client
-            .post(&target.url)
+            .post(&target.webhook.url)
             .header("content-type", "application/json")
             .header("x-pushgate-signature", &signature)
             .body(body.clone())

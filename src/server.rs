@@ -74,26 +74,26 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
     // Libraries that use rustls without choosing a provider (the Pub/Sub client) get
     // aws-lc-rs, the one crypto library of pushgate. Already installed: nothing to do.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let store = open_store(&config).await?;
-    let key = Arc::new(master_key(&config, store.as_ref()).await?);
-    let tokens = admin_tokens(store.as_ref(), &config).await?;
+    let store = open_store(&config.database).await?;
+    let key = master_key(&config.secrets.master_key, store.as_ref()).await?;
+    let tokens = admin_tokens(store.as_ref(), config.secrets.admin_token.as_ref()).await?;
     let bound = listener.local_addr()?;
     let public_url = config.public_url_for(bound);
-    let sns_api = Arc::new(aws::SnsApi::new(config.aws_endpoint_url.clone()));
+    let sns_api = Arc::new(aws::SnsApi::new(config.cloud.aws.clone()));
     let test_transport = options.outbound_test_transport.as_ref();
     let outbound = outbound::https_client(OUTBOUND_TIMEOUT, test_transport).map_err(StartError::Config)?;
     let confirmer = Arc::new(aws::Confirmer::new(sns_api.clone(), outbound.clone()));
-    let mut sns_certs = sources::aws_sns::certs::CertStore::new(config.sns_cert_dir.clone(), config.sns_cert_fetch)
+    let mut sns_certs = sources::aws_sns::certs::CertStore::new(config.keys.sns_certs.pinned_dir.clone(), config.keys.sns_certs.fetch)
         .map_err(|e| StartError::Config(e.to_string()))?;
     if let Some(t) = test_transport {
         sns_certs = sns_certs.with_test_transport((&t.host, t.addr), t.root_der.clone()).map_err(|e| StartError::Config(e.to_string()))?;
     }
     let sns_certs = Arc::new(sns_certs);
-    let google_keys = sources::gcp_pubsub::keys::GoogleKeys::from_setting(&config.google_jwks)
+    let google_keys = sources::gcp_pubsub::keys::GoogleKeys::from_setting(&config.keys.google_jwks)
         .map_err(|e| StartError::Config(format!("PUSHGATE_GOOGLE_JWKS: {e}")))?;
     // The error names PUSHGATE_MICROSOFT_JWKS already.
     // Graph counts an answer over about 3 s as slow: a key fetch on that path gets 2 s.
-    let microsoft_keys = sources::ms_graph::keys::MicrosoftKeys::from_setting(&config.microsoft_jwks)
+    let microsoft_keys = sources::ms_graph::keys::MicrosoftKeys::from_setting(&config.keys.microsoft_jwks)
         .and_then(|keys| keys.with_fetch_timeout(MICROSOFT_KEYS_FETCH_TIMEOUT))
         .map_err(|e| StartError::Config(e.to_string()))?;
     let senders = sources::Senders::new(sns_certs, Arc::new(google_keys), Arc::new(microsoft_keys));
@@ -106,31 +106,27 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
     let ingest = Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone(), metrics.clone(), graph_upkeep.clone()));
     tokio::spawn(every(Duration::from_secs(60), Arc::downgrade(&ingest), Ingest::tidy));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let pubsub_api = Arc::new(gcp::PubSubApi::new(config.pubsub_endpoint.clone()));
+    let pubsub_api = Arc::new(gcp::PubSubApi::new(config.cloud.pubsub.clone()));
     let publishers = canary::Publishers { sns: sns_api, pubsub: pubsub_api.clone() };
     tokio::spawn(canary::run(store.clone(), publishers, stop_rx.clone()));
-    let alerts = match (&config.alert_webhook_url, &config.alert_webhook_secret) {
-        (Some(url), Some(secret)) => Some(Arc::new(
-            alerts::AlertSender::start(url.clone(), secret.expose().to_owned(), store.clone(), stop_rx.clone())
-                .map_err(StartError::Config)?,
-        )),
-        _ => None,
+    let alerts = match config.alerts {
+        Some(webhook) => Some(Arc::new(alerts::AlertSender::start(webhook, store.clone(), stop_rx.clone()).map_err(StartError::Config)?)),
+        None => None,
     };
-    let monitor_interval = Duration::from_millis(config.monitor_interval_ms);
-    tokio::spawn(monitor::run(store.clone(), alerts.clone(), monitor_interval, stop_rx.clone()));
+    tokio::spawn(monitor::run(store.clone(), alerts.clone(), config.monitor_interval, stop_rx.clone()));
     let holder = forward::holder_name();
     let forward_settings = options.forward_settings.clone().unwrap_or_default();
     let forwarder = forward::Forwarder::start(store.clone(), key.clone(), alerts, forward_settings, holder.clone(), stop_rx.clone());
     let retention = forward::retention::Retention {
-        events: config.event_retention(),
-        max_backlog: config.forward_max_backlog(),
+        events: config.retention.events(),
+        max_backlog: config.retention.max_backlog(),
         every: options.retention_interval.unwrap_or(Duration::from_secs(60)),
     };
     tokio::spawn(forward::retention::run(store.clone(), retention, holder, metrics.clone(), stop_rx.clone()));
     let check_interval = options.subscription_check_interval.unwrap_or(gcp::check::DEFAULT_INTERVAL);
     tokio::spawn(gcp::check::run(store.clone(), pubsub_api, public_url.clone(), check_interval, stop_rx.clone()));
-    if config.graph_upkeep {
-        let api = microsoft::GraphApi::new(&config.graph_endpoint, &config.microsoft_login_endpoint).map_err(StartError::Config)?;
+    if config.graph.upkeep {
+        let api = microsoft::GraphApi::new(&config.graph.endpoint, &config.graph.login_endpoint).map_err(StartError::Config)?;
         let upkeep = microsoft::Upkeep {
             store: store.clone(),
             key: key.clone(),
@@ -151,16 +147,13 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
         admin_tokens: Arc::new(tokens),
         sessions: Arc::default(),
         public_url: public_url.clone(),
-        max_body_bytes: config.max_body_bytes,
-        body_budget: BodyBudget::new(config.max_buffered_body_bytes),
+        max_body_bytes: config.http.max_body_bytes,
+        body_budget: BodyBudget::new(config.http.max_buffered_body_bytes),
         metrics,
         graph_upkeep,
         forwarder,
     };
-    let limits = Limits {
-        request_timeout: Duration::from_millis(config.request_timeout_ms),
-        max_concurrent_requests: config.max_concurrent_requests,
-    };
+    let limits = Limits { request_timeout: config.http.request_timeout, max_concurrent_requests: config.http.max_concurrent_requests };
     let app = http::router(state, limits).into_make_service_with_connect_info::<SocketAddr>();
     Ok(Server { listener, app, public_url, backend: store.backend(), stop_tx, stop_rx })
 }

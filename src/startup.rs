@@ -5,14 +5,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{Config, Database};
+use crate::config::{Database, MasterKeySource, Secret};
 use crate::crypto::{generate_admin_token, token_hash, MasterKey};
 use crate::http::AdminTokens;
 use crate::store::{Store, StoreError};
 use crate::{connections, destinations, model, store};
 
-/// Name of the key file created beside a SQLite database when no master key is configured.
-pub const KEY_FILE_NAME: &str = "pushgate.key";
+pub use crate::config::KEY_FILE_NAME;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -32,10 +31,9 @@ pub enum StartError {
     Serve(#[from] std::io::Error),
 }
 
-/// Connects to the configured database and applies migrations.
-pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
-    let database = config.database().ok_or_else(|| StartError::Config("PUSHGATE_DATABASE_URL is not valid".into()))?;
-    let store = store::connect(&database).await?;
+/// Connects to the database and applies migrations.
+pub async fn open_store(database: &Database) -> Result<Arc<dyn Store>, StoreError> {
+    let store = store::connect(database).await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -44,22 +42,15 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
 /// with mode 0600 on first start), else a throwaway key for an in-memory database.
 /// A key that does not open the stored secrets is refused, and a missing key file is not
 /// replaced while connections sealed with the old one exist.
-pub async fn master_key(config: &Config, store: &dyn Store) -> Result<MasterKey, StartError> {
+pub async fn master_key(source: &MasterKeySource, store: &dyn Store) -> Result<Arc<MasterKey>, StartError> {
     let connections = store.list_connections(&model::ConnectionFilter::default()).await?;
     let destinations = store.list_destinations().await?;
     let sealed_exist = !connections.is_empty() || !destinations.is_empty();
-    let key = if let Some(key) = &config.master_key {
-        MasterKey::from_base64(key.expose()).map_err(|_| StartError::Config("PUSHGATE_MASTER_KEY must be base64 of 32 bytes".into()))?
-    } else {
-        match config.database() {
-            Some(Database::SqliteFile(db)) => {
-                let dir = db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-                load_or_create_key_file(&dir.join(KEY_FILE_NAME), sealed_exist)?
-            }
-            Some(Database::SqliteMemory) => {
-                MasterKey::from_base64(&MasterKey::generate_base64()).map_err(|_| StartError::Config("key generation failed".into()))?
-            }
-            _ => return Err(StartError::Config("PUSHGATE_MASTER_KEY is required with PostgreSQL".into())),
+    let key = match source {
+        MasterKeySource::Configured(key) => key.clone(),
+        MasterKeySource::KeyFile(path) => Arc::new(load_or_create_key_file(path, sealed_exist)?),
+        MasterKeySource::Throwaway => {
+            Arc::new(MasterKey::from_base64(&MasterKey::generate_base64()).map_err(|_| StartError::Config("key generation failed".into()))?)
         }
     };
     if let Some(sealed) = connections.first() {
@@ -103,8 +94,8 @@ fn load_or_create_key_file(path: &Path, secrets_exist: bool) -> Result<MasterKey
 /// The accepted admin tokens: the configured one alone when there is one (so configuring
 /// a token also revokes a generated one); else those stored, and when none is stored yet
 /// a new token is generated, stored hashed, and printed once to stderr.
-pub async fn admin_tokens(store: &dyn Store, config: &Config) -> Result<AdminTokens, StartError> {
-    if let Some(token) = &config.admin_token {
+pub async fn admin_tokens(store: &dyn Store, configured: Option<&Secret>) -> Result<AdminTokens, StartError> {
+    if let Some(token) = configured {
         return Ok(AdminTokens::new(vec![token_hash(token.expose())]));
     }
     let mut hashes = store.admin_token_hashes().await?;

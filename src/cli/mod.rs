@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, LogFormat};
+use crate::config::{Config, LogFormat, Logging};
 
 #[derive(Debug, Parser)]
 #[command(name = "pushgate", version, about = "Receives, verifies and stores the security data clouds push")]
@@ -78,8 +78,8 @@ pub async fn main(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Migrate => {
-            init_tracing(&config);
-            match crate::open_store(&config).await {
+            init_tracing(&config.log);
+            match crate::open_store(&config.database).await {
                 Ok(store) => {
                     tracing::info!(database = store.backend(), "migrations applied");
                     ExitCode::SUCCESS
@@ -91,9 +91,9 @@ pub async fn main(cli: Cli) -> ExitCode {
             }
         }
         Command::Serve => {
-            init_tracing(&config);
+            init_tracing(&config.log);
             let stop = shutdown_signal();
-            let Some(addr) = config.listen_addr() else { return ExitCode::FAILURE };
+            let addr = config.listen;
             let listener = match tokio::net::TcpListener::bind(addr).await {
                 Ok(l) => l,
                 Err(e) => {
@@ -113,13 +113,13 @@ pub async fn main(cli: Cli) -> ExitCode {
     }
 }
 
-fn init_tracing(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|_| "info".into());
+fn init_tracing(log: &Logging) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&log.filter).unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = match config.log_format {
+    let _ = match log.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };

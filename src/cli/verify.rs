@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 
 use super::VerifyArgs;
+use crate::config::OfflineSettings;
 use crate::model::{NewEvent, SourceKind};
 use crate::sources::aws_sns::certs::CertStore;
 use crate::sources::gcp_pubsub::keys::GoogleKeys;
@@ -48,18 +49,13 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
     if !problems.is_empty() {
         return Err(format!("the connection's config is not valid: {}", problems.join("; ")));
     }
+    let settings = OfflineSettings::from_env(config_file).map_err(|e| e.to_string())?;
     // No network: SNS certificates only from the pinned directory, Google's and
     // Microsoft's keys only from a file.
-    let settings = crate::config::Config::from_env(config_file).ok();
-    let cert_dir =
-        settings.as_ref().and_then(|c| c.sns_cert_dir.clone()).or_else(|| std::env::var_os("PUSHGATE_SNS_CERT_DIR").map(Into::into));
-    let google_jwks =
-        settings.as_ref().map(|c| c.google_jwks.clone()).or_else(|| std::env::var("PUSHGATE_GOOGLE_JWKS").ok()).unwrap_or_default();
-    let microsoft_jwks = settings.map(|c| c.microsoft_jwks).or_else(|| std::env::var("PUSHGATE_MICROSOFT_JWKS").ok()).unwrap_or_default();
-    let google_keys = GoogleKeys::offline_from_setting(&google_jwks);
-    let microsoft_keys = MicrosoftKeys::offline_from_setting(&microsoft_jwks);
+    let google_keys = GoogleKeys::offline_from_setting(&settings.keys.google_jwks);
+    let microsoft_keys = MicrosoftKeys::offline_from_setting(&settings.keys.microsoft_jwks);
     let senders = Senders::new(
-        std::sync::Arc::new(CertStore::offline(cert_dir)),
+        std::sync::Arc::new(CertStore::offline(settings.keys.sns_certs.pinned_dir.clone())),
         std::sync::Arc::new(google_keys),
         std::sync::Arc::new(microsoft_keys),
     );
@@ -70,7 +66,7 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
         Some(text) => DateTime::parse_from_rfc3339(text).map_err(|e| format!("--at `{text}` is not RFC 3339: {e}"))?.with_timezone(&Utc),
     };
     let headers = parse_headers(&args.headers)?;
-    let url = args.url.clone().unwrap_or_else(|| default_url(source, &connection, config_file));
+    let url = args.url.clone().unwrap_or_else(|| default_url(source, &connection, settings.public_url.as_deref()));
     let request = RawRequest { headers: &headers, query: args.query.as_deref(), body: &body, push_url: &url, now };
 
     let refused = |reason: &str, detail: &str, verified: bool| json!({"verified": verified, "reason": reason, "detail": detail, "kind": null, "events": []});
@@ -115,16 +111,12 @@ fn parse_headers(lines: &[String]) -> Result<HeaderMap, String> {
     Ok(headers)
 }
 
-/// The push URL from the configured public URL (file or environment), as the server builds it.
-fn default_url(source: SourceKind, connection: &Value, config_file: Option<&std::path::Path>) -> String {
-    // Other settings may be invalid for serving (no database here): only the URL matters.
-    let base = crate::config::Config::from_env(config_file)
-        .ok()
-        .and_then(|c| c.public_url)
-        .or_else(|| std::env::var("PUSHGATE_PUBLIC_URL").ok())
-        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+/// The push URL from the configured public URL, as the server builds it (with the
+/// default listen address when none is configured).
+fn default_url(source: SourceKind, connection: &Value, public_url: Option<&str>) -> String {
+    let base = public_url.unwrap_or("http://127.0.0.1:8080");
     let id = connection.get("id").and_then(Value::as_str).unwrap_or("00000000-0000-0000-0000-000000000000");
-    crate::sources::push_url(source, &base, id)
+    crate::sources::push_url(source, base, id)
 }
 
 /// An event as the server would store it; the sender's stream `hint` applies, as there,
