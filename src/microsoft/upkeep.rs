@@ -35,6 +35,7 @@ use super::api::{GraphApi, GraphError, NewSubscription, Subscription};
 use crate::crypto::MasterKey;
 use crate::model::{now, BackgroundTask, Connection, ConnectionFilter, Facts, SourceKind, SubscriptionChange};
 use crate::store::Store;
+use crate::testing::Passes;
 
 mod settings;
 
@@ -166,6 +167,8 @@ pub struct Upkeep {
     pub public_url: String,
     pub interval: Duration,
     pub handle: UpkeepHandle,
+    /// Counts every completed pass (retirements, then the connections).
+    pub passes: Passes,
 }
 
 impl Upkeep {
@@ -181,6 +184,7 @@ impl Upkeep {
             // Nudges from now on count for the next pass.
             let nudged = self.handle.take_nudged();
             self.pass(&mut backoff, &nudged).await;
+            self.passes.completed();
             tokio::select! {
                 _ = tokio::time::sleep(self.interval) => {}
                 _ = self.handle.shared.notify.notified() => {}
