@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::receiver::{Answer, Receiver};
-use common::{fast_forwarding, Backend, TestServer};
+use common::{Backend, TestServer};
 use serde_json::{json, Value};
 
 on_both_backends_with!(
@@ -24,9 +24,12 @@ on_both_backends_with!(
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn start(backend: Backend, test: &str, extra: &[(&str, &str)]) -> Option<TestServer> {
-    let mut options = fast_forwarding();
-    options.retention_interval = Some(Duration::from_millis(200));
-    TestServer::start_with_options(backend, test, extra, options).await
+    TestServer::builder(backend, test)
+        .envs(extra.iter().copied())
+        .fast_forwarding()
+        .with_options(|options| options.retention_interval = Some(Duration::from_millis(200)))
+        .start()
+        .await
 }
 
 /// A webhook connection of `tenant` writing to `stream`.

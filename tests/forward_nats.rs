@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::nats::{self, NatsServer};
 use common::receiver::Receiver;
-use common::{fast_forwarding, hmac_webhook, Backend, TestServer};
+use common::{hmac_webhook, Backend, TestServer};
 use serde_json::{json, Value};
 
 on_both_backends_with!(nats_stopped_for_twenty_seconds_loses_nothing, a_subject_without_a_stream_is_failing_until_one_exists);
@@ -31,7 +31,7 @@ async fn nats_stopped_for_twenty_seconds_loses_nothing(backend: Backend) {
     let Some(mut nats) = NatsServer::start(test).await else { return };
     let alerts = Receiver::start().await;
     let env = [("PUSHGATE_ALERT_WEBHOOK_URL", alerts.url.as_str()), ("PUSHGATE_ALERT_WEBHOOK_SECRET", "alert-secret")];
-    let Some(server) = TestServer::start_with_options(backend, test, &env, fast_forwarding()).await else { return };
+    let Some(server) = TestServer::builder(backend, test).envs(env).fast_forwarding().start().await else { return };
     nats::create_stream(&nats.url, "SOC", &["soc.>"]).await;
     let d = server
         .create_destination(json!({"name": "SOC bus", "kind": "nats", "config": {"url": nats.url, "subject": "soc.{tenant_id}.{kind}"}}))
@@ -85,7 +85,7 @@ async fn nats_stopped_for_twenty_seconds_loses_nothing(backend: Backend) {
 async fn a_subject_without_a_stream_is_failing_until_one_exists(backend: Backend) {
     let test = "a_subject_without_a_stream_is_failing_until_one_exists";
     let Some(url) = nats::url(test) else { return };
-    let Some(server) = TestServer::start_with_options(backend, test, &[], fast_forwarding()).await else { return };
+    let Some(server) = TestServer::builder(backend, test).fast_forwarding().start().await else { return };
     let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
     let connection = server.create(hmac_webhook("acme", "s3cret")).await["id"].as_str().unwrap().to_owned();
     push(&server, &connection, 1).await;

@@ -9,7 +9,7 @@ use tokio::io::AsyncWriteExt;
 
 #[tokio::test]
 async fn the_concurrency_limit_is_one_budget_for_all_routes() {
-    let server = TestServer::start_with(Backend::Sqlite, "limits", &[("PUSHGATE_MAX_CONCURRENT_REQUESTS", "1")]).await.unwrap();
+    let server = TestServer::builder(Backend::Sqlite, "limits").env("PUSHGATE_MAX_CONCURRENT_REQUESTS", "1").start().await.unwrap();
     // One push whose body never finishes holds the only slot.
     let addr = server.base.trim_start_matches("http://").to_owned();
     let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();

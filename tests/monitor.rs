@@ -18,9 +18,9 @@ on_both_backends_with!(feeds_go_red_and_green_and_each_transition_is_recorded_on
 #[tokio::test]
 async fn two_servers_on_one_postgresql_record_each_transition_once() {
     let Some(url) = pushgate::testing::fresh_postgres_url("two_servers_on_one_postgresql").await else { return };
-    let env = [("PUSHGATE_DATABASE_URL", url.as_str()), ("PUSHGATE_MONITOR_INTERVAL_MS", "100")];
-    let Some(a) = TestServer::start_with(Backend::Postgres, "monitor_a", &env).await else { return };
-    let Some(b) = TestServer::start_with(Backend::Postgres, "monitor_b", &env).await else { return };
+    let server = |test| TestServer::builder(Backend::Postgres, test).database_url(&url).env("PUSHGATE_MONITOR_INTERVAL_MS", "100").start();
+    let Some(a) = server("monitor_a").await else { return };
+    let Some(b) = server("monitor_b").await else { return };
     let id = webhook(&a, 1).await;
     recorded(&b, &id, "requires_action", 1).await;
     heartbeat(&b, &id).await;
@@ -105,7 +105,7 @@ async fn history(server: &TestServer, id: &str) -> Vec<(Option<String>, String)>
 }
 
 async fn feeds_go_red_and_green_and_each_transition_is_recorded_once(backend: Backend) {
-    let Some(server) = TestServer::start_with(backend, "monitor_red_green", &[("PUSHGATE_MONITOR_INTERVAL_MS", "200")]).await else {
+    let Some(server) = TestServer::builder(backend, "monitor_red_green").env("PUSHGATE_MONITOR_INTERVAL_MS", "200").start().await else {
         return;
     };
     let id = webhook(&server, 1).await;
@@ -168,7 +168,7 @@ async fn transitions_are_posted_signed_to_the_alert_webhook(backend: Backend) {
         ("PUSHGATE_ALERT_WEBHOOK_URL", url.as_str()),
         ("PUSHGATE_ALERT_WEBHOOK_SECRET", "alert-secret"),
     ];
-    let Some(server) = TestServer::start_with(backend, "monitor_alerts", &env).await else { return };
+    let Some(server) = TestServer::builder(backend, "monitor_alerts").envs(env).start().await else { return };
     let id = webhook(&server, 1).await;
     heartbeat(&server, &id).await;
     recorded(&server, &id, "error", 1).await;

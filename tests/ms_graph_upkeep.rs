@@ -44,10 +44,7 @@ const TRIES: u32 = 100;
 
 async fn start(backend: Backend, test: &str, fake: &FakeGraph) -> Option<TestServer> {
     capture_logs();
-    let env = fake.env();
-    let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let options = pushgate::RunOptions { graph_upkeep_interval: Some(INTERVAL), ..Default::default() };
-    TestServer::start_with_options(backend, test, &extra, options).await
+    TestServer::builder(backend, test).envs(fake.env()).with_options(|o| o.graph_upkeep_interval = Some(INTERVAL)).start().await
 }
 
 fn graph_connection() -> Value {
@@ -352,12 +349,15 @@ fn captured_logs() -> String {
 
 async fn the_upkeep_acts_at_once_on_a_new_connection_and_a_lifecycle_notification(backend: Backend) {
     let fake = FakeGraph::start(CLIENT_ID, SECRET).await;
-    let env = fake.env();
-    let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     // An hour between passes: whatever happens within the test was started by a nudge.
-    let options = pushgate::RunOptions { graph_upkeep_interval: Some(Duration::from_secs(3600)), ..Default::default() };
-    let test = "the_upkeep_acts_at_once";
-    let Some(server) = TestServer::start_with_options(backend, test, &extra, options).await else { return };
+    let Some(server) = TestServer::builder(backend, "the_upkeep_acts_at_once")
+        .envs(fake.env())
+        .with_options(|o| o.graph_upkeep_interval = Some(Duration::from_secs(3600)))
+        .start()
+        .await
+    else {
+        return;
+    };
     tokio::time::sleep(Duration::from_millis(300)).await; // the pass at start has found nothing
     let (id, c) = created(&server).await;
     let subscription = c["subscription"]["external_id"].as_str().unwrap().to_owned();

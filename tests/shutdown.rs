@@ -6,7 +6,7 @@ mod common;
 use common::{hmac_hex, hmac_webhook, Backend, TestServer};
 
 async fn in_flight_push_survives_shutdown(backend: Backend) {
-    let Some(server) = TestServer::start(backend, "in_flight_push_survives_shutdown").await else { return };
+    let Some(server) = TestServer::builder(backend, "in_flight_push_survives_shutdown").start().await else { return };
     let id = server.create(hmac_webhook("acme", "s3cret")).await["id"].as_str().unwrap().to_owned();
     let body = br#"{"alert": "in flight during shutdown"}"#.to_vec();
     let signature = hmac_hex("s3cret", &body);
