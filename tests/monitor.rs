@@ -28,7 +28,8 @@ async fn two_servers_on_one_postgresql_record_each_transition_once() {
     recorded(&a, &id, "error", 1).await;
     heartbeat(&a, &id).await;
     recorded(&b, &id, "connected", 2).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Both go on watching, and record nothing twice.
+    tokio::join!(a.monitor_passes(4), b.monitor_passes(4));
     // The SQL view dashboards read shows what the monitor recorded.
     use sqlx::Connection;
     let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
@@ -82,14 +83,16 @@ async fn heartbeat(server: &TestServer, id: &str) {
 }
 
 /// Waits until the monitor has recorded a transition to `status` (the read-time status
-/// may change before a monitor pass sees it).
+/// may change before a monitor pass sees it), looking again after each pass of
+/// `server`'s monitor; panics after 10 s.
 async fn recorded(server: &TestServer, id: &str, status: &str, count: usize) {
-    for _ in 0..100 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
         let history = history(server, id).await;
         if history.iter().filter(|(_, new)| new == status).count() >= count {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        server.monitor_passes(1).await;
     }
     panic!("the monitor never recorded {status} (×{count}): {:?}", history(server, id).await);
 }
@@ -129,7 +132,9 @@ async fn feeds_go_red_and_green_and_each_transition_is_recorded_once(backend: Ba
         .await;
     assert_eq!(c["status"], "error");
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Later passes record nothing more for the first feed. Two, not more: its heartbeat
+    // turns too old again 2 s after it came.
+    server.monitor_passes(2).await;
     let history = server.get_json(&format!("/v1/connections/{id}/history")).await["history"].clone();
     let pairs: Vec<(Value, Value, Value)> =
         history.as_array().unwrap().iter().map(|h| (h["old_status"].clone(), h["new_status"].clone(), h["message"].clone())).collect();
@@ -172,9 +177,17 @@ async fn transitions_are_posted_signed_to_the_alert_webhook(backend: Backend) {
     let id = webhook(&server, 1).await;
     heartbeat(&server, &id).await;
     recorded(&server, &id, "error", 1).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let received = received.lock().unwrap().clone();
+    // The webhook is posted to in the background, after the transition is recorded.
+    let received = common::eventually("the alert of the error", Duration::from_secs(10), async || {
+        let received = received.lock().unwrap().clone();
+        let alerted = received.iter().any(|(_, body)| {
+            let alert: Value = serde_json::from_slice(body).unwrap_or_default();
+            alert["connection_id"] == id.as_str() && alert["new_status"] == "error"
+        });
+        alerted.then_some(received)
+    })
+    .await;
     let alerts: Vec<Value> = received
         .iter()
         .map(|(signature, body)| {

@@ -339,6 +339,19 @@ impl TestServer {
     }
 }
 
+/// Calls `check` every 25 ms until it answers `Some`, and answers that; panics, naming
+/// `what`, after `within`.
+pub async fn eventually<T>(what: &str, within: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(done) = check().await {
+            return done;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// A webhook connection body with HMAC-SHA256 auth.
 pub fn hmac_webhook(tenant: &str, secret: &str) -> Value {
     json!({
