@@ -298,6 +298,7 @@ async fn unsubscribe_confirmation_marks_the_subscription_missing(backend: Backen
 
     // Subscribing again (a new verified confirmation) brings it back, and a retry of the
     // old unsubscribe (a duplicate, sent before the new confirmation) changes nothing.
+    // The confirmation must be recorded at a later time than the loss, not the same one.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let (status, _) = s.push(&id, &s.confirmation("m-sub-2"), &[]).await;
     assert_eq!(status, 200);

@@ -56,6 +56,7 @@ async fn nats_stopped_for_twenty_seconds_loses_nothing(backend: Backend) {
     while stopped.elapsed() < Duration::from_secs(20) {
         push(&server, &connection, n).await;
         n += 1;
+        // Pushes go on at a steady pace for the whole outage.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     nats.restart().await;

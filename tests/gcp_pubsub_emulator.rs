@@ -145,6 +145,8 @@ async fn emulator_pushes_are_refused_until_signed_then_stored_once(backend: Back
     let time = |v: &Value| v.as_str().map(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap());
     let (published, failed) = (time(&c["canary"]["last_published_at"]), time(&c["canary"]["last_error_at"]));
     assert!(published.is_some() && failed.is_none_or(|f| Some(f) < published), "{c}");
+    // Two seconds of redeliveries and canary heartbeats (one a second), none of which may
+    // become an event: nothing marks the end of what did not happen.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let events = server.events(&id).await;
     assert_eq!(events.len(), 5, "each message once, the canary heartbeats not as events");

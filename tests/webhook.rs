@@ -408,6 +408,8 @@ async fn body_budget(backend: common::Backend) {
         in_flight.push(tokio::spawn(request.send()));
         senders.push(tx);
     }
+    // Time for the server to read both heads and reserve for both bodies, which shows
+    // nowhere but in the refusal below.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let (status, answer) = push_hmac(&server, &id, "s3cret", body).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (503, Some("overloaded")), "the budget is spent");
