@@ -95,14 +95,8 @@ async fn canary_heartbeats_are_published_and_moto_deliveries_refused(backend: Ba
     let c =
         server.wait_for(&id, "a published canary", 150, Duration::from_millis(100), |c| c["canary"]["last_published_at"].is_string()).await;
     assert!(c["canary"]["last_error"].is_null(), "{c}");
-    let mut rejection = Value::Null;
-    for _ in 0..150 {
-        if let Some(r) = server.rejections(&id).await.first() {
-            rejection = r.clone();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let rejection =
+        common::eventually("moto's delivery", Duration::from_secs(15), async || server.rejections(&id).await.first().cloned()).await;
     // The delivery names a plausible AWS certificate URL, but nothing vouches for moto's
     // key: refused as unauthenticated, recorded, and never counted as a heartbeat.
     assert_eq!(rejection["reason"], "sns_cert_not_pinned", "{rejection}");

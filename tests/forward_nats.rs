@@ -70,14 +70,11 @@ async fn nats_stopped_for_twenty_seconds_loses_nothing(backend: Backend) {
     assert_eq!(ok["counters"]["delivered"].as_i64(), Some(n as i64), "{ok}");
     assert!(ok["counters"]["retries"].as_i64().unwrap() >= 1);
     // The connection's own transitions go to the same webhook; the destination's are these.
-    let deadline = Instant::now() + WAIT;
-    let posted = loop {
+    let posted = common::eventually("two alerts about the destination", WAIT, async || {
         let posted: Vec<Value> = alerts.records().into_iter().filter(|a| a["destination_id"] == id.as_str()).collect();
-        if posted.len() >= 2 || Instant::now() > deadline {
-            break posted;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+        (posted.len() >= 2).then_some(posted)
+    })
+    .await;
     let transitions: Vec<_> = posted.iter().map(|a| a["new_status"].as_str().unwrap()).collect();
     assert_eq!(transitions, ["failing", "ok"]);
     server.stop().await;
