@@ -357,16 +357,12 @@ async fn a_late_commit_is_neither_skipped_by_the_feed_nor_by_a_destination() {
     assert!(page["events"].as_array().unwrap().is_empty(), "nothing past the running transaction: {page}");
     let held = page["next_after"].as_str().unwrap().to_owned();
     sqlx::query("COMMIT").execute(&mut slow).await.unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let events = loop {
+    let events = common::eventually("the feed to serve both", WAIT, async || {
         let page = server.get_json(&format!("/v1/events?after={held}")).await;
         let events = page["events"].as_array().unwrap().clone();
-        if events.len() >= 2 {
-            break events;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the feed never served both: {page}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+        (events.len() >= 2).then_some(events)
+    })
+    .await;
     assert_eq!(marks(&events), ["slow", "fast"], "the cursor taken before the commit still finds the late row");
     assert_eq!(marks(&receiver.wait_for_records(2, WAIT).await), ["slow", "fast"]);
     server.stop().await;
