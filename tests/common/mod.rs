@@ -1,5 +1,6 @@
 //! A real pushgate server on 127.0.0.1 port 0, with SQLite or a fresh PostgreSQL
-//! database, and small helpers to talk to it over HTTP.
+//! database, started by [`TestServer::builder`], and small helpers to talk to it over
+//! HTTP and to wait for its background jobs.
 #![allow(dead_code)]
 
 pub mod nats;
@@ -183,8 +184,8 @@ pub async fn wait_for_passes(job: &Passes, what: &str, target: u64) {
 }
 
 impl TestServer {
-    /// A server of `backend` for the test `test` (which names its PostgreSQL database),
-    /// to configure and [`TestServerBuilder::start`].
+    /// A server of `backend` for the test `test` (named when its PostgreSQL leg is
+    /// skipped), to configure and [`TestServerBuilder::start`].
     pub fn builder(backend: Backend, test: &str) -> TestServerBuilder {
         TestServerBuilder {
             backend,
