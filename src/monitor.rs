@@ -18,6 +18,7 @@ use crate::alerts::{Alert, AlertSender};
 use crate::health::{evaluate, Policy};
 use crate::model::{now, Connection, ConnectionFilter, StatusChange};
 use crate::store::{Store, StoreError};
+use crate::testing::Passes;
 
 /// Connections evaluated between two yields to other tasks.
 const BATCH: usize = 500;
@@ -64,11 +65,12 @@ pub fn transition(connection: &Connection, at: DateTime<Utc>) -> Option<StatusCh
     (!unchanged).then_some(StatusChange { at, old_status: facts.recorded_status, new_status: status, message })
 }
 
-/// Runs a pass every `interval` until `stop` turns true.
+/// Runs a pass every `interval` until `stop` turns true, counting each in `passes`.
 pub async fn run(
     store: Arc<dyn Store>,
     alerts: Option<Arc<AlertSender>>,
     interval: Duration,
+    passes: Passes,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(interval);
@@ -88,6 +90,7 @@ pub async fn run(
             ),
             Err(e) => tracing::warn!(error = %e, "health monitor pass failed; retrying at the next interval"),
         }
+        passes.completed();
     }
 }
 

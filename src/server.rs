@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::http::{AppState, BodyBudget, Limits};
 use crate::ingest::Ingest;
 use crate::startup::{admin_tokens, master_key, open_store, StartError};
+use crate::testing::Passes;
 use crate::{alerts, aws, canary, forward, gcp, http, metrics, microsoft, monitor, outbound, sources};
 
 /// Longest outbound request (SNS certificate fetch, SubscribeURL confirmation).
@@ -35,6 +36,10 @@ pub struct RunOptions {
     pub forward_settings: Option<forward::Settings>,
     /// Tests: run retention this often instead of every minute.
     pub retention_interval: Option<Duration>,
+    /// Tests: counts the health monitor's completed passes.
+    pub monitor_passes: Passes,
+    /// Tests: counts the Graph subscription upkeep's completed passes.
+    pub graph_upkeep_passes: Passes,
 }
 
 /// Serves on `listener` until `shutdown` completes, then finishes in-flight requests
@@ -113,7 +118,7 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
         Some(webhook) => Some(Arc::new(alerts::AlertSender::start(webhook, store.clone(), stop_rx.clone()).map_err(StartError::Config)?)),
         None => None,
     };
-    tokio::spawn(monitor::run(store.clone(), alerts.clone(), config.monitor_interval, stop_rx.clone()));
+    tokio::spawn(monitor::run(store.clone(), alerts.clone(), config.monitor_interval, options.monitor_passes.clone(), stop_rx.clone()));
     let holder = forward::holder_name();
     let forward_settings = options.forward_settings.clone().unwrap_or_default();
     let forwarder = forward::Forwarder::start(store.clone(), key.clone(), alerts, forward_settings, holder.clone(), stop_rx.clone());
@@ -134,6 +139,7 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
             public_url: public_url.clone(),
             interval: options.graph_upkeep_interval.unwrap_or(microsoft::upkeep::DEFAULT_INTERVAL),
             handle: graph_upkeep.clone(),
+            passes: options.graph_upkeep_passes.clone(),
         };
         tokio::spawn(upkeep.run(stop_rx.clone()));
     } else {

@@ -37,13 +37,12 @@ on_both_backends_with!(
     refused_confirmation_is_kept_without_its_token,
 );
 
-/// A server whose outbound requests reach `fake` and, when `pinned` holds a directory,
-/// with SNS certificates pinned there.
+/// A server whose outbound requests reach `fake` and, when `pin` is set, with the
+/// signer's certificate pinned.
 struct Setup {
     server: TestServer,
     fake: FakeAws,
     signer: TestSigner,
-    _pinned: tempfile::TempDir,
 }
 
 impl Setup {
@@ -51,19 +50,14 @@ impl Setup {
         // No credentials reach the SDK in this binary, and no instance-metadata probe leaves the host.
         std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
         let signer = TestSigner::new(REGION);
-        let pinned = tempfile::tempdir().unwrap();
         let mut files = HashMap::new();
         files.insert(format!("/{}", signer.cert_file_name()), signer.cert_pem().as_bytes().to_vec());
         let fake = FakeAws::start(HOST, files).await;
-        let mut extra = vec![];
-        let dir = pinned.path().display().to_string();
+        let mut server = TestServer::builder(backend, test).with_options(|o| o.outbound_test_transport = Some(fake.transport()));
         if pin {
-            signer.write_pinned(pinned.path()).unwrap();
-            extra.push(("PUSHGATE_SNS_CERT_DIR", dir.as_str()));
+            server = server.sns_signer(&signer);
         }
-        let options = pushgate::RunOptions { outbound_test_transport: Some(fake.transport()), ..Default::default() };
-        let server = TestServer::start_with_options(backend, test, &extra, options).await?;
-        Some(Setup { server, fake, signer, _pinned: pinned })
+        Some(Setup { server: server.start().await?, fake, signer })
     }
 
     async fn connection(&self, extra_config: Value) -> String {
@@ -304,6 +298,7 @@ async fn unsubscribe_confirmation_marks_the_subscription_missing(backend: Backen
 
     // Subscribing again (a new verified confirmation) brings it back, and a retry of the
     // old unsubscribe (a duplicate, sent before the new confirmation) changes nothing.
+    // The confirmation must be recorded at a later time than the loss, not the same one.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let (status, _) = s.push(&id, &s.confirmation("m-sub-2"), &[]).await;
     assert_eq!(status, 200);

@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{Backend, TestServer};
+use common::{Backend, TestServer, TestServerBuilder};
 use pushgate::sources::aws_sns::test_signer::TestSigner;
 use serde_json::{json, Value};
 
@@ -42,10 +42,9 @@ async fn topic(client: &aws_sdk_sns::Client, name: &str) -> String {
     client.create_topic().name(name).send().await.unwrap().topic_arn.unwrap()
 }
 
-async fn server(backend: Backend, test: &str, moto: &str, extra: &[(&str, &str)]) -> Option<TestServer> {
-    let mut env = vec![("PUSHGATE_AWS_ENDPOINT_URL", moto)];
-    env.extend_from_slice(extra);
-    TestServer::start_with(backend, test, &env).await
+/// A server whose AWS API is moto's.
+fn server(backend: Backend, test: &str, moto: &str) -> TestServerBuilder {
+    TestServer::builder(backend, test).env("PUSHGATE_AWS_ENDPOINT_URL", moto)
 }
 
 async fn sns_connection(server: &TestServer, config: Value) -> String {
@@ -61,10 +60,7 @@ async fn verified_confirmation_calls_confirm_subscription(backend: Backend) {
     let sns = moto_client(&moto).await;
     let topic_arn = topic(&sns, "pushgate-confirm").await;
     let signer = TestSigner::new(REGION);
-    let pinned = tempfile::tempdir().unwrap();
-    signer.write_pinned(pinned.path()).unwrap();
-    let dir = pinned.path().display().to_string();
-    let Some(server) = server(backend, "moto_confirm", &moto, &[("PUSHGATE_SNS_CERT_DIR", &dir)]).await else { return };
+    let Some(server) = server(backend, "moto_confirm", &moto).sns_signer(&signer).start().await else { return };
     let id = sns_connection(&server, json!({"topic_arns": [topic_arn]})).await;
 
     let token = "2336412f37fb687f5d51e6e2425929f52e8e353134fe72d55ef8b330217d82da";
@@ -91,7 +87,7 @@ async fn canary_heartbeats_are_published_and_moto_deliveries_refused(backend: Ba
     let sns = moto_client(&moto).await;
     let topic_arn = topic(&sns, &format!("pushgate-canary-{}", uuid::Uuid::new_v4().simple())).await;
     // Fetching is off: moto's certificate exists only inside moto, and must not be trusted.
-    let Some(server) = server(backend, "moto_canary", &moto, &[("PUSHGATE_SNS_CERT_FETCH", "false")]).await else { return };
+    let Some(server) = server(backend, "moto_canary", &moto).env("PUSHGATE_SNS_CERT_FETCH", "false").start().await else { return };
     let id = sns_connection(&server, json!({"topic_arns": [topic_arn], "canary": {"topic_arn": topic_arn, "interval_seconds": 1}})).await;
     // moto confirms HTTP subscriptions by itself and then delivers every publish to them.
     sns.subscribe().topic_arn(&topic_arn).protocol("http").endpoint(server.url(&format!("/push/aws-sns/{id}"))).send().await.unwrap();
@@ -99,14 +95,8 @@ async fn canary_heartbeats_are_published_and_moto_deliveries_refused(backend: Ba
     let c =
         server.wait_for(&id, "a published canary", 150, Duration::from_millis(100), |c| c["canary"]["last_published_at"].is_string()).await;
     assert!(c["canary"]["last_error"].is_null(), "{c}");
-    let mut rejection = Value::Null;
-    for _ in 0..150 {
-        if let Some(r) = server.rejections(&id).await.first() {
-            rejection = r.clone();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let rejection =
+        common::eventually("moto's delivery", Duration::from_secs(15), async || server.rejections(&id).await.first().cloned()).await;
     // The delivery names a plausible AWS certificate URL, but nothing vouches for moto's
     // key: refused as unauthenticated, recorded, and never counted as a heartbeat.
     assert_eq!(rejection["reason"], "sns_cert_not_pinned", "{rejection}");
@@ -121,7 +111,7 @@ async fn canary_heartbeats_are_published_and_moto_deliveries_refused(backend: Ba
 async fn canary_publish_failures_are_visible_on_the_connection(backend: Backend) {
     let Some(moto) = pushgate::testing::moto_url("canary_publish_failures_are_visible_on_the_connection") else { return };
     aws_environment();
-    let Some(server) = server(backend, "moto_canary_failure", &moto, &[]).await else { return };
+    let Some(server) = server(backend, "moto_canary_failure", &moto).start().await else { return };
     let missing = "arn:aws:sns:us-east-1:123456789012:no-such-topic";
     let id = sns_connection(&server, json!({"topic_arns": [missing], "canary": {"topic_arn": missing, "interval_seconds": 1}})).await;
     let c = server.wait_for(&id, "a failed canary", 150, Duration::from_millis(100), |c| c["canary"]["last_error"].is_string()).await;

@@ -204,8 +204,11 @@ async fn login_sets_a_session_cookie_and_logout_clears_it(server: TestServer) {
 
 #[tokio::test]
 async fn secure_cookie_when_served_over_https() {
-    let server =
-        TestServer::start_with(Backend::Sqlite, "dashboard_https", &[("PUSHGATE_PUBLIC_URL", "https://pushgate.example")]).await.unwrap();
+    let server = TestServer::builder(Backend::Sqlite, "dashboard_https")
+        .env("PUSHGATE_PUBLIC_URL", "https://pushgate.example")
+        .start()
+        .await
+        .unwrap();
     let response = no_redirects().post(server.url("/login")).form(&[("token", ADMIN_TOKEN)]).send().await.unwrap();
     assert_eq!(response.status(), 303);
     let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
@@ -225,7 +228,7 @@ async fn headless_chromium_renders_the_dashboard() {
         eprintln!("\n*** SKIPPED (headless_chromium_renders_the_dashboard: {CHROMIUM} is not installed; apt-get install chromium) ***\n");
         return;
     }
-    let server = TestServer::start(Backend::Sqlite, "dashboard_chromium").await.unwrap();
+    let server = TestServer::builder(Backend::Sqlite, "dashboard_chromium").start().await.unwrap();
     two_tenants(&server).await;
     let receiver = common::receiver::Receiver::start().await;
     server.create_destination(json!({"name": "SOC collector", "kind": "http", "config": {"url": receiver.url}})).await;

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::receiver::{Answer, Receiver};
-use common::{fast_forwarding, Backend, TestServer};
+use common::{Backend, TestServer};
 use serde_json::{json, Value};
 
 on_both_backends_with!(
@@ -24,9 +24,12 @@ on_both_backends_with!(
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn start(backend: Backend, test: &str, extra: &[(&str, &str)]) -> Option<TestServer> {
-    let mut options = fast_forwarding();
-    options.retention_interval = Some(Duration::from_millis(200));
-    TestServer::start_with_options(backend, test, extra, options).await
+    TestServer::builder(backend, test)
+        .envs(extra.iter().copied())
+        .fast_forwarding()
+        .with_options(|options| options.retention_interval = Some(Duration::from_millis(200)))
+        .start()
+        .await
 }
 
 /// A webhook connection of `tenant` writing to `stream`.
@@ -136,22 +139,14 @@ async fn retention_deletes_only_what_every_matching_destination_delivered(backen
     }
     push(&server, &other, json!({"mark": "o1"})).await;
     // The event no destination wants goes once it is old; acme's wait for their destination.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !server.events(&other).await.is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "the unwanted event was never deleted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::eventually("the deletion of the unwanted event", WAIT, async || server.events(&other).await.is_empty().then_some(())).await;
     wait_for_passes(&server, 2).await;
     assert_eq!(server.events(&acme).await.len(), 3, "held by the failing destination");
     assert_eq!(server.destination(&d).await["lag_events"], 3);
     // The destination recovers and takes them; then they go.
     receiver.answer(|_| Answer::Ok);
     receiver.wait_for_records(3, WAIT).await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !server.events(&acme).await.is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "delivered events were never deleted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::eventually("the deletion of the delivered events", WAIT, async || server.events(&acme).await.is_empty().then_some(())).await;
     // New events after the table was emptied are still delivered, after the old ones.
     for mark in ["a4", "a5"] {
         push(&server, &acme, json!({"mark": mark})).await;
@@ -200,16 +195,13 @@ async fn the_change_feed_pages_in_commit_order(backend: Backend) {
     let tail = second["next_after"].as_str().unwrap().to_owned();
     assert!(server.get_json(&format!("/v1/events?after={tail}")).await["events"].as_array().unwrap().is_empty());
     push(&server, &a, json!({"mark": "a5"})).await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    let later = common::eventually("the event after the cursor", WAIT, async || {
         let page = server.get_json(&format!("/v1/events?after={tail}")).await;
-        if !page["events"].as_array().unwrap().is_empty() {
-            assert_eq!(marks(page["events"].as_array().unwrap()), ["a5"]);
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+        let events = page["events"].as_array().unwrap().clone();
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
+    assert_eq!(marks(&later), ["a5"]);
     assert_eq!(marks(&server.feed("&tenant_id=globex").await), ["b0", "b1", "b2", "b3", "b4"]);
     assert_eq!(server.feed("&stream=cloud_*").await.len(), 5);
     assert_eq!(server.feed("&source=webhook&kind=alert").await.len(), 11);
@@ -365,16 +357,12 @@ async fn a_late_commit_is_neither_skipped_by_the_feed_nor_by_a_destination() {
     assert!(page["events"].as_array().unwrap().is_empty(), "nothing past the running transaction: {page}");
     let held = page["next_after"].as_str().unwrap().to_owned();
     sqlx::query("COMMIT").execute(&mut slow).await.unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let events = loop {
+    let events = common::eventually("the feed to serve both", WAIT, async || {
         let page = server.get_json(&format!("/v1/events?after={held}")).await;
         let events = page["events"].as_array().unwrap().clone();
-        if events.len() >= 2 {
-            break events;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the feed never served both: {page}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+        (events.len() >= 2).then_some(events)
+    })
+    .await;
     assert_eq!(marks(&events), ["slow", "fast"], "the cursor taken before the commit still finds the late row");
     assert_eq!(marks(&receiver.wait_for_records(2, WAIT).await), ["slow", "fast"]);
     server.stop().await;

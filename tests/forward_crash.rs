@@ -118,11 +118,7 @@ async fn killed_while_forwarding_under_load(database: String, test: &str) {
 
     let load_task = tokio::spawn(load(client.clone(), push_url(&first), 0, 100_000, 16));
     // Kill it once forwarding is well under way.
-    let deadline = Instant::now() + WAIT;
-    while receiver.records().len() < 400 {
-        assert!(Instant::now() < deadline, "forwarding never got going");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    receiver.wait_for_records(400, WAIT).await;
     first.kill().await;
     let mut acked = load_task.await.unwrap();
     assert!(acked.len() >= 400, "{} pushes acknowledged", acked.len());

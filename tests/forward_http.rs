@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::receiver::{Answer, Receiver};
-use common::{fast_forwarding, hmac_webhook, Backend, TestServer};
+use common::{hmac_webhook, Backend, TestServer};
 use serde_json::{json, Value};
 
 on_both_backends_with!(
@@ -20,7 +20,7 @@ on_both_backends_with!(
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn start(backend: Backend, test: &str, extra: &[(&str, &str)]) -> Option<TestServer> {
-    TestServer::start_with_options(backend, test, extra, fast_forwarding()).await
+    TestServer::builder(backend, test).envs(extra.iter().copied()).fast_forwarding().start().await
 }
 
 /// A webhook connection and `bodies` pushed to it, each acknowledged.

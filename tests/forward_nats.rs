@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::nats::{self, NatsServer};
 use common::receiver::Receiver;
-use common::{fast_forwarding, hmac_webhook, Backend, TestServer};
+use common::{hmac_webhook, Backend, TestServer};
 use serde_json::{json, Value};
 
 on_both_backends_with!(nats_stopped_for_twenty_seconds_loses_nothing, a_subject_without_a_stream_is_failing_until_one_exists);
@@ -31,7 +31,7 @@ async fn nats_stopped_for_twenty_seconds_loses_nothing(backend: Backend) {
     let Some(mut nats) = NatsServer::start(test).await else { return };
     let alerts = Receiver::start().await;
     let env = [("PUSHGATE_ALERT_WEBHOOK_URL", alerts.url.as_str()), ("PUSHGATE_ALERT_WEBHOOK_SECRET", "alert-secret")];
-    let Some(server) = TestServer::start_with_options(backend, test, &env, fast_forwarding()).await else { return };
+    let Some(server) = TestServer::builder(backend, test).envs(env).fast_forwarding().start().await else { return };
     nats::create_stream(&nats.url, "SOC", &["soc.>"]).await;
     let d = server
         .create_destination(json!({"name": "SOC bus", "kind": "nats", "config": {"url": nats.url, "subject": "soc.{tenant_id}.{kind}"}}))
@@ -56,6 +56,7 @@ async fn nats_stopped_for_twenty_seconds_loses_nothing(backend: Backend) {
     while stopped.elapsed() < Duration::from_secs(20) {
         push(&server, &connection, n).await;
         n += 1;
+        // Pushes go on at a steady pace for the whole outage.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     nats.restart().await;
@@ -69,14 +70,11 @@ async fn nats_stopped_for_twenty_seconds_loses_nothing(backend: Backend) {
     assert_eq!(ok["counters"]["delivered"].as_i64(), Some(n as i64), "{ok}");
     assert!(ok["counters"]["retries"].as_i64().unwrap() >= 1);
     // The connection's own transitions go to the same webhook; the destination's are these.
-    let deadline = Instant::now() + WAIT;
-    let posted = loop {
+    let posted = common::eventually("two alerts about the destination", WAIT, async || {
         let posted: Vec<Value> = alerts.records().into_iter().filter(|a| a["destination_id"] == id.as_str()).collect();
-        if posted.len() >= 2 || Instant::now() > deadline {
-            break posted;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+        (posted.len() >= 2).then_some(posted)
+    })
+    .await;
     let transitions: Vec<_> = posted.iter().map(|a| a["new_status"].as_str().unwrap()).collect();
     assert_eq!(transitions, ["failing", "ok"]);
     server.stop().await;
@@ -85,7 +83,7 @@ async fn nats_stopped_for_twenty_seconds_loses_nothing(backend: Backend) {
 async fn a_subject_without_a_stream_is_failing_until_one_exists(backend: Backend) {
     let test = "a_subject_without_a_stream_is_failing_until_one_exists";
     let Some(url) = nats::url(test) else { return };
-    let Some(server) = TestServer::start_with_options(backend, test, &[], fast_forwarding()).await else { return };
+    let Some(server) = TestServer::builder(backend, test).fast_forwarding().start().await else { return };
     let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
     let connection = server.create(hmac_webhook("acme", "s3cret")).await["id"].as_str().unwrap().to_owned();
     push(&server, &connection, 1).await;

@@ -41,12 +41,8 @@ async fn every_sender_arrives_at_nats_and_http_as_stored(backend: Backend) {
     let Some(nats_url) = nats::url(test) else { return };
     let sns = TestSigner::new("us-east-1");
     let oidc = TestOidcSigner::new();
-    let keys = tempfile::tempdir().unwrap();
-    sns.write_pinned(keys.path()).unwrap();
-    let jwks = oidc.write_jwks(keys.path()).unwrap().display().to_string();
-    let pinned = keys.path().display().to_string();
-    let env = [("PUSHGATE_SNS_CERT_DIR", pinned.as_str()), ("PUSHGATE_SNS_CERT_FETCH", "false"), ("PUSHGATE_GOOGLE_JWKS", jwks.as_str())];
-    let Some(server) = TestServer::start_with(backend, test, &env).await else { return };
+    let server = TestServer::builder(backend, test).sns_signer(&sns).env("PUSHGATE_SNS_CERT_FETCH", "false").google_signer(&oidc);
+    let Some(server) = server.start().await else { return };
 
     // The operator's JetStream stream, and both destinations.
     let prefix = format!("t{}", uuid::Uuid::new_v4().simple());

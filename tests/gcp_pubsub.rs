@@ -26,16 +26,13 @@ const SUBSCRIPTION: &str = "projects/acme-sec/subscriptions/pushgate-scc";
 struct Setup {
     server: TestServer,
     signer: TestOidcSigner,
-    _keys: tempfile::TempDir,
 }
 
 impl Setup {
     async fn start(backend: Backend, test: &str) -> Option<Setup> {
         let signer = TestOidcSigner::new();
-        let keys = tempfile::tempdir().unwrap();
-        let jwks = signer.write_jwks(keys.path()).unwrap().display().to_string();
-        let server = TestServer::start_with(backend, test, &[("PUSHGATE_GOOGLE_JWKS", jwks.as_str())]).await?;
-        Some(Setup { server, signer, _keys: keys })
+        let server = TestServer::builder(backend, test).google_signer(&signer).start().await?;
+        Some(Setup { server, signer })
     }
 
     async fn connection(&self, config: Value) -> (String, String) {

@@ -79,17 +79,17 @@ async fn emulator_pushes_are_refused_until_signed_then_stored_once(backend: Back
         return;
     };
     let signer = Arc::new(TestOidcSigner::new());
-    let keys = tempfile::tempdir().unwrap();
-    let jwks = signer.write_jwks(keys.path()).unwrap();
     let relay = Relay::start(signer.clone()).await;
-    let jwks = jwks.display().to_string();
-    let env = [
-        ("PUSHGATE_PUBSUB_ENDPOINT", emulator.as_str()),
-        ("PUSHGATE_GOOGLE_JWKS", jwks.as_str()),
-        ("PUSHGATE_PUBLIC_URL", relay.base.as_str()),
-    ];
-    let options = pushgate::RunOptions { subscription_check_interval: Some(Duration::from_millis(500)), ..Default::default() };
-    let Some(server) = TestServer::start_with_options(backend, "pubsub_emulator", &env, options).await else { return };
+    let Some(server) = TestServer::builder(backend, "pubsub_emulator")
+        .google_signer(&signer)
+        .env("PUSHGATE_PUBSUB_ENDPOINT", &emulator)
+        .env("PUSHGATE_PUBLIC_URL", &relay.base)
+        .with_options(|o| o.subscription_check_interval = Some(Duration::from_millis(500)))
+        .start()
+        .await
+    else {
+        return;
+    };
     relay.target.set(server.base.clone()).unwrap();
 
     let suffix = uuid::Uuid::new_v4().simple().to_string();
@@ -145,6 +145,8 @@ async fn emulator_pushes_are_refused_until_signed_then_stored_once(backend: Back
     let time = |v: &Value| v.as_str().map(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap());
     let (published, failed) = (time(&c["canary"]["last_published_at"]), time(&c["canary"]["last_error_at"]));
     assert!(published.is_some() && failed.is_none_or(|f| Some(f) < published), "{c}");
+    // Two seconds of redeliveries and canary heartbeats (one a second), none of which may
+    // become an event: nothing marks the end of what did not happen.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let events = server.events(&id).await;
     assert_eq!(events.len(), 5, "each message once, the canary heartbeats not as events");

@@ -18,9 +18,9 @@ on_both_backends_with!(feeds_go_red_and_green_and_each_transition_is_recorded_on
 #[tokio::test]
 async fn two_servers_on_one_postgresql_record_each_transition_once() {
     let Some(url) = pushgate::testing::fresh_postgres_url("two_servers_on_one_postgresql").await else { return };
-    let env = [("PUSHGATE_DATABASE_URL", url.as_str()), ("PUSHGATE_MONITOR_INTERVAL_MS", "100")];
-    let Some(a) = TestServer::start_with(Backend::Postgres, "monitor_a", &env).await else { return };
-    let Some(b) = TestServer::start_with(Backend::Postgres, "monitor_b", &env).await else { return };
+    let server = |test| TestServer::builder(Backend::Postgres, test).database_url(&url).env("PUSHGATE_MONITOR_INTERVAL_MS", "100").start();
+    let Some(a) = server("monitor_a").await else { return };
+    let Some(b) = server("monitor_b").await else { return };
     let id = webhook(&a, 1).await;
     recorded(&b, &id, "requires_action", 1).await;
     heartbeat(&b, &id).await;
@@ -28,7 +28,8 @@ async fn two_servers_on_one_postgresql_record_each_transition_once() {
     recorded(&a, &id, "error", 1).await;
     heartbeat(&a, &id).await;
     recorded(&b, &id, "connected", 2).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Both go on watching, and record nothing twice.
+    tokio::join!(a.monitor_passes(4), b.monitor_passes(4));
     // The SQL view dashboards read shows what the monitor recorded.
     use sqlx::Connection;
     let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
@@ -82,14 +83,16 @@ async fn heartbeat(server: &TestServer, id: &str) {
 }
 
 /// Waits until the monitor has recorded a transition to `status` (the read-time status
-/// may change before a monitor pass sees it).
+/// may change before a monitor pass sees it), looking again after each pass of
+/// `server`'s monitor; panics after 10 s.
 async fn recorded(server: &TestServer, id: &str, status: &str, count: usize) {
-    for _ in 0..100 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
         let history = history(server, id).await;
         if history.iter().filter(|(_, new)| new == status).count() >= count {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        server.monitor_passes(1).await;
     }
     panic!("the monitor never recorded {status} (×{count}): {:?}", history(server, id).await);
 }
@@ -105,7 +108,7 @@ async fn history(server: &TestServer, id: &str) -> Vec<(Option<String>, String)>
 }
 
 async fn feeds_go_red_and_green_and_each_transition_is_recorded_once(backend: Backend) {
-    let Some(server) = TestServer::start_with(backend, "monitor_red_green", &[("PUSHGATE_MONITOR_INTERVAL_MS", "200")]).await else {
+    let Some(server) = TestServer::builder(backend, "monitor_red_green").env("PUSHGATE_MONITOR_INTERVAL_MS", "200").start().await else {
         return;
     };
     let id = webhook(&server, 1).await;
@@ -129,7 +132,9 @@ async fn feeds_go_red_and_green_and_each_transition_is_recorded_once(backend: Ba
         .await;
     assert_eq!(c["status"], "error");
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Later passes record nothing more for the first feed. Two, not more: its heartbeat
+    // turns too old again 2 s after it came.
+    server.monitor_passes(2).await;
     let history = server.get_json(&format!("/v1/connections/{id}/history")).await["history"].clone();
     let pairs: Vec<(Value, Value, Value)> =
         history.as_array().unwrap().iter().map(|h| (h["old_status"].clone(), h["new_status"].clone(), h["message"].clone())).collect();
@@ -168,13 +173,21 @@ async fn transitions_are_posted_signed_to_the_alert_webhook(backend: Backend) {
         ("PUSHGATE_ALERT_WEBHOOK_URL", url.as_str()),
         ("PUSHGATE_ALERT_WEBHOOK_SECRET", "alert-secret"),
     ];
-    let Some(server) = TestServer::start_with(backend, "monitor_alerts", &env).await else { return };
+    let Some(server) = TestServer::builder(backend, "monitor_alerts").envs(env).start().await else { return };
     let id = webhook(&server, 1).await;
     heartbeat(&server, &id).await;
     recorded(&server, &id, "error", 1).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let received = received.lock().unwrap().clone();
+    // The webhook is posted to in the background, after the transition is recorded.
+    let received = common::eventually("the alert of the error", Duration::from_secs(10), async || {
+        let received = received.lock().unwrap().clone();
+        let alerted = received.iter().any(|(_, body)| {
+            let alert: Value = serde_json::from_slice(body).unwrap_or_default();
+            alert["connection_id"] == id.as_str() && alert["new_status"] == "error"
+        });
+        alerted.then_some(received)
+    })
+    .await;
     let alerts: Vec<Value> = received
         .iter()
         .map(|(signature, body)| {

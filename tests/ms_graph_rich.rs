@@ -25,21 +25,18 @@ struct Rich {
     server: TestServer,
     signer: TestOidcSigner,
     id: String,
-    _dir: tempfile::TempDir,
 }
 
 async fn start(backend: Backend, test: &str, keys: Vec<Value>) -> Option<Rich> {
-    let dir = tempfile::tempdir().unwrap();
     let signer = TestOidcSigner::new();
-    let jwks = signer.write_microsoft_jwks(dir.path()).unwrap();
-    let server = TestServer::start_with(backend, test, &[("PUSHGATE_MICROSOFT_JWKS", jwks.to_str().unwrap())]).await?;
+    let server = TestServer::builder(backend, test).microsoft_signer(&signer).start().await?;
     let c = server
         .create(json!({"tenant_id": "acme", "name": "Teams chats", "source": "ms_graph", "config": {
             "client_state": CLIENT_STATE, "tenant_ids": [TENANT], "app_ids": [APP_ID], "encryption_keys": keys}}))
         .await;
     assert!(c["config"]["encryption_keys"].to_string().contains("***") && !c.to_string().contains("PRIVATE KEY"));
     let id = c["id"].as_str().unwrap().to_owned();
-    Some(Rich { server, signer, id, _dir: dir })
+    Some(Rich { server, signer, id })
 }
 
 fn rich_item(encrypted: Value, message_id: &str) -> Value {

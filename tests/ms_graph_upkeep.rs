@@ -44,10 +44,7 @@ const TRIES: u32 = 100;
 
 async fn start(backend: Backend, test: &str, fake: &FakeGraph) -> Option<TestServer> {
     capture_logs();
-    let env = fake.env();
-    let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let options = pushgate::RunOptions { graph_upkeep_interval: Some(INTERVAL), ..Default::default() };
-    TestServer::start_with_options(backend, test, &extra, options).await
+    TestServer::builder(backend, test).envs(fake.env()).with_options(|o| o.graph_upkeep_interval = Some(INTERVAL)).start().await
 }
 
 fn graph_connection() -> Value {
@@ -137,7 +134,7 @@ async fn upkeep_creates_a_validated_subscription(backend: Backend) {
 
     // Several passes later, nothing more was needed: no second subscription, no renewal,
     // and the token was reused.
-    tokio::time::sleep(INTERVAL * 5).await;
+    server.upkeep_passes(5).await;
     assert_eq!((fake.count("POST", "/subscriptions"), fake.count("PATCH", "")), (1, 0), "{:?}", fake.requests());
     assert_eq!(fake.count("POST", "/token"), 1);
     assert_eq!(status(&server.connection(&id).await), ("connected", None));
@@ -352,13 +349,16 @@ fn captured_logs() -> String {
 
 async fn the_upkeep_acts_at_once_on_a_new_connection_and_a_lifecycle_notification(backend: Backend) {
     let fake = FakeGraph::start(CLIENT_ID, SECRET).await;
-    let env = fake.env();
-    let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     // An hour between passes: whatever happens within the test was started by a nudge.
-    let options = pushgate::RunOptions { graph_upkeep_interval: Some(Duration::from_secs(3600)), ..Default::default() };
-    let test = "the_upkeep_acts_at_once";
-    let Some(server) = TestServer::start_with_options(backend, test, &extra, options).await else { return };
-    tokio::time::sleep(Duration::from_millis(300)).await; // the pass at start has found nothing
+    let Some(server) = TestServer::builder(backend, "the_upkeep_acts_at_once")
+        .envs(fake.env())
+        .with_options(|o| o.graph_upkeep_interval = Some(Duration::from_secs(3600)))
+        .start()
+        .await
+    else {
+        return;
+    };
+    common::wait_for_passes(&server.graph_upkeep, "the pass at start, which finds nothing", 1).await;
     let (id, c) = created(&server).await;
     let subscription = c["subscription"]["external_id"].as_str().unwrap().to_owned();
     lifecycle(&server, &c, "reauthorizationRequired").await;
@@ -403,7 +403,7 @@ async fn changed_settings_replace_the_subscription(backend: Backend) {
     assert_eq!(status(&c), ("connected", None), "{c}");
 
     // The new settings are recorded: later passes leave the new subscription alone.
-    tokio::time::sleep(INTERVAL * 5).await;
+    server.upkeep_passes(5).await;
     assert_eq!(fake.count("POST", "/subscriptions"), 2, "{:?}", fake.requests());
     assert_eq!(fake.count("DELETE", ""), 1);
 
@@ -428,7 +428,7 @@ async fn a_deleted_connection_deletes_its_subscription(backend: Backend) {
     assert_eq!(answer.status(), 204);
     wait_for_graph(&fake, "the subscription's deletion", |f| f.count("DELETE", &format!("/subscriptions/{subscription}")) == 1).await;
     assert!(fake.subscriptions().is_empty(), "{:?}", fake.subscriptions());
-    tokio::time::sleep(INTERVAL * 3).await;
+    server.upkeep_passes(3).await;
     assert_eq!(fake.count("POST", "/subscriptions"), 1, "no new subscription for a deleted connection");
     server.stop().await;
 }

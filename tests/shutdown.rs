@@ -6,7 +6,7 @@ mod common;
 use common::{hmac_hex, hmac_webhook, Backend, TestServer};
 
 async fn in_flight_push_survives_shutdown(backend: Backend) {
-    let Some(server) = TestServer::start(backend, "in_flight_push_survives_shutdown").await else { return };
+    let Some(server) = TestServer::builder(backend, "in_flight_push_survives_shutdown").start().await else { return };
     let id = server.create(hmac_webhook("acme", "s3cret")).await["id"].as_str().unwrap().to_owned();
     let body = br#"{"alert": "in flight during shutdown"}"#.to_vec();
     let signature = hmac_hex("s3cret", &body);
@@ -23,11 +23,14 @@ async fn in_flight_push_survives_shutdown(backend: Backend) {
         .header("x-signature", signature)
         .body(reqwest::Body::wrap_stream(stream));
     let in_flight = tokio::spawn(request.send());
-    // Give the server a moment to read the request head and start reading the body.
+    // Give the server a moment to read the request head and start reading the body: a
+    // request half read shows nowhere a test could look.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 
     let base = server.base.clone();
     let stopping = tokio::spawn(server.stop());
+    // The rest of the body must come after the stop signal has reached the server, which
+    // nothing announces: a moment of real time.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     parts.send(Ok(body[10..].to_vec())).await.unwrap();
     drop(parts);

@@ -324,9 +324,7 @@ async fn concurrent_pushes_are_each_stored_exactly_once(server: TestServer) {
 }
 
 async fn body_limit(backend: common::Backend) {
-    let Some(server) = TestServer::start_with(backend, "body_limit", &[("PUSHGATE_MAX_BODY_BYTES", "2048")]).await else {
-        return;
-    };
+    let Some(server) = TestServer::builder(backend, "body_limit").env("PUSHGATE_MAX_BODY_BYTES", "2048").start().await else { return };
     let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
     let at_limit = format!(r#"{{"pad": "{}"}}"#, "x".repeat(2048 - 11));
     assert_eq!(at_limit.len(), 2048);
@@ -360,7 +358,7 @@ async fn body_one_byte_over_the_limit_is_refused_postgres() {
 }
 
 async fn slow_senders_time_out(backend: common::Backend) {
-    let Some(server) = TestServer::start_with(backend, "slow_senders", &[("PUSHGATE_REQUEST_TIMEOUT_MS", "1500")]).await else {
+    let Some(server) = TestServer::builder(backend, "slow_senders").env("PUSHGATE_REQUEST_TIMEOUT_MS", "1500").start().await else {
         return;
     };
     let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
@@ -393,7 +391,7 @@ async fn slow_senders_time_out_postgres() {
 
 async fn body_budget(backend: common::Backend) {
     let env = [("PUSHGATE_MAX_BODY_BYTES", "2048"), ("PUSHGATE_MAX_BUFFERED_BODY_BYTES", "4096")];
-    let Some(server) = TestServer::start_with(backend, "body_budget", &env).await else { return };
+    let Some(server) = TestServer::builder(backend, "body_budget").envs(env).start().await else { return };
     let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
     let body = br#"{"alert": "slow"}"#;
     // Two streamed bodies with no declared length each hold a full 2 KiB reservation.
@@ -410,6 +408,8 @@ async fn body_budget(backend: common::Backend) {
         in_flight.push(tokio::spawn(request.send()));
         senders.push(tx);
     }
+    // Time for the server to read both heads and reserve for both bodies, which shows
+    // nowhere but in the refusal below.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let (status, answer) = push_hmac(&server, &id, "s3cret", body).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (503, Some("overloaded")), "the budget is spent");

@@ -1,5 +1,6 @@
 //! A real pushgate server on 127.0.0.1 port 0, with SQLite or a fresh PostgreSQL
-//! database, and small helpers to talk to it over HTTP.
+//! database, started by [`TestServer::builder`], and small helpers to talk to it over
+//! HTTP and to wait for its background jobs.
 #![allow(dead_code)]
 
 pub mod nats;
@@ -11,6 +12,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use pushgate::config::Config;
+use pushgate::sources::aws_sns::test_signer::TestSigner;
+use pushgate::testing::oidc_signer::TestOidcSigner;
+use pushgate::testing::Passes;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
@@ -21,6 +25,10 @@ pub struct TestServer {
     /// The database the server runs on.
     pub database_url: String,
     pub client: reqwest::Client,
+    /// The passes of the health monitor.
+    pub monitor: Passes,
+    /// The passes of the Graph subscription upkeep (none when it is off).
+    pub graph_upkeep: Passes,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), pushgate::StartError>>>,
     _dir: tempfile::TempDir,
@@ -32,26 +40,96 @@ pub enum Backend {
     Postgres,
 }
 
-impl TestServer {
-    /// Starts a server, or `None` when the backend is PostgreSQL and none is configured.
-    pub async fn start(backend: Backend, test: &str) -> Option<TestServer> {
-        TestServer::start_with(backend, test, &[]).await
+/// How a [`TestServer`] is started: `TestServer::builder(backend, test)`, then any of the
+/// settings below, then [`TestServerBuilder::start`]. The server's temporary directory
+/// (its SQLite database, the key files written for it) exists from the start, so the
+/// settings that write files write them there.
+pub struct TestServerBuilder {
+    backend: Backend,
+    test: String,
+    env: HashMap<String, String>,
+    database_url: Option<String>,
+    options: pushgate::RunOptions,
+    dir: tempfile::TempDir,
+}
+
+impl TestServerBuilder {
+    /// Sets a configuration variable (`PUSHGATE_...`), over the defaults.
+    pub fn env(mut self, name: &str, value: &str) -> TestServerBuilder {
+        self.env.insert(name.to_owned(), value.to_owned());
+        self
     }
 
-    pub async fn start_with(backend: Backend, test: &str, extra: &[(&str, &str)]) -> Option<TestServer> {
-        TestServer::start_with_options(backend, test, extra, pushgate::RunOptions::default()).await
+    /// Sets every configuration variable of `vars`.
+    pub fn envs<K: AsRef<str>, V: AsRef<str>>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> TestServerBuilder {
+        for (name, value) in vars {
+            self = self.env(name.as_ref(), value.as_ref());
+        }
+        self
     }
 
-    pub async fn start_with_options(
-        backend: Backend,
-        test: &str,
-        extra: &[(&str, &str)],
-        options: pushgate::RunOptions,
-    ) -> Option<TestServer> {
-        let dir = tempfile::tempdir().unwrap();
-        let database = match backend {
-            Backend::Sqlite => format!("sqlite://{}", dir.path().join("pushgate.db").display()),
-            Backend::Postgres => pushgate::testing::fresh_postgres_url(test).await?,
+    /// Runs on the database at `url` (another server's, say) instead of a fresh one.
+    pub fn database_url(mut self, url: &str) -> TestServerBuilder {
+        self.database_url = Some(url.to_owned());
+        self
+    }
+
+    /// Starts with these [`pushgate::RunOptions`] instead of the defaults.
+    pub fn options(mut self, options: pushgate::RunOptions) -> TestServerBuilder {
+        self.options = options;
+        self
+    }
+
+    /// Changes the [`pushgate::RunOptions`] set so far.
+    pub fn with_options(mut self, change: impl FnOnce(&mut pushgate::RunOptions)) -> TestServerBuilder {
+        change(&mut self.options);
+        self
+    }
+
+    /// Forwarding that retries within a second, for tests that make destinations fail.
+    pub fn fast_forwarding(self) -> TestServerBuilder {
+        self.with_options(|options| {
+            options.forward_settings = Some(pushgate::forward::Settings {
+                backoff: pushgate::forward::backoff::Backoff { base: Duration::from_millis(50), cap: Duration::from_millis(800) },
+                supervise_every: Duration::from_millis(500),
+                ..Default::default()
+            })
+        })
+    }
+
+    /// Trusts `signer` as Google: its JWKS is written to the server's directory and named
+    /// by `PUSHGATE_GOOGLE_JWKS`.
+    pub fn google_signer(self, signer: &TestOidcSigner) -> TestServerBuilder {
+        let jwks = signer.write_jwks(self.dir.path()).expect("the Google JWKS is written");
+        let jwks = jwks.to_str().expect("a UTF-8 temporary path").to_owned();
+        self.env("PUSHGATE_GOOGLE_JWKS", &jwks)
+    }
+
+    /// Trusts `signer` as Microsoft's identity platform: its JWKS, in Microsoft's form, is
+    /// written to the server's directory and named by `PUSHGATE_MICROSOFT_JWKS`.
+    pub fn microsoft_signer(self, signer: &TestOidcSigner) -> TestServerBuilder {
+        let jwks = signer.write_microsoft_jwks(self.dir.path()).expect("the Microsoft JWKS is written");
+        let jwks = jwks.to_str().expect("a UTF-8 temporary path").to_owned();
+        self.env("PUSHGATE_MICROSOFT_JWKS", &jwks)
+    }
+
+    /// Pins the certificate of the SNS `signer` in a directory of the server's
+    /// (`PUSHGATE_SNS_CERT_DIR`); whether others are fetched stays as configured.
+    pub fn sns_signer(self, signer: &TestSigner) -> TestServerBuilder {
+        let pinned = self.dir.path().join("sns-certs");
+        std::fs::create_dir_all(&pinned).expect("the pinned certificate directory is made");
+        signer.write_pinned(&pinned).expect("the SNS certificate is pinned");
+        let pinned = pinned.to_str().expect("a UTF-8 temporary path").to_owned();
+        self.env("PUSHGATE_SNS_CERT_DIR", &pinned)
+    }
+
+    /// Starts the server, or `None` when the backend is PostgreSQL and none is configured.
+    pub async fn start(self) -> Option<TestServer> {
+        let TestServerBuilder { backend, test, env: extra, database_url, options, dir } = self;
+        let database = match (database_url, backend) {
+            (Some(url), _) => url,
+            (None, Backend::Sqlite) => format!("sqlite://{}", dir.path().join("pushgate.db").display()),
+            (None, Backend::Postgres) => pushgate::testing::fresh_postgres_url(&test).await?,
         };
         let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
         let mut env: HashMap<String, String> = [
@@ -63,9 +141,7 @@ impl TestServer {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        for (k, v) in extra {
-            env.insert(k.to_string(), v.to_string());
-        }
+        env.extend(extra);
         let config = Config::load(None, &env).expect("test config is valid");
         // reqwest is built without a TLS crypto provider of its own (the crate uses
         // aws-lc-rs), and no client can be built before one is installed. Installing
@@ -74,6 +150,8 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
+        let monitor = options.monitor_passes.clone();
+        let graph_upkeep = options.graph_upkeep_passes.clone();
         let task = tokio::spawn(pushgate::run_with(
             config,
             listener,
@@ -82,7 +160,53 @@ impl TestServer {
             },
             options,
         ));
-        Some(TestServer { base, database_url: database, client: reqwest::Client::new(), stop: Some(stop), task: Some(task), _dir: dir })
+        Some(TestServer {
+            base,
+            database_url: database,
+            client: reqwest::Client::new(),
+            monitor,
+            graph_upkeep,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        })
+    }
+}
+
+/// The longest wait for a background job's passes.
+const PASSES_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits until `job` has completed `target` passes in all; panics after 30 s.
+pub async fn wait_for_passes(job: &Passes, what: &str, target: u64) {
+    if tokio::time::timeout(PASSES_WAIT, job.reached(target)).await.is_err() {
+        panic!("{what}: {} passes after {PASSES_WAIT:?}, not {target}", job.count());
+    }
+}
+
+impl TestServer {
+    /// A server of `backend` for the test `test` (named when its PostgreSQL leg is
+    /// skipped), to configure and [`TestServerBuilder::start`].
+    pub fn builder(backend: Backend, test: &str) -> TestServerBuilder {
+        TestServerBuilder {
+            backend,
+            test: test.to_owned(),
+            env: HashMap::new(),
+            database_url: None,
+            options: pushgate::RunOptions::default(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Waits until the health monitor has completed `n` more passes than now (the first
+    /// may have begun before the call); panics after 30 s.
+    pub async fn monitor_passes(&self, n: u64) {
+        wait_for_passes(&self.monitor, "the health monitor", self.monitor.count() + n).await;
+    }
+
+    /// Waits until the Graph subscription upkeep has completed `n` more passes than now
+    /// (the first may have begun before the call); panics after 30 s.
+    pub async fn upkeep_passes(&self, n: u64) {
+        wait_for_passes(&self.graph_upkeep, "the Graph subscription upkeep", self.graph_upkeep.count() + n).await;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -216,14 +340,17 @@ impl TestServer {
     }
 }
 
-/// Forwarding that retries within a second, for tests that make destinations fail.
-pub fn fast_forwarding() -> pushgate::RunOptions {
-    let settings = pushgate::forward::Settings {
-        backoff: pushgate::forward::backoff::Backoff { base: Duration::from_millis(50), cap: Duration::from_millis(800) },
-        supervise_every: Duration::from_millis(500),
-        ..Default::default()
-    };
-    pushgate::RunOptions { forward_settings: Some(settings), ..Default::default() }
+/// Calls `check` every 25 ms until it answers `Some`, and answers that; panics, naming
+/// `what`, after `within`.
+pub async fn eventually<T>(what: &str, within: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(done) = check().await {
+            return done;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 /// A webhook connection body with HMAC-SHA256 auth.
@@ -247,13 +374,13 @@ macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
             $(#[tokio::test] async fn $case() {
-                let server = $crate::common::TestServer::start($crate::common::Backend::Sqlite, stringify!($case)).await.unwrap();
+                let server = $crate::common::TestServer::builder($crate::common::Backend::Sqlite, stringify!($case)).start().await.unwrap();
                 super::$case(server).await
             })*
         }
         mod postgres {
             $(#[tokio::test] async fn $case() {
-                if let Some(server) = $crate::common::TestServer::start($crate::common::Backend::Postgres, stringify!($case)).await {
+                if let Some(server) = $crate::common::TestServer::builder($crate::common::Backend::Postgres, stringify!($case)).start().await {
                     super::$case(server).await
                 }
             })*
@@ -263,7 +390,7 @@ macro_rules! on_both_backends {
 
 /// Like [`on_both_backends!`], for cases that start their own server: each
 /// `async fn case(backend: Backend)` runs once per backend (PostgreSQL cases skip
-/// themselves when no server is configured, through `TestServer::start*`).
+/// themselves when no server is configured, through [`TestServerBuilder::start`]).
 #[macro_export]
 macro_rules! on_both_backends_with {
     ($($case:ident),* $(,)?) => {
