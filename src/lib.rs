@@ -6,9 +6,12 @@
 //! - [`http`]: axum router and layers; push routes, admin API, probes. Only it imports axum.
 //! - [`ingest`]: connection lookup, verification, normalization and group commit: the only
 //!   module that joins [`sources`] and [`store`].
-//! - [`sources`]: one module per sender (`webhook`, ...): `verify` over raw bytes, then
-//!   `normalize` into events or a heartbeat. Depends only on [`model`] and [`verify`].
-//! - [`verify`]: constant-time comparison and HMAC.
+//! - [`sources`]: one folder per sender (`webhook`, `aws_sns`, ...) and their registry:
+//!   each sender's spec (route, default stream, answers, config schema), `verify` over raw
+//!   bytes into a proof, then `normalize` into events, a heartbeat, a handshake or a
+//!   lifecycle change. Depends only on [`model`] and [`verify`].
+//! - [`verify`]: what the senders share: constant-time comparison, HMAC, shared-secret
+//!   schemes, JWKS, JWT checks, redaction and the refusal type.
 //! - [`aws`], [`gcp`], [`microsoft`]: pushgate's own calls to the clouds (confirming SNS
 //!   subscriptions, publishing, checking Pub/Sub subscriptions, keeping Graph
 //!   subscriptions alive); [`canary`]: the canary heartbeat task;
@@ -25,7 +28,8 @@
 //! - [`config`], [`cli`]: configuration and the command line; [`startup`]: the store,
 //!   master key and admin tokens a server opens first; [`server`]: building and serving
 //!   one replica.
-//! - [`model`]: the plain data types everything above shares.
+//! - [`model`]: the plain data types everything above shares; [`passes`]: the count of a
+//!   background job's completed passes, which tests wait on.
 
 pub mod alerts;
 pub mod aws;
@@ -45,6 +49,7 @@ pub mod microsoft;
 pub mod model;
 pub mod monitor;
 pub mod outbound;
+pub mod passes;
 pub mod secrets;
 pub mod server;
 pub mod sources;

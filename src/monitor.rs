@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use crate::alerts::{Alert, AlertSender};
 use crate::health::{evaluate, Policy};
 use crate::model::{now, Connection, ConnectionFilter, StatusChange};
+use crate::passes::Passes;
 use crate::store::{Store, StoreError};
-use crate::testing::Passes;
 
 /// Connections evaluated between two yields to other tasks.
 const BATCH: usize = 500;

@@ -12,8 +12,8 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::http::{AppState, BodyBudget, Limits};
 use crate::ingest::Ingest;
+use crate::passes::Passes;
 use crate::startup::{admin_tokens, master_key, open_store, StartError};
-use crate::testing::Passes;
 use crate::{alerts, aws, canary, forward, gcp, http, metrics, microsoft, monitor, outbound, sources};
 
 /// Longest outbound request (SNS certificate fetch, SubscribeURL confirmation).

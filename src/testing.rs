@@ -2,18 +2,14 @@
 //! test when `DATABASE_URL` names a server, the moto and Pub/Sub emulator URLs the test
 //! script exports, and a loud notice when one is missing; for unit tests, an HTTPS
 //! server on 127.0.0.1 ([`tls_server`]), and a stand-in for a key publisher
-//! ([`oidc_signer`], with the test-support feature). The background jobs count their
-//! passes in a [`Passes`] a test hands them through [`crate::RunOptions`].
+//! ([`oidc_signer`], with the test-support feature).
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod oidc_signer;
-mod passes;
 #[cfg(test)]
 pub mod tls_server;
 
 use sqlx::{Connection, PgConnection};
-
-pub use passes::Passes;
 
 /// Set by the test script when it started PostgreSQL: a missing server is then a failure.
 pub const REQUIRE_POSTGRES_VAR: &str = "PUSHGATE_REQUIRE_POSTGRES";

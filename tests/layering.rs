@@ -95,10 +95,22 @@ fn the_store_knows_nothing_of_senders_ingest_forwarding_or_http() {
 #[test]
 fn the_model_and_the_primitives_depend_on_nothing_above_them() {
     let found = violations(
-        under(&["src/model", "src/crypto", "src/health"]),
+        under(&["src/model", "src/crypto", "src/health", "src/passes"]),
         &["crate::store", "crate::sources", "crate::ingest", "crate::forward", "crate::http", "crate::cli", "axum", "sqlx"],
     );
     assert!(found.is_empty(), "a bottom module reaches up:\n{}", found.join("\n"));
+}
+
+#[test]
+fn only_test_code_names_the_testing_helpers() {
+    // Test signers, test modules and the store's conformance suite (built for tests only).
+    let test_code = |f: &str| {
+        f.ends_with("/tests.rs")
+            || f.rsplit('/').next().is_some_and(|name| name.starts_with("test_"))
+            || under(&["src/testing", "src/store/conformance"])(f)
+    };
+    let found = violations(|f| !test_code(f), &["crate::testing"]);
+    assert!(found.is_empty(), "production code names the test helpers:\n{}", found.join("\n"));
 }
 
 #[test]

@@ -34,8 +34,8 @@ use uuid::Uuid;
 use super::api::{GraphApi, GraphError, NewSubscription, Subscription};
 use crate::crypto::MasterKey;
 use crate::model::{now, BackgroundTask, Connection, ConnectionFilter, Facts, SourceKind, SubscriptionChange};
+use crate::passes::Passes;
 use crate::store::Store;
-use crate::testing::Passes;
 
 mod settings;
 

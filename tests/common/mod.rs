@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use pushgate::config::Config;
+use pushgate::passes::Passes;
 use pushgate::sources::aws_sns::test_signer::TestSigner;
 use pushgate::testing::oidc_signer::TestOidcSigner;
-use pushgate::testing::Passes;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 

@@ -1,6 +1,7 @@
-//! A count of the passes a background job has completed, so that a test can wait for
-//! "two more passes" of the health monitor or the Graph upkeep instead of sleeping for
-//! what it hopes is long enough.
+//! A count of the passes a background job has completed (the health monitor, the Graph
+//! upkeep), so that whoever started it (a test, above all) can wait for "two more
+//! passes" instead of sleeping for what it hopes is long enough. A plain primitive: every
+//! layer may use it.
 
 use std::future::Future;
 use std::sync::Arc;
