@@ -29,7 +29,7 @@ pub fn to_json(spec: &SourceSpec) -> Value {
         "source": spec.kind.as_str(),
         "push_url_template": push_url_template(spec),
         "default_stream": spec.default_stream,
-        "config_schema": (spec.config_schema)(),
+        "config_schema": (spec.config.schema)(),
         "secret_fields": spec.secret_fields,
         "heartbeat": spec.heartbeat,
     })

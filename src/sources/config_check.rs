@@ -1,6 +1,6 @@
 //! Validation of a connection's `config`, so a bad config is refused with a clear message
 //! when it is saved rather than when the first push arrives: the rules every config
-//! shares, then its sender's own ([`super::SourceSpec::check_config`]), then a reading as
+//! shares, then its sender's own ([`super::ConfigSpec::check`]), then a reading as
 //! the typed config the catalog's schema comes from. Also the small rules several
 //! senders' checks share.
 
@@ -22,16 +22,16 @@ pub fn validate(source: SourceKind, config: &Value) -> Vec<String> {
     if crate::secrets::secret_strings(config).iter().any(|s| s == crate::secrets::MASK) {
         errors.push("a secret field is `***` with no stored value at that place: send the secret itself".into());
     }
-    (spec.check_config)(map, &mut errors);
+    (spec.config.check)(map, &mut errors);
     for key in map.keys() {
-        if !spec.config_keys.contains(&key.as_str()) {
-            errors.push(format!("`{key}` is not a config field of {} (expected: {})", source.as_str(), spec.config_keys.join(", ")));
+        if !spec.config.keys.contains(&key.as_str()) {
+            errors.push(format!("`{key}` is not a config field of {} (expected: {})", source.as_str(), spec.config.keys.join(", ")));
         }
     }
     // The schema the catalog serves is generated from the typed config: what it does not
     // read is refused too, even where the rules above found nothing to say.
     if errors.is_empty() {
-        if let Err(e) = (spec.read_config)(config) {
+        if let Err(e) = (spec.config.read)(config) {
             errors.push(format!("the config does not match the {} schema of GET /v1/sources: {e}", source.as_str()));
         }
     }

@@ -277,14 +277,31 @@ pub struct SourceSpec {
     pub heartbeat: &'static str,
     pub stored: StoredAnswer,
     pub unauthenticated: UnauthenticatedAnswer,
-    /// The top-level keys its config may have.
-    pub config_keys: &'static [&'static str],
+    pub config: ConfigSpec,
+}
+
+/// What a source's config is: its keys, the rules the API words for a person, and the
+/// typed config its JSON Schema is generated from and every saved config must read as.
+#[derive(Debug)]
+pub struct ConfigSpec {
+    /// The top-level keys a config may have.
+    pub keys: &'static [&'static str],
     /// Adds every problem with a config object to `errors`, in words for a person.
-    pub check_config: fn(&serde_json::Map<String, Value>, &mut Vec<String>),
+    pub check: fn(&serde_json::Map<String, Value>, &mut Vec<String>),
     /// The config's JSON Schema (draft 2020-12), generated from the typed config.
-    pub config_schema: fn() -> Value,
+    pub schema: fn() -> Value,
     /// Reads a config as the typed config the schema is generated from.
-    pub read_config: fn(&Value) -> Result<(), String>,
+    pub read: fn(&Value) -> Result<(), String>,
+}
+
+impl ConfigSpec {
+    /// The spec of typed config `C` with `keys` and the rules of `check`.
+    pub const fn of<C: serde::de::DeserializeOwned + schemars::JsonSchema>(
+        keys: &'static [&'static str],
+        check: fn(&serde_json::Map<String, Value>, &mut Vec<String>),
+    ) -> ConfigSpec {
+        ConfigSpec { keys, check, schema: catalog::schema_of::<C>, read: read_typed::<C> }
+    }
 }
 
 /// Every source, in the order of [`SourceKind::ALL`]. The registry: a new sender is one
@@ -351,8 +368,8 @@ impl Senders {
     }
 }
 
-/// Reads `config` as `T`, for [`SourceSpec::read_config`].
-pub(in crate::sources) fn read_typed<T: serde::de::DeserializeOwned>(config: &Value) -> Result<(), String> {
+/// Reads `config` as `T`, for [`ConfigSpec::read`].
+fn read_typed<T: serde::de::DeserializeOwned>(config: &Value) -> Result<(), String> {
     T::deserialize(config).map(|_| ()).map_err(|e| e.to_string())
 }
 

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 pub mod event;
 
 use self::event::Decoded;
-use super::{Intake, RawRequest, Rejected, Source, SourceSpec, StoredAnswer, UnauthenticatedAnswer, Verified};
+use super::{ConfigSpec, Intake, RawRequest, Rejected, Source, SourceSpec, StoredAnswer, UnauthenticatedAnswer, Verified};
 use crate::model::SourceKind;
 use crate::verify::auth::{Allowed, Auth};
 
@@ -26,10 +26,7 @@ pub const SPEC: SourceSpec = SourceSpec {
     heartbeat: "a verified EventBridge Scheduled Event (source aws.events) sent by a schedule rule to the API destination",
     stored: StoredAnswer::Ok,
     unauthenticated: UnauthenticatedAnswer::Unauthorized,
-    config_keys: &["auth"],
-    check_config,
-    config_schema: super::catalog::schema_of::<Config>,
-    read_config: super::read_typed::<Config>,
+    config: ConfigSpec::of::<Config>(&["auth"], check_config),
 };
 
 /// The config of an `aws_eventbridge` connection, as the source catalog describes it.

@@ -16,7 +16,7 @@ pub mod verify;
 pub use sender::SnsSender;
 
 use crate::model::SourceKind;
-use crate::sources::{SourceSpec, StoredAnswer, UnauthenticatedAnswer};
+use crate::sources::{ConfigSpec, SourceSpec, StoredAnswer, UnauthenticatedAnswer};
 
 pub const SPEC: SourceSpec = SourceSpec {
     kind: SourceKind::AwsSns,
@@ -28,8 +28,5 @@ pub const SPEC: SourceSpec = SourceSpec {
                 such as the canary's or an EventBridge schedule's",
     stored: StoredAnswer::Ok,
     unauthenticated: UnauthenticatedAnswer::Forbidden,
-    config_keys: &config::KEYS,
-    check_config: config::check,
-    config_schema: crate::sources::catalog::schema_of::<config::Config>,
-    read_config: crate::sources::read_typed::<config::Config>,
+    config: ConfigSpec::of::<config::Config>(&config::KEYS, config::check),
 };

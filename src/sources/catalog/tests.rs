@@ -3,7 +3,7 @@ use crate::model::SourceKind;
 use serde_json::json;
 
 fn read_typed(source: SourceKind, config: &Value) -> Result<(), String> {
-    (crate::sources::spec(source).read_config)(config)
+    (crate::sources::spec(source).config.read)(config)
 }
 
 #[test]
@@ -36,7 +36,7 @@ fn every_secret_field_is_one_the_api_masks_and_seals() {
 #[test]
 fn every_schema_compiles_as_draft_2020_12_and_allows_no_null_for_a_left_out_field() {
     for spec in SOURCES {
-        let schema = &(spec.config_schema)();
+        let schema = &(spec.config.schema)();
         assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
         jsonschema::draft202012::new(schema).unwrap_or_else(|e| panic!("{:?}: {e}", spec.kind));
         assert!(!schema.to_string().contains("\"null\""), "{:?}: {schema}", spec.kind);

@@ -15,7 +15,7 @@ pub mod test_signer;
 pub use sender::PubSubSender;
 
 use crate::model::SourceKind;
-use crate::sources::{SourceSpec, StoredAnswer, UnauthenticatedAnswer};
+use crate::sources::{ConfigSpec, SourceSpec, StoredAnswer, UnauthenticatedAnswer};
 
 pub const SPEC: SourceSpec = SourceSpec {
     kind: SourceKind::GcpPubsub,
@@ -27,8 +27,5 @@ pub const SPEC: SourceSpec = SourceSpec {
                 such as the canary's or a Cloud Scheduler job's",
     stored: StoredAnswer::NoContent,
     unauthenticated: UnauthenticatedAnswer::Forbidden,
-    config_keys: &config::KEYS,
-    check_config: config::check,
-    config_schema: crate::sources::catalog::schema_of::<config::Config>,
-    read_config: crate::sources::read_typed::<config::Config>,
+    config: ConfigSpec::of::<config::Config>(&config::KEYS, config::check),
 };

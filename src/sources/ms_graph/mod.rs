@@ -19,7 +19,7 @@ pub mod validation;
 pub use sender::GraphSender;
 
 use crate::model::SourceKind;
-use crate::sources::{SourceSpec, StoredAnswer, UnauthenticatedAnswer};
+use crate::sources::{ConfigSpec, SourceSpec, StoredAnswer, UnauthenticatedAnswer};
 
 pub const SPEC: SourceSpec = SourceSpec {
     kind: SourceKind::MsGraph,
@@ -31,8 +31,5 @@ pub const SPEC: SourceSpec = SourceSpec {
                 notifications (removed, reauthorization required, missed) tell its health",
     stored: StoredAnswer::Accepted,
     unauthenticated: UnauthenticatedAnswer::Forbidden,
-    config_keys: &config::KEYS,
-    check_config: config::check,
-    config_schema: crate::sources::catalog::schema_of::<config::Config>,
-    read_config: crate::sources::read_typed::<config::Config>,
+    config: ConfigSpec::of::<config::Config>(&config::KEYS, config::check),
 };

@@ -14,7 +14,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{Handshake, Intake, RawRequest, Rejected, Source, SourceSpec, StoredAnswer, UnauthenticatedAnswer, Verified};
+use super::{ConfigSpec, Handshake, Intake, RawRequest, Rejected, Source, SourceSpec, StoredAnswer, UnauthenticatedAnswer, Verified};
 use crate::model::{EventKind, NewEvent, SourceKind};
 use crate::verify::constant_time_eq;
 
@@ -27,10 +27,7 @@ pub const SPEC: SourceSpec = SourceSpec {
     heartbeat: "none: the Management Activity API sends no heartbeat; each content notification counts as data",
     stored: StoredAnswer::Ok,
     unauthenticated: UnauthenticatedAnswer::Unauthorized,
-    config_keys: &["auth_id"],
-    check_config,
-    config_schema: super::catalog::schema_of::<Config>,
-    read_config: super::read_typed::<Config>,
+    config: ConfigSpec::of::<Config>(&["auth_id"], check_config),
 };
 
 fn check_config(map: &Map<String, Value>, errors: &mut Vec<String>) {

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{header, Intake, RawRequest, Rejected, Source, SourceSpec, StoredAnswer, UnauthenticatedAnswer, Verified};
+use super::{header, ConfigSpec, Intake, RawRequest, Rejected, Source, SourceSpec, StoredAnswer, UnauthenticatedAnswer, Verified};
 use crate::model::{EventKind, NewEvent, SourceKind};
 use crate::verify::auth::{Allowed, Auth};
 
@@ -28,10 +28,7 @@ pub const SPEC: SourceSpec = SourceSpec {
     heartbeat: "a verified push whose JSON body is {\"type\": \"heartbeat\"}",
     stored: StoredAnswer::Ok,
     unauthenticated: UnauthenticatedAnswer::Unauthorized,
-    config_keys: &config::KEYS,
-    check_config: config::check,
-    config_schema: super::catalog::schema_of::<config::Config>,
-    read_config: super::read_typed::<config::Config>,
+    config: ConfigSpec::of::<config::Config>(&config::KEYS, config::check),
 };
 
 pub struct WebhookSender;
