@@ -278,6 +278,8 @@ pub struct SourceSpec {
     pub stored: StoredAnswer,
     pub unauthenticated: UnauthenticatedAnswer,
     pub config: ConfigSpec,
+    /// Builds the sender, once per server.
+    pub build: fn(&SenderDeps) -> Box<dyn Sender>,
 }
 
 /// What a source's config is: its keys, the rules the API words for a person, and the
@@ -305,7 +307,7 @@ impl ConfigSpec {
 }
 
 /// Every source, in the order of [`SourceKind::ALL`]. The registry: a new sender is one
-/// folder here, its `SourceKind` variant, its line below and its instance in [`Senders`].
+/// folder here, its `SourceKind` variant and its line below.
 pub const SOURCES: [&SourceSpec; 6] =
     [&aws_sns::SPEC, &aws_eventbridge::SPEC, &gcp_pubsub::SPEC, &ms_graph::SPEC, &o365_activity::SPEC, &webhook::SPEC];
 
@@ -330,41 +332,37 @@ pub fn connection_push_url(connection: &crate::model::Connection, public_url: &s
     push_url(connection.source, public_url, connection.id)
 }
 
-/// Every sender pushgate has, built once with what they need (the SNS certificate store,
-/// Google's and Microsoft's signing keys). The push route and `pushgate verify` use the
-/// same registry, so they run the same code.
+/// What senders are built with: the shared key stores some of them check against.
+pub struct SenderDeps {
+    /// Where SNS signing certificates come from (pinned, cached, fetched).
+    pub sns_certs: std::sync::Arc<aws_sns::certs::CertStore>,
+    /// Google's OIDC keys for Pub/Sub push tokens.
+    pub google_keys: std::sync::Arc<gcp_pubsub::keys::GoogleKeys>,
+    /// Microsoft's keys for Graph validation tokens.
+    pub microsoft_keys: std::sync::Arc<ms_graph::keys::MicrosoftKeys>,
+}
+
+/// Every sender pushgate has, each built once by its spec's `build` in the order of
+/// [`SOURCES`]. The push route and `pushgate verify` use the same registry, so they run
+/// the same code.
 pub struct Senders {
-    sns: aws_sns::SnsSender,
-    pubsub: gcp_pubsub::PubSubSender,
-    graph: ms_graph::GraphSender,
+    built: Vec<Box<dyn Sender>>,
 }
 
 impl Senders {
-    /// `sns_certs`: where SNS signing certificates come from (pinned, cached, fetched);
-    /// `google_keys`: Google's OIDC keys for Pub/Sub push tokens; `microsoft_keys`:
-    /// Microsoft's keys for Graph validation tokens.
     pub fn new(
         sns_certs: std::sync::Arc<aws_sns::certs::CertStore>,
         google_keys: std::sync::Arc<gcp_pubsub::keys::GoogleKeys>,
         microsoft_keys: std::sync::Arc<ms_graph::keys::MicrosoftKeys>,
     ) -> Senders {
-        Senders {
-            sns: aws_sns::SnsSender::new(sns_certs),
-            pubsub: gcp_pubsub::PubSubSender::new(google_keys),
-            graph: ms_graph::GraphSender::new(microsoft_keys),
-        }
+        let deps = SenderDeps { sns_certs, google_keys, microsoft_keys };
+        Senders { built: SOURCES.iter().map(|spec| (spec.build)(&deps)).collect() }
     }
 
     /// The sender of a source.
     pub fn get(&self, source: SourceKind) -> &dyn Sender {
-        match source {
-            SourceKind::AwsSns => &self.sns,
-            SourceKind::AwsEventbridge => &aws_eventbridge::EventBridgeSender,
-            SourceKind::GcpPubsub => &self.pubsub,
-            SourceKind::MsGraph => &self.graph,
-            SourceKind::O365Activity => &o365_activity::O365ActivitySender,
-            SourceKind::Webhook => &webhook::WebhookSender,
-        }
+        let at = SOURCES.iter().position(|s| s.kind == source).expect("every source kind is in SOURCES");
+        self.built[at].as_ref()
     }
 }
 

@@ -27,6 +27,7 @@ pub const SPEC: SourceSpec = SourceSpec {
     stored: StoredAnswer::Ok,
     unauthenticated: UnauthenticatedAnswer::Unauthorized,
     config: ConfigSpec::of::<Config>(&["auth"], check_config),
+    build: |_| Box::new(EventBridgeSender),
 };
 
 /// The config of an `aws_eventbridge` connection, as the source catalog describes it.

@@ -29,4 +29,5 @@ pub const SPEC: SourceSpec = SourceSpec {
     stored: StoredAnswer::Ok,
     unauthenticated: UnauthenticatedAnswer::Forbidden,
     config: ConfigSpec::of::<config::Config>(&config::KEYS, config::check),
+    build: |deps| Box::new(SnsSender::new(deps.sns_certs.clone())),
 };

@@ -28,4 +28,5 @@ pub const SPEC: SourceSpec = SourceSpec {
     stored: StoredAnswer::NoContent,
     unauthenticated: UnauthenticatedAnswer::Forbidden,
     config: ConfigSpec::of::<config::Config>(&config::KEYS, config::check),
+    build: |deps| Box::new(PubSubSender::new(deps.google_keys.clone())),
 };

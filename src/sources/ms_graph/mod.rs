@@ -32,4 +32,5 @@ pub const SPEC: SourceSpec = SourceSpec {
     stored: StoredAnswer::Accepted,
     unauthenticated: UnauthenticatedAnswer::Forbidden,
     config: ConfigSpec::of::<config::Config>(&config::KEYS, config::check),
+    build: |deps| Box::new(GraphSender::new(deps.microsoft_keys.clone())),
 };

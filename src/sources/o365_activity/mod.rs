@@ -28,6 +28,7 @@ pub const SPEC: SourceSpec = SourceSpec {
     stored: StoredAnswer::Ok,
     unauthenticated: UnauthenticatedAnswer::Unauthorized,
     config: ConfigSpec::of::<Config>(&["auth_id"], check_config),
+    build: |_| Box::new(O365ActivitySender),
 };
 
 fn check_config(map: &Map<String, Value>, errors: &mut Vec<String>) {

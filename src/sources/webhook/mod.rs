@@ -29,6 +29,7 @@ pub const SPEC: SourceSpec = SourceSpec {
     stored: StoredAnswer::Ok,
     unauthenticated: UnauthenticatedAnswer::Unauthorized,
     config: ConfigSpec::of::<config::Config>(&config::KEYS, config::check),
+    build: |_| Box::new(WebhookSender),
 };
 
 pub struct WebhookSender;
