@@ -163,7 +163,7 @@ impl Ingest {
         if let Some(handshake) = plan.handshake.take() {
             match self.answer_handshake(handshake).await {
                 Ok((change, answer)) => plan.answered(change, answer),
-                Err(rejected) => match plan.undecodable(rejected) {
+                Err(rejected) => match plan.keep_if_undecodable(rejected) {
                     Ok(kept) => plan = kept,
                     Err(rejected) => return Err(self.refuse_decoded(route, id, rejected, request.body, origin).await),
                 },

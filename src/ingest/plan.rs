@@ -1,6 +1,8 @@
 //! The pure part of a push: from what its sender decoded (or why it could not), the
-//! connection and the time, to the write the store makes and the answer the sender gets.
-//! Nothing here awaits, counts or reads the store, so every case is a unit test.
+//! connection and the time, to the write the store makes and the answer the sender gets,
+//! leaving to ingest only what is not pure: answering a handshake (it may call the cloud)
+//! and the rejection records (counted and rate limited). Nothing here awaits, counts or
+//! reads the store, so every case is a unit test.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -89,7 +91,7 @@ pub(super) fn plan(
             accepted.heartbeat = true;
             plan.answer = Some(PushAccepted::Heartbeat);
         }
-        Err(rejected) => return plan.undecodable(rejected),
+        Err(rejected) => return plan.keep_if_undecodable(rejected),
     }
     Ok(plan)
 }
@@ -103,7 +105,7 @@ impl Plan {
 
     /// Decoding (or answering the handshake) failed: an undecodable push is kept and
     /// acknowledged, anything else refused.
-    pub fn undecodable(mut self, rejected: Rejected) -> Result<Plan, Rejected> {
+    pub fn keep_if_undecodable(mut self, rejected: Rejected) -> Result<Plan, Rejected> {
         if rejected.class != RejectClass::Undecodable {
             return Err(rejected);
         }

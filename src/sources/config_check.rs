@@ -2,7 +2,7 @@
 //! when it is saved rather than when the first push arrives: the rules every config
 //! shares, then its sender's own ([`super::ConfigSpec::check`]), then a reading as
 //! the typed config the catalog's schema comes from. Also the small rules several
-//! senders' checks share.
+//! senders' checks use.
 
 use serde_json::{Map, Value};
 
@@ -47,20 +47,21 @@ fn has_nul(value: &Value) -> bool {
     }
 }
 
+/// `key`, when present, is `true` or `false`.
 pub(in crate::sources) fn optional_bool(map: &Map<String, Value>, key: &str, errors: &mut Vec<String>) {
     if map.get(key).is_some_and(|v| !v.is_boolean()) {
         errors.push(format!("`{key}` must be true or false"));
     }
 }
 
-/// A rule several senders share.
+/// `key`, when present, is a non-empty string.
 pub(in crate::sources) fn optional_string(map: &Map<String, Value>, key: &str, errors: &mut Vec<String>) {
     if map.get(key).is_some_and(|v| v.as_str().is_none_or(|s| s.is_empty())) {
         errors.push(format!("`{key}` must be a non-empty string"));
     }
 }
 
-/// A rule several senders share.
+/// `key`, when present, is a list whose every item passes `ok` (`what` says what it must be).
 pub(in crate::sources) fn optional_list(
     map: &Map<String, Value>,
     key: &str,
@@ -75,7 +76,7 @@ pub(in crate::sources) fn optional_list(
     }
 }
 
-/// A rule several senders share.
+/// `canary`, when present, is `{target, "interval_seconds"}` with `target` passing `ok`.
 pub(in crate::sources) fn canary(map: &Map<String, Value>, target: &str, ok: impl Fn(&str) -> bool, what: &str, errors: &mut Vec<String>) {
     let Some(value) = map.get("canary") else { return };
     let Some(canary) = value.as_object() else {

@@ -6,8 +6,9 @@
 //! connection is loaded, its check over the raw bytes (a [`Verified`] proof carrying what
 //! it parsed) and its decoding of that proof into an [`Intake`] the ingest pipeline stores.
 //!
-//! A sender depends on `model` and `verify` only; it never touches the store or HTTP
-//! types beyond the `http` crate's header map.
+//! A sender depends on `model`, `verify` and this module's shared parts (the registry
+//! types, `config_check`'s shared rules, `catalog`'s schema generation); it never touches
+//! the store or HTTP types beyond the `http` crate's header map.
 
 pub mod aws_eventbridge;
 pub mod aws_sns;
@@ -66,9 +67,6 @@ impl<'a, P> Verified<'a, P> {
     }
     pub fn request(&self) -> &RawRequest<'a> {
         &self.request
-    }
-    pub fn payload(&self) -> &P {
-        &self.payload
     }
     /// The request and what verification parsed from it.
     pub fn into_parts(self) -> (RawRequest<'a>, P) {
@@ -180,10 +178,15 @@ pub trait Source: Send + Sync + 'static {
     /// What verification proved and parsed, handed to [`Source::normalize`] by value.
     type Proof: Send;
 
-    fn spec(&self) -> &'static SourceSpec;
+    /// What pushgate says of this source (its line in [`SOURCES`] is the same value).
+    const SPEC: &'static SourceSpec;
 
-    /// Reads a connection's config (validated when saved). A config that no longer reads
-    /// refuses every push, in the sender's own words.
+    /// Reads a connection's config (validated when saved) into the settings every push is
+    /// checked against. Its error refuses every push before `verify` runs, so it must be
+    /// [`Rejected::config`] (unauthenticated: its detail, which names config fields, goes
+    /// to the rejection record, never to the sender), and it must not refuse what a
+    /// handshake needs (Graph answers a validation request even without a client state,
+    /// which is why its settings keep that field optional).
     fn prepare(&self, config: &Value) -> Result<Self::Settings, Rejected>;
 
     /// Checks the push over its raw bytes against the connection's settings.
@@ -193,6 +196,10 @@ pub trait Source: Send + Sync + 'static {
     fn normalize(&self, verified: Verified<'_, Self::Proof>, settings: &Self::Settings) -> Result<Intake, Rejected>;
 }
 
+/// A verified push: what it decoded to, or why it could not be decoded (usually
+/// [`RejectClass::Undecodable`]: authentic, kept, acknowledged).
+pub type Decoded = Result<Intake, Rejected>;
+
 /// A sender as ingest and `pushgate verify` use it, whatever its settings and proof.
 #[async_trait::async_trait]
 pub trait Sender: Send + Sync {
@@ -201,28 +208,30 @@ pub trait Sender: Send + Sync {
     /// [`Source::prepare`], boxed for the connection cache.
     fn prepare_any(&self, config: &Value) -> Result<Box<dyn std::any::Any + Send + Sync>, Rejected>;
 
-    /// Verifies the push, then decodes it. `Err`: not verified (refused); `Ok(Err)`:
-    /// verified, but it cannot be decoded.
-    async fn receive(&self, request: RawRequest<'_>, config: &ConnectionConfig) -> Result<Result<Intake, Rejected>, Rejected>;
+    /// Verifies the push, then decodes it. `Err`: not verified (refused); `Ok(decoded)`:
+    /// verified, and what it decoded to or why it could not be decoded.
+    async fn receive(&self, request: RawRequest<'_>, config: &ConnectionConfig) -> Result<Decoded, Rejected>;
 }
 
 #[async_trait::async_trait]
 impl<S: Source> Sender for S {
     fn spec(&self) -> &'static SourceSpec {
-        Source::spec(self)
+        S::SPEC
     }
 
     fn prepare_any(&self, config: &Value) -> Result<Box<dyn std::any::Any + Send + Sync>, Rejected> {
         self.prepare(config).map(|settings| Box::new(settings) as Box<dyn std::any::Any + Send + Sync>)
     }
 
-    async fn receive(&self, request: RawRequest<'_>, config: &ConnectionConfig) -> Result<Result<Intake, Rejected>, Rejected> {
+    async fn receive(&self, request: RawRequest<'_>, config: &ConnectionConfig) -> Result<Decoded, Rejected> {
         let prepared_now;
         let settings: &S::Settings = match &config.prepared {
             Some(Ok(prepared)) => match prepared.downcast_ref::<S::Settings>() {
                 Some(settings) => settings,
-                // Prepared by another sender (a connection read under the wrong source).
+                // Prepared by another sender: ingest refuses a push to another source's
+                // route before this, so this is a wiring mistake; reading again is safe.
                 None => {
+                    tracing::warn!(source = S::SPEC.kind.as_str(), "a connection's settings were prepared by another sender");
                     prepared_now = self.prepare(config)?;
                     &prepared_now
                 }
@@ -366,6 +375,15 @@ impl Senders {
     }
 }
 
+/// Where a shared secret sits in an `auth` object, for the sources that take one
+/// (webhook, EventBridge API destinations).
+pub(in crate::sources) const SHARED_SECRET_FIELDS: &[&str] = &["auth.value", "auth.password", "auth.secret"];
+
+/// A connection's `auth` (webhook, EventBridge), read once when the connection is loaded.
+pub(in crate::sources) fn read_auth(config: &Value, allowed: crate::verify::auth::Allowed) -> Result<crate::verify::auth::Auth, Rejected> {
+    crate::verify::auth::Auth::parse(config, allowed).map_err(|e| Rejected::config(e.join("; ")))
+}
+
 /// Reads `config` as `T`, for [`ConfigSpec::read`].
 fn read_typed<T: serde::de::DeserializeOwned>(config: &Value) -> Result<(), String> {
     T::deserialize(config).map(|_| ()).map_err(|e| e.to_string())
@@ -382,3 +400,6 @@ pub(crate) fn json_kind(value: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -61,6 +61,12 @@ impl Rejected {
     pub fn unauthenticated(reason: &'static str, detail: impl Into<String>) -> Rejected {
         Rejected { class: RejectClass::Unauthenticated, reason, detail: detail.into() }
     }
+    /// The connection's own config cannot be used (`invalid_connection_config`): every push
+    /// is refused as unauthenticated, so the detail (which names config fields) goes to the
+    /// rejection record and never back to whoever pushed.
+    pub fn config(detail: impl Into<String>) -> Rejected {
+        Rejected::unauthenticated("invalid_connection_config", detail)
+    }
     pub fn malformed(reason: &'static str, detail: impl Into<String>) -> Rejected {
         Rejected { class: RejectClass::Malformed, reason, detail: detail.into() }
     }

@@ -22,7 +22,7 @@ pub const SPEC: SourceSpec = SourceSpec {
     route_segment: "aws-eventbridge",
     lifecycle_route: false,
     default_stream: "cloud_aws_securityhub_alert",
-    secret_fields: super::webhook::SHARED_SECRET_FIELDS,
+    secret_fields: super::SHARED_SECRET_FIELDS,
     heartbeat: "a verified EventBridge Scheduled Event (source aws.events) sent by a schedule rule to the API destination",
     stored: StoredAnswer::Ok,
     unauthenticated: UnauthenticatedAnswer::Unauthorized,
@@ -51,12 +51,10 @@ impl Source for EventBridgeSender {
     /// Nothing: the dedupe keys are the events' own ids, read from the body by `normalize`.
     type Proof = ();
 
-    fn spec(&self) -> &'static SourceSpec {
-        &SPEC
-    }
+    const SPEC: &'static SourceSpec = &SPEC;
 
     fn prepare(&self, config: &Value) -> Result<Auth, Rejected> {
-        super::webhook::read_auth(config, Allowed::Basic)
+        super::read_auth(config, Allowed::Basic)
     }
 
     async fn verify<'a>(&self, request: RawRequest<'a>, auth: &Auth) -> Result<Verified<'a, ()>, Rejected> {

@@ -42,9 +42,7 @@ impl Source for SnsSender {
     /// The authenticated envelope, parsed once.
     type Proof = Envelope;
 
-    fn spec(&self) -> &'static SourceSpec {
-        &super::SPEC
-    }
+    const SPEC: &'static SourceSpec = &super::SPEC;
 
     fn prepare(&self, config: &Value) -> Result<Settings, Rejected> {
         let topics = config

@@ -54,14 +54,12 @@ impl Source for PubSubSender {
     /// Nothing: the message id is read by `normalize`, which decodes the body once.
     type Proof = ();
 
-    fn spec(&self) -> &'static SourceSpec {
-        &super::SPEC
-    }
+    const SPEC: &'static SourceSpec = &super::SPEC;
 
     fn prepare(&self, config: &Value) -> Result<Settings, Rejected> {
         let text = |key: &str| config.get(key).and_then(Value::as_str).map(str::to_owned);
         let Some(service_account_email) = text("service_account_email") else {
-            return Err(Rejected::unauthenticated("invalid_connection_config", "the connection has no service_account_email"));
+            return Err(Rejected::config("the connection has no service_account_email"));
         };
         let subscriptions = config
             .get("subscriptions")

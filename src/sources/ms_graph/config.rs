@@ -128,7 +128,7 @@ fn encryption_keys(map: &Map<String, Value>, errors: &mut Vec<String>) {
             }
         };
         let parsed = match key.get("private_key_pem").and_then(Value::as_str) {
-            // A leftover mask is reported once, by the generic check above.
+            // A leftover mask is reported once, by the check every config gets (config_check::validate).
             Some(crate::secrets::MASK) => None,
             Some(pem) => match rich::parse_private_key_pem(pem) {
                 Ok(parsed) => Some(parsed),

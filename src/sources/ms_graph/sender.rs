@@ -69,9 +69,7 @@ impl Source for GraphSender {
     type Settings = Settings;
     type Proof = Checked;
 
-    fn spec(&self) -> &'static SourceSpec {
-        &super::SPEC
-    }
+    const SPEC: &'static SourceSpec = &super::SPEC;
 
     fn prepare(&self, config: &Value) -> Result<Settings, Rejected> {
         let strings = |key: &str| notifications::strings(config, key).into_iter().map(str::to_owned).collect::<Vec<_>>();
@@ -89,7 +87,7 @@ impl Source for GraphSender {
             return Ok(Verified::new(request, Checked::Validation { token }));
         }
         let Some(client_state) = settings.client_state.as_deref() else {
-            return Err(Rejected::unauthenticated("invalid_connection_config", "the connection has no client_state"));
+            return Err(Rejected::config("the connection has no client_state"));
         };
         let body = notifications::parse(request.body)?;
         match &body.validation_tokens {

@@ -65,16 +65,10 @@ impl Source for O365ActivitySender {
     type Settings = String;
     type Proof = ();
 
-    fn spec(&self) -> &'static SourceSpec {
-        &SPEC
-    }
+    const SPEC: &'static SourceSpec = &SPEC;
 
     fn prepare(&self, config: &Value) -> Result<String, Rejected> {
-        config
-            .get("auth_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| Rejected::unauthenticated("invalid_connection_config", "the connection has no auth_id"))
+        config.get("auth_id").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| Rejected::config("the connection has no auth_id"))
     }
 
     async fn verify<'a>(&self, request: RawRequest<'a>, expected: &String) -> Result<Verified<'a, ()>, Rejected> {

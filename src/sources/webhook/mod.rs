@@ -16,15 +16,12 @@ use super::{header, ConfigSpec, Intake, RawRequest, Rejected, Source, SourceSpec
 use crate::model::{EventKind, NewEvent, SourceKind};
 use crate::verify::auth::{Allowed, Auth};
 
-/// Where a shared secret sits in an `auth` object, for the sources that take one.
-pub(in crate::sources) const SHARED_SECRET_FIELDS: &[&str] = &["auth.value", "auth.password", "auth.secret"];
-
 pub const SPEC: SourceSpec = SourceSpec {
     kind: SourceKind::Webhook,
     route_segment: "webhook",
     lifecycle_route: false,
     default_stream: "webhook_event",
-    secret_fields: SHARED_SECRET_FIELDS,
+    secret_fields: super::SHARED_SECRET_FIELDS,
     heartbeat: "a verified push whose JSON body is {\"type\": \"heartbeat\"}",
     stored: StoredAnswer::Ok,
     unauthenticated: UnauthenticatedAnswer::Unauthorized,
@@ -33,12 +30,6 @@ pub const SPEC: SourceSpec = SourceSpec {
 };
 
 pub struct WebhookSender;
-
-/// A connection's `auth`, read once when the connection is loaded. Configs are validated
-/// when saved; one that no longer parses refuses everything, naming the fields it lacks.
-pub(in crate::sources) fn read_auth(config: &Value, allowed: Allowed) -> Result<Auth, Rejected> {
-    Auth::parse(config, allowed).map_err(|e| Rejected::unauthenticated("invalid_connection_config", e.join("; ")))
-}
 
 /// What a webhook push is checked against.
 pub struct Settings {
@@ -57,13 +48,11 @@ impl Source for WebhookSender {
     /// The delivery id the push's signature covers or its header names, if one counts.
     type Proof = Option<String>;
 
-    fn spec(&self) -> &'static SourceSpec {
-        &SPEC
-    }
+    const SPEC: &'static SourceSpec = &SPEC;
 
     fn prepare(&self, config: &Value) -> Result<Settings, Rejected> {
         Ok(Settings {
-            auth: read_auth(config, Allowed::WithStandardWebhooks)?,
+            auth: super::read_auth(config, Allowed::WithStandardWebhooks)?,
             id_header: config.get("id_header").and_then(Value::as_str).unwrap_or("webhook-id").to_owned(),
             event_kind: match config.get("event_kind").and_then(Value::as_str) {
                 Some("telemetry") => EventKind::Telemetry,
