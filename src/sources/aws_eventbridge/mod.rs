@@ -8,8 +8,9 @@
 //! Security Hub findings are one alert each. A batch that holds only heartbeats is a
 //! heartbeat; one that mixes both stores the events and records the heartbeat.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+pub mod config;
 pub mod event;
 
 use self::event::Decoded;
@@ -26,22 +27,9 @@ pub const SPEC: SourceSpec = SourceSpec {
     heartbeat: "a verified EventBridge Scheduled Event (source aws.events) sent by a schedule rule to the API destination",
     stored: StoredAnswer::Ok,
     unauthenticated: UnauthenticatedAnswer::Unauthorized,
-    config: ConfigSpec::of::<Config>(&["auth"], check_config),
+    config: ConfigSpec::of::<config::Config>(&config::KEYS, config::check),
     build: |_| Box::new(EventBridgeSender),
 };
-
-/// The config of an `aws_eventbridge` connection, as the source catalog describes it.
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// The API destination connection's authorization: its API key header, basic
-    /// credentials, or an HMAC of the body added by the connection's header parameters.
-    pub auth: crate::verify::auth::BasicAuthConfig,
-}
-
-fn check_config(map: &Map<String, Value>, errors: &mut Vec<String>) {
-    errors.extend(Auth::parse(&Value::Object(map.clone()), Allowed::Basic).err().unwrap_or_default());
-}
 
 pub struct EventBridgeSender;
 

@@ -11,8 +11,10 @@
 //! notification is what is stored (a consumer with API access fetches the blob), so a
 //! forged URI can never make pushgate call anyone.
 
+pub mod config;
+
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{ConfigSpec, Handshake, Intake, RawRequest, Rejected, Source, SourceSpec, StoredAnswer, UnauthenticatedAnswer, Verified};
 use crate::model::{EventKind, NewEvent, SourceKind};
@@ -27,16 +29,9 @@ pub const SPEC: SourceSpec = SourceSpec {
     heartbeat: "none: the Management Activity API sends no heartbeat; each content notification counts as data",
     stored: StoredAnswer::Ok,
     unauthenticated: UnauthenticatedAnswer::Unauthorized,
-    config: ConfigSpec::of::<Config>(&["auth_id"], check_config),
+    config: ConfigSpec::of::<config::Config>(&config::KEYS, config::check),
     build: |_| Box::new(O365ActivitySender),
 };
-
-fn check_config(map: &Map<String, Value>, errors: &mut Vec<String>) {
-    match map.get("auth_id").and_then(Value::as_str) {
-        Some(s) if !s.is_empty() => {}
-        _ => errors.push("`auth_id` is required: the Webhook-AuthID the subscription sends".into()),
-    }
-}
 
 /// The header Microsoft sends the subscription's `authId` in.
 pub const AUTH_HEADER: &str = "webhook-authid";
@@ -48,16 +43,6 @@ pub const MAX_NOTIFICATIONS: usize = 1000;
 const REQUIRED: [&str; 4] = ["contentType", "contentId", "contentUri", "contentCreated"];
 
 pub struct O365ActivitySender;
-
-/// The config of an `o365_activity` connection, as the source catalog describes it.
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// The `authId` the subscription was started with: every notification carries it as
-    /// `Webhook-AuthID`.
-    #[schemars(length(min = 1))]
-    pub auth_id: String,
-}
 
 #[async_trait::async_trait]
 impl Source for O365ActivitySender {
