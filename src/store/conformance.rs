@@ -552,7 +552,7 @@ async fn upkeep_failure_classes_are_kept_until_a_success(store: Arc<dyn Store>) 
     store.set_upkeep_failure(c.id, Some(Credentials), third).await.unwrap();
     store.set_upkeep_failure(c.id, None, third).await.unwrap();
     assert_eq!(facts(store.clone()).await, (None, None));
-    // The canary's outcome is another task's: it clears nothing of the upkeep's.
+    // The canary's success is its own: it clears nothing of the upkeep's.
     store.set_upkeep_failure(c.id, Some(Credentials), third).await.unwrap();
     store.record_task(c.id, BackgroundTask::Canary, third, None).await.unwrap();
     assert_eq!(facts(store.clone()).await, (Some(Credentials), Some(third)));
