@@ -5,14 +5,20 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::model::{Connection, Facts, Status};
+use crate::model::{Connection, Facts, Status, UpkeepFailure};
 
+pub const MSG_UNABLE_TO_READ_API: &str = "Unable to read API Endpoint";
+pub const MSG_VALIDATION_FAILED: &str = "Subscription validation failed";
 pub const MSG_SUBSCRIPTION_MISSING: &str = "Subscription is missing";
 pub const MSG_SIGNATURE_FAILING: &str = "Signature verification failing";
 pub const MSG_REAUTHORIZATION: &str = "Reauthorization required";
 pub const MSG_AWAITING: &str = "Awaiting subscription";
 pub const MSG_HEARTBEAT_MISSING: &str = "Subscription heartbeat is missing";
 pub const MSG_HEARTBEAT_TOO_OLD: &str = "Last heartbeat is too old";
+
+/// Not a status: the message of the status-history entry (and alert) for a Graph
+/// lifecycle `missed` report, which keeps the connection's status as it is.
+pub const MSG_NOTIFICATIONS_MISSED: &str = "Notifications were missed";
 
 /// Consecutive unauthenticated pushes after which a connection is in error.
 pub const AUTH_FAILURE_LIMIT: i64 = 5;
@@ -43,6 +49,13 @@ pub fn status_of(c: &Connection, now: DateTime<Utc>) -> (Status, Option<&'static
 pub fn evaluate(facts: &Facts, created_at: DateTime<Utc>, policy: Policy, now: DateTime<Utc>) -> (Status, Option<&'static str>) {
     if facts.paused {
         return (Status::Paused, None);
+    }
+    // Only the subscription upkeep sets a failure class, and its next success clears it:
+    // a class means pushgate keeps this subscription and has had no success since.
+    match facts.upkeep_failure {
+        Some(UpkeepFailure::Credentials) => return (Status::Error, Some(MSG_UNABLE_TO_READ_API)),
+        Some(UpkeepFailure::Validation) => return (Status::Error, Some(MSG_VALIDATION_FAILED)),
+        None => {}
     }
     let expired = facts.expires_at.is_some_and(|at| at <= now);
     if facts.subscription_lost() || expired {
@@ -163,6 +176,49 @@ mod tests {
     fn reauthorization_needs_action() {
         let f = Facts { reauthorization_required_at: Some(t(5)), ..confirmed_at(0) };
         assert_eq!(evaluate(&f, t(0), POLICY, t(10)), (Status::RequiresAction, Some(MSG_REAUTHORIZATION)));
+    }
+
+    fn failing(failure: UpkeepFailure) -> Facts {
+        Facts { upkeep_failure: Some(failure), upkeep_failing_since: Some(t(5)), ..confirmed_at(0) }
+    }
+
+    #[test]
+    fn refused_credentials_are_unable_to_read_the_api() {
+        let f = failing(UpkeepFailure::Credentials);
+        assert_eq!(evaluate(&f, t(0), POLICY, t(10)), (Status::Error, Some(MSG_UNABLE_TO_READ_API)));
+        // Before every later row: a lost or expired subscription, failing signatures,
+        // a reauthorization request, a missing heartbeat.
+        let worse = Facts {
+            subscription_lost_at: Some(t(6)),
+            expires_at: Some(t(7)),
+            auth_failure_streak: AUTH_FAILURE_LIMIT,
+            reauthorization_required_at: Some(t(8)),
+            ..f.clone()
+        };
+        assert_eq!(evaluate(&worse, t(0), POLICY, t(99_999)), (Status::Error, Some(MSG_UNABLE_TO_READ_API)));
+        let unconfirmed = Facts { confirmed_at: None, ..f };
+        assert_eq!(evaluate(&unconfirmed, t(0), POLICY, t(10)), (Status::Error, Some(MSG_UNABLE_TO_READ_API)), "not awaiting");
+    }
+
+    #[test]
+    fn a_failed_validation_is_its_own_error_before_the_later_rows() {
+        let f = failing(UpkeepFailure::Validation);
+        assert_eq!(evaluate(&f, t(0), POLICY, t(10)), (Status::Error, Some(MSG_VALIDATION_FAILED)));
+        let worse = Facts { expires_at: Some(t(7)), reauthorization_required_at: Some(t(8)), ..f };
+        assert_eq!(evaluate(&worse, t(0), POLICY, t(99_999)), (Status::Error, Some(MSG_VALIDATION_FAILED)));
+    }
+
+    #[test]
+    fn pause_wins_over_an_upkeep_failure_and_its_end_restores_the_other_rows() {
+        let paused = Facts { paused: true, ..failing(UpkeepFailure::Credentials) };
+        assert_eq!(evaluate(&paused, t(0), POLICY, t(10)), (Status::Paused, None));
+        // No class (a success cleared it, or the failure said nothing about the
+        // connection): the rows below apply as before.
+        let cleared =
+            Facts { upkeep_failure: None, upkeep_failing_since: None, expires_at: Some(t(7)), ..failing(UpkeepFailure::Validation) };
+        assert_eq!(evaluate(&cleared, t(0), POLICY, t(10)), (Status::Error, Some(MSG_SUBSCRIPTION_MISSING)));
+        let fine = Facts { last_heartbeat_at: Some(t(9)), ..confirmed_at(0) };
+        assert_eq!(evaluate(&fine, t(0), POLICY, t(10)), (Status::Connected, None));
     }
 
     #[test]

@@ -152,8 +152,11 @@ pub struct Facts {
     pub subscription_lost_at: Option<DateTime<Utc>>,
     pub reauthorization_required_at: Option<DateTime<Utc>>,
     /// Graph reported notifications it could not deliver (lifecycle `missed`): data was
-    /// lost upstream. Shown, not part of the status.
+    /// lost upstream. Shown and announced, not part of the status.
     pub missed_at: Option<DateTime<Utc>>,
+    /// The `missed_at` the monitor last entered in the status history and announced, so
+    /// each report is entered once (`None`: none yet).
+    pub missed_recorded_at: Option<DateTime<Utc>>,
     pub data_last_received_at: Option<DateTime<Utc>>,
     pub last_heartbeat_at: Option<DateTime<Utc>>,
     pub status_last_checked_at: Option<DateTime<Utc>>,
@@ -165,6 +168,40 @@ pub struct Facts {
     /// Fingerprint of the settings the Graph subscription upkeep last created a
     /// subscription with (`None`: created before fingerprints were kept, or never).
     pub upkeep_settings_hash: Option<String>,
+    /// Why the Graph subscription upkeep's calls are refused, when that says something
+    /// about the connection (refused credentials, a failed validation), with no success
+    /// since; and since when it is refused for that reason.
+    pub upkeep_failure: Option<UpkeepFailure>,
+    pub upkeep_failing_since: Option<DateTime<Utc>>,
+}
+
+/// What a refused call of the subscription upkeep says about the connection
+/// (INTERFACE.md section 3, rows 2 and 3). Failures that say nothing about it (the vendor
+/// unreachable, its 5xx, an answer pushgate cannot read) have no class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UpkeepFailure {
+    /// The vendor refused the credentials or they lack a permission: the token request
+    /// refused, or 401/403 from the API.
+    Credentials,
+    /// The vendor refused the subscription because its validation failed (it could not
+    /// validate the notification URL), or its subscription no longer matches the
+    /// connection (another notification URL, resource, change type or client state, or
+    /// gone).
+    Validation,
+}
+
+impl UpkeepFailure {
+    /// The name that is stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpkeepFailure::Credentials => "credentials",
+            UpkeepFailure::Validation => "validation",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<UpkeepFailure> {
+        [UpkeepFailure::Credentials, UpkeepFailure::Validation].into_iter().find(|f| f.as_str() == name)
+    }
 }
 
 impl Facts {

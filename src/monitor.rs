@@ -8,6 +8,15 @@
 //! batches, and only transitions are written one by one; the time of the check is one
 //! statement per batch. Each recorded transition is handed to the alert webhook, which
 //! never blocks the monitor.
+//!
+//! A Graph lifecycle `missed` report changes no status (the subscription still works; data
+//! was lost upstream), yet an operator must hear of it as of a transition: the monitor
+//! enters it in the status history as an entry whose old and new status are the current
+//! one, with the message "Notifications were missed", and announces it the same way. The
+//! history is where an operator reads what happened to a feed, and the alert webhook's
+//! shape already carries a message; a separate list of notices would be one more place to
+//! look, for one kind of news. Like a transition, each report is entered once (the store
+//! writes it only when that report was not entered yet).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +24,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::alerts::{Alert, AlertSender};
-use crate::health::{evaluate, Policy};
+use crate::health::{evaluate, Policy, MSG_NOTIFICATIONS_MISSED};
 use crate::model::{now, Connection, ConnectionFilter, StatusChange};
 use crate::passes::Passes;
 use crate::store::{Store, StoreError};
@@ -36,16 +45,10 @@ pub async fn pass(store: &dyn Store, alerts: Option<&AlertSender>, at: DateTime<
     let mut done = Pass::default();
     for batch in connections.chunks(BATCH) {
         for connection in batch {
-            if let Some(change) = transition(connection, at) {
-                if store.record_status(connection.id, &change).await? {
-                    done.transitions += 1;
-                    tracing::info!(connection = %connection.id, old = ?change.old_status, new = ?change.new_status,
-                        message = ?change.message, "connection status changed");
-                    if let Some(alerts) = alerts {
-                        alerts.send(Alert::connection(connection, change));
-                    }
-                }
+            if record(store, alerts, connection, at).await? {
+                done.transitions += 1;
             }
+            record_missed(store, alerts, connection, at).await?;
         }
         let ids: Vec<_> = batch.iter().map(|c| c.id).collect();
         store.mark_checked(&ids, at).await?;
@@ -53,6 +56,56 @@ pub async fn pass(store: &dyn Store, alerts: Option<&AlertSender>, at: DateTime<
         tokio::task::yield_now().await;
     }
     Ok(done)
+}
+
+/// Evaluates one connection at `at` and records its transition, if any, announcing it:
+/// what a pass does for each connection, also called by a job that has just changed a
+/// connection's facts (the Graph upkeep), so that a state lasting less than one monitor
+/// interval is in the history too. Whether a transition was recorded.
+pub async fn record(
+    store: &dyn Store,
+    alerts: Option<&AlertSender>,
+    connection: &Connection,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let Some(change) = transition(connection, at) else { return Ok(false) };
+    if !store.record_status(connection.id, &change).await? {
+        return Ok(false);
+    }
+    tracing::info!(connection = %connection.id, old = ?change.old_status, new = ?change.new_status,
+        message = ?change.message, "connection status changed");
+    if let Some(alerts) = alerts {
+        alerts.send(Alert::connection(connection, change));
+    }
+    Ok(true)
+}
+
+/// Enters a Graph `missed` report not entered yet in the history, and announces it (see
+/// the module's comment); its status is the one evaluated at `at`.
+async fn record_missed(
+    store: &dyn Store,
+    alerts: Option<&AlertSender>,
+    connection: &Connection,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(entry) = missed_entry(connection, at) else { return Ok(()) };
+    if store.record_missed(connection.id, &entry).await? {
+        tracing::warn!(connection = %connection.id, at = %entry.at, "Graph reported missed notifications");
+        if let Some(alerts) = alerts {
+            alerts.send(Alert::connection(connection, entry));
+        }
+    }
+    Ok(())
+}
+
+/// The history entry of a `missed` report on `connection` not entered yet, at the
+/// report's time, with the status at `at` as both old and new status.
+pub fn missed_entry(connection: &Connection, at: DateTime<Utc>) -> Option<StatusChange> {
+    let facts = &connection.facts;
+    let reported = facts.missed_at.filter(|m| facts.missed_recorded_at.is_none_or(|entered| *m > entered))?;
+    let policy = Policy::from_seconds(connection.heartbeat_interval_seconds, connection.grace_seconds);
+    let (status, _) = evaluate(facts, connection.created_at, policy, at);
+    Some(StatusChange { at: reported, old_status: Some(status), new_status: status, message: Some(MSG_NOTIFICATIONS_MISSED.to_owned()) })
 }
 
 /// The change to record for `connection` at `at`, if its status is not the recorded one.
@@ -136,5 +189,27 @@ mod tests {
         let later = at + chrono::Duration::hours(1);
         let missing = transition(&recorded, later).expect("the grace ran out");
         assert_eq!((missing.new_status, missing.message.as_deref()), (Status::Error, Some("Subscription is missing")));
+    }
+
+    #[test]
+    fn a_missed_report_is_entered_once_with_the_status_unchanged() {
+        let created = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let reported = created + chrono::Duration::seconds(30);
+        let quiet = connection(Facts { confirmed_at: Some(created), last_heartbeat_at: Some(reported), ..Facts::default() });
+        assert_eq!(missed_entry(&quiet, reported), None, "nothing reported");
+        let missed = connection(Facts { missed_at: Some(reported), ..quiet.facts.clone() });
+        let entry = missed_entry(&missed, reported).expect("a report not entered yet");
+        assert_eq!(entry.at, reported, "at the report's time");
+        assert_eq!((entry.old_status, entry.new_status), (Some(Status::Connected), Status::Connected));
+        assert_eq!(entry.message.as_deref(), Some("Notifications were missed"));
+        let entered = connection(Facts { missed_recorded_at: Some(reported), ..missed.facts.clone() });
+        assert_eq!(missed_entry(&entered, reported), None, "entered already");
+        let again = connection(Facts { missed_at: Some(reported + chrono::Duration::seconds(1)), ..entered.facts.clone() });
+        assert!(missed_entry(&again, reported).is_some(), "a later report is news");
+        assert_eq!(
+            transition(&connection(Facts { recorded_status: Some(Status::Connected), ..missed.facts }), reported),
+            None,
+            "no transition: the status is the same"
+        );
     }
 }

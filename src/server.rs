@@ -121,7 +121,8 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
     tokio::spawn(monitor::run(store.clone(), alerts.clone(), config.monitor_interval, options.monitor_passes.clone(), stop_rx.clone()));
     let holder = forward::holder_name();
     let forward_settings = options.forward_settings.clone().unwrap_or_default();
-    let forwarder = forward::Forwarder::start(store.clone(), key.clone(), alerts, forward_settings, holder.clone(), stop_rx.clone());
+    let forwarder =
+        forward::Forwarder::start(store.clone(), key.clone(), alerts.clone(), forward_settings, holder.clone(), stop_rx.clone());
     let retention = forward::retention::Retention {
         events: config.retention.events(),
         max_backlog: config.retention.max_backlog(),
@@ -140,6 +141,7 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
             interval: options.graph_upkeep_interval.unwrap_or(microsoft::upkeep::DEFAULT_INTERVAL),
             handle: graph_upkeep.clone(),
             passes: options.graph_upkeep_passes.clone(),
+            alerts,
         };
         tokio::spawn(upkeep.run(stop_rx.clone()));
     } else {

@@ -40,6 +40,9 @@ pub fn connection(c: &Connection, public_url: &str, now: DateTime<Utc>) -> Value
                 "last_success_at": opt_time(c.upkeep.last_success_at),
                 "last_error": c.upkeep.last_error,
                 "last_error_at": opt_time(c.upkeep.last_error_at),
+                // Since when its calls are refused for the reason the status names
+                // (`Unable to read API Endpoint`, `Subscription validation failed`).
+                "failing_since": opt_time(c.facts.upkeep_failing_since),
             });
         }
     }

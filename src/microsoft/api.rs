@@ -1,6 +1,7 @@
 //! The Microsoft Graph REST calls of the subscription upkeep: an app-only token from the
-//! identity platform (client credentials), then create, renew (`PATCH`), reauthorize and
-//! delete of `/subscriptions`.
+//! identity platform (client credentials), then create, get, renew (`PATCH`), reauthorize
+//! and delete of `/subscriptions`. [`GraphError::failure`] sorts a refusal into what it
+//! says about the connection (health rows 2 and 3).
 //!
 //! Every call is bounded by [`TIMEOUT`] (a create by [`CREATE_TIMEOUT`]) and every answer
 //! body by [`MAX_ANSWER_BYTES`]; an answer that is not the JSON expected is an error, never
@@ -23,6 +24,7 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::config::Secret;
+use crate::model::UpkeepFailure;
 
 /// Longest a single call to Graph or to the identity platform may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,8 +51,10 @@ const MAX_DETAIL_CHARS: usize = 300;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphError {
     /// The identity platform refused the client credentials or could not be reached.
+    /// `status` and `code` are its answer's (`None` when it did not answer, or not with
+    /// an OAuth error).
     #[error("token request for tenant {tenant_id}, client {client_id} failed: {detail}")]
-    Token { tenant_id: String, client_id: String, detail: String },
+    Token { tenant_id: String, client_id: String, status: Option<u16>, code: Option<String>, detail: String },
     /// Graph could not be reached or did not answer in time.
     #[error("{call}: Graph could not be reached: {detail}")]
     Unreachable { call: &'static str, detail: String },
@@ -66,6 +70,36 @@ impl GraphError {
     /// The subscription does not exist (any more): Graph answered 404.
     pub fn is_not_found(&self) -> bool {
         matches!(self, GraphError::Refused { status: 404, .. })
+    }
+
+    /// What this failure says about the connection, if anything:
+    /// - [`UpkeepFailure::Credentials`]: the identity platform refused the app
+    ///   (`invalid_client`: a wrong or expired secret; `unauthorized_client`: an app id
+    ///   the tenant does not know or has disabled; both with HTTP 400 or 401, see "Error
+    ///   response" in Microsoft's client credentials flow documentation), or Graph
+    ///   answered 401 or 403 (no permission, or no admin consent for it);
+    /// - [`UpkeepFailure::Validation`]: Graph answered 400 because it could not validate
+    ///   the notification URL: code `ValidationError`, or an older answer
+    ///   (`InvalidRequest`) whose message says "Subscription validation request failed"
+    ///   or "...timeout" (Graph documents only that a failed validation is a 400).
+    ///
+    /// Anything else (unreachable, 5xx, 429, a 400 about the request itself, an answer
+    /// that cannot be read) says nothing about the connection's credentials or URL.
+    pub fn failure(&self) -> Option<UpkeepFailure> {
+        match self {
+            GraphError::Token { status: Some(400 | 401), code: Some(code), .. }
+                if matches!(code.as_str(), "invalid_client" | "unauthorized_client") =>
+            {
+                Some(UpkeepFailure::Credentials)
+            }
+            GraphError::Refused { status: 401 | 403, .. } => Some(UpkeepFailure::Credentials),
+            GraphError::Refused { status: 400, code, message, .. }
+                if code == "ValidationError" || message.contains("Subscription validation request") =>
+            {
+                Some(UpkeepFailure::Validation)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -106,6 +140,18 @@ pub struct EncryptionCertificate {
 pub struct Subscription {
     pub id: String,
     pub expires_at: DateTime<Utc>,
+    pub delivery: Delivery,
+}
+
+/// Where and what a subscription delivers, as far as Graph's answer says (a field it
+/// leaves out is `None`): what the upkeep checks against the connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    pub notification_url: Option<String>,
+    pub resource: Option<String>,
+    pub change_type: Option<String>,
+    /// A secret: compared, never shown.
+    pub client_state: Option<Secret>,
 }
 
 impl NewSubscription {
@@ -172,6 +218,16 @@ impl GraphApi {
         subscription_of(CALL, &answer, None)
     }
 
+    /// Reads a subscription as Graph keeps it: the source of truth the upkeep checks the
+    /// connection's subscription against.
+    pub async fn get(&self, credentials: &Credentials, id: &str) -> Result<Subscription, GraphError> {
+        const CALL: &str = "get subscription";
+        let url = self.graph_url(&["subscriptions", id], CALL)?;
+        let token = self.token(credentials).await?;
+        let answer = self.send(CALL, self.client.get(url).bearer_auth(token.expose()), TIMEOUT, credentials).await?;
+        subscription_of(CALL, &answer, None)
+    }
+
     /// Moves a subscription's expiry to `expiration`.
     pub async fn renew(&self, credentials: &Credentials, id: &str, expiration: DateTime<Utc>) -> Result<Subscription, GraphError> {
         const CALL: &str = "renew subscription";
@@ -181,7 +237,7 @@ impl GraphApi {
         let request = self.client.patch(url).bearer_auth(token.expose()).header("content-type", "application/json");
         let answer = self.send(CALL, request.body(body), TIMEOUT, credentials).await?;
         // Graph answers the subscription; should it answer nothing, the asked expiry holds.
-        let fallback = Subscription { id: id.to_owned(), expires_at: expiration.trunc_subsecs(6) };
+        let fallback = Subscription { id: id.to_owned(), expires_at: expiration.trunc_subsecs(6), delivery: Delivery::default() };
         subscription_of(CALL, &answer, Some(fallback))
     }
 
@@ -214,11 +270,14 @@ impl GraphApi {
                 return Ok(cached.token.clone());
             }
         }
-        let failed = |detail: String| GraphError::Token {
+        let refused = |status: Option<u16>, code: Option<&str>, detail: String| GraphError::Token {
             tenant_id: credentials.tenant_id.clone(),
             client_id: credentials.client_id.clone(),
+            status,
+            code: code.map(|c| scrub(c, credentials)),
             detail: scrub(&detail, credentials),
         };
+        let failed = |detail: String| refused(None, None, detail);
         let mut url = url::Url::parse(&self.login).map_err(|e| failed(format!("login endpoint is not a URL: {e}")))?;
         url.path_segments_mut().map_err(|_| failed("login endpoint cannot take a path".into()))?.pop_if_empty().extend([
             credentials.tenant_id.as_str(),
@@ -238,9 +297,10 @@ impl GraphApi {
         let answer: Option<Value> = serde_json::from_slice(&body).ok();
         if !status.is_success() {
             // {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret ..."}
-            let code = answer.as_ref().and_then(|a| a.get("error")).and_then(Value::as_str).unwrap_or("no error code");
+            let code = answer.as_ref().and_then(|a| a.get("error")).and_then(Value::as_str);
             let description = answer.as_ref().and_then(|a| a.get("error_description")).and_then(Value::as_str).unwrap_or("");
-            return Err(failed(format!("HTTP {} {code}: {}", status.as_u16(), short(description))));
+            let detail = format!("HTTP {} {}: {}", status.as_u16(), code.unwrap_or("no error code"), short(description));
+            return Err(refused(Some(status.as_u16()), code, detail));
         }
         let answer = answer.ok_or_else(|| failed("the answer is not JSON".into()))?;
         let token = answer
@@ -312,8 +372,8 @@ async fn read(request: reqwest::RequestBuilder, timeout: Duration) -> Result<(re
     Ok((status, body))
 }
 
-/// The subscription in a Graph answer (`id`, `expirationDateTime`); `fallback` stands in
-/// for an empty answer.
+/// The subscription in a Graph answer (`id`, `expirationDateTime`, and what it delivers
+/// where the answer says it); `fallback` stands in for an empty answer.
 fn subscription_of(call: &'static str, body: &[u8], fallback: Option<Subscription>) -> Result<Subscription, GraphError> {
     let bad = |detail: &str| GraphError::BadAnswer { call, detail: detail.to_owned() };
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -327,7 +387,14 @@ fn subscription_of(call: &'static str, body: &[u8], fallback: Option<Subscriptio
         .with_timezone(&Utc)
         // The store keeps microseconds; Graph writes seven digits.
         .trunc_subsecs(6);
-    Ok(Subscription { id: id.to_owned(), expires_at })
+    let text = |name: &str| answer.get(name).and_then(Value::as_str).map(str::to_owned);
+    let delivery = Delivery {
+        notification_url: text("notificationUrl"),
+        resource: text("resource"),
+        change_type: text("changeType"),
+        client_state: text("clientState").map(Secret::new),
+    };
+    Ok(Subscription { id: id.to_owned(), expires_at, delivery })
 }
 
 /// `text` without the client secret, should the other side ever echo it.
@@ -386,8 +453,66 @@ mod tests {
         for bad in [&b"not json"[..], b"[]", b"{}", br#"{"id":7}"#, br#"{"id":"a","expirationDateTime":"tomorrow"}"#, b""] {
             assert!(matches!(subscription_of("c", bad, None), Err(GraphError::BadAnswer { .. })), "{}", String::from_utf8_lossy(bad));
         }
-        let fallback = Subscription { id: "f".into(), expires_at: Utc::now() };
+        let fallback = Subscription { id: "f".into(), expires_at: Utc::now(), delivery: Delivery::default() };
         assert_eq!(subscription_of("c", b"", Some(fallback.clone())).unwrap(), fallback);
+    }
+
+    #[test]
+    fn answers_say_what_the_subscription_delivers() {
+        // The example answer of "Get subscription" in Graph's v1.0 reference.
+        let body = br#"{"id":"7f105c7d-2dc5-4530-97cd-4e7ae6534c07","resource":"me/messages","applicationId":"string",
+            "changeType":"created,updated","clientState":"secretClientValue",
+            "notificationUrl":"https://webhook.azurewebsites.net/api/send/myNotifyClient",
+            "lifecycleNotificationUrl":"https://webhook.azurewebsites.net/api/send/lifecycleNotifications",
+            "expirationDateTime":"2016-11-20T18:23:45.9356913Z","creatorId":"string","latestSupportedTlsVersion":"v1_2",
+            "encryptionCertificate":"","encryptionCertificateId":"","includeResourceData":false,"notificationContentType":"application/json"}"#;
+        let s = subscription_of("get subscription", body, None).unwrap();
+        assert_eq!(s.delivery.notification_url.as_deref(), Some("https://webhook.azurewebsites.net/api/send/myNotifyClient"));
+        assert_eq!((s.delivery.resource.as_deref(), s.delivery.change_type.as_deref()), (Some("me/messages"), Some("created,updated")));
+        assert_eq!(s.delivery.client_state.as_ref().map(Secret::expose), Some("secretClientValue"));
+        let bare = subscription_of("c", br#"{"id":"a","expirationDateTime":"2030-01-01T00:00:00Z","clientState":null}"#, None).unwrap();
+        assert_eq!(bare.delivery, Delivery::default(), "left out or null: not known");
+    }
+
+    #[test]
+    fn refusals_are_sorted_by_what_they_say_about_the_connection() {
+        let token = |status: Option<u16>, code: Option<&str>| GraphError::Token {
+            tenant_id: "t".into(),
+            client_id: "c".into(),
+            status,
+            code: code.map(str::to_owned),
+            detail: "d".into(),
+        };
+        let graph = |status: u16, code: &str, message: &str| GraphError::Refused {
+            call: "create subscription",
+            status,
+            code: code.into(),
+            message: message.into(),
+        };
+        let credentials = Some(UpkeepFailure::Credentials);
+        let validation = Some(UpkeepFailure::Validation);
+        // The identity platform's answers: {"error": "invalid_client", "error_description": "AADSTS7000215: ..."}
+        assert_eq!(token(Some(401), Some("invalid_client")).failure(), credentials);
+        assert_eq!(token(Some(400), Some("unauthorized_client")).failure(), credentials, "AADSTS700016: application not found");
+        assert_eq!(token(Some(400), Some("invalid_request")).failure(), None, "a malformed request says nothing of the credentials");
+        assert_eq!(token(Some(503), Some("temporarily_unavailable")).failure(), None);
+        assert_eq!(token(None, None).failure(), None, "unreachable");
+        // Graph's: {"error": {"code": "...", "message": "..."}}
+        assert_eq!(graph(401, "InvalidAuthenticationToken", "Access token validation failure.").failure(), credentials);
+        assert_eq!(graph(403, "ExtensionError", "Insufficient privileges").failure(), credentials);
+        assert_eq!(graph(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.").failure(), credentials);
+        let refused = "Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request.";
+        assert_eq!(graph(400, "ValidationError", refused).failure(), validation);
+        assert_eq!(
+            graph(400, "InvalidRequest", "Subscription validation request failed. Must respond with 200 OK to this request.").failure(),
+            validation
+        );
+        assert_eq!(graph(400, "InvalidRequest", "Subscription validation request timeout.").failure(), validation);
+        assert_eq!(graph(400, "InvalidRequest", "expirationDateTime is out of range").failure(), None);
+        assert_eq!(graph(404, "ResourceNotFound", "The object was not found.").failure(), None, "handled by creating anew");
+        assert_eq!(graph(429, "TooManyRequests", "").failure(), None);
+        assert_eq!(graph(503, "serviceNotAvailable", "").failure(), None);
+        assert_eq!(GraphError::Unreachable { call: "c", detail: "timed out".into() }.failure(), None);
     }
 
     #[test]

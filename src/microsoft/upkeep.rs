@@ -16,10 +16,27 @@
 //! changed by an admin since. The subscription of a deleted connection is deleted from
 //! Graph in the background ([`UpkeepHandle::retire`]).
 //!
-//! Every action's outcome is kept on the connection (`subscription.upkeep`). A failure
-//! changes no subscription fact: the connection keeps being evaluated from what Graph
-//! and pushgate last knew, so a subscription left to expire turns `error` /
-//! `Subscription is missing` on its own.
+//! Graph is the source of truth for what a subscription delivers: a pass with nothing to
+//! do reads the subscription (`GET /subscriptions/{id}`), and a renewal's answer is read
+//! too. One whose notification URL, resource, change type or client state is no longer
+//! the connection's ([`mismatch`]), or that Graph no longer knows (404 on the read), is a
+//! failed validation until it is replaced, which the same pass does.
+//!
+//! Every action's outcome is kept on the connection (`subscription.upkeep`), with what a
+//! failure says about the connection ([`GraphError::failure`]): refused credentials make
+//! it `error` / `Unable to read API Endpoint`, a failed validation `error` /
+//! `Subscription validation failed`, until the next success. The status an outcome leads
+//! to is recorded (and announced) at once, as the monitor would at its next pass: a
+//! failure mended within the same pass is then in the history too. A failure that says
+//! nothing about the connection (Graph unreachable, its 5xx) changes no subscription fact
+//! and no status: the connection keeps being evaluated from what Graph and pushgate last
+//! knew, so a subscription left to expire turns `error` / `Subscription is missing` on
+//! its own.
+//!
+//! One file: a pass, its decision and the recording of each outcome are one sequence whose
+//! order matters (store the new subscription, record the outcome, record the status, then
+//! delete the old subscription); the pure parts are [`decide`], [`mismatch`] and
+//! [`backoff_delay`], tested in `upkeep/tests.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,13 +49,16 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::api::{GraphApi, GraphError, NewSubscription, Subscription};
+use crate::alerts::AlertSender;
 use crate::crypto::MasterKey;
-use crate::model::{now, BackgroundTask, Connection, ConnectionFilter, Facts, SourceKind, SubscriptionChange};
+use crate::model::{now, BackgroundTask, Connection, ConnectionFilter, Facts, SourceKind, SubscriptionChange, UpkeepFailure};
 use crate::passes::Passes;
 use crate::store::Store;
 
+mod check;
 mod settings;
 
+pub use check::mismatch;
 pub use settings::{Settings, DEFAULT_EXPIRATION_MINUTES};
 
 /// How often every subscription is looked at.
@@ -169,6 +189,8 @@ pub struct Upkeep {
     pub handle: UpkeepHandle,
     /// Counts every completed pass (retirements, then the connections).
     pub passes: Passes,
+    /// Where the status transitions the upkeep's outcomes cause are announced.
+    pub alerts: Option<Arc<AlertSender>>,
 }
 
 impl Upkeep {
@@ -223,6 +245,14 @@ impl Upkeep {
             }
         };
         backoff.0.retain(|id, _| connections.iter().any(|c| c.id == *id));
+        // pushgate no longer keeps their subscription: the upkeep's failures say nothing
+        // about them any more.
+        for connection in connections.iter().filter(|c| c.facts.upkeep_failure.is_some() && c.config_public.get("subscription").is_none()) {
+            match self.store.set_upkeep_failure(connection.id, None, now()).await {
+                Ok(()) => self.announce(connection.id).await,
+                Err(e) => tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep failure not cleared"),
+            }
+        }
         for connection in connections.iter().filter(|c| !c.facts.paused && c.config_public.get("subscription").is_some()) {
             if backoff.skips(connection, nudged, Instant::now()) {
                 continue;
@@ -235,8 +265,8 @@ impl Upkeep {
         }
     }
 
-    /// Decides and acts for one connection, and records the outcome of any action:
-    /// whether it succeeded, or `None` when nothing was done.
+    /// Decides and acts for one connection, and records the outcome of any action (a read
+    /// of the subscription included): whether it succeeded, or `None` when nothing was done.
     async fn keep(&self, connection: &Connection) -> Option<bool> {
         let config = match crate::connections::open_config(&self.key, connection) {
             Ok(config) => config,
@@ -248,14 +278,35 @@ impl Upkeep {
         let settings = match Settings::of(&config) {
             Ok(Some(settings)) => settings,
             Ok(None) => return None,
-            Err(e) => return Some(self.record(connection, Err(format!("the subscription settings are unusable: {e}")), "").await),
+            Err(e) => {
+                return Some(self.record(connection, Err(Failure::plain(format!("the subscription settings are unusable: {e}"))), "").await)
+            }
         };
-        let fingerprint = settings.fingerprint(&crate::sources::connection_push_url(connection, &self.public_url));
-        let action = decide(&connection.facts, settings.lifetime, &fingerprint, now());
+        let push_url = crate::sources::connection_push_url(connection, &self.public_url);
+        let fingerprint = settings.fingerprint(&push_url);
+        let mut action = decide(&connection.facts, settings.lifetime, &fingerprint, now());
+        // Nothing is due by pushgate's facts (so a subscription is known): Graph's answer
+        // says whether that holds.
+        if let (Action::Nothing, Some(id)) = (action.clone(), connection.facts.external_id.as_ref()) {
+            match self.api.get(&settings.credentials, id).await {
+                Ok(held) => match mismatch(&held.delivery, &push_url, &settings) {
+                    None => return Some(self.record(connection, Ok(Acted::default()), &fingerprint).await),
+                    Some(why) => {
+                        self.flag(connection, why).await;
+                        action = Action::Replace { old: id.clone() };
+                    }
+                },
+                Err(e) if e.is_not_found() => {
+                    self.flag(connection, format!("{e}: Graph no longer knows the subscription")).await;
+                    action = Action::Create { reason: "Graph no longer knows the subscription" };
+                }
+                Err(e) => return Some(self.record(connection, Err(e.into()), &fingerprint).await),
+            }
+        }
         if action == Action::Nothing {
             return None;
         }
-        let outcome = self.act(connection, &settings, &action).await;
+        let outcome = self.act(connection, &settings, &push_url, &action).await;
         let created = match &outcome {
             Ok(acted) if acted.created => acted.changes.iter().find_map(|c| match c {
                 SubscriptionChange::Renewed { external_id, .. } => Some(external_id.clone()),
@@ -263,10 +314,11 @@ impl Upkeep {
             }),
             _ => None,
         };
+        let replaced = outcome.as_ref().ok().and_then(|acted| acted.replaced.clone());
         let succeeded = self.record(connection, outcome, &fingerprint).await;
-        match (&created, succeeded, &action) {
-            (Some(_), true, Action::Replace { old }) => {
-                self.delete_subscription(connection.id, &settings, old, "replaced by one with the connection's new settings").await;
+        match (&created, succeeded, replaced) {
+            (Some(_), true, Some(old)) => {
+                self.delete_subscription(connection.id, &settings, &old, "replaced by one that matches the connection").await;
             }
             // Not recorded (the store failed, or the connection was deleted meanwhile): no
             // pass would ever renew or delete it, and the next one creates another.
@@ -276,31 +328,45 @@ impl Upkeep {
         Some(succeeded)
     }
 
-    /// Carries out `action`; the subscription facts to store, or what failed.
-    async fn act(&self, connection: &Connection, settings: &Settings, action: &Action) -> Result<Acted, String> {
+    /// Carries out `action` for a subscription pushing to `push_url`; the subscription
+    /// facts to store, or what failed.
+    async fn act(&self, connection: &Connection, settings: &Settings, push_url: &str, action: &Action) -> Result<Acted, Failure> {
         let credentials = &settings.credentials;
         let expiration = now() + settings.lifetime;
-        let renewed = match action {
-            Action::Nothing => return Ok(Acted { changes: Vec::new(), created: false }),
+        let (renewed, id) = match action {
+            Action::Nothing => return Ok(Acted::default()),
             Action::Create { reason } => return self.create(connection, settings, reason).await,
-            Action::Replace { .. } => return self.create(connection, settings, "the connection's subscription settings changed").await,
+            Action::Replace { old } => {
+                let acted = self.create(connection, settings, "the subscription no longer matches the connection").await?;
+                return Ok(Acted { replaced: Some(old.clone()), ..acted });
+            }
             Action::Reauthorize { id } => match self.api.reauthorize(credentials, id).await {
-                Ok(()) => self.api.renew(credentials, id, expiration).await,
-                Err(e) => Err(e),
+                Ok(()) => (self.api.renew(credentials, id, expiration).await, id),
+                Err(e) => (Err(e), id),
             },
-            Action::Renew { id } => self.api.renew(credentials, id, expiration).await,
+            Action::Renew { id } => (self.api.renew(credentials, id, expiration).await, id),
         };
         match renewed {
-            Ok(Subscription { id, expires_at }) => {
+            Ok(Subscription { id, expires_at, delivery }) => {
                 tracing::info!(connection = %connection.id, subscription = id, %expires_at, "Graph subscription renewed");
-                Ok(Acted { changes: vec![SubscriptionChange::Renewed { external_id: id, expires_at }], created: false })
+                // Graph answers a renewal with the subscription as it holds it.
+                if let Some(why) = mismatch(&delivery, push_url, settings) {
+                    self.flag(connection, why).await;
+                    let acted = self.create(connection, settings, "the subscription no longer matches the connection").await?;
+                    return Ok(Acted { replaced: Some(id), ..acted });
+                }
+                Ok(Acted { changes: vec![SubscriptionChange::Renewed { external_id: id, expires_at }], ..Acted::default() })
             }
-            Err(e) if e.is_not_found() => self.create(connection, settings, "Graph no longer knows the subscription").await,
-            Err(e) => Err(e.to_string()),
+            // Found by the renewal itself, and mended by the same action: nothing to show.
+            Err(e) if e.is_not_found() => {
+                tracing::info!(connection = %connection.id, subscription = id.as_str(), "Graph no longer knows the subscription");
+                self.create(connection, settings, "Graph no longer knows the subscription").await
+            }
+            Err(e) => Err(e.into()),
         }
     }
 
-    async fn create(&self, connection: &Connection, settings: &Settings, reason: &str) -> Result<Acted, String> {
+    async fn create(&self, connection: &Connection, settings: &Settings, reason: &str) -> Result<Acted, Failure> {
         let push_url = crate::sources::connection_push_url(connection, &self.public_url);
         let new = NewSubscription {
             change_type: settings.change_type.clone(),
@@ -312,7 +378,7 @@ impl Upkeep {
             encryption: settings.encryption.clone(),
         };
         tracing::info!(connection = %connection.id, resource = settings.resource, reason, "creating a Graph subscription");
-        let Subscription { id, expires_at } = self.api.create(&settings.credentials, &new).await.map_err(|e: GraphError| e.to_string())?;
+        let Subscription { id, expires_at, .. } = self.api.create(&settings.credentials, &new).await?;
         tracing::info!(connection = %connection.id, subscription = id, %expires_at, "Graph subscription created");
         let changes = vec![
             SubscriptionChange::Renewed { external_id: id.clone(), expires_at },
@@ -320,14 +386,51 @@ impl Upkeep {
             // request: that is the confirmation, and it supersedes an earlier removal.
             SubscriptionChange::Confirmed { external_id: Some(id) },
         ];
-        Ok(Acted { changes, created: true })
+        Ok(Acted { changes, created: true, replaced: None })
+    }
+
+    /// Records that the subscription Graph holds failed its check (`why`), before the
+    /// action that replaces it, with the status that leads to: otherwise a replacement
+    /// within the same pass would leave no trace in the history or the alerts.
+    async fn flag(&self, connection: &Connection, why: String) {
+        let failure = Failure { text: why, class: Some(UpkeepFailure::Validation) };
+        self.record_failure(connection, &failure).await;
+        self.announce(connection.id).await;
+    }
+
+    /// Stores a failure: its text, and its class when it has one.
+    async fn record_failure(&self, connection: &Connection, failure: &Failure) {
+        tracing::warn!(connection = %connection.id, error = %failure.text, "Graph subscription upkeep failed");
+        let at = now();
+        if failure.class.is_some() {
+            if let Err(e) = self.store.set_upkeep_failure(connection.id, failure.class, at).await {
+                tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep failure not recorded");
+            }
+        }
+        if let Err(e) = self.store.record_task(connection.id, BackgroundTask::Upkeep, at, Some(&failure.text)).await {
+            tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep outcome not recorded");
+        }
+    }
+
+    /// Records the status transition, if any, of the connection as stored now, and
+    /// announces it, as a monitor pass would.
+    async fn announce(&self, id: Uuid) {
+        let recorded = match self.store.get_connection(id).await {
+            Ok(Some(connection)) => crate::monitor::record(self.store.as_ref(), self.alerts.as_deref(), &connection, now()).await,
+            Ok(None) => return,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(connection = %id, error = %e, "the status after a Graph subscription upkeep outcome is left to the monitor");
+        }
     }
 
     /// Stores the changes and the outcome of one action, and after a create the
-    /// fingerprint of the settings it was made with; whether it succeeded.
-    async fn record(&self, connection: &Connection, outcome: Result<Acted, String>, fingerprint: &str) -> bool {
-        let error = match outcome {
-            Ok(Acted { changes, created }) => {
+    /// fingerprint of the settings it was made with, then the status that leads to;
+    /// whether it succeeded.
+    async fn record(&self, connection: &Connection, outcome: Result<Acted, Failure>, fingerprint: &str) -> bool {
+        let failure = match outcome {
+            Ok(Acted { changes, created, .. }) => {
                 let mut failed = None;
                 for change in &changes {
                     match self.store.change_subscription(connection.id, change, now()).await {
@@ -347,25 +450,52 @@ impl Upkeep {
                         failed = Some(format!("the new subscription's settings could not be recorded: {e}"));
                     }
                 }
-                failed
+                failed.map(Failure::plain)
             }
             Err(e) => Some(e),
         };
-        if let Some(e) = &error {
-            tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep failed");
+        match &failure {
+            Some(failure) => self.record_failure(connection, failure).await,
+            None => {
+                if let Err(e) = self.store.record_task(connection.id, BackgroundTask::Upkeep, now(), None).await {
+                    tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep outcome not recorded");
+                }
+            }
         }
-        if let Err(e) = self.store.record_task(connection.id, BackgroundTask::Upkeep, now(), error.as_deref()).await {
-            tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep outcome not recorded");
-        }
-        error.is_none()
+        self.announce(connection.id).await;
+        failure.is_none()
     }
 }
 
-/// What an action did: the subscription facts to store, and whether it created a
-/// subscription (whose settings fingerprint is then stored too).
+/// Why an action failed: the text kept in `subscription.upkeep.last_error` (Graph's
+/// error code and message, never a secret), and what it says about the connection.
+#[derive(Debug)]
+struct Failure {
+    text: String,
+    class: Option<UpkeepFailure>,
+}
+
+impl Failure {
+    /// A failure that says nothing about the connection's credentials or URL.
+    fn plain(text: String) -> Failure {
+        Failure { text, class: None }
+    }
+}
+
+impl From<GraphError> for Failure {
+    fn from(e: GraphError) -> Failure {
+        Failure { class: e.failure(), text: e.to_string() }
+    }
+}
+
+/// What an action did: the subscription facts to store, whether it created a
+/// subscription (whose settings fingerprint is then stored too), and the subscription it
+/// replaced (deleted once the new one is stored).
+#[derive(Default)]
 struct Acted {
     changes: Vec<SubscriptionChange>,
     created: bool,
+    replaced: Option<String>,
 }
 
 /// The longest wait after failures, in intervals (16 minutes at the default interval).

@@ -65,6 +65,8 @@ conformance!(
     upkeep_settings_hash_is_kept,
     checks_and_alert_deliveries_are_kept,
     recorded_status_is_read_back,
+    upkeep_failure_classes_are_kept_until_a_success,
+    a_missed_report_is_entered_in_the_history_once,
 );
 
 /// The default streams of INTERFACE.md section 2, which the filter cases read (the store
@@ -523,6 +525,64 @@ async fn recorded_status_is_read_back(store: Arc<dyn Store>) {
         (recorded.recorded_status, recorded.recorded_message.as_deref()),
         (Some(Status::RequiresAction), Some("Awaiting subscription"))
     );
+}
+
+async fn upkeep_failure_classes_are_kept_until_a_success(store: Arc<dyn Store>) {
+    use crate::model::UpkeepFailure::{Credentials, Validation};
+    let c = new_connection("acme", SourceKind::MsGraph);
+    store.create_connection(&c).await.unwrap();
+    let facts = |store: Arc<dyn Store>| async move {
+        let f = store.get_connection(c.id).await.unwrap().unwrap().facts;
+        (f.upkeep_failure, f.upkeep_failing_since)
+    };
+    assert_eq!(facts(store.clone()).await, (None, None));
+    let (first, second, third) = (now() - Duration::seconds(20), now() - Duration::seconds(10), now());
+    store.set_upkeep_failure(c.id, Some(Credentials), first).await.unwrap();
+    store.set_upkeep_failure(c.id, Some(Credentials), second).await.unwrap();
+    assert_eq!(facts(store.clone()).await, (Some(Credentials), Some(first)), "failing since the first refusal");
+    // A failure without a class says nothing about the connection: the class stays.
+    store.record_task(c.id, BackgroundTask::Upkeep, second, Some("Graph could not be reached")).await.unwrap();
+    assert_eq!(facts(store.clone()).await, (Some(Credentials), Some(first)));
+    store.set_upkeep_failure(c.id, Some(Validation), third).await.unwrap();
+    assert_eq!(facts(store.clone()).await, (Some(Validation), Some(third)), "another reason, since its own first time");
+    let listed = store.list_connections(&ConnectionFilter::default()).await.unwrap();
+    assert_eq!(listed[0].facts.upkeep_failure, Some(Validation));
+    store.record_task(c.id, BackgroundTask::Upkeep, third, None).await.unwrap();
+    assert_eq!(facts(store.clone()).await, (None, None), "a success clears it");
+    store.set_upkeep_failure(c.id, Some(Credentials), third).await.unwrap();
+    store.set_upkeep_failure(c.id, None, third).await.unwrap();
+    assert_eq!(facts(store.clone()).await, (None, None));
+    // The canary's success is its own: it clears nothing of the upkeep's.
+    store.set_upkeep_failure(c.id, Some(Credentials), third).await.unwrap();
+    store.record_task(c.id, BackgroundTask::Canary, third, None).await.unwrap();
+    assert_eq!(facts(store.clone()).await, (Some(Credentials), Some(third)));
+}
+
+async fn a_missed_report_is_entered_in_the_history_once(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::MsGraph);
+    store.create_connection(&c).await.unwrap();
+    let transition = StatusChange { at: now(), old_status: None, new_status: Status::Connected, message: None };
+    assert!(store.record_status(c.id, &transition).await.unwrap());
+    let reported = now();
+    store.change_subscription(c.id, &SubscriptionChange::Missed { at: reported }, reported).await.unwrap();
+    let f = store.get_connection(c.id).await.unwrap().unwrap().facts;
+    assert_eq!((f.missed_at, f.missed_recorded_at), (Some(reported), None));
+    let entry = StatusChange {
+        at: reported,
+        old_status: Some(Status::Connected),
+        new_status: Status::Connected,
+        message: Some("Notifications were missed".into()),
+    };
+    assert!(store.record_missed(c.id, &entry).await.unwrap());
+    // A second monitor that saw the same report enters nothing.
+    assert!(!store.record_missed(c.id, &entry).await.unwrap());
+    let f = store.get_connection(c.id).await.unwrap().unwrap().facts;
+    assert_eq!(f.missed_recorded_at, Some(reported));
+    assert_eq!((f.recorded_status, f.recorded_message), (Some(Status::Connected), None), "the recorded status is the same");
+    assert_eq!(store.list_history(c.id).await.unwrap(), [transition, entry.clone()]);
+    let later = StatusChange { at: reported + Duration::seconds(5), ..entry };
+    assert!(store.record_missed(c.id, &later).await.unwrap(), "a later report is news");
+    assert_eq!(store.list_history(c.id).await.unwrap().len(), 3);
 }
 
 mod forwarding;

@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::model::{
     AlertDelivery, AlertSubject, BackgroundTask, Connection, ConnectionFilter, ConnectionUpdate, NewConnection, NewEvent, NewRejection,
-    ReportedChange, SourceKind, StatusChange, StoredEvent, StoredRejection, SubscriptionChange,
+    ReportedChange, SourceKind, StatusChange, StoredEvent, StoredRejection, SubscriptionChange, UpkeepFailure,
 };
 
 pub use forwarding::Forwarding;
@@ -143,7 +143,15 @@ pub trait Store: Forwarding + Send + Sync + 'static {
     async fn change_subscription(&self, id: Uuid, change: &SubscriptionChange, at: DateTime<Utc>)
         -> Result<Option<Connection>, StoreError>;
     /// Records one run of a background task for a connection: `error: None` is a success.
+    /// A success of the subscription upkeep also clears its failure class.
     async fn record_task(&self, id: Uuid, task: BackgroundTask, at: DateTime<Utc>, error: Option<&str>) -> Result<(), StoreError>;
+    /// Sets the class of the subscription upkeep's failures ([`crate::model::Facts::upkeep_failure`]),
+    /// failing since `at` unless it already failed for that class; `None` clears it.
+    async fn set_upkeep_failure(&self, id: Uuid, failure: Option<UpkeepFailure>, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Enters a Graph `missed` report in the status history: `entry` (at the report's
+    /// time, its status unchanged) is written unless a report of that time was entered
+    /// already (so concurrent monitors enter it once). Whether it was written.
+    async fn record_missed(&self, connection: Uuid, entry: &StatusChange) -> Result<bool, StoreError>;
 
     /// Keeps the fingerprint of the settings the Graph subscription upkeep just created a
     /// subscription with ([`crate::model::Facts::upkeep_settings_hash`]).

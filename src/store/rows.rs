@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::model::{
     AlertDelivery, AlertSubject, Connection, Counters, EventKind, Facts, SourceKind, Status, StatusChange, StoredEvent, StoredRejection,
-    TaskOutcome,
+    TaskOutcome, UpkeepFailure,
 };
 
 /// The columns of `connections`, in the order every SELECT lists them.
@@ -18,7 +18,8 @@ pub const CONNECTION_COLUMNS: &str = "id, tenant_id, name, source, stream, heart
     confirmation_url, subscription_lost_at, reauthorization_required_at, data_last_received_at, last_heartbeat_at, \
     status_last_checked_at, auth_failure_streak, events_count, heartbeats_count, duplicates_count, rejections_count, \
     canary_last_published_at, canary_last_error, canary_last_error_at, last_status, last_status_message, missed_at, \
-    upkeep_last_success_at, upkeep_last_error, upkeep_last_error_at, upkeep_settings_hash";
+    upkeep_last_success_at, upkeep_last_error, upkeep_last_error_at, upkeep_settings_hash, upkeep_failure, \
+    upkeep_failing_since, missed_recorded_at";
 
 pub const EVENT_COLUMNS: &str = "seq, id, connection_id, tenant_id, source, stream, kind, dedupe_key, occurred_at, received_at, payload";
 
@@ -60,12 +61,22 @@ pub struct ConnectionRow {
     upkeep_last_error: Option<String>,
     upkeep_last_error_at: Option<DateTime<Utc>>,
     upkeep_settings_hash: Option<String>,
+    upkeep_failure: Option<String>,
+    upkeep_failing_since: Option<DateTime<Utc>>,
+    missed_recorded_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<ConnectionRow> for Connection {
     type Error = StoreError;
 
     fn try_from(r: ConnectionRow) -> Result<Connection, StoreError> {
+        let upkeep_failure = match r.upkeep_failure.as_deref() {
+            None => None,
+            Some(name) => Some(
+                UpkeepFailure::parse(name)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown upkeep failure `{name}` on connection {}", r.id)))?,
+            ),
+        };
         Ok(Connection {
             id: parse_id(&r.id)?,
             source: SourceKind::parse(&r.source)
@@ -88,6 +99,7 @@ impl TryFrom<ConnectionRow> for Connection {
                 subscription_lost_at: r.subscription_lost_at,
                 reauthorization_required_at: r.reauthorization_required_at,
                 missed_at: r.missed_at,
+                missed_recorded_at: r.missed_recorded_at,
                 data_last_received_at: r.data_last_received_at,
                 last_heartbeat_at: r.last_heartbeat_at,
                 status_last_checked_at: r.status_last_checked_at,
@@ -95,6 +107,8 @@ impl TryFrom<ConnectionRow> for Connection {
                 recorded_message: r.last_status_message,
                 auth_failure_streak: r.auth_failure_streak,
                 upkeep_settings_hash: r.upkeep_settings_hash,
+                upkeep_failure,
+                upkeep_failing_since: r.upkeep_failing_since,
             },
             counters: Counters {
                 events: r.events_count,

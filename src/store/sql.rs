@@ -398,8 +398,10 @@ macro_rules! sql_store {
                         "UPDATE connections SET canary_last_published_at = $2 WHERE id = $1",
                         "UPDATE connections SET canary_last_error_at = $2, canary_last_error = $3 WHERE id = $1",
                     ),
+                    // A success is news the failure class waits for (health rows 2 and 3).
                     BackgroundTask::Upkeep => (
-                        "UPDATE connections SET upkeep_last_success_at = $2 WHERE id = $1",
+                        "UPDATE connections SET upkeep_last_success_at = $2, upkeep_failure = NULL, upkeep_failing_since = NULL \
+                         WHERE id = $1",
                         "UPDATE connections SET upkeep_last_error_at = $2, upkeep_last_error = $3 WHERE id = $1",
                     ),
                 };
@@ -409,6 +411,54 @@ macro_rules! sql_store {
                 };
                 query.execute(&self.pool).await?;
                 Ok(())
+            }
+
+            async fn set_upkeep_failure(
+                &self,
+                id: Uuid,
+                failure: Option<$crate::model::UpkeepFailure>,
+                at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let failure = failure.map($crate::model::UpkeepFailure::as_str);
+                sqlx::query(
+                    "UPDATE connections SET upkeep_failing_since = CASE WHEN $2 IS NULL THEN NULL \
+                         WHEN upkeep_failure IS NOT DISTINCT FROM $2 THEN COALESCE(upkeep_failing_since, $3) ELSE $3 END, \
+                     upkeep_failure = $2 WHERE id = $1",
+                )
+                .bind(id.to_string())
+                .bind(failure)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn record_missed(&self, connection: Uuid, entry: &StatusChange) -> Result<bool, StoreError> {
+                let id = connection.to_string();
+                let mut tx = self.pool.begin().await?;
+                let entered =
+                    sqlx::query("UPDATE connections SET missed_recorded_at = $2 WHERE id = $1 AND missed_recorded_at IS DISTINCT FROM $2")
+                        .bind(&id)
+                        .bind(entry.at)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        > 0;
+                if entered {
+                    sqlx::query(
+                        "INSERT INTO status_history (connection_id, at, old_status, new_status, message) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&id)
+                    .bind(entry.at)
+                    .bind(entry.old_status.map(|s| s.as_str()))
+                    .bind(entry.new_status.as_str())
+                    .bind(entry.message.as_deref())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(entered)
             }
 
             async fn record_upkeep_settings(&self, id: Uuid, hash: &str) -> Result<(), StoreError> {

@@ -6,9 +6,22 @@
 //! Like Graph, a create first POSTs `?validationToken=...` to the notification URL and to
 //! the lifecycle notification URL, and refuses the subscription unless each answers 200
 //! `text/plain` with the token, exactly. The token holds characters that need URL
-//! encoding. Switches make the token endpoint fail, make Graph refuse every subscription
-//! call (403), make subscriptions vanish (404), and set the lifetime Graph grants.
-//! Every request is recorded (method, path, body) for assertions.
+//! encoding. `GET /subscriptions/{id}` and a renewal answer the subscription as the fake
+//! holds it. Switches make the token endpoint refuse the client secret, make Graph refuse
+//! every subscription call (403: no permission), make it unavailable (503), make its
+//! validation of the push URLs fail, change what a held subscription delivers, make
+//! subscriptions vanish (404), and set the lifetime Graph grants. Every request is
+//! recorded (method, path, body) for assertions.
+//!
+//! The refusals have the shapes Microsoft documents. Graph's errors ("Microsoft Graph
+//! error responses and resource types"): `{"error": {"code": "...", "message": "...",
+//! "innerError": {"request-id": "..."}}}`, with `ValidationError` and "Subscription
+//! validation request failed..." for a notification URL that did not answer its
+//! validation as it must (400, "Receive change notifications through webhooks"), and
+//! `serviceNotAvailable` for 503. The identity platform's ("Microsoft identity platform
+//! and the OAuth 2.0 client credentials flow", Error response): `{"error":
+//! "invalid_client", "error_description": "AADSTS7000215: Invalid client secret
+//! provided...", "error_codes": [7000215], ...}` with 401.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,7 +31,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{patch, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -45,6 +58,8 @@ struct Shared {
     client_secret: String,
     fail_tokens: AtomicBool,
     refuse: AtomicBool,
+    unavailable: AtomicBool,
+    fail_validation: AtomicBool,
     /// Seconds Graph grants at most; 0: whatever was asked.
     max_lifetime_seconds: AtomicU64,
     tokens: Mutex<Vec<String>>,
@@ -64,7 +79,7 @@ impl FakeGraph {
         let app = Router::new()
             .route("/login/{tenant}/oauth2/v2.0/token", post(token))
             .route("/v1.0/subscriptions", post(create))
-            .route("/v1.0/subscriptions/{id}", patch(renew).delete(delete))
+            .route("/v1.0/subscriptions/{id}", get(read).patch(renew).delete(delete))
             .route("/v1.0/subscriptions/{id}/reauthorize", post(reauthorize))
             .layer(axum::middleware::from_fn_with_state(shared.clone(), record))
             .with_state(shared.clone());
@@ -91,6 +106,27 @@ impl FakeGraph {
     /// Every create, renewal and reauthorization is refused with 403.
     pub fn refuse(&self, on: bool) {
         self.shared.refuse.store(on, Ordering::SeqCst);
+    }
+
+    /// Every subscription call answers 503 `serviceNotAvailable`: a failure that says
+    /// nothing about the connection.
+    pub fn unavailable(&self, on: bool) {
+        self.shared.unavailable.store(on, Ordering::SeqCst);
+    }
+
+    /// The validation of the push URLs fails, as if something between Graph and pushgate
+    /// (a proxy, a firewall) altered pushgate's answer: a create answers 400
+    /// `ValidationError`.
+    pub fn fail_validation(&self, on: bool) {
+        self.shared.fail_validation.store(on, Ordering::SeqCst);
+    }
+
+    /// Sets `field` (`notificationUrl`, `resource`, `changeType`) of every held
+    /// subscription to `value`, as if it had been changed on Graph's side.
+    pub fn tamper(&self, field: &str, value: &str) {
+        for subscription in self.shared.subscriptions.lock().unwrap().values_mut() {
+            subscription.body[field] = json!(value);
+        }
     }
 
     /// Graph grants at most this many seconds (0: what was asked).
@@ -168,6 +204,13 @@ fn check(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
             "Operation: Create; Exception: [Status Code: Forbidden; Reason: Insufficient privileges]",
         ));
     }
+    if shared.unavailable.load(Ordering::SeqCst) {
+        return Some(graph_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "serviceNotAvailable",
+            "The service is temporarily unavailable for maintenance or is overloaded. You may repeat the request after a delay.",
+        ));
+    }
     None
 }
 
@@ -187,8 +230,9 @@ fn view(s: &FakeSubscription) -> Value {
     body
 }
 
-/// Graph's validation of a notification URL: the token must come back, exactly.
-async fn validate(url: &str) -> Result<(), String> {
+/// Graph's validation of a notification URL: the token must come back, exactly (with
+/// `altered`, the answer is changed on its way back and never matches).
+async fn validate(url: &str, altered: bool) -> Result<(), String> {
     let token = format!("Validation: Testing client application reachability for subscription Request-Id: {} <b>&'", uuid::Uuid::new_v4());
     let mut target = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
     target.query_pairs_mut().append_pair("validationToken", &token);
@@ -200,7 +244,10 @@ async fn validate(url: &str) -> Result<(), String> {
         .map_err(|e| format!("{url}: {e}"))?;
     let status = answer.status();
     let text_plain = answer.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("text/plain"));
-    let body = answer.text().await.unwrap_or_default();
+    let mut body = answer.text().await.unwrap_or_default();
+    if altered {
+        body.push_str(" (altered)");
+    }
     if status == 200 && text_plain && body == token {
         Ok(())
     } else {
@@ -226,7 +273,7 @@ async fn create(State(shared): State<Arc<Shared>>, headers: HeaderMap, Json(body
         return graph_error(StatusCode::BAD_REQUEST, "InvalidRequest", "expirationDateTime is not a date");
     };
     for url in [&notification, &lifecycle] {
-        if let Err(why) = validate(url).await {
+        if let Err(why) = validate(url, shared.fail_validation.load(Ordering::SeqCst)).await {
             return graph_error(
                 StatusCode::BAD_REQUEST,
                 "ValidationError",
@@ -258,6 +305,16 @@ async fn renew(State(shared): State<Arc<Shared>>, Path(id): Path<String>, header
     };
     subscription.expires_at = granted(&shared, asked.with_timezone(&Utc));
     Json(view(subscription)).into_response()
+}
+
+async fn read(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = check(&shared, &headers) {
+        return refusal;
+    }
+    match shared.subscriptions.lock().unwrap().get(&id) {
+        Some(subscription) => Json(view(subscription)).into_response(),
+        None => graph_error(StatusCode::NOT_FOUND, "ResourceNotFound", "The object was not found."),
+    }
 }
 
 async fn reauthorize(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {

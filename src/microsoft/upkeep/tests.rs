@@ -1,4 +1,5 @@
 use super::*;
+use crate::microsoft::api::Delivery;
 use crate::microsoft::api::EncryptionCertificate;
 use chrono::Duration as D;
 use serde_json::{json, Value};
@@ -205,4 +206,39 @@ fn a_key_with_a_certificate_asks_for_rich_notifications() {
     assert_eq!(base64::engine::general_purpose::STANDARD.decode(&e.certificate_base64).unwrap(), cert.der().to_vec());
     c["encryption_keys"][1]["certificate_pem"] = json!("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----");
     assert!(Settings::of(&c).unwrap_err().contains("k2"));
+}
+
+#[test]
+fn a_subscription_graph_holds_is_checked_against_the_connection() {
+    use crate::config::Secret;
+    let settings = Settings::of(&config()).unwrap().unwrap();
+    let url = "https://p.example/push/ms-graph/1";
+    let held = Delivery {
+        notification_url: Some(url.into()),
+        resource: Some("users".into()),
+        change_type: Some("created".into()),
+        client_state: Some(Secret::new("cs")),
+    };
+    assert_eq!(mismatch(&held, url, &settings), None);
+    assert_eq!(mismatch(&Delivery::default(), url, &settings), None, "what Graph does not say is not held against it");
+    let written_otherwise = Delivery { resource: Some("/Users".into()), change_type: Some(" Created ".into()), ..held.clone() };
+    assert_eq!(mismatch(&written_otherwise, url, &settings), None);
+    let mut two = settings.clone();
+    two.change_type = "updated,deleted".into();
+    let reordered = Delivery { change_type: Some("deleted,updated".into()), ..held.clone() };
+    assert_eq!(mismatch(&reordered, url, &two), None, "the parts of a change type in another order");
+
+    let moved = Delivery { notification_url: Some("https://elsewhere.example/hook".into()), ..held.clone() };
+    let why = mismatch(&moved, url, &settings).unwrap();
+    assert!(why.contains("notificationUrl") && why.contains("https://elsewhere.example/hook") && why.contains(url), "{why}");
+    let why = mismatch(&Delivery { resource: Some("groups".into()), ..held.clone() }, url, &settings).unwrap();
+    assert!(why.contains("resource is \"groups\""), "{why}");
+    let why = mismatch(&Delivery { change_type: Some("created,deleted".into()), ..held.clone() }, url, &settings).unwrap();
+    assert!(why.contains("changeType"), "{why}");
+    let other_state = Delivery { client_state: Some(Secret::new("someone-elses-state")), ..held.clone() };
+    let why = mismatch(&other_state, url, &settings).unwrap();
+    assert!(why.contains("clientState") && !why.contains("someone-elses-state") && !why.contains("\"cs\""), "never the value: {why}");
+    let everything = Delivery { notification_url: Some("https://x.example".into()), resource: Some("groups".into()), ..held };
+    let why = mismatch(&everything, url, &settings).unwrap();
+    assert!(why.contains("notificationUrl") && why.contains("; its resource"), "every difference: {why}");
 }
