@@ -173,6 +173,7 @@ mod tests {
             config_public: config,
             config_sealed: String::new(),
             created_at: now(),
+            activated_at: now(),
             updated_at: now(),
             facts: crate::model::Facts { paused, ..Default::default() },
             counters: Default::default(),

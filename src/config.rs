@@ -17,6 +17,7 @@ mod keys;
 mod layers;
 mod logging;
 mod printed;
+mod proxies;
 mod retention;
 mod server_secrets;
 
@@ -34,6 +35,7 @@ pub use graph::GraphSettings;
 pub use http::HttpLimits;
 pub use keys::{KeySources, SnsCertificates};
 pub use logging::{LogFormat, Logging};
+pub use proxies::{Cidr, TrustedProxies};
 pub use retention::Retention;
 pub use server_secrets::{MasterKeySource, ServerSecrets, KEY_FILE_NAME};
 
@@ -73,6 +75,8 @@ pub struct Config {
     /// bound address (see [`Config::public_url_for`]).
     pub public_url: Option<String>,
     pub http: HttpLimits,
+    /// Proxies whose `X-Forwarded-For` names the client (empty: none).
+    pub trusted_proxies: TrustedProxies,
     pub database: Database,
     pub secrets: ServerSecrets,
     pub keys: KeySources,
@@ -142,6 +146,7 @@ impl Config {
         let secrets = ServerSecrets::read(&mut layers, database.as_ref());
         let public_url = http::public_url(&mut layers);
         let limits = HttpLimits::read(&mut layers);
+        let trusted_proxies = TrustedProxies::read(&mut layers);
         let keys = KeySources::read(&mut layers);
         let cloud = CloudEndpoints::read(&mut layers);
         let graph = GraphSettings::read(&mut layers);
@@ -158,6 +163,7 @@ impl Config {
                 listen,
                 public_url,
                 http: limits,
+                trusted_proxies,
                 database,
                 secrets,
                 keys,

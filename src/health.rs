@@ -42,11 +42,14 @@ impl Policy {
 /// The status and message of a stored connection at `now`, under its own policy: what
 /// the API, the dashboard, the metrics and the monitor all show.
 pub fn status_of(c: &Connection, now: DateTime<Utc>) -> (Status, Option<&'static str>) {
-    evaluate(&c.facts, c.created_at, Policy::from_seconds(c.heartbeat_interval_seconds, c.grace_seconds), now)
+    evaluate(&c.facts, c.activated_at, Policy::from_seconds(c.heartbeat_interval_seconds, c.grace_seconds), now)
 }
 
-/// The status and message of a connection created at `created_at`, at time `now`.
-pub fn evaluate(facts: &Facts, created_at: DateTime<Utc>, policy: Policy, now: DateTime<Utc>) -> (Status, Option<&'static str>) {
+/// The status and message at time `now` of a connection that last became active (was
+/// created, or resumed after a pause) at `activated_at`. INTERFACE.md's "created ... ago"
+/// counts from there: a connection resumed after a long pause waits for its subscription
+/// as a new one does, instead of being reported missing at once.
+pub fn evaluate(facts: &Facts, activated_at: DateTime<Utc>, policy: Policy, now: DateTime<Utc>) -> (Status, Option<&'static str>) {
     if facts.paused {
         return (Status::Paused, None);
     }
@@ -70,7 +73,7 @@ pub fn evaluate(facts: &Facts, created_at: DateTime<Utc>, policy: Policy, now: D
     let Some(confirmed_at) = facts.confirmed_at else {
         // A confirmation waiting for an admin (SNS `auto_confirm: false`) is an action to
         // take, however long it has waited.
-        return if facts.confirmation_url.is_some() || now - created_at <= policy.grace + CONFIRMATION_WINDOW {
+        return if facts.confirmation_url.is_some() || now - activated_at <= policy.grace + CONFIRMATION_WINDOW {
             (Status::RequiresAction, Some(MSG_AWAITING))
         } else {
             (Status::Error, Some(MSG_SUBSCRIPTION_MISSING))
@@ -116,6 +119,15 @@ mod tests {
         let f = Facts::default();
         assert_eq!(evaluate(&f, t(0), POLICY, t(limit)), (Status::RequiresAction, Some(MSG_AWAITING)));
         assert_eq!(evaluate(&f, t(0), POLICY, t(limit + 1)), (Status::Error, Some(MSG_SUBSCRIPTION_MISSING)));
+    }
+
+    #[test]
+    fn a_resumed_connection_waits_for_its_subscription_again() {
+        // Created at 0, paused before anything arrived, resumed a day later.
+        let resumed = t(86_400);
+        let f = Facts::default();
+        assert_eq!(evaluate(&f, resumed, POLICY, t(86_400 + 60 + 15 * 60)), (Status::RequiresAction, Some(MSG_AWAITING)));
+        assert_eq!(evaluate(&f, resumed, POLICY, t(86_400 + 60 + 15 * 60 + 1)), (Status::Error, Some(MSG_SUBSCRIPTION_MISSING)));
     }
 
     #[test]

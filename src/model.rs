@@ -123,6 +123,9 @@ pub struct Connection {
     /// The full configuration, encrypted with the master key (see `crypto`).
     pub config_sealed: String,
     pub created_at: DateTime<Utc>,
+    /// When it last became active: its creation, or the last resume after a pause. The
+    /// time a new connection has to be confirmed counts from here.
+    pub activated_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub facts: Facts,
     pub counters: Counters,

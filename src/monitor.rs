@@ -111,7 +111,7 @@ pub fn missed_entry(connection: &Connection, at: DateTime<Utc>) -> Option<Status
 /// The change to record for `connection` at `at`, if its status is not the recorded one.
 pub fn transition(connection: &Connection, at: DateTime<Utc>) -> Option<StatusChange> {
     let policy = Policy::from_seconds(connection.heartbeat_interval_seconds, connection.grace_seconds);
-    let (status, message) = evaluate(&connection.facts, connection.created_at, policy, at);
+    let (status, message) = evaluate(&connection.facts, connection.activated_at, policy, at);
     let message = message.map(str::to_owned);
     let facts = &connection.facts;
     let unchanged = facts.recorded_status == Some(status) && facts.recorded_message == message;
@@ -166,6 +166,7 @@ mod tests {
             config_public: serde_json::json!({}),
             config_sealed: String::new(),
             created_at: created,
+            activated_at: created,
             updated_at: created,
             facts,
             counters: Default::default(),
@@ -211,5 +212,15 @@ mod tests {
             None,
             "no transition: the status is the same"
         );
+    }
+
+    #[test]
+    fn the_wait_for_a_subscription_counts_from_the_last_resume() {
+        let mut c = connection(Facts::default());
+        let resumed = c.created_at + chrono::Duration::days(3);
+        c.activated_at = resumed;
+        let change = transition(&c, resumed + chrono::Duration::minutes(1)).expect("nothing recorded yet");
+        assert_eq!((change.new_status, change.message.as_deref()), (Status::RequiresAction, Some("Awaiting subscription")));
+        assert_eq!(crate::health::status_of(&c, change.at), (Status::RequiresAction, Some("Awaiting subscription")), "reads agree");
     }
 }

@@ -156,6 +156,7 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
         sessions: Arc::default(),
         public_url: public_url.clone(),
         max_body_bytes: config.http.max_body_bytes,
+        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         body_budget: BodyBudget::new(config.http.max_buffered_body_bytes),
         metrics,
         graph_upkeep,

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Keys in the order `check-config` documents them, with their defaults.
-pub(super) const DEFAULTS: [(&str, Option<&str>); 25] = [
+pub(super) const DEFAULTS: [(&str, Option<&str>); 26] = [
     ("listen", Some("127.0.0.1:8080")),
     ("database_url", Some("sqlite://pushgate.db")),
     ("public_url", None),
@@ -30,9 +30,14 @@ pub(super) const DEFAULTS: [(&str, Option<&str>); 25] = [
     ("request_timeout_ms", Some("30000")),
     ("max_concurrent_requests", Some("1024")),
     ("max_buffered_body_bytes", Some("268435456")),
+    ("trusted_proxies", Some("")),
     ("event_retention_hours", Some("720")),
     ("forward_max_backlog_hours", Some("168")),
 ];
+
+/// Keys whose value is a list: comma-separated in a variable, a TOML list (or the same
+/// comma-separated string) in the file.
+const LISTS: [&str; 1] = ["trusted_proxies"];
 
 /// The layered text of every key, and the problems found so far.
 pub(super) struct Layers {
@@ -152,6 +157,17 @@ fn read_toml(path: &Path) -> Result<Vec<(String, String)>, String> {
             toml::Value::String(s) => s,
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
+            // Held as the text a variable would give; no entry of a list holds a comma.
+            toml::Value::Array(items) if LISTS.contains(&key.as_str()) => {
+                let mut entries = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        toml::Value::String(s) => entries.push(s),
+                        other => return Err(format!("{}: `{key}` must be a list of strings, not of {}", path.display(), other.type_str())),
+                    }
+                }
+                entries.join(",")
+            }
             other => return Err(format!("{}: `{key}` must be a string or number, not {}", path.display(), other.type_str())),
         };
         out.push((key, text));

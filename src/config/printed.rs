@@ -8,7 +8,7 @@ use serde::{Serialize, Serializer};
 
 use super::alerts::origin_only;
 use super::database::redact_password;
-use super::{Config, LogFormat, MasterKeySource, Secret};
+use super::{Config, LogFormat, MasterKeySource, Secret, TrustedProxies};
 
 /// Shown for a secret that is set.
 const MASKED: &str = "***";
@@ -49,6 +49,7 @@ pub(super) struct Printed<'a> {
     request_timeout_ms: u64,
     max_concurrent_requests: usize,
     max_buffered_body_bytes: usize,
+    trusted_proxies: &'a TrustedProxies,
     event_retention_hours: f64,
     forward_max_backlog_hours: f64,
 }
@@ -60,6 +61,7 @@ impl<'a> Printed<'a> {
             listen: _,
             public_url,
             http,
+            trusted_proxies,
             database: _,
             secrets,
             keys,
@@ -96,6 +98,7 @@ impl<'a> Printed<'a> {
             request_timeout_ms: whole_millis(http.request_timeout),
             max_concurrent_requests: http.max_concurrent_requests,
             max_buffered_body_bytes: http.max_buffered_body_bytes,
+            trusted_proxies,
             event_retention_hours: retention.event_hours,
             forward_max_backlog_hours: retention.max_backlog_hours,
         }

@@ -191,6 +191,7 @@ fn check_config_prints_every_key_in_the_documented_order() {
                 "master_key" => "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
                 "sns_cert_dir" => "/etc/pushgate/sns",
                 "alert_webhook_secret" => "s",
+                "trusted_proxies" => "10.0.0.0/8, 2001:db8::/32",
                 _ => default.unwrap(),
             };
             (layers::var_name(key), value.to_owned())
@@ -201,6 +202,7 @@ fn check_config_prints_every_key_in_the_documented_order() {
     let keys: Vec<&str> = printed.lines().filter_map(|line| line.split(" = ").next()).collect();
     assert_eq!(keys, layers::DEFAULTS.map(|(key, _)| key), "{printed}");
     assert!(printed.contains("monitor_interval_ms = 15000\n") && printed.contains("event_retention_hours = 720.0\n"), "{printed}");
+    assert!(printed.contains("trusted_proxies = [\"10.0.0.0/8\", \"2001:db8::/32\"]\n"), "{printed}");
 }
 
 #[test]
@@ -217,4 +219,46 @@ fn verify_reads_its_settings_whatever_the_rest_says() {
     assert_eq!(settings.keys.sns_certs.pinned_dir, Some(PathBuf::from("/etc/pushgate/sns")));
     let errors = OfflineSettings::load(None, &env(&[("PUSHGATE_PUBLIC_URL", "ftp://x")])).unwrap_err().0;
     assert_eq!(errors, ["PUSHGATE_PUBLIC_URL: `ftp://x` is not an http(s) URL"]);
+}
+
+#[test]
+fn trusted_proxies_are_networks_from_a_variable_or_a_file_list() {
+    let ip = |text: &str| text.parse::<std::net::IpAddr>().unwrap();
+    let none = Config::load(None, &env(&[])).unwrap();
+    assert!(none.trusted_proxies.is_empty(), "no proxy is trusted unless named");
+    assert!(toml::to_string(&none).unwrap().contains("trusted_proxies = []\n"));
+    let c = Config::load(None, &env(&[("PUSHGATE_TRUSTED_PROXIES", " 10.0.0.0/8 ,192.0.2.7, fd00::/8,")])).unwrap();
+    for (addr, trusted) in [("10.9.8.7", true), ("192.0.2.7", true), ("192.0.2.8", false), ("fd12::1", true), ("2001:db8::1", false)] {
+        assert_eq!(c.trusted_proxies.contains(ip(addr)), trusted, "{addr}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, "trusted_proxies = [\"10.0.0.0/8\", \"2001:db8::/32\"]\n").unwrap();
+    let c = Config::load(Some(&path), &env(&[])).unwrap();
+    assert!(c.trusted_proxies.contains(ip("10.1.1.1")) && c.trusted_proxies.contains(ip("2001:db8::9")));
+    // A string in the file reads as a variable does.
+    std::fs::write(&path, "trusted_proxies = \"10.0.0.0/8, 2001:db8::/32\"\n").unwrap();
+    assert_eq!(Config::load(Some(&path), &env(&[])).unwrap().trusted_proxies, c.trusted_proxies);
+    // The variable wins over the file, as for every setting.
+    let c = Config::load(Some(&path), &env(&[("PUSHGATE_TRUSTED_PROXIES", "")])).unwrap();
+    assert!(c.trusted_proxies.is_empty());
+}
+
+#[test]
+fn every_bad_trusted_proxy_is_reported() {
+    let errors = Config::load(None, &env(&[("PUSHGATE_TRUSTED_PROXIES", "10.0.0.0/8, 10.0.0.0/33, lb.internal, 10.1.2.3/16, ::1/129")]))
+        .unwrap_err()
+        .0;
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    for (error, entry) in errors.iter().zip(["10.0.0.0/33", "lb.internal", "10.1.2.3/16", "::1/129"]) {
+        assert!(error.starts_with(&format!("PUSHGATE_TRUSTED_PROXIES: `{entry}` ")), "{error}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, "trusted_proxies = [\"10.0.0.0/8\", 8]\n").unwrap();
+    let errors = Config::load(Some(&path), &env(&[])).unwrap_err().0;
+    assert!(errors[0].contains("`trusted_proxies` must be a list of strings"), "{errors:?}");
+    std::fs::write(&path, "max_body_bytes = [2048]\n").unwrap();
+    let errors = Config::load(Some(&path), &env(&[])).unwrap_err().0;
+    assert!(errors[0].contains("`max_body_bytes` must be a string or number"), "only lists take lists: {errors:?}");
 }

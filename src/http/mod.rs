@@ -5,6 +5,7 @@
 
 mod admin;
 pub mod auth;
+mod client_addr;
 mod dashboard;
 mod destinations;
 mod error;
@@ -51,6 +52,8 @@ pub struct AppState {
     /// Base URL the clouds reach us at, without a trailing slash.
     pub public_url: String,
     pub max_body_bytes: usize,
+    /// Proxies whose `X-Forwarded-For` names the sender of a push.
+    pub trusted_proxies: Arc<crate::config::TrustedProxies>,
     /// Bytes of push bodies that may be buffered at once, across all requests.
     pub body_budget: BodyBudget,
     /// This server's Prometheus recorder (requests, rejections), shared with ingest.

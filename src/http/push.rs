@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use super::client_addr::client_addr;
 use super::error::ApiError;
 use super::extract::ApiPath as Path;
 use super::AppState;
@@ -71,7 +72,8 @@ async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let origin = Origin { source_addr: Some(peer.ip().to_string()) };
+    // Behind trusted proxies, the sender they name (see `client_addr`); otherwise the peer.
+    let origin = Origin { source_addr: Some(client_addr(peer.ip(), &headers, &state.trusted_proxies).to_string()) };
     // Memory for the body is reserved before reading, so slow senders cannot pin more
     // than the budget between them; past it, pushes are shed (503) and retried later.
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());

@@ -56,10 +56,13 @@ pub fn connection(c: &Connection, public_url: &str, now: DateTime<Utc>) -> Value
         "status": status.as_str(),
         "status_message": message,
         "created_at": time(c.created_at),
+        "activated_at": time(c.activated_at),
         "data_last_received_at": opt_time(c.facts.data_last_received_at),
         "last_heartbeat_at": opt_time(c.facts.last_heartbeat_at),
-        // Status is evaluated on every read, so this read is its last check.
-        "status_last_checked_at": time(now),
+        // The monitor's last evaluation, null until its first: `status` is evaluated
+        // again on every read, but only the monitor records transitions and alerts, so
+        // this says how current the history and the alerts are.
+        "status_last_checked_at": opt_time(c.facts.status_last_checked_at),
         "heartbeat_interval_seconds": c.heartbeat_interval_seconds,
         "grace_seconds": c.grace_seconds,
         "subscription": subscription,

@@ -46,6 +46,7 @@ macro_rules! conformance {
 
 conformance!(
     connections_round_trip,
+    resuming_a_paused_connection_activates_it,
     list_filters_by_tenant_and_source,
     update_changes_only_named_fields,
     commit_stores_once_and_counts_duplicates,
@@ -156,6 +157,26 @@ async fn connections_round_trip(store: Arc<dyn Store>) {
     let resumed = store.set_paused(new.id, false, now()).await.unwrap().unwrap();
     assert!(!resumed.facts.paused);
     assert!(store.set_paused(Uuid::new_v4(), true, now()).await.unwrap().is_none());
+}
+
+async fn resuming_a_paused_connection_activates_it(store: Arc<dyn Store>) {
+    let new = new_connection("acme", SourceKind::Webhook);
+    let at = |minutes| new.created_at + Duration::minutes(minutes);
+    let created = store.create_connection(&new).await.unwrap();
+    assert_eq!(created.activated_at, new.created_at, "a new connection is active from its creation");
+    for (paused, minute, activated, why) in [
+        (true, 1, new.created_at, "pausing is no activation"),
+        (true, 2, new.created_at, "nor is pausing again"),
+        (false, 3, at(3), "resuming is"),
+        (false, 4, at(3), "resuming an active connection is not"),
+        (true, 5, at(3), "a pause keeps the last activation"),
+        (false, 6, at(6), "and the next resume moves it"),
+    ] {
+        let c = store.set_paused(new.id, paused, at(minute)).await.unwrap().unwrap();
+        assert_eq!((c.facts.paused, c.activated_at, c.updated_at), (paused, activated, at(minute)), "{why}");
+        assert_eq!(c.created_at, new.created_at, "{why}: the creation time stays");
+    }
+    assert_eq!(store.get_connection(new.id).await.unwrap().unwrap().activated_at, at(6));
 }
 
 async fn list_filters_by_tenant_and_source(store: Arc<dyn Store>) {

@@ -14,7 +14,7 @@ use crate::model::{
 
 /// The columns of `connections`, in the order every SELECT lists them.
 pub const CONNECTION_COLUMNS: &str = "id, tenant_id, name, source, stream, heartbeat_interval_seconds, grace_seconds, \
-    config_public, config_sealed, paused, created_at, updated_at, confirmed_at, external_id, expires_at, \
+    config_public, config_sealed, paused, created_at, activated_at, updated_at, confirmed_at, external_id, expires_at, \
     confirmation_url, subscription_lost_at, reauthorization_required_at, data_last_received_at, last_heartbeat_at, \
     status_last_checked_at, auth_failure_streak, events_count, heartbeats_count, duplicates_count, rejections_count, \
     canary_last_published_at, canary_last_error, canary_last_error_at, last_status, last_status_message, missed_at, \
@@ -36,6 +36,8 @@ pub struct ConnectionRow {
     config_sealed: String,
     paused: bool,
     created_at: DateTime<Utc>,
+    /// NULL when a replica of a version before the column created the connection.
+    activated_at: Option<DateTime<Utc>>,
     updated_at: DateTime<Utc>,
     confirmed_at: Option<DateTime<Utc>>,
     external_id: Option<String>,
@@ -89,6 +91,7 @@ impl TryFrom<ConnectionRow> for Connection {
             config_public: r.config_public.0,
             config_sealed: r.config_sealed,
             created_at: r.created_at,
+            activated_at: r.activated_at.unwrap_or(r.created_at),
             updated_at: r.updated_at,
             facts: Facts {
                 paused: r.paused,

@@ -123,8 +123,8 @@ macro_rules! sql_store {
             async fn create_connection(&self, c: &NewConnection) -> Result<Connection, StoreError> {
                 sqlx::query(
                     "INSERT INTO connections (id, tenant_id, name, source, stream, heartbeat_interval_seconds, \
-                     grace_seconds, config_public, config_sealed, paused, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                     grace_seconds, config_public, config_sealed, paused, created_at, activated_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11)",
                 )
                 .bind(c.id.to_string())
                 .bind(&c.tenant_id)
@@ -188,12 +188,18 @@ macro_rules! sql_store {
             }
 
             async fn set_paused(&self, id: Uuid, paused: bool, at: DateTime<Utc>) -> Result<Option<Connection>, StoreError> {
-                let done = sqlx::query("UPDATE connections SET paused = $1, updated_at = $2 WHERE id = $3")
-                    .bind(paused)
-                    .bind(at)
-                    .bind(id.to_string())
-                    .execute(&self.pool)
-                    .await?;
+                // Resuming a paused connection activates it again; pausing, or resuming
+                // one that is not paused, leaves the time it became active as it was.
+                // (SET reads the row as it was before the update.)
+                let done = sqlx::query(
+                    "UPDATE connections SET activated_at = CASE WHEN paused AND NOT $1 THEN $2 ELSE activated_at END, \
+                     paused = $1, updated_at = $2 WHERE id = $3",
+                )
+                .bind(paused)
+                .bind(at)
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?;
                 if done.rows_affected() == 0 {
                     return Ok(None);
                 }

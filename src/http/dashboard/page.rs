@@ -91,8 +91,8 @@ impl<'a> DashboardPage<'a> {
                 created: rfc3339(c.created_at),
                 data_last_received: time_or_never(c.facts.data_last_received_at),
                 last_heartbeat: time_or_never(c.facts.last_heartbeat_at),
-                // Status is evaluated on every read, so this read is its last check.
-                status_last_checked: rfc3339(now),
+                // The monitor's last evaluation, as in the API (`views::connection`).
+                status_last_checked: time_or_never(c.facts.status_last_checked_at),
             });
         }
         let tenants = by_tenant

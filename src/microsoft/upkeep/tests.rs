@@ -120,6 +120,7 @@ fn connection(id: Uuid) -> Connection {
         config_public: json!({}),
         config_sealed: String::new(),
         created_at: at,
+        activated_at: at,
         updated_at: at,
         facts,
         counters: Default::default(),
