@@ -2,6 +2,9 @@
 //!
 //! Plain data with no I/O. Every other layer speaks in these types; the store maps them
 //! to rows and the HTTP layer to JSON.
+//!
+//! One file: these are the types every layer shares, read together; forwarding's nouns are
+//! in `model/forwarding.rs`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};

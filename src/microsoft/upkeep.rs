@@ -37,6 +37,10 @@
 //! order matters (store the new subscription, record the outcome, record the status, then
 //! delete the old subscription); the pure parts are [`decide`], [`mismatch`] and
 //! [`backoff_delay`], tested in `upkeep/tests.rs`.
+//!
+//! One file: the pass (decide, act, record) is one state machine over a connection's facts;
+//! what it reads of a config is in `upkeep/settings.rs`, the check against Graph in
+//! `upkeep/check.rs`, its tests in `upkeep/tests.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
