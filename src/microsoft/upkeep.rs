@@ -406,12 +406,13 @@ impl Upkeep {
     async fn record_failure(&self, connection: &Connection, failure: &Failure) {
         tracing::warn!(connection = %connection.id, error = %failure.text, "Graph subscription upkeep failed");
         let at = now();
-        if failure.class.is_some() {
-            if let Err(e) = self.store.set_upkeep_failure(connection.id, failure.class, at).await {
-                tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep failure not recorded");
-            }
-        }
-        if let Err(e) = self.store.record_task(connection.id, BackgroundTask::Upkeep, at, Some(&failure.text)).await {
+        // A classified failure changes the status: its text and class go in one write, so
+        // whoever reads that status (an admin, an alert) finds its cause with it.
+        let recorded = match failure.class {
+            Some(class) => self.store.record_upkeep_failure(connection.id, class, at, &failure.text).await,
+            None => self.store.record_task(connection.id, BackgroundTask::Upkeep, at, Some(&failure.text)).await,
+        };
+        if let Err(e) = recorded {
             tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep outcome not recorded");
         }
     }

@@ -577,6 +577,16 @@ async fn upkeep_failure_classes_are_kept_until_a_success(store: Arc<dyn Store>) 
     store.set_upkeep_failure(c.id, Some(Credentials), third).await.unwrap();
     store.record_task(c.id, BackgroundTask::Canary, third, None).await.unwrap();
     assert_eq!(facts(store.clone()).await, (Some(Credentials), Some(third)));
+    // A classified failure's text and class land in one write, and the class keeps its
+    // first time.
+    let later = third + Duration::seconds(5);
+    store.record_upkeep_failure(c.id, Credentials, later, "token request refused: 401 invalid_client").await.unwrap();
+    let stored = store.get_connection(c.id).await.unwrap().unwrap();
+    assert_eq!((stored.facts.upkeep_failure, stored.facts.upkeep_failing_since), (Some(Credentials), Some(third)));
+    assert_eq!(stored.upkeep.last_error.as_deref(), Some("token request refused: 401 invalid_client"));
+    assert_eq!(stored.upkeep.last_error_at, Some(later));
+    store.record_upkeep_failure(c.id, Validation, later, "ValidationError").await.unwrap();
+    assert_eq!(facts(store.clone()).await, (Some(Validation), Some(later)));
 }
 
 async fn a_missed_report_is_entered_in_the_history_once(store: Arc<dyn Store>) {

@@ -439,6 +439,27 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn record_upkeep_failure(
+                &self,
+                id: Uuid,
+                failure: $crate::model::UpkeepFailure,
+                at: DateTime<Utc>,
+                error: &str,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE connections SET upkeep_failing_since = CASE WHEN upkeep_failure IS NOT DISTINCT FROM $2 \
+                         THEN COALESCE(upkeep_failing_since, $3) ELSE $3 END, \
+                     upkeep_failure = $2, upkeep_last_error_at = $3, upkeep_last_error = $4 WHERE id = $1",
+                )
+                .bind(id.to_string())
+                .bind(failure.as_str())
+                .bind(at)
+                .bind(error)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
             async fn record_missed(&self, connection: Uuid, entry: &StatusChange) -> Result<bool, StoreError> {
                 let id = connection.to_string();
                 let mut tx = self.pool.begin().await?;
