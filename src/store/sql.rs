@@ -36,6 +36,19 @@ pub const UPDATE_FACTS: &str = "UPDATE connections SET \
 macro_rules! sql_store {
     ($store:ident, $db:ty, $backend:literal) => {
         impl $store {
+            /// The statement entering `change` in connection `id`'s status history.
+            fn history_insert<'q>(
+                id: &'q str,
+                change: &'q StatusChange,
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+                sqlx::query("INSERT INTO status_history (connection_id, at, old_status, new_status, message) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(id)
+                    .bind(change.at)
+                    .bind(change.old_status.map(|s| s.as_str()))
+                    .bind(change.new_status.as_str())
+                    .bind(change.message.as_deref())
+            }
+
             /// The statement applying a subscription change made at `at` (a loss carries the
             /// vendor's time instead).
             fn subscription_query<'q>(
@@ -363,17 +376,7 @@ macro_rules! sql_store {
                 .rows_affected()
                     > 0;
                 if changed {
-                    sqlx::query(
-                        "INSERT INTO status_history (connection_id, at, old_status, new_status, message) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(&id)
-                    .bind(change.at)
-                    .bind(change.old_status.map(|s| s.as_str()))
-                    .bind(change.new_status.as_str())
-                    .bind(change.message.as_deref())
-                    .execute(&mut *tx)
-                    .await?;
+                    Self::history_insert(&id, change).execute(&mut *tx).await?;
                 } else {
                     sqlx::query("UPDATE connections SET status_last_checked_at = $2 WHERE id = $1")
                         .bind(&id)
@@ -472,17 +475,7 @@ macro_rules! sql_store {
                         .rows_affected()
                         > 0;
                 if entered {
-                    sqlx::query(
-                        "INSERT INTO status_history (connection_id, at, old_status, new_status, message) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(&id)
-                    .bind(entry.at)
-                    .bind(entry.old_status.map(|s| s.as_str()))
-                    .bind(entry.new_status.as_str())
-                    .bind(entry.message.as_deref())
-                    .execute(&mut *tx)
-                    .await?;
+                    Self::history_insert(&id, entry).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(entered)
