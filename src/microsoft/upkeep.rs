@@ -252,7 +252,7 @@ impl Upkeep {
         // pushgate no longer keeps their subscription: the upkeep's failures say nothing
         // about them any more.
         for connection in connections.iter().filter(|c| c.facts.upkeep_failure.is_some() && c.config_public.get("subscription").is_none()) {
-            match self.store.set_upkeep_failure(connection.id, None, now()).await {
+            match self.store.clear_upkeep_failure(connection.id).await {
                 Ok(()) => self.announce(connection.id).await,
                 Err(e) => tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep failure not cleared"),
             }

@@ -558,23 +558,23 @@ async fn upkeep_failure_classes_are_kept_until_a_success(store: Arc<dyn Store>) 
     };
     assert_eq!(facts(store.clone()).await, (None, None));
     let (first, second, third) = (now() - Duration::seconds(20), now() - Duration::seconds(10), now());
-    store.set_upkeep_failure(c.id, Some(Credentials), first).await.unwrap();
-    store.set_upkeep_failure(c.id, Some(Credentials), second).await.unwrap();
+    store.record_upkeep_failure(c.id, Credentials, first, "refused").await.unwrap();
+    store.record_upkeep_failure(c.id, Credentials, second, "refused").await.unwrap();
     assert_eq!(facts(store.clone()).await, (Some(Credentials), Some(first)), "failing since the first refusal");
     // A failure without a class says nothing about the connection: the class stays.
     store.record_task(c.id, BackgroundTask::Upkeep, second, Some("Graph could not be reached")).await.unwrap();
     assert_eq!(facts(store.clone()).await, (Some(Credentials), Some(first)));
-    store.set_upkeep_failure(c.id, Some(Validation), third).await.unwrap();
+    store.record_upkeep_failure(c.id, Validation, third, "refused").await.unwrap();
     assert_eq!(facts(store.clone()).await, (Some(Validation), Some(third)), "another reason, since its own first time");
     let listed = store.list_connections(&ConnectionFilter::default()).await.unwrap();
     assert_eq!(listed[0].facts.upkeep_failure, Some(Validation));
     store.record_task(c.id, BackgroundTask::Upkeep, third, None).await.unwrap();
     assert_eq!(facts(store.clone()).await, (None, None), "a success clears it");
-    store.set_upkeep_failure(c.id, Some(Credentials), third).await.unwrap();
-    store.set_upkeep_failure(c.id, None, third).await.unwrap();
+    store.record_upkeep_failure(c.id, Credentials, third, "refused").await.unwrap();
+    store.clear_upkeep_failure(c.id).await.unwrap();
     assert_eq!(facts(store.clone()).await, (None, None));
     // The canary's success is its own: it clears nothing of the upkeep's.
-    store.set_upkeep_failure(c.id, Some(Credentials), third).await.unwrap();
+    store.record_upkeep_failure(c.id, Credentials, third, "refused").await.unwrap();
     store.record_task(c.id, BackgroundTask::Canary, third, None).await.unwrap();
     assert_eq!(facts(store.clone()).await, (Some(Credentials), Some(third)));
     // A classified failure's text and class land in one write, and the class keeps its

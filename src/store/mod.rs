@@ -145,12 +145,13 @@ pub trait Store: Forwarding + Send + Sync + 'static {
     /// Records one run of a background task for a connection: `error: None` is a success.
     /// A success of the subscription upkeep also clears its failure class.
     async fn record_task(&self, id: Uuid, task: BackgroundTask, at: DateTime<Utc>, error: Option<&str>) -> Result<(), StoreError>;
-    /// Sets the class of the subscription upkeep's failures ([`crate::model::Facts::upkeep_failure`]),
-    /// failing since `at` unless it already failed for that class; `None` clears it.
-    async fn set_upkeep_failure(&self, id: Uuid, failure: Option<UpkeepFailure>, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Forgets the class of the subscription upkeep's failures (the connection no longer
+    /// has pushgate keep its subscription).
+    async fn clear_upkeep_failure(&self, id: Uuid) -> Result<(), StoreError>;
     /// A classified upkeep failure: its text (as [`Store::record_task`] records it) and its
-    /// class (as [`Store::set_upkeep_failure`] sets it) in one write, so no reader sees
-    /// the status it causes without its cause, or the cause without its status.
+    /// class ([`crate::model::Facts::upkeep_failure`], failing since `at` unless it already
+    /// failed for that class) in one write, so no reader sees the status it causes without
+    /// its cause, or the cause without its status.
     async fn record_upkeep_failure(&self, id: Uuid, failure: UpkeepFailure, at: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
     /// Enters a Graph `missed` report in the status history: `entry` (at the report's
     /// time, its status unchanged) is written unless a report of that time was entered

@@ -422,23 +422,11 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn set_upkeep_failure(
-                &self,
-                id: Uuid,
-                failure: Option<$crate::model::UpkeepFailure>,
-                at: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                let failure = failure.map($crate::model::UpkeepFailure::as_str);
-                sqlx::query(
-                    "UPDATE connections SET upkeep_failing_since = CASE WHEN $2 IS NULL THEN NULL \
-                         WHEN upkeep_failure IS NOT DISTINCT FROM $2 THEN COALESCE(upkeep_failing_since, $3) ELSE $3 END, \
-                     upkeep_failure = $2 WHERE id = $1",
-                )
-                .bind(id.to_string())
-                .bind(failure)
-                .bind(at)
-                .execute(&self.pool)
-                .await?;
+            async fn clear_upkeep_failure(&self, id: Uuid) -> Result<(), StoreError> {
+                sqlx::query("UPDATE connections SET upkeep_failure = NULL, upkeep_failing_since = NULL WHERE id = $1")
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 
