@@ -573,6 +573,20 @@ async fn an_unavailable_graph_lets_the_subscription_expire(backend: Backend) {
     server.stop().await;
 }
 
+/// The upkeep failure's class, start and text as the `connection_health` view has them.
+async fn view_upkeep_failure(database_url: &str, id: &str) -> (Option<String>, Option<String>, Option<String>) {
+    use sqlx::Connection;
+    if database_url.starts_with("postgres") {
+        let sql = "SELECT upkeep_failure, upkeep_failing_since::text, upkeep_last_error FROM connection_health WHERE id = $1";
+        let mut db = sqlx::PgConnection::connect(database_url).await.unwrap();
+        sqlx::query_as(sql).bind(id).fetch_one(&mut db).await.unwrap()
+    } else {
+        let sql = "SELECT upkeep_failure, upkeep_failing_since, upkeep_last_error FROM connection_health WHERE id = $1";
+        let mut db = sqlx::SqliteConnection::connect(database_url).await.unwrap();
+        sqlx::query_as(sql).bind(id).fetch_one(&mut db).await.unwrap()
+    }
+}
+
 async fn a_refused_client_secret_is_unable_to_read_the_api(backend: Backend) {
     let fake = FakeGraph::start(CLIENT_ID, SECRET).await;
     let hook = AlertHook::start().await;
@@ -591,6 +605,10 @@ async fn a_refused_client_secret_is_unable_to_read_the_api(backend: Backend) {
     assert!(!upkeep["failing_since"].is_null(), "{c}");
     shown_as_a_problem(&server, &id, "Unable to read API Endpoint").await;
     hook.wait_for(&id, "Unable to read API Endpoint").await;
+    let (failure, since, last_error) = view_upkeep_failure(&server.database_url, &id).await;
+    assert_eq!(failure.as_deref(), Some("credentials"), "the SQL view names the class");
+    assert!(since.is_some(), "and since when");
+    assert_eq!(last_error.as_deref(), Some(error), "and Graph's error, as the API has it");
 
     // Refused again on every retry: still one transition.
     let before = fake.count("POST", "/token");
