@@ -30,8 +30,7 @@ pub struct ConnectionPage<'a> {
     pub stream: &'a str,
     pub push_url: String,
     pub status: &'static str,
-    /// The status message, `–` without one.
-    pub message: &'static str,
+    pub message: Option<&'static str>,
     /// What the status means, one paragraph per README row.
     pub meaning: Vec<Vec<Span>>,
     /// Where to look at the sender's cloud: the README column heading and its rows.
@@ -55,6 +54,7 @@ pub struct ConnectionPage<'a> {
     /// The public configuration (secrets as `***`), pretty-printed.
     pub config: String,
     pub rejections: Vec<RejectionRow>,
+    pub rejections_shown: u32,
 }
 
 /// One labelled value: a time (shown relative, exact in its title) or text.
@@ -138,7 +138,7 @@ impl<'a> ConnectionPage<'a> {
             stream: &c.stream,
             push_url: crate::sources::connection_push_url(c, public_url),
             status: status.as_str(),
-            message: message.unwrap_or("–"),
+            message,
             meaning: rows(&why.meaning),
             look_at: why.look_at.map(|(table, texts)| (table.heading(), rows(&texts))),
             checked_at: rfc3339(now),
@@ -172,6 +172,7 @@ impl<'a> ConnectionPage<'a> {
                     source_addr: or_dash(r.source_addr.as_deref()),
                 })
                 .collect(),
+            rejections_shown: REJECTIONS_SHOWN,
         }
     }
 }
@@ -181,11 +182,7 @@ impl<'a> ConnectionPage<'a> {
 /// says only that one waits.
 fn subscription(c: &Connection, now: DateTime<Utc>) -> Vec<Fact> {
     let f = &c.facts;
-    let mut facts = vec![
-        Fact::text("External id", or_dash(f.external_id.as_deref())),
-        Fact::time("Expires", f.expires_at, now),
-        Fact::time("Confirmed", f.confirmed_at, now),
-    ];
+    let mut facts = vec![Fact::text("External id", or_dash(f.external_id.as_deref())), Fact::time("Expires", f.expires_at, now)];
     if f.confirmation_url.is_some() {
         facts.push(Fact::text("Confirmation", format!("waiting for an admin: POST /v1/connections/{}/confirm", c.id)));
     }

@@ -17,6 +17,8 @@ pub const WINDOW: TimeDelta = TimeDelta::days(7);
 
 /// The SVG's user units: the window is this wide.
 const WIDTH: f64 = 1000.0;
+/// Half a day label's width, in user units.
+const TICK_ROOM: f64 = 30.0;
 
 /// One stretch of time with one status (`None`: before the monitor's first evaluation).
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +113,8 @@ pub struct Key {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timeline {
     pub bars: Vec<Bar>,
+    /// The connection's creation, when it falls inside the window (nothing is drawn before it).
+    pub created: Option<Mark>,
     pub ticks: Vec<Tick>,
     pub marks: Vec<Mark>,
     pub legend: Vec<Key>,
@@ -150,7 +154,12 @@ pub fn layout(history: &[StatusChange], created_at: DateTime<Utc>, from: DateTim
     if let Ok(midnight) = from.duration_trunc(TimeDelta::days(1)) {
         let mut day = midnight + TimeDelta::days(1);
         while day < to {
-            ticks.push(Tick { x: units(x_of(day, from, to)), label: day.format("%a %-d %b").to_string() });
+            let x = x_of(day, from, to);
+            // A label centred on its tick needs room: none half cut at the left edge or
+            // over the "now" at the right.
+            if (TICK_ROOM..=WIDTH - 1.5 * TICK_ROOM).contains(&x) {
+                ticks.push(Tick { x: units(x), label: day.format("%a %-d %b").to_string() });
+            }
             day += TimeDelta::days(1);
         }
     }
@@ -174,7 +183,9 @@ pub fn layout(history: &[StatusChange], created_at: DateTime<Utc>, from: DateTim
             label(last.status)
         ),
     };
-    Timeline { bars, ticks, marks, legend, summary }
+    let created = (created_at > from && created_at < to)
+        .then(|| Mark { x: units(x_of(created_at, from, to)), title: format!("Created {}", rfc3339(created_at)) });
+    Timeline { bars, created, ticks, marks, legend, summary }
 }
 
 #[cfg(test)]
@@ -274,7 +285,9 @@ mod tests {
         );
         assert_eq!(drawn.legend.iter().map(|k| k.label).collect::<Vec<_>>(), ["connected", "requires_action", "paused", "error"]);
         assert_eq!(drawn.summary, "1 status change from 2026-11-30T12:00:00Z to 2026-12-03T00:00:00Z; error now.");
+        assert_eq!(drawn.created, None, "created before the window");
         let young = layout(&[], t(0), from, to);
         assert_eq!(young.legend.last().unwrap().label, "not yet checked");
+        assert_eq!(young.created, Some(Mark { x: "200.00".into(), title: "Created 2026-12-01T00:00:00Z".into() }));
     }
 }
