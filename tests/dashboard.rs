@@ -583,6 +583,7 @@ async fn headless_chromium_renders_a_connection_page() {
     let png = std::fs::read(&screenshot).expect("chromium wrote the screenshot");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG file");
     assert!(png.len() > 5 * 1024, "a non-trivial screenshot: {} bytes", png.len());
+    // PUSHGATE_KEEP_SCREENSHOT=<file.png> keeps the picture, for a person to look at.
     if let Ok(keep) = std::env::var("PUSHGATE_KEEP_SCREENSHOT") {
         std::fs::copy(&screenshot, keep).unwrap();
     }

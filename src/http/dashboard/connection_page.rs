@@ -227,3 +227,82 @@ fn settings(c: &Connection) -> Vec<Fact> {
         Fact::text("Connection id", c.id.to_string()),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Facts, TaskOutcome};
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    }
+
+    fn connection(source: SourceKind, config_public: serde_json::Value, facts: Facts) -> Connection {
+        let created = at("2026-11-01T00:00:00Z");
+        Connection {
+            id: uuid::Uuid::nil(),
+            tenant_id: "acme".into(),
+            name: "feed".into(),
+            source,
+            stream: "s".into(),
+            heartbeat_interval_seconds: None,
+            grace_seconds: 60,
+            config_public,
+            config_sealed: "v1:sealed-secret-text".into(),
+            created_at: created,
+            activated_at: created,
+            updated_at: created,
+            facts,
+            counters: Default::default(),
+            canary: Default::default(),
+            upkeep: Default::default(),
+        }
+    }
+
+    fn render(c: &Connection, now: DateTime<Utc>) -> String {
+        let arrivals = HourlyArrivals { from: arrivals_from(now), events: vec![0; 24], heartbeats: vec![0; 24] };
+        let inputs = Inputs { connection: c, history: &[], rejections: &[], arrivals: &arrivals };
+        ConnectionPage::new(inputs, "https://pushgate.example", now).render().unwrap()
+    }
+
+    #[test]
+    fn a_waiting_sns_confirmation_is_announced_never_linked() {
+        let now = at("2026-12-02T12:00:00Z");
+        let url = "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn&Token=secret-token";
+        let facts = Facts { confirmation_url: Some(url.into()), ..Facts::default() };
+        let page = render(&connection(SourceKind::AwsSns, serde_json::json!({"topic_arns": ["arn"]}), facts), now);
+        assert!(!page.contains("secret-token") && !page.contains("ConfirmSubscription"), "{page}");
+        assert!(page.contains("waiting for an admin: POST /v1/connections/00000000-0000-0000-0000-000000000000/confirm"));
+        assert!(!page.contains("sealed-secret-text"));
+        // Waiting for an admin is an action to take, however long it has waited.
+        assert!(page.contains("<span class=\"status status-requires_action\">requires_action</span>"), "{page}");
+        assert!(page.contains("<h3>On AWS, look at</h3>"));
+    }
+
+    #[test]
+    fn graph_upkeep_and_expiry_are_shown_with_relative_times() {
+        let now = at("2026-12-02T12:00:00Z");
+        let facts = Facts {
+            confirmed_at: Some(at("2026-12-01T00:00:00Z")),
+            external_id: Some("sub-1".into()),
+            expires_at: Some(at("2026-12-02T15:00:00Z")),
+            upkeep_failure: Some(crate::model::UpkeepFailure::Credentials),
+            upkeep_failing_since: Some(at("2026-12-02T11:00:00Z")),
+            ..Facts::default()
+        };
+        let mut c = connection(SourceKind::MsGraph, serde_json::json!({"subscription": {"client_secret": "***"}}), facts);
+        c.upkeep = TaskOutcome {
+            last_success_at: Some(at("2026-12-01T00:00:00Z")),
+            last_error: Some("invalid_client: AADSTS7000215".into()),
+            last_error_at: Some(at("2026-12-02T11:56:00Z")),
+        };
+        let page = render(&c, now);
+        assert!(page.contains(r#"<time datetime="2026-12-02T15:00:00Z" title="2026-12-02T15:00:00Z">in 3 h</time>"#), "{page}");
+        assert!(page.contains("<h3>Graph subscription upkeep</h3>"));
+        assert!(page.contains("<dd>invalid_client: AADSTS7000215</dd>"));
+        assert!(page.contains(r#"title="2026-12-02T11:56:00Z">4 min ago</time>"#));
+        assert!(page.contains("<span class=\"message\">Unable to read API Endpoint</span>"));
+        assert!(page.contains("<h3>On Microsoft, look at</h3>") && page.contains("<code>subscription.upkeep.last_error</code>"));
+        assert!(page.contains("<dd>sub-1</dd>"));
+    }
+}
