@@ -401,6 +401,18 @@ pub struct StatusChange {
     pub message: Option<String>,
 }
 
+/// How many events and how many heartbeats of one connection arrived (by their
+/// `received_at`) in each hour of a window: what the dashboard's arrival chart draws.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HourlyArrivals {
+    /// The start of the first hour.
+    pub from: DateTime<Utc>,
+    /// Events stored in each hour, the oldest hour first.
+    pub events: Vec<i64>,
+    /// Heartbeats counted in each hour, the oldest hour first.
+    pub heartbeats: Vec<i64>,
+}
+
 /// The current time, at the microsecond precision both stores keep, so a value read
 /// back equals the value written.
 pub fn now() -> DateTime<Utc> {

@@ -121,6 +121,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/push/{source}/{id}", post(push::push))
         .route("/push/{source}/{id}/lifecycle", post(push::push))
         .route("/", get(dashboard::show))
+        .route("/connections/{id}", get(dashboard::show_connection))
         .route("/login", post(dashboard::login).layer(DefaultBodyLimit::max(dashboard::LOGIN_BODY_LIMIT)))
         .route("/logout", post(dashboard::logout))
         .route("/healthz", get(probes::healthz))

@@ -68,6 +68,7 @@ conformance!(
     recorded_status_is_read_back,
     upkeep_failure_classes_are_kept_until_a_success,
     a_missed_report_is_entered_in_the_history_once,
+    arrivals_are_counted_by_the_hour,
 );
 
 /// The default streams of INTERFACE.md section 2, which the filter cases read (the store
@@ -617,3 +618,56 @@ async fn a_missed_report_is_entered_in_the_history_once(store: Arc<dyn Store>) {
 }
 
 mod forwarding;
+
+/// Events and heartbeats per hour of arrival, each kind in its own table, only the
+/// connection's own and only inside the window (its first edge in, its last out).
+async fn arrivals_are_counted_by_the_hour(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::Webhook);
+    let other = new_connection("acme", SourceKind::Webhook);
+    store.create_connection(&c).await.unwrap();
+    store.create_connection(&other).await.unwrap();
+    let from = DateTime::parse_from_rfc3339("2026-11-30T10:00:00Z").unwrap().with_timezone(&Utc);
+    let at = |minutes: i64| from + Duration::minutes(minutes);
+    let arrived = |connection: &NewConnection, key: &str, received_at: DateTime<Utc>| {
+        let WriteOp::Accept(mut a) = accept(connection, &[key]) else { unreachable!() };
+        a.received_at = received_at;
+        WriteOp::Accept(a)
+    };
+    // In order of arrival, as ingest stores them.
+    let pushes = [
+        arrived(&c, "long before", at(-24 * 60)),
+        arrived(&c, "just before", at(-1)),
+        arrived(&c, "first edge", at(0)),
+        arrived(&c, "hour 0", at(59)),
+        arrived(&other, "another connection's", at(61)),
+        arrived(&c, "second edge", at(60)),
+        arrived(&c, "hour 5", at(5 * 60 + 30)),
+        arrived(&c, "hour 5 again", at(5 * 60 + 31)),
+        arrived(&c, "last hour", at(24 * 60 - 1)),
+        arrived(&c, "after the window", at(24 * 60)),
+    ];
+    for push in &pushes {
+        store.commit(std::slice::from_ref(push)).await.unwrap();
+    }
+    for (id, minute) in [("before", -1), ("hour 1", 119), ("hour 23", 23 * 60 + 30), ("later", 24 * 60 + 5)] {
+        store.insert_heartbeat_for_test(c.id, id, at(minute - 1), at(minute)).await.unwrap();
+    }
+    store.insert_heartbeat_for_test(other.id, "other", at(30), at(30)).await.unwrap();
+
+    let arrivals = store.hourly_arrivals(c.id, from, 24).await.unwrap();
+    assert_eq!(arrivals.from, from);
+    let mut events = vec![0; 24];
+    events[0] = 2;
+    events[1] = 1;
+    events[5] = 2;
+    events[23] = 1;
+    assert_eq!(arrivals.events, events);
+    let mut heartbeats = vec![0; 24];
+    heartbeats[1] = 1;
+    heartbeats[23] = 1;
+    assert_eq!(arrivals.heartbeats, heartbeats);
+
+    let none = store.hourly_arrivals(Uuid::new_v4(), from, 3).await.unwrap();
+    assert_eq!((none.events, none.heartbeats), (vec![0; 3], vec![0; 3]));
+    assert!(store.hourly_arrivals(c.id, from, 0).await.unwrap().events.is_empty());
+}

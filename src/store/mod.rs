@@ -26,8 +26,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::model::{
-    AlertDelivery, AlertSubject, BackgroundTask, Connection, ConnectionFilter, ConnectionUpdate, NewConnection, NewEvent, NewRejection,
-    ReportedChange, SourceKind, StatusChange, StoredEvent, StoredRejection, SubscriptionChange, UpkeepFailure,
+    AlertDelivery, AlertSubject, BackgroundTask, Connection, ConnectionFilter, ConnectionUpdate, HourlyArrivals, NewConnection, NewEvent,
+    NewRejection, ReportedChange, SourceKind, StatusChange, StoredEvent, StoredRejection, SubscriptionChange, UpkeepFailure,
 };
 
 pub use forwarding::Forwarding;
@@ -135,6 +135,19 @@ pub trait Store: Forwarding + Send + Sync + 'static {
     async fn list_rejections(&self, connection: Option<Uuid>, limit: u32) -> Result<Vec<StoredRejection>, StoreError>;
     /// Status changes oldest first.
     async fn list_history(&self, connection: Uuid) -> Result<Vec<StatusChange>, StoreError>;
+    /// The events and heartbeats of a connection that arrived in each of the `hours`
+    /// hours from `from` on.
+    async fn hourly_arrivals(&self, connection: Uuid, from: DateTime<Utc>, hours: u32) -> Result<HourlyArrivals, StoreError>;
+    /// Enters a heartbeat in the `heartbeats` table as it is, for the cases that read
+    /// the table before anything else writes it.
+    #[cfg(test)]
+    async fn insert_heartbeat_for_test(
+        &self,
+        connection: Uuid,
+        heartbeat_id: &str,
+        signed_at: DateTime<Utc>,
+        received_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Records a status change and the evaluation time, unless the stored status already
     /// equals `change.new_status` (so concurrent monitors record a transition once).
     async fn record_status(&self, connection: Uuid, change: &StatusChange) -> Result<bool, StoreError>;

@@ -33,6 +33,20 @@ pub const UPDATE_FACTS: &str = "UPDATE connections SET \
     auth_failure_streak = CASE WHEN $9 THEN $10 ELSE auth_failure_streak + $10 END \
     WHERE id = $1";
 
+/// How much later than another event an event may enter the table although it arrived
+/// earlier: a push is stored within seconds of its arrival (or refused), so an hour is
+/// far more than any replica's commit takes, clock skew between replicas included.
+/// [`Store::hourly_arrivals`](super::Store::hourly_arrivals) relies on it to read only
+/// the recent end of a connection's events.
+pub const ARRIVAL_ORDER_SLACK: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// Which arrivals [`Store::hourly_arrivals`](super::Store::hourly_arrivals) counts.
+#[derive(Clone, Copy)]
+pub enum Arrived {
+    Events,
+    Heartbeats,
+}
+
 macro_rules! sql_store {
     ($store:ident, $db:ty, $backend:literal) => {
         impl $store {
@@ -47,6 +61,50 @@ macro_rules! sql_store {
                     .bind(change.old_status.map(|s| s.as_str()))
                     .bind(change.new_status.as_str())
                     .bind(change.message.as_deref())
+            }
+
+            /// How many rows of `what` connection `id` has with a `received_at` in each of
+            /// the `hours` hours from `from` on. One statement whose `CASE` names the hour
+            /// of each row, so both backends count alike and exactly at the hour's edges.
+            async fn hourly_counts(
+                &self,
+                what: $crate::store::sql::Arrived,
+                id: &str,
+                from: DateTime<Utc>,
+                hours: u32,
+            ) -> Result<Vec<i64>, StoreError> {
+                let mut counts = vec![0; hours as usize];
+                let Some(last) = hours.checked_sub(1) else { return Ok(counts) };
+                let edge = |hour: u32| from + chrono::TimeDelta::hours(i64::from(hour));
+                let table = match what {
+                    $crate::store::sql::Arrived::Events => "events",
+                    $crate::store::sql::Arrived::Heartbeats => "heartbeats",
+                };
+                let mut qb = QueryBuilder::<$db>::new("SELECT hour, COUNT(*) FROM (SELECT CASE");
+                for hour in 1..hours {
+                    qb.push(" WHEN received_at < ").push_bind(edge(hour)).push(format!(" THEN {}", hour - 1));
+                }
+                qb.push(format!(" ELSE {last} END AS hour FROM {table} WHERE connection_id = ")).push_bind(id.to_owned());
+                qb.push(" AND received_at >= ").push_bind(from).push(" AND received_at < ").push_bind(edge(hours));
+                if let $crate::store::sql::Arrived::Events = what {
+                    // Events have no index on `received_at`, but `seq` follows it (within
+                    // ARRIVAL_ORDER_SLACK): walking the connection's index back from its
+                    // newest event to the first that arrived well before `from` reads only
+                    // the window, not the whole retention.
+                    qb.push(" AND seq > COALESCE((SELECT seq FROM events WHERE connection_id = ")
+                        .push_bind(id.to_owned())
+                        .push(" AND received_at < ")
+                        .push_bind(from - $crate::store::sql::ARRIVAL_ORDER_SLACK)
+                        .push(" ORDER BY seq DESC LIMIT 1), 0)");
+                }
+                qb.push(") AS arrived GROUP BY hour");
+                let rows: Vec<(i32, i64)> = qb.build_query_as().fetch_all(&self.pool).await?;
+                for (hour, count) in rows {
+                    let slot = usize::try_from(hour).ok().and_then(|h| counts.get_mut(h));
+                    let slot = slot.ok_or_else(|| StoreError::Corrupt(format!("hour {hour} outside the {hours} counted")))?;
+                    *slot = count;
+                }
+                Ok(counts)
             }
 
             /// The statement applying a subscription change made at `at` (a loss carries the
@@ -355,6 +413,38 @@ macro_rules! sql_store {
                         .fetch_all(&self.pool)
                         .await?;
                 rows.into_iter().map(StatusChange::try_from).collect()
+            }
+
+            async fn hourly_arrivals(
+                &self,
+                connection: Uuid,
+                from: DateTime<Utc>,
+                hours: u32,
+            ) -> Result<$crate::model::HourlyArrivals, StoreError> {
+                let id = connection.to_string();
+                Ok($crate::model::HourlyArrivals {
+                    from,
+                    events: self.hourly_counts($crate::store::sql::Arrived::Events, &id, from, hours).await?,
+                    heartbeats: self.hourly_counts($crate::store::sql::Arrived::Heartbeats, &id, from, hours).await?,
+                })
+            }
+
+            #[cfg(test)]
+            async fn insert_heartbeat_for_test(
+                &self,
+                connection: Uuid,
+                heartbeat_id: &str,
+                signed_at: DateTime<Utc>,
+                received_at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO heartbeats (connection_id, heartbeat_id, signed_at, received_at) VALUES ($1, $2, $3, $4)")
+                    .bind(connection.to_string())
+                    .bind(heartbeat_id)
+                    .bind(signed_at)
+                    .bind(received_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn record_status(&self, connection: Uuid, change: &StatusChange) -> Result<bool, StoreError> {

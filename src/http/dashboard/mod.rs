@@ -1,16 +1,22 @@
-//! The HTML health dashboard at `GET /` and its login: `POST /login` trades a valid admin
-//! token for a session cookie, `POST /logout` ends the session. The dashboard also
-//! accepts the admin token as `Authorization: Bearer`, like `/v1`.
+//! The HTML health dashboard at `GET /`, one page per connection at
+//! `GET /connections/{id}`, and the login: `POST /login` trades a valid admin token for a
+//! session cookie, `POST /logout` ends the session. The pages also accept the admin token
+//! as `Authorization: Bearer`, like `/v1`.
 //!
 //! Every page is rendered on the server and works without JavaScript; the answers forbid
 //! scripts, framing and caching outright (`Content-Security-Policy`, `Cache-Control`).
 
+mod arrivals;
+mod connection_page;
 mod cookie;
+mod guidance;
 mod page;
+mod timeline;
+mod when;
 
 use askama::Template;
-use axum::extract::rejection::FormRejection;
-use axum::extract::State;
+use axum::extract::rejection::{FormRejection, PathRejection};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
@@ -20,7 +26,8 @@ use super::auth::bearer_token;
 use super::error::ApiError;
 use super::AppState;
 use crate::model::{now, ConnectionFilter};
-use page::{DashboardPage, LoginPage};
+use connection_page::{ConnectionPage, Inputs};
+use page::{DashboardPage, LoginPage, MessagePage};
 
 /// Login forms carry one token; nothing larger is read.
 pub const LOGIN_BODY_LIMIT: usize = 4 * 1024;
@@ -73,6 +80,47 @@ async fn dashboard(state: &AppState) -> Result<Response, ApiError> {
     Ok(html(StatusCode::OK, page.render()))
 }
 
+/// `GET /connections/{id}`: one connection's page for admins. Anyone else is sent to the
+/// login form first (a wrong bearer token is refused), before the id is even looked at,
+/// so the answer tells nothing about which connections exist.
+pub async fn show_connection(State(state): State<AppState>, headers: HeaderMap, id: Result<Path<String>, PathRejection>) -> Response {
+    match viewer(&state, &headers) {
+        Viewer::Admin => {}
+        Viewer::WrongToken => return login_form(StatusCode::UNAUTHORIZED, Some("That admin token is not valid.")),
+        Viewer::Anonymous => return redirect("/", None),
+    }
+    let id = match id {
+        Ok(Path(text)) => match uuid::Uuid::parse_str(&text) {
+            Ok(id) => id,
+            Err(_) => {
+                return message(StatusCode::BAD_REQUEST, "Not a connection id", &format!("“{text}” is not a connection id (a UUID)."))
+            }
+        },
+        Err(_) => return message(StatusCode::BAD_REQUEST, "Not a connection id", "This address does not hold a connection id."),
+    };
+    match connection(&state, id).await {
+        Ok(Some(response)) => response,
+        Ok(None) => {
+            message(StatusCode::NOT_FOUND, "No such connection", &format!("There is no connection {id}: it may have been deleted."))
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn connection(state: &AppState, id: uuid::Uuid) -> Result<Option<Response>, ApiError> {
+    let Some(c) = state.store.get_connection(id).await? else { return Ok(None) };
+    let at = now();
+    let history = state.store.list_history(id).await?;
+    let rejections = state.store.list_rejections(Some(id), connection_page::REJECTIONS_SHOWN).await?;
+    let arrivals = state.store.hourly_arrivals(id, connection_page::arrivals_from(at), arrivals::HOURS).await?;
+    let inputs = Inputs { connection: &c, history: &history, rejections: &rejections, arrivals: &arrivals };
+    Ok(Some(html(StatusCode::OK, ConnectionPage::new(inputs, &state.public_url, at).render())))
+}
+
+fn message(status: StatusCode, title: &str, text: &str) -> Response {
+    html(status, MessagePage { title, text }.render())
+}
+
 #[derive(Deserialize)]
 pub struct LoginForm {
     token: String,
@@ -92,7 +140,7 @@ pub async fn login(State(state): State<AppState>, form: Result<Form<LoginForm>, 
     }
     let id = state.sessions.create();
     tracing::info!("dashboard login");
-    redirect_home(&cookie::start(&id, serves_https(&state)))
+    redirect("/", Some(&cookie::start(&id, serves_https(&state))))
 }
 
 /// `POST /logout`: ends the session the cookie names and clears the cookie.
@@ -100,7 +148,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
     if let Some(id) = cookie::session_id(&headers) {
         state.sessions.revoke(id);
     }
-    redirect_home(&cookie::clear(serves_https(&state)))
+    redirect("/", Some(&cookie::clear(serves_https(&state))))
 }
 
 /// Cookies are marked `Secure` when browsers reach us over HTTPS.
@@ -112,17 +160,19 @@ fn login_form(status: StatusCode, error: Option<&str>) -> Response {
     html(status, LoginPage { error }.render())
 }
 
-fn redirect_home(set_cookie: &str) -> Response {
+/// A `303 See Other` to `location`, setting a cookie when given.
+fn redirect(location: &'static str, set_cookie: Option<&str>) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::LOCATION, HeaderValue::from_static("/"));
-    match HeaderValue::from_str(set_cookie) {
-        Ok(value) => {
+    headers.insert(header::LOCATION, HeaderValue::from_static(location));
+    match set_cookie.map(HeaderValue::from_str) {
+        None => {}
+        Some(Ok(value)) => {
             headers.insert(header::SET_COOKIE, value);
         }
         // The cookie is built from base64 text only; should it ever not be a valid
         // header, answering without it is safer than failing the request.
-        Err(e) => tracing::error!(error = %e, "session cookie is not a valid header value"),
+        Some(Err(e)) => tracing::error!(error = %e, "session cookie is not a valid header value"),
     }
     no_store(headers);
     response

@@ -1,8 +1,9 @@
 //! What the dashboard shows: connections grouped by tenant, counts per status, the
 //! destinations events are forwarded to (status, lag, last delivery, last error), and the
-//! two askama templates (`templates/dashboard.html`, `templates/login.html`). Askama
-//! escapes every `{{ }}` value in `.html` templates, so tenant ids, names, streams and
-//! messages reach the page only as text.
+//! templates of the list, the login form and plain messages (`templates/dashboard.html`,
+//! `templates/login.html`, `templates/message.html`); one connection's page is
+//! `connection_page`. Askama escapes every `{{ }}` value in `.html` templates, so tenant
+//! ids, names, streams and messages reach the page only as text.
 
 use std::collections::BTreeMap;
 
@@ -55,6 +56,8 @@ pub struct TenantGroup<'a> {
 }
 
 pub struct ConnectionRow<'a> {
+    /// Links the row to the connection's own page.
+    pub id: String,
     pub name: &'a str,
     pub source: &'static str,
     pub stream: &'a str,
@@ -72,6 +75,14 @@ pub struct LoginPage<'a> {
     pub error: Option<&'a str>,
 }
 
+/// A page that only says something: a connection that does not exist, an id that is not one.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage<'a> {
+    pub title: &'a str,
+    pub text: &'a str,
+}
+
 impl<'a> DashboardPage<'a> {
     /// Evaluates every connection's status at `now`, as the admin API does.
     pub fn new(connections: &'a [Connection], destinations: &'a [(Destination, Backlog)], now: DateTime<Utc>) -> DashboardPage<'a> {
@@ -83,6 +94,7 @@ impl<'a> DashboardPage<'a> {
                 per_status[i] += 1;
             }
             by_tenant.entry(c.tenant_id.as_str()).or_default().push(ConnectionRow {
+                id: c.id.to_string(),
                 name: &c.name,
                 source: c.source.as_str(),
                 stream: &c.stream,
