@@ -124,11 +124,9 @@ impl Source for GraphSender {
         // An RSA unwrap takes 0.3 to 1.5 ms per notification: a rich batch is decrypted off
         // the async workers, so it never stalls other pushes.
         let results = if rich {
-            tokio::task::spawn_blocking(check_all).await.map_err(|e| Rejected {
-                class: crate::sources::RejectClass::Unavailable,
-                reason: "graph_decryption_failed",
-                detail: format!("the decryption task ended early: {e}"),
-            })?
+            tokio::task::spawn_blocking(check_all)
+                .await
+                .map_err(|e| Rejected::unavailable("graph_decryption_failed", format!("the decryption task ended early: {e}")))?
         } else {
             check_all()
         };
