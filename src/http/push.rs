@@ -138,7 +138,8 @@ fn accepted_response(source: SourceKind, accepted: PushAccepted) -> Response {
         PushAccepted::StoredRaw { reason, stored, duplicates } => {
             json!({"status": "stored_raw", "reason": reason, "stored": stored, "duplicates": duplicates})
         }
-        PushAccepted::HandshakeRefused { reason } => json!({"status": "handshake_refused", "reason": reason}),
+        // A refusal all the same (a retry cannot help): the rejection record says why.
+        PushAccepted::HandshakeRefused { reason } => json!({"status": "kept_as_rejection", "reason": reason}),
         PushAccepted::Confirmed { subscription_arn } => json!({"status": "confirmed", "subscription_arn": subscription_arn}),
         PushAccepted::AwaitingConfirmation => json!({"status": "awaiting_admin_confirmation"}),
         PushAccepted::Lifecycle => json!({"status": "lifecycle"}),
