@@ -19,6 +19,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use uuid::Uuid;
 
 pub use cache::LoadedConnection;
+pub use plan::raw_event;
 pub use group_commit::{CommitError, GroupCommit};
 
 use crate::aws::{ConfirmError, Confirmer};

@@ -98,7 +98,7 @@ pub(super) fn plan(decoded: Result<Intake, Rejected>, connection: &LoadedConnect
             let mut raw_reason = None;
             for refused in batch.refused {
                 if refused.class == RejectClass::Undecodable {
-                    plan.accepted.events.push(sanitize(raw_event(&refused, arrived)));
+                    plan.accepted.events.push(raw_event(&refused, arrived.body, arrived.content_type));
                     plan.raw_events += 1;
                     raw_reason = raw_reason.or(Some(refused.reason));
                 } else {
@@ -143,7 +143,7 @@ impl Plan {
     pub fn keep_if_authentic(mut self, rejected: Rejected, arrived: &Arrived<'_>) -> Result<Plan, Rejected> {
         match rejected.class {
             RejectClass::Undecodable => {
-                self.accepted.events = vec![sanitize(raw_event(&rejected, arrived))];
+                self.accepted.events = vec![raw_event(&rejected, arrived.body, arrived.content_type)];
                 self.raw_events = 1;
                 self.answer = Some(PushAccepted::StoredRaw { reason: rejected.reason, stored: 0, duplicates: 0 });
             }
@@ -185,12 +185,12 @@ pub(super) fn stored_any(outcome: &OpOutcome) -> bool {
     matches!(outcome, OpOutcome::Accepted { stored: 1.., .. })
 }
 
-/// The `raw` event of an authentic push (or Graph notification) that `rejected` could not
-/// decode (module doc).
-fn raw_event(rejected: &Rejected, arrived: &Arrived<'_>) -> NewEvent {
+/// The `raw` event, ready to store, of an authentic push (or Graph notification) that
+/// `rejected` could not decode: `body` and `content_type` are the request's (module doc).
+pub fn raw_event(rejected: &Rejected, body: &[u8], content_type: Option<&str>) -> NewEvent {
     let kept = rejected.kept.as_deref();
-    let body = kept.and_then(|k| k.body.as_deref()).unwrap_or(arrived.body);
-    let content_type = kept.and_then(|k| k.content_type.as_deref()).or(arrived.content_type);
+    let body = kept.and_then(|k| k.body.as_deref()).unwrap_or(body);
+    let content_type = kept.and_then(|k| k.content_type.as_deref()).or(content_type);
     let payload = match std::str::from_utf8(body) {
         Ok(text) if !text.contains('\0') => json!({"raw": text, "content_type": content_type}),
         _ => json!({"raw_base64": base64::engine::general_purpose::STANDARD.encode(body), "content_type": content_type}),
@@ -199,7 +199,7 @@ fn raw_event(rejected: &Rejected, arrived: &Arrived<'_>) -> NewEvent {
         Some(id) => id,
         None => body_hash(body),
     };
-    NewEvent { dedupe_key, kind: EventKind::Raw, occurred_at: None, payload }
+    sanitize(NewEvent { dedupe_key, kind: EventKind::Raw, occurred_at: None, payload })
 }
 
 /// `sha256:` and the lowercase hex SHA-256 of `bytes`: the dedupe key of what has no id.
