@@ -89,7 +89,7 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
                     .events
                     .iter()
                     .cloned()
-                    .chain(batch.refused.iter().filter(|r| r.class == RejectClass::Undecodable).map(|r| raw(r)))
+                    .chain(batch.refused.iter().filter(|r| r.class == RejectClass::Undecodable).map(&raw))
                     .map(|e| event(&e, source, &connection, None))
                     .collect(),
                 Intake::Heartbeat | Intake::Handshake(_) => Vec::new(),

@@ -7,6 +7,9 @@
 //!
 //! Every refused push is recorded as a rejection (rate-limited per connection, so a flood
 //! cannot fill the disk) and counted, in the store and in `pushgate_rejections_total`.
+//!
+//! One file: a push's path from lookup to answer reads top to bottom here, with its
+//! refusal records beside it; what is pure is in `plan`, the write queue in `group_commit`.
 
 mod cache;
 mod group_commit;
@@ -19,8 +22,8 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use uuid::Uuid;
 
 pub use cache::LoadedConnection;
-pub use plan::raw_event;
 pub use group_commit::{CommitError, GroupCommit};
+pub use plan::raw_event;
 
 use crate::aws::{ConfirmError, Confirmer};
 use crate::crypto::MasterKey;

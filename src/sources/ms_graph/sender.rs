@@ -23,7 +23,7 @@ use crate::sources::{Batch, Handshake, Intake, RawRequest, Rejected, Source, Sou
 /// A decryption failure as a refusal. The notification's `clientState` already matched:
 /// content that fails its HMAC or names no key of ours is forged (unauthenticated), while
 /// content that passed the HMAC but is not JSON, or is not shaped as `encryptedContent`,
-/// is authentic but undecodable (kept and acknowledged).
+/// is authentic but undecodable (stored whole as a `raw` event and acknowledged).
 fn refusal(error: rich::RichError) -> Rejected {
     match error.reason() {
         "graph_data_invalid" | "graph_encrypted_content_malformed" => Rejected::undecodable(error.reason(), error.to_string()),
