@@ -13,14 +13,18 @@
 //! authenticated notification that cannot be decoded (no `subscriptionId`, no
 //! `changeType` or `resource`, encrypted content that is malformed or not JSON once
 //! decrypted) is stored whole as a `raw` event of its own: the notification without its
-//! `clientState`, as JSON text (`content_type` `application/json`), its `encryptedContent`
-//! as it came; the batch's other items are stored as usual.
+//! `clientState`, as JSON text (`content_type` `application/json`); content that decrypted
+//! but not to JSON is replaced by its plaintext (`decryptedContent`, or
+//! `decryptedContent_base64` when it is not UTF-8), other rich content kept as it came.
+//! The batch's other items are stored as usual.
 //!
 //! Dedupe keys stay the same across Graph's retries (for up to 4 hours, possibly after the
 //! subscription was renewed): subscription id, change type, resource and a hash of the
 //! stored notification without `subscriptionExpirationDateTime`. A lifecycle event's key
 //! keeps the expiry, so the next `reauthorizationRequired` after a renewal is new.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -133,13 +137,22 @@ pub fn check(
 
 /// An undecodable notification is kept as its `raw` event: the notification as it came,
 /// without its `clientState` (a shared secret never reaches stored events), as JSON text.
-/// A rich notification keeps its `encryptedContent` as it came.
+/// Rich content that decrypted to something other than JSON (the plaintext `decrypt`
+/// kept) replaces its `encryptedContent` as `decryptedContent` (text) or
+/// `decryptedContent_base64`; other rich content is kept as it came.
 fn keep_whole(rejected: Rejected, fields: &Map<String, Value>) -> Rejected {
     if rejected.class != RejectClass::Undecodable {
         return rejected;
     }
     let mut kept = fields.clone();
     kept.remove("clientState");
+    if let Some(plaintext) = rejected.kept.as_deref().and_then(|k| k.body.clone()) {
+        kept.remove("encryptedContent");
+        match String::from_utf8(plaintext) {
+            Ok(text) => kept.insert("decryptedContent".into(), Value::String(text)),
+            Err(e) => kept.insert("decryptedContent_base64".into(), Value::String(STANDARD.encode(e.into_bytes()))),
+        };
+    }
     let text = serde_json::to_vec(&Value::Object(kept)).expect("a JSON object always serializes");
     rejected.keeping(text, Some("application/json"))
 }

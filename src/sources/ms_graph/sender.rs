@@ -25,6 +25,11 @@ use crate::sources::{Batch, Handshake, Intake, RawRequest, Rejected, Source, Sou
 /// content that passed the HMAC but is not JSON, or is not shaped as `encryptedContent`,
 /// is authentic but undecodable (stored whole as a `raw` event and acknowledged).
 fn refusal(error: rich::RichError) -> Rejected {
+    if let rich::RichError::PlaintextNotJson { plaintext, .. } = &error {
+        // The resource itself: the notification is stored whole with it (`notifications`).
+        let kept = plaintext.0.clone();
+        return Rejected::undecodable(error.reason(), error.to_string()).keeping(kept, None);
+    }
     match error.reason() {
         "graph_data_invalid" | "graph_encrypted_content_malformed" => Rejected::undecodable(error.reason(), error.to_string()),
         reason => Rejected::unauthenticated(reason, error.to_string()),
