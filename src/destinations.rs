@@ -9,13 +9,11 @@ use uuid::Uuid;
 
 use crate::crypto::MasterKey;
 use crate::forward::config::SinkConfig;
-use crate::model::{Destination, DestinationKind, DestinationUpdate, EventFilter, NewDestination, SourceKind, StartFrom};
+use crate::model::{Destination, DestinationKind, DestinationUpdate, EventFilter, EventKind, NewDestination, SourceKind, StartFrom};
 use crate::secrets::{masked_with, restore_masked_with, DESTINATION_SECRET_FIELDS};
 
 /// Kinds the contract names that a later version ships.
 const NOT_YET: [&str; 2] = ["kafka", "s3"];
-/// Event kinds a filter may name (`raw` is what an authentic but undecodable body is kept as).
-const EVENT_KINDS: [&str; 4] = ["alert", "telemetry", "lifecycle", "raw"];
 
 /// Body of `POST /v1/destinations`. Its `Debug` masks the config's secrets.
 #[derive(Deserialize)]
@@ -215,8 +213,10 @@ pub fn parse_filter(value: Option<&Value>, errors: &mut Vec<String>) -> EventFil
                 filter.streams = Some(list);
             }
             "kinds" => {
-                for k in list.iter().filter(|k| !EVENT_KINDS.contains(&k.as_str())) {
-                    errors.push(format!("`filter.kinds`: `{k}` is not one of {}", EVENT_KINDS.join(", ")));
+                // `raw` is what an authentic but undecodable body is kept as.
+                for k in list.iter().filter(|k| EventKind::parse(k).is_none()) {
+                    let known = EventKind::ALL.map(EventKind::as_str);
+                    errors.push(format!("`filter.kinds`: `{k}` is not one of {}", known.join(", ")));
                 }
                 filter.kinds = Some(list);
             }

@@ -19,6 +19,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, 
 use crate::model::{Backlog, Connection, Destination, Status};
 
 pub const REJECTIONS_TOTAL: &str = "pushgate_rejections_total";
+pub const RAW_EVENTS_TOTAL: &str = "pushgate_raw_events_total";
 pub const REQUESTS_TOTAL: &str = "pushgate_requests_total";
 pub const REQUEST_DURATION_SECONDS: &str = "pushgate_request_duration_seconds";
 pub const CONNECTION_STATUS: &str = "pushgate_connection_status";
@@ -73,6 +74,11 @@ impl Metrics {
             SharedString::const_str("Pushes refused, by the push route's source and the reason code"),
         );
         recorder.describe_counter(
+            RAW_EVENTS_TOTAL.into(),
+            None,
+            SharedString::const_str("Authentic pushes (or Graph notifications) that could not be decoded, stored whole as raw events, by source; a retry is counted again"),
+        );
+        recorder.describe_counter(
             REQUESTS_TOTAL.into(),
             None,
             SharedString::const_str("HTTP requests by route template, method and response status code"),
@@ -102,6 +108,13 @@ impl Metrics {
     pub fn rejection(&self, source: &str, reason: &str) {
         let key = Key::from_parts(REJECTIONS_TOTAL, vec![label("source", source), label("reason", reason)]);
         self.recorder.register_counter(&key, &METADATA).increment(1);
+    }
+
+    /// Counts `count` raw events of a committed push from `source` (duplicates included:
+    /// each is a push that could not be decoded).
+    pub fn raw_events(&self, source: &str, count: u32) {
+        let key = Key::from_parts(RAW_EVENTS_TOTAL, vec![label("source", source)]);
+        self.recorder.register_counter(&key, &METADATA).increment(u64::from(count));
     }
 
     /// Counts one answered HTTP request. `route` is a route template, never a raw path,

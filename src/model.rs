@@ -63,24 +63,24 @@ pub enum EventKind {
     Alert,
     Telemetry,
     Lifecycle,
+    /// An authentic body pushgate could not decode, kept whole (INTERFACE.md section 5).
+    Raw,
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 4] = [EventKind::Alert, EventKind::Telemetry, EventKind::Lifecycle, EventKind::Raw];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Alert => "alert",
             EventKind::Telemetry => "telemetry",
             EventKind::Lifecycle => "lifecycle",
+            EventKind::Raw => "raw",
         }
     }
 
     pub fn parse(name: &str) -> Option<EventKind> {
-        match name {
-            "alert" => Some(EventKind::Alert),
-            "telemetry" => Some(EventKind::Telemetry),
-            "lifecycle" => Some(EventKind::Lifecycle),
-            _ => None,
-        }
+        EventKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 }
 

@@ -6,13 +6,14 @@ mod common;
 
 use common::{hmac_hex, TestServer};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 on_both_backends!(
     security_hub_findings_are_stored_once_and_read_back,
     several_findings_are_one_event_each,
     a_scheduled_event_is_a_heartbeat,
     wrong_keys_are_refused_and_recorded,
-    undecodable_but_authentic_bodies_are_kept_as_rejections,
+    undecodable_but_authentic_bodies_are_stored_whole_as_raw_events,
     hmac_signed_batches,
 );
 
@@ -153,22 +154,39 @@ async fn wrong_keys_are_refused_and_recorded(server: TestServer) {
     server.stop().await;
 }
 
-async fn undecodable_but_authentic_bodies_are_kept_as_rejections(server: TestServer) {
+async fn undecodable_but_authentic_bodies_are_stored_whole_as_raw_events(server: TestServer) {
     let id = create(&server).await;
-    for (body, reason) in
-        [(&b"{not json"[..], "invalid_json"), (br#"{"source": "aws.securityhub"}"#, "missing_event_id"), (b"[]", "empty_batch")]
-    {
-        let (status, answer) = push_keyed(&server, &id, body).await;
-        assert_eq!((status, answer), (200, json!({"status": "kept_as_rejection", "reason": reason})));
+    let cases: [(&[u8], &str); 5] = [
+        (b"{not json", "invalid_json"),
+        (b"\xff\xfe{}", "invalid_utf8"),
+        (br#"{"source": "aws.securityhub"}"#, "missing_event_id"),
+        (b"[]", "empty_batch"),
+        (br#"[{"id": "e-1", "source": "aws.guardduty"}, 7]"#, "not_an_event"),
+    ];
+    for (body, reason) in cases {
+        let headers = [("x-pushgate-key", KEY), ("content-type", "application/json")];
+        let (status, answer) = push(&server, &id, body, &headers).await;
+        assert_eq!((status, answer), (200, json!({"status": "stored_raw", "reason": reason, "stored": 1, "duplicates": 0})));
+        let (status, answer) = push(&server, &id, body, &headers).await;
+        assert_eq!((status, answer), (200, json!({"status": "stored_raw", "reason": reason, "stored": 0, "duplicates": 1})), "a retry");
     }
-    assert!(server.events(&id).await.is_empty());
-    let rejections = server.rejections(&id).await;
-    assert_eq!(rejections.len(), 3);
-    assert_eq!(rejections[2]["reason"], "invalid_json");
-    assert_eq!(rejections[2]["body_prefix"], "{not json");
-    assert_eq!(rejections[1]["detail"], "the event has no string `id`");
+    let mut events = server.events(&id).await;
+    events.reverse();
+    assert_eq!(events.len(), 5);
+    for (event, (body, _)) in events.iter().zip(cases) {
+        assert_eq!(event["kind"], "raw");
+        let expected = match std::str::from_utf8(body) {
+            Ok(text) => json!({"raw": text, "content_type": "application/json"}),
+            Err(_) => json!({"raw_base64": "//57fQ==", "content_type": "application/json"}),
+        };
+        assert_eq!(event["payload"], expected, "the whole body, as it came");
+        assert_eq!(event["dedupe_key"], format!("sha256:{}", hex::encode(Sha256::digest(body))));
+    }
+    assert!(server.rejections(&id).await.is_empty(), "no rejection is kept for an authentic push");
     let c = server.connection(&id).await;
     assert!(c["subscription"]["confirmed_at"].is_string(), "authentic pushes confirm the feed even when undecodable");
+    assert_eq!((c["counters"]["events"].as_i64(), c["counters"]["rejections"].as_i64()), (Some(5), Some(0)));
+    assert_eq!(server.raw_events_metric("aws_eventbridge").await, 10);
     server.stop().await;
 }
 

@@ -35,6 +35,7 @@ on_both_backends_with!(
     raw_delivery_and_non_envelopes_are_refused,
     paused_connection_asks_sns_to_retry,
     refused_confirmation_is_kept_without_its_token,
+    a_message_that_is_not_json_is_stored_whole_as_a_raw_event,
 );
 
 /// A server whose outbound requests reach `fake` and, when `pin` is set, with the
@@ -356,5 +357,28 @@ async fn refused_confirmation_is_kept_without_its_token(backend: Backend) {
     assert_eq!(rejections[0]["reason"], "sns_confirmation_refused");
     let kept = rejections[0]["body_prefix"].as_str().unwrap();
     assert!(kept.contains("m-expired-1") && !kept.contains("expired\"") && !kept.contains("Token=expired"), "{kept}");
+    s.server.stop().await;
+}
+
+async fn a_message_that_is_not_json_is_stored_whole_as_a_raw_event(backend: Backend) {
+    let Some(s) = Setup::start(backend, "sns_raw_message", true).await else { return };
+    let id = s.connection(json!({})).await;
+    let text = "ALARM: \"disk full\" on i-0abc\n{ not json";
+    let body = s.signer.notification(TOPIC, "m-text-1", text, None, Utc::now());
+    let (status, answer) = s.push(&id, &body, &[]).await;
+    assert_eq!((status, answer), (200, json!({"status": "stored_raw", "reason": "sns_message_not_json", "stored": 1, "duplicates": 0})));
+    // SNS retries the delivery: its MessageId keys the raw event, so it is stored once.
+    let (status, answer) = s.push(&id, &body, &[]).await;
+    assert_eq!((status, answer["duplicates"].as_i64()), (200, Some(1)));
+    let events = s.server.events(&id).await;
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!((e["kind"].as_str(), e["dedupe_key"].as_str()), (Some("raw"), Some("m-text-1")));
+    assert_eq!(e["payload"], json!({"raw": text, "content_type": "text/plain"}), "the Message whole, without the SNS envelope");
+    assert!(s.server.rejections(&id).await.is_empty());
+    let c = s.server.connection(&id).await;
+    assert_eq!((c["counters"]["events"].as_i64(), c["counters"]["duplicates"].as_i64()), (Some(1), Some(1)));
+    assert!(c["subscription"]["confirmed_at"].is_string(), "an authentic notification confirms");
+    assert_eq!(s.server.raw_events_metric("aws_sns").await, 2);
     s.server.stop().await;
 }

@@ -259,10 +259,17 @@ fn verify_checks_captured_sns_messages_offline() {
     let notification = file("messages/javav2-mm_notification-v2.json");
     let (code, report) = verify_sns(dir.path(), true, &["--connection", "c.json", "--at", at, &notification]);
     assert_eq!(code, 0, "{report}");
-    assert_eq!((report["verified"].clone(), report["kind"].clone()), (json!(true), json!("events")));
+    assert_eq!(report["verified"], json!(true));
     let event = &report["events"][0];
     assert_eq!(event["dedupe_key"], "9d2c5580-b61d-550c-8583-37a582870907");
-    assert_eq!(event["payload"], "This message uses signature version 2.", "a non-JSON Message is kept as a string");
+    assert_eq!(report["kind"], "raw", "{report}");
+    assert_eq!(report["reason"], "sns_message_not_json");
+    assert_eq!(event["kind"], "raw");
+    assert_eq!(
+        event["payload"],
+        json!({"raw": "This message uses signature version 2.", "content_type": "text/plain"}),
+        "a non-JSON Message is kept whole"
+    );
     assert_eq!(event["source"], "aws_sns");
 
     let confirmation = file("messages/javav2-mm_subscription-confirmation-v1.json");

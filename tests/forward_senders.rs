@@ -16,7 +16,7 @@ use pushgate::sources::aws_sns::test_signer::TestSigner;
 use pushgate::sources::gcp_pubsub::test_signer::TestOidcSigner;
 use serde_json::{json, Value};
 
-on_both_backends_with!(every_sender_arrives_at_nats_and_http_as_stored);
+on_both_backends_with!(every_sender_arrives_at_nats_and_http_as_stored, a_raw_event_is_forwarded_and_filtered_by_its_kind);
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:securityhub-findings";
 const EMAIL: &str = "scc-push@acme-prod.iam.gserviceaccount.com";
@@ -162,5 +162,30 @@ async fn every_sender_arrives_at_nats_and_http_as_stored(backend: Backend) {
         assert!(shown["last_delivered_at"].is_string());
         assert_eq!(shown["last_error"], Value::Null);
     }
+    server.stop().await;
+}
+
+async fn a_raw_event_is_forwarded_and_filtered_by_its_kind(backend: Backend) {
+    let Some(server) = TestServer::builder(backend, "a_raw_event_is_forwarded_and_filtered_by_its_kind").start().await else { return };
+    let receiver = Receiver::start().await;
+    let raw_only = server
+        .create_destination(json!({"name": "raw bin", "kind": "http", "filter": {"kinds": ["raw"]}, "config": {"url": receiver.url}}))
+        .await;
+    let webhook = id(&server.create(hmac_webhook("acme", "s3cret")).await);
+    for body in [&br#"{"alert": "decodes"}"#[..], b"\xffnot text, not json"] {
+        assert_eq!(
+            post(&server, &format!("/push/webhook/{webhook}"), body.to_vec(), &[("x-signature", hmac_hex("s3cret", body))]).await,
+            200
+        );
+    }
+    let records = receiver.wait_for_records(1, WAIT).await;
+    let stored = server.events(&webhook).await;
+    assert_eq!(records, vec![stored[0].clone()], "only the raw event, exactly as stored");
+    assert_eq!(records[0]["kind"], "raw");
+    assert_eq!(records[0]["payload"], json!({"raw_base64": STANDARD.encode(b"\xffnot text, not json"), "content_type": null}));
+    assert_eq!(server.feed("&kind=raw").await, records, "the change feed filters by kind too");
+    let shown =
+        server.wait_for_destination(&id(&raw_only), "delivered", WAIT, |d| d["counters"]["delivered"] == 1 && d["lag_events"] == 0).await;
+    assert_eq!(shown["status"], "ok");
     server.stop().await;
 }

@@ -10,6 +10,7 @@ use pushgate::sources::aws_eventbridge::event::{self as eventbridge, Decoded};
 use pushgate::sources::aws_sns::certs::CertStore;
 use pushgate::sources::aws_sns::envelope::Envelope;
 use pushgate::sources::ms_graph::rich::{self, DecryptionKeys};
+use pushgate::sources::webhook::ndjson;
 use pushgate::sources::{config_check, Intake, RawRequest, RejectClass, Senders};
 use pushgate::verify::auth::{Allowed, Auth};
 use serde_json::{json, Value};
@@ -244,6 +245,39 @@ proptest! {
         }
     }
 
+    /// Any ndjson body splits into its JSON lines and its broken ones, losing nothing: every
+    /// non-blank line is exactly one of them, numbered in order, and a body of JSON lines
+    /// (however separated) gives back those values.
+    #[test]
+    fn ndjson_splitting_keeps_every_line_once(
+        body in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..400),
+            prop::collection::vec((any_json(), prop_oneof![Just("\n"), Just("\r\n"), Just("\n\n  \n"), Just("\n\u{ff}{\n")]), 0..8)
+                .prop_map(|lines| lines.into_iter().flat_map(|(v, sep)| format!("{v}{sep}").into_bytes()).collect()),
+        ]
+    ) {
+        let lines = ndjson::split(&body);
+        let mut numbers: Vec<usize> = lines.good.iter().map(|(n, _)| *n).chain(lines.broken.iter().map(|(n, _)| *n)).collect();
+        numbers.sort_unstable();
+        let expected: Vec<usize> = body
+            .split(|b| *b == b'\n')
+            .enumerate()
+            .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+            .map(|(i, _)| i + 1)
+            .collect();
+        prop_assert_eq!(numbers, expected, "each non-blank line once, by its number");
+        prop_assert!(lines.good.windows(2).all(|w| w[0].0 < w[1].0) && lines.broken.windows(2).all(|w| w[0].0 < w[1].0));
+        let physical: Vec<&[u8]> = body.split(|b| *b == b'\n').collect();
+        for (n, line) in &lines.broken {
+            let original = physical[n - 1];
+            prop_assert_eq!(*line, original.strip_suffix(b"\r").unwrap_or(original), "a broken line is kept whole");
+            prop_assert!(serde_json::from_slice::<Value>(line).is_err());
+        }
+        for (n, value) in &lines.good {
+            prop_assert_eq!(&serde_json::from_slice::<Value>(physical[n - 1]).unwrap(), value);
+        }
+    }
+
     /// Graph batches of any shape, with any query: never a panic; nothing is stored
     /// unless an item carries the connection's client state; anything refused whole is
     /// refused for a stated class, and a validation is answered only for its parameter.
@@ -370,8 +404,10 @@ proptest! {
             }
         }
         match eventbridge::decode_message(&message, "m") {
-            Decoded::Heartbeat => {}
-            Decoded::Events(events) => prop_assert!(!events.is_empty()),
+            Ok(Decoded::Heartbeat) => {}
+            Ok(Decoded::Events(events)) => prop_assert!(!events.is_empty()),
+            // Not JSON: the SNS sender keeps it whole as a raw event.
+            Err(_) => prop_assert!(serde_json::from_str::<Value>(&message).is_err()),
         }
     }
 

@@ -10,13 +10,14 @@ use chrono::{Duration, Utc};
 use common::{Backend, TestServer};
 use pushgate::sources::gcp_pubsub::test_signer::TestOidcSigner;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 on_both_backends_with!(
     signed_pushes_are_stored_once_and_answered_204,
     every_wrong_token_is_refused_with_its_reason,
     subscriptions_outside_the_allow_list_are_refused,
     workspace_alerts_go_to_their_stream_and_heartbeats_count,
-    undecodable_messages_are_acknowledged_and_kept,
+    undecodable_messages_are_acknowledged_and_stored_whole_as_raw_events,
     unwrapped_pushes_are_read_from_their_headers,
 );
 
@@ -189,15 +190,40 @@ async fn workspace_alerts_go_to_their_stream_and_heartbeats_count(backend: Backe
     s.server.stop().await;
 }
 
-async fn undecodable_messages_are_acknowledged_and_kept(backend: Backend) {
+async fn undecodable_messages_are_acknowledged_and_stored_whole_as_raw_events(backend: Backend) {
     let Some(s) = Setup::start(backend, "pubsub_undecodable").await else { return };
     let (id, url) = s.connection(json!({})).await;
-    let bad = json!({"message": {"data": "%%% not base64 %%%", "messageId": "bad-1"}, "subscription": SUBSCRIPTION}).to_string();
-    let (status, _) = s.push(&id, Some(&s.token(&url)), bad.as_bytes(), &[]).await;
-    assert_eq!(status, 204, "acknowledged, so Pub/Sub does not redeliver it for 7 days");
-    let rejections = s.server.rejections(&id).await;
-    assert_eq!(rejections[0]["reason"], "pubsub_invalid_data");
-    assert!(s.server.events(&id).await.is_empty());
+    let bad = json!({"message": {"data": "%%% not base64 %%%", "messageId": "bad-1", "attributes": {"team": "blue"}}, "subscription": SUBSCRIPTION})
+        .to_string();
+    let json_type = [("content-type", "application/json")];
+    for _ in 0..2 {
+        let (status, _) = s.push(&id, Some(&s.token(&url)), bad.as_bytes(), &json_type).await;
+        assert_eq!(status, 204, "acknowledged, so Pub/Sub does not redeliver it for 7 days");
+    }
+    // An envelope whose message id cannot be read: keyed by the body's hash.
+    let conflicting = json!({"message": {"data": "e30=", "messageId": "a", "message_id": "b"}, "subscription": SUBSCRIPTION}).to_string();
+    let (status, _) = s.push(&id, Some(&s.token(&url)), conflicting.as_bytes(), &json_type).await;
+    assert_eq!(status, 204);
+    // An unwrapped push whose metadata does not read keeps its data bytes.
+    let headers = [("x-goog-pubsub-message-id", "u-9"), ("x-goog-pubsub-publish-time", "a"), ("x-goog-pubsub-publish-time", "b")];
+    let (status, _) = s.push(&id, Some(&s.token(&url)), b"\x00\x01 binary data", &headers).await;
+    assert_eq!(status, 204);
+    assert!(s.server.rejections(&id).await.is_empty(), "an authentic push is no refusal");
+    let events = s.server.events(&id).await;
+    assert_eq!(events.len(), 3, "the retry is stored once: {events:?}");
+    let (unwrapped, conflicted, invalid) = (&events[0], &events[1], &events[2]);
+    assert!(events.iter().all(|e| e["kind"] == "raw" && e["stream"] == "cloud_gcp_security_finding"));
+    assert_eq!(
+        (invalid["dedupe_key"].as_str(), &invalid["payload"]),
+        (Some("bad-1"), &json!({"raw": bad, "content_type": "application/json"}))
+    );
+    assert_eq!(conflicted["dedupe_key"], format!("sha256:{}", hex::encode(Sha256::digest(conflicting.as_bytes()))));
+    assert_eq!(conflicted["payload"]["raw"], conflicting);
+    assert_eq!(unwrapped["dedupe_key"], "u-9");
+    assert_eq!(unwrapped["payload"], json!({"raw_base64": STANDARD.encode(b"\x00\x01 binary data"), "content_type": null}));
+    let c = s.server.connection(&id).await;
+    assert_eq!(c["counters"], json!({"events": 3, "heartbeats": 0, "duplicates": 1, "rejections": 0}));
+    assert_eq!(s.server.raw_events_metric("gcp_pubsub").await, 4);
 
     let paused = s.server.admin(reqwest::Method::POST, &format!("/v1/connections/{id}/pause")).send().await.unwrap();
     assert_eq!(paused.status(), 200);

@@ -14,6 +14,7 @@ on_both_backends!(
     lifecycle_events_change_the_connection,
     tenants_outside_the_allow_list_are_refused,
     a_subscription_past_its_expiry_is_missing,
+    authentic_notifications_that_do_not_decode_are_raw_events_of_their_own,
 );
 
 const CLIENT_STATE: &str = "cs-acme-0f3a9c";
@@ -237,4 +238,44 @@ async fn a_subscription_past_its_expiry_is_missing(server: TestServer) {
             c["status"] == "error" && c["status_message"] == "Subscription is missing"
         })
         .await;
+}
+
+async fn authentic_notifications_that_do_not_decode_are_raw_events_of_their_own(server: TestServer) {
+    let id = create(&server, CLIENT_STATE, json!({})).await;
+    let good = notification(CLIENT_STATE, "sub-1", "alert-1", "2030-01-01T00:00:00Z");
+    let mut no_subscription = notification(CLIENT_STATE, "sub-1", "alert-2", "2030-01-01T00:00:00Z");
+    no_subscription.as_object_mut().unwrap().remove("subscriptionId");
+    let mut no_resource = notification(CLIENT_STATE, "sub-1", "alert-3", "2030-01-01T00:00:00Z");
+    no_resource.as_object_mut().unwrap().remove("resource");
+    let batch = json!({"value": [good, no_subscription.clone(), no_resource.clone()]});
+    let (status, answer) = notify(&server, &id, &batch).await;
+    assert_eq!(
+        (status, answer),
+        (202, json!({"status": "stored_raw", "reason": "graph_notification_malformed", "stored": 3, "duplicates": 0}))
+    );
+    // Graph retries the batch: each of the three is stored once.
+    let (status, answer) = notify(&server, &id, &batch).await;
+    assert_eq!((status, answer["stored"].as_i64(), answer["duplicates"].as_i64()), (202, Some(0), Some(3)));
+    let mut events = server.events(&id).await;
+    events.reverse();
+    let kinds: Vec<_> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["alert", "raw", "raw"]);
+    for (event, mut item) in events[1..].iter().zip([no_subscription, no_resource]) {
+        assert_eq!(event["payload"]["content_type"], "application/json");
+        let raw = event["payload"]["raw"].as_str().unwrap();
+        assert!(!raw.contains(CLIENT_STATE), "the shared secret never reaches a stored event: {raw}");
+        item.as_object_mut().unwrap().remove("clientState");
+        assert_eq!(serde_json::from_str::<Value>(raw).unwrap(), item, "the notification whole, but its clientState");
+        assert!(event["dedupe_key"].as_str().unwrap().starts_with("sha256:"));
+    }
+    assert!(server.rejections(&id).await.is_empty(), "authentic notifications are no refusals");
+    let c = server.connection(&id).await;
+    assert_eq!((c["counters"]["events"].as_i64(), c["counters"]["duplicates"].as_i64()), (Some(3), Some(3)));
+    assert_eq!(server.raw_events_metric("ms_graph").await, 4);
+    // Only undecodable notifications: still stored, still 202.
+    let mut lone = notification(CLIENT_STATE, "sub-1", "alert-4", "2030-01-01T00:00:00Z");
+    lone.as_object_mut().unwrap().remove("changeType");
+    let (status, answer) = notify(&server, &id, &json!({"value": [lone]})).await;
+    assert_eq!((status, answer["status"].as_str(), answer["stored"].as_i64()), (202, Some("stored_raw"), Some(1)));
+    server.stop().await;
 }

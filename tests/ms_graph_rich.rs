@@ -15,6 +15,7 @@ on_both_backends_with!(
     the_graph_sdk_vector_decrypts_over_http,
     one_bad_validation_token_refuses_the_whole_batch,
     keys_rotate_by_certificate_id,
+    authentic_content_that_is_not_json_is_stored_decrypted_as_a_raw_event,
 );
 
 const APP_ID: &str = "6a0e3d42-7c55-4f0b-9e54-1d2f3a4b5c6d";
@@ -163,5 +164,37 @@ async fn keys_rotate_by_certificate_id(backend: Backend) {
     let unknown = TestRichKey::generate("cert-retired");
     let (status, answer) = notify(&rich, &json!({"value": [rich_item(unknown.encrypt(b"{}"), "c")], "validationTokens": [token]})).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (403, Some("graph_encryption_key_unknown")));
+    rich.server.stop().await;
+}
+
+async fn authentic_content_that_is_not_json_is_stored_decrypted_as_a_raw_event(backend: Backend) {
+    let key = TestRichKey::generate("cert-2026");
+    let Some(rich) = start(backend, "rich_not_json", vec![key.config_entry()]).await else { return };
+    let token = rich.signer.graph_token_v2(APP_ID, TENANT, Utc::now());
+    let batch = json!({"value": [
+        rich_item(key.encrypt(b"<p>not JSON, but the tenant's message</p>"), "m-text"),
+        rich_item(key.encrypt(&[0xff, 0x00, 0x01]), "m-binary"),
+    ], "validationTokens": [token]});
+    let (status, answer) = notify(&rich, &batch).await;
+    assert_eq!((status, answer), (202, json!({"status": "stored_raw", "reason": "graph_data_invalid", "stored": 2, "duplicates": 0})));
+    let (status, answer) = notify(&rich, &batch).await;
+    assert_eq!((status, answer["duplicates"].as_i64()), (202, Some(2)), "a retry is stored once");
+    let mut events = rich.server.events(&rich.id).await;
+    events.reverse();
+    let kept: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            assert_eq!((e["kind"].as_str(), e["payload"]["content_type"].as_str()), (Some("raw"), Some("application/json")));
+            serde_json::from_str(e["payload"]["raw"].as_str().unwrap()).unwrap()
+        })
+        .collect();
+    for (notification, id) in kept.iter().zip(["m-text", "m-binary"]) {
+        assert_eq!(notification["resourceData"]["id"], id, "the notification whole");
+        assert!(notification.get("clientState").is_none() && notification.get("encryptedContent").is_none(), "{notification}");
+    }
+    assert_eq!(kept[0]["decryptedContent"], "<p>not JSON, but the tenant's message</p>", "decrypted, so it can be read again");
+    assert_eq!(kept[1]["decryptedContent_base64"], "/wAB");
+    assert!(rich.server.rejections(&rich.id).await.is_empty());
+    assert_eq!(rich.server.raw_events_metric("ms_graph").await, 4);
     rich.server.stop().await;
 }

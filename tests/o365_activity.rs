@@ -5,8 +5,13 @@ mod common;
 
 use common::TestServer;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
-on_both_backends!(validation_then_content_notifications_are_stored_once, a_wrong_or_missing_auth_id_is_refused_and_recorded,);
+on_both_backends!(
+    validation_then_content_notifications_are_stored_once,
+    a_wrong_or_missing_auth_id_is_refused_and_recorded,
+    a_body_that_is_not_json_is_stored_whole_as_a_raw_event,
+);
 
 const AUTH_ID: &str = "o365-auth-id-5d1c";
 
@@ -60,10 +65,46 @@ async fn validation_then_content_notifications_are_stored_once(server: TestServe
     assert_eq!(first["payload"], content("20261123100000$a", "2026-11-23T10:00:00.000Z"));
     assert_eq!(server.connection(&id).await["counters"]["duplicates"], 1);
 
-    // Authentic but not content notifications: acknowledged and kept as a rejection.
-    let (status, answer) = push(&server, &id, Some(AUTH_ID), &json!([{"contentType": "Audit.Exchange"}])).await;
-    assert_eq!((status, answer["status"].as_str()), (200, Some("kept_as_rejection")));
-    assert_eq!(server.rejections(&id).await[0]["reason"], "o365_notification_malformed");
+    // Authentic but not content notifications: acknowledged and stored whole as a raw event.
+    let malformed = json!([{"contentType": "Audit.Exchange"}]);
+    let (status, answer) = push(&server, &id, Some(AUTH_ID), &malformed).await;
+    assert_eq!(
+        (status, answer),
+        (200, json!({"status": "stored_raw", "reason": "o365_notification_malformed", "stored": 1, "duplicates": 0}))
+    );
+    let (status, answer) = push(&server, &id, Some(AUTH_ID), &malformed).await;
+    assert_eq!((status, answer["duplicates"].as_i64()), (200, Some(1)), "a retry is stored once");
+    let events = server.events(&id).await;
+    assert_eq!(events.len(), 3);
+    let text = malformed.to_string();
+    assert_eq!(events[0]["kind"], "raw");
+    assert_eq!(events[0]["payload"], json!({"raw": text, "content_type": "application/json"}));
+    assert_eq!(events[0]["dedupe_key"], format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes()))));
+    assert!(server.rejections(&id).await.is_empty());
+    assert_eq!(server.connection(&id).await["counters"]["events"], 3);
+    assert_eq!(server.raw_events_metric("o365_activity").await, 2);
+}
+
+async fn a_body_that_is_not_json_is_stored_whole_as_a_raw_event(server: TestServer) {
+    let id = create(&server).await;
+    let response = server
+        .client
+        .post(server.url(&format!("/push/o365-activity/{id}")))
+        .header("Webhook-AuthID", AUTH_ID)
+        .header("content-type", "text/plain")
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"status": "stored_raw", "reason": "invalid_json", "stored": 1, "duplicates": 0})
+    );
+    let events = server.events(&id).await;
+    assert_eq!(events[0]["payload"], json!({"raw": "not json", "content_type": "text/plain"}));
+    assert_eq!(events[0]["kind"], "raw");
+    server.stop().await;
 }
 
 async fn a_wrong_or_missing_auth_id_is_refused_and_recorded(server: TestServer) {

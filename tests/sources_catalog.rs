@@ -198,6 +198,8 @@ fn accepted() -> Vec<(&'static str, Value)> {
             json!({"auth": {"type": "api_key", "header": "X-Key", "value": ["old-key", "new-key"]}, "id_header": "X-Delivery", "event_kind": "telemetry"}),
         ),
         ("webhook", json!({"auth": {"type": "basic", "username": "u", "password": "p"}})),
+        ("webhook", json!({"auth": {"type": "basic", "username": "u", "password": "p"}, "format": "ndjson"})),
+        ("webhook", json!({"auth": {"type": "basic", "username": "u", "password": "p"}, "format": "json"})),
         (
             "webhook",
             json!({"auth": {"type": "standard_webhooks", "secret": ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_c2VjcmV0"], "tolerance_seconds": 600}}),
@@ -240,6 +242,8 @@ fn refused() -> Vec<(&'static str, Value, &'static str)> {
         ),
         ("webhook", json!({"auth": {"type": "basic", "username": "u", "password": "p"}, "event_kind": "lifecycle"}), "event kind"),
         ("webhook", json!({"auth": {"type": "basic", "username": "u", "password": "p"}, "id_header": null}), "null id header"),
+        ("webhook", json!({"auth": {"type": "basic", "username": "u", "password": "p"}, "format": "csv"}), "unknown format"),
+        ("webhook", json!({"auth": {"type": "basic", "username": "u", "password": "p"}, "format": null}), "null format"),
         (
             "aws_eventbridge",
             json!({"auth": {"type": "standard_webhooks", "secret": "whsec_c2VjcmV0"}}),

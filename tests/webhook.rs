@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use common::{hmac_hex, hmac_webhook, TestServer};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 on_both_backends!(
     signed_push_is_stored_and_read_back,
@@ -15,7 +16,10 @@ on_both_backends!(
     standard_webhooks_end_to_end,
     api_key_and_basic_auth,
     unauthenticated_pushes_are_refused_and_recorded,
-    undecodable_but_authentic_bodies_are_kept_as_rejections,
+    undecodable_but_authentic_bodies_are_stored_whole_as_raw_events,
+    ndjson_lines_are_events_in_order_and_a_retry_is_duplicates,
+    broken_ndjson_lines_are_one_raw_event_beside_the_good_lines,
+    the_format_is_json_or_ndjson,
     paused_connections_ask_senders_to_retry,
     unknown_and_malformed_connection_ids,
     five_bad_signatures_in_a_row_are_an_error,
@@ -209,21 +213,98 @@ async fn unauthenticated_pushes_are_refused_and_recorded(server: TestServer) {
     server.stop().await;
 }
 
-async fn undecodable_but_authentic_bodies_are_kept_as_rejections(server: TestServer) {
+async fn undecodable_but_authentic_bodies_are_stored_whole_as_raw_events(server: TestServer) {
     let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
-    for (body, reason) in [(&b"\xff\xfe not utf-8"[..], "invalid_utf8"), (&b"{not json"[..], "invalid_json")] {
-        let (status, answer) = push_hmac(&server, &id, "s3cret", body).await;
-        assert_eq!((status, answer), (200, json!({"status": "kept_as_rejection", "reason": reason})));
+    let not_utf8 = b"\xff\xfe not utf-8".to_vec();
+    // Larger than the 4 KiB a rejection record would keep: a raw event is never cut.
+    let not_json = format!("{{not json {}", "x".repeat(10_000)).into_bytes();
+    let cases = [(&not_utf8, "invalid_utf8", "application/octet-stream"), (&not_json, "invalid_json", "application/json")];
+    for (body, reason, content_type) in cases {
+        let headers = [("x-signature", hmac_hex("s3cret", body)), ("content-type", content_type.to_owned())];
+        let (status, answer) = push(&server, &id, body, &headers).await;
+        assert_eq!((status, answer), (200, json!({"status": "stored_raw", "reason": reason, "stored": 1, "duplicates": 0})));
+        // The same delivery again is stored once.
+        let (status, answer) = push(&server, &id, body, &headers).await;
+        assert_eq!((status, answer), (200, json!({"status": "stored_raw", "reason": reason, "stored": 0, "duplicates": 1})));
     }
-    assert!(server.events(&id).await.is_empty());
-    let rejections = server.rejections(&id).await;
-    assert_eq!(rejections.len(), 2);
-    assert_eq!(rejections[0]["reason"], "invalid_json");
-    assert_eq!(rejections[0]["body_prefix"], "{not json");
+    let events = server.events(&id).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    let (json_event, binary) = (&events[0], &events[1]);
+    assert_eq!((json_event["kind"].as_str(), binary["kind"].as_str()), (Some("raw"), Some("raw")));
+    assert_eq!(json_event["payload"], json!({"raw": String::from_utf8(not_json.clone()).unwrap(), "content_type": "application/json"}));
+    assert_eq!(binary["payload"], json!({"raw_base64": STANDARD.encode(&not_utf8), "content_type": "application/octet-stream"}));
+    assert_eq!(binary["dedupe_key"], format!("sha256:{}", hex::encode(Sha256::digest(&not_utf8))));
+    assert_eq!((binary["stream"].as_str(), binary["occurred_at"].clone()), (Some("webhook_event"), Value::Null));
+    assert!(server.rejections(&id).await.is_empty(), "an authentic push is no refusal");
     let c = server.connection(&id).await;
     // Authentic pushes confirm the feed even when their payload is bad.
     assert!(c["subscription"]["confirmed_at"].is_string());
-    assert_eq!(c["counters"]["rejections"], 2);
+    assert_eq!((c["counters"]["events"].as_i64(), c["counters"]["duplicates"].as_i64()), (Some(2), Some(2)));
+    assert_eq!(c["counters"]["rejections"], 0);
+    assert_eq!(server.raw_events_metric("webhook").await, 4, "every raw push is counted, retries included");
+    server.stop().await;
+}
+
+fn ndjson_webhook() -> Value {
+    let mut c = hmac_webhook("acme", "s3cret");
+    c["config"]["format"] = json!("ndjson");
+    c
+}
+
+async fn ndjson_lines_are_events_in_order_and_a_retry_is_duplicates(server: TestServer) {
+    let id = id_of(&server.create(ndjson_webhook()).await);
+    let body = b"{\"n\": 1, \"time\": \"2026-11-20T10:00:00Z\"}\n{\"n\": 2}\r\n\n{\"n\": 3, \"type\": \"heartbeat\"}\n";
+    let (status, answer) = push_hmac(&server, &id, "s3cret", body).await;
+    assert_eq!((status, answer), (200, json!({"status": "stored", "stored": 3, "duplicates": 0})));
+    let (status, answer) = push_hmac(&server, &id, "s3cret", body).await;
+    assert_eq!((status, answer), (200, json!({"status": "stored", "stored": 0, "duplicates": 3})));
+    let mut events = server.events(&id).await;
+    events.reverse(); // oldest first
+    let base = format!("sha256:{}", hex::encode(Sha256::digest(body)));
+    let got: Vec<_> = events.iter().map(|e| (e["payload"]["n"].as_i64().unwrap(), e["dedupe_key"].as_str().unwrap().to_owned())).collect();
+    assert_eq!(got, [(1, format!("{base}:1")), (2, format!("{base}:2")), (3, format!("{base}:4"))]);
+    assert_eq!(events[0]["occurred_at"], "2026-11-20T10:00:00Z");
+    assert!(events.iter().all(|e| e["kind"] == "alert"));
+    let c = server.connection(&id).await;
+    assert!(c["last_heartbeat_at"].is_null(), "an ndjson line is an event, never a heartbeat");
+    assert_eq!((c["counters"]["events"].as_i64(), c["counters"]["duplicates"].as_i64()), (Some(3), Some(3)));
+    server.stop().await;
+}
+
+async fn broken_ndjson_lines_are_one_raw_event_beside_the_good_lines(server: TestServer) {
+    let id = id_of(&server.create(ndjson_webhook()).await);
+    let body = b"{\"n\": 1}\n{broken\n{\"n\": 2}\nalso broken\n";
+    let headers = [("x-signature", hmac_hex("s3cret", body)), ("content-type", "application/x-ndjson".to_owned())];
+    let (status, answer) = push(&server, &id, body, &headers).await;
+    assert_eq!((status, answer), (200, json!({"status": "stored_raw", "reason": "ndjson_line_invalid", "stored": 3, "duplicates": 0})));
+    let (_, answer) = push(&server, &id, body, &headers).await;
+    assert_eq!((answer["stored"].as_i64(), answer["duplicates"].as_i64()), (Some(0), Some(3)), "a retry stores nothing again");
+    let mut events = server.events(&id).await;
+    events.reverse();
+    let kinds: Vec<_> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["alert", "alert", "raw"]);
+    assert_eq!((events[0]["payload"].clone(), events[1]["payload"].clone()), (json!({"n": 1}), json!({"n": 2})));
+    assert_eq!(events[2]["payload"], json!({"raw": "{broken\nalso broken", "content_type": "application/x-ndjson"}));
+    assert_eq!(events[2]["dedupe_key"], format!("sha256:{}:raw", hex::encode(Sha256::digest(body))));
+    assert!(server.rejections(&id).await.is_empty());
+    assert_eq!(server.raw_events_metric("webhook").await, 2);
+    server.stop().await;
+}
+
+async fn the_format_is_json_or_ndjson(server: TestServer) {
+    let mut body = hmac_webhook("acme", "s3cret");
+    body["config"]["format"] = json!("csv");
+    let response = server.admin(reqwest::Method::POST, "/v1/connections").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let answer: Value = response.json().await.unwrap();
+    assert!(
+        answer.to_string().contains("`format` must be `json` (one JSON value per body) or `ndjson` (one JSON value per line)"),
+        "{answer}"
+    );
+    body["config"]["format"] = json!("json");
+    let id = id_of(&server.create(body).await);
+    let (status, answer) = push_hmac(&server, &id, "s3cret", b"{\"a\": 1}\n{\"b\": 2}").await;
+    assert_eq!((status, answer["status"].as_str(), answer["reason"].as_str()), (200, Some("stored_raw"), Some("invalid_json")));
     server.stop().await;
 }
 

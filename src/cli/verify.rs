@@ -1,6 +1,7 @@
 //! `pushgate verify`: runs a captured push through the same verification and decoding as
 //! the push route, with no database and no network, and prints one JSON report.
-//! Exit 0 verified and decoded, 1 refused, 2 usage error.
+//! Exit 0 verified and decoded (an undecodable push is reported as the `raw` event it is
+//! stored as), 1 refused, 2 usage error.
 
 use std::process::ExitCode;
 
@@ -14,7 +15,7 @@ use crate::model::{NewEvent, SourceKind};
 use crate::sources::aws_sns::certs::CertStore;
 use crate::sources::gcp_pubsub::keys::GoogleKeys;
 use crate::sources::ms_graph::keys::MicrosoftKeys;
-use crate::sources::{config_check, ConnectionConfig, Intake, RawRequest, Senders};
+use crate::sources::{config_check, ConnectionConfig, Intake, RawRequest, RejectClass, Senders};
 
 pub async fn run(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> ExitCode {
     match check(args, config_file).await {
@@ -70,6 +71,8 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
     let request = RawRequest { headers: &headers, query: args.query.as_deref(), body: &body, push_url: &url, now };
 
     let refused = |reason: &str, detail: &str, verified: bool| json!({"verified": verified, "reason": reason, "detail": detail, "kind": null, "events": []});
+    let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let raw = |r: &crate::sources::Rejected| crate::ingest::raw_event(r, &body, content_type);
     // Read once, as the server reads a connection when it loads it.
     let config = ConnectionConfig::load(sender, config);
     let decoded = match sender.receive(request, &config).await {
@@ -81,20 +84,31 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
             let events: Vec<Value> = match &intake {
                 Intake::Events { events, stream: hint, .. } => events.iter().map(|e| event(e, source, &connection, *hint)).collect(),
                 Intake::Lifecycle { event: e, .. } => vec![event(e, source, &connection, None)],
-                Intake::Batch(batch) => batch.events.iter().map(|e| event(e, source, &connection, None)).collect(),
+                // An undecodable item is stored beside the others, as a raw event.
+                Intake::Batch(batch) => batch
+                    .events
+                    .iter()
+                    .cloned()
+                    .chain(batch.refused.iter().filter(|r| r.class == RejectClass::Undecodable).map(&raw))
+                    .map(|e| event(&e, source, &connection, None))
+                    .collect(),
                 Intake::Heartbeat | Intake::Handshake(_) => Vec::new(),
             };
             let mut report = json!({"verified": true, "reason": null, "kind": intake.kind_name(), "events": events});
             // A Graph batch is stored in part: the items refused on their own are listed.
             if let Intake::Batch(batch) = &intake {
-                if !batch.refused.is_empty() {
-                    report["refused"] =
-                        batch.refused.iter().map(|r| json!({"reason": r.reason, "detail": r.detail})).collect::<Vec<_>>().into();
+                let refused: Vec<_> = batch.refused.iter().filter(|r| r.class != RejectClass::Undecodable).collect();
+                if !refused.is_empty() {
+                    report["refused"] = refused.iter().map(|r| json!({"reason": r.reason, "detail": r.detail})).collect::<Vec<_>>().into();
                 }
             }
             report
         }
-        // Authentic, but the payload cannot be decoded: pushgate keeps it as a rejection.
+        // Authentic, but the payload cannot be decoded: pushgate stores it whole, as a raw event.
+        Err(r) if r.class == RejectClass::Undecodable => {
+            json!({"verified": true, "reason": r.reason, "detail": r.detail, "kind": "raw", "events": [event(&raw(&r), source, &connection, None)]})
+        }
+        // Authentic, but a handshake that cannot be completed: kept as a rejection.
         Err(r) => return Ok((refused(r.reason, &r.detail, true), false)),
     };
     Ok((report, true))

@@ -135,7 +135,11 @@ fn accepted_response(source: SourceKind, accepted: PushAccepted) -> Response {
         PushAccepted::Validated { echo } => return validated_response(echo),
         PushAccepted::Stored { stored, duplicates } => json!({"status": "stored", "stored": stored, "duplicates": duplicates}),
         PushAccepted::Heartbeat => json!({"status": "heartbeat"}),
-        PushAccepted::KeptUndecodable { reason } => json!({"status": "kept_as_rejection", "reason": reason}),
+        PushAccepted::StoredRaw { reason, stored, duplicates } => {
+            json!({"status": "stored_raw", "reason": reason, "stored": stored, "duplicates": duplicates})
+        }
+        // A refusal all the same (a retry cannot help): the rejection record says why.
+        PushAccepted::HandshakeRefused { reason } => json!({"status": "kept_as_rejection", "reason": reason}),
         PushAccepted::Confirmed { subscription_arn } => json!({"status": "confirmed", "subscription_arn": subscription_arn}),
         PushAccepted::AwaitingConfirmation => json!({"status": "awaiting_admin_confirmation"}),
         PushAccepted::Lifecycle => json!({"status": "lifecycle"}),
@@ -172,7 +176,9 @@ fn error_response(source: SourceKind, error: PushError) -> ApiError {
                 r.reason,
                 "the push is not authenticated for this connection; the reason code says why, and the connection's rejections hold the detail",
             ),
-            RejectClass::Malformed | RejectClass::Undecodable => ApiError::bad_request(r.reason, r.detail),
+            // Undecodable and refused handshakes are acknowledged by ingest; were one to
+            // arrive here it is still the sender's request that is wrong.
+            RejectClass::Malformed | RejectClass::Undecodable | RejectClass::HandshakeRefused => ApiError::bad_request(r.reason, r.detail),
             // The detail (paths, upstream errors) is for the rejection record and the log;
             // the sender, not yet authenticated, learns only to retry.
             RejectClass::Unavailable => {

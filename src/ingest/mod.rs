@@ -2,8 +2,14 @@
 //! connection lookup (cached), verification over the raw bytes, normalization, then one
 //! group-committed transaction. A push is acknowledged only after that commit.
 //!
+//! An authentic push that cannot be decoded is no refusal: it is stored whole as a `raw`
+//! event (see `plan`) and counted in `pushgate_raw_events_total`.
+//!
 //! Every refused push is recorded as a rejection (rate-limited per connection, so a flood
 //! cannot fill the disk) and counted, in the store and in `pushgate_rejections_total`.
+//!
+//! One file: a push's path from lookup to answer reads top to bottom here, with its
+//! refusal records beside it; what is pure is in `plan`, the write queue in `group_commit`.
 
 mod cache;
 mod group_commit;
@@ -17,6 +23,7 @@ use uuid::Uuid;
 
 pub use cache::LoadedConnection;
 pub use group_commit::{CommitError, GroupCommit};
+pub use plan::raw_event;
 
 use crate::aws::{ConfirmError, Confirmer};
 use crate::crypto::MasterKey;
@@ -38,8 +45,16 @@ pub enum PushAccepted {
         duplicates: u32,
     },
     Heartbeat,
-    /// Authenticated but undecodable: kept as a rejection and acknowledged.
-    KeptUndecodable {
+    /// Authenticated but undecodable: stored whole as a `raw` event (`stored` 0 and
+    /// `duplicates` 1 for a retry), `reason` saying why it could not be decoded.
+    StoredRaw {
+        reason: &'static str,
+        stored: u32,
+        duplicates: u32,
+    },
+    /// Authenticated, but its subscription handshake could not be completed: recorded as
+    /// a rejection and acknowledged (a retry cannot help).
+    HandshakeRefused {
         reason: &'static str,
     },
     /// A subscription handshake was answered: the subscription is confirmed.
@@ -155,7 +170,9 @@ impl Ingest {
                 return Err(PushError::Rejected(rejected));
             }
         };
-        let mut plan = match plan::plan(decoded, &connection, request.now) {
+        let content_type = request.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let arrived = plan::Arrived { received_at: request.now, body: request.body, content_type };
+        let mut plan = match plan::plan(decoded, &connection, &arrived) {
             Ok(plan) => plan,
             Err(rejected) => return Err(self.refuse_decoded(route, id, rejected, request.body, origin).await),
         };
@@ -163,14 +180,14 @@ impl Ingest {
         if let Some(handshake) = plan.handshake.take() {
             match self.answer_handshake(handshake).await {
                 Ok((change, answer)) => plan.answered(change, answer),
-                Err(rejected) => match plan.keep_if_undecodable(rejected) {
+                Err(rejected) => match plan.keep_if_authentic(rejected, &arrived) {
                     Ok(kept) => plan = kept,
                     Err(rejected) => return Err(self.refuse_decoded(route, id, rejected, request.body, origin).await),
                 },
             }
         }
-        if let Some(rejected) = &plan.undecodable {
-            plan.accepted.kept_rejections = vec![self.keep_undecodable(route, id, rejected, request.body, origin)];
+        if let Some(rejected) = &plan.refused_handshake {
+            plan.accepted.kept_rejections = vec![self.refused_handshake(route, id, rejected, request.body, origin)];
         }
         let refused_items = plan.refused_items.len() as u32;
         if refused_items > 0 {
@@ -187,7 +204,13 @@ impl Ingest {
             self.graph_upkeep.nudge(id);
         }
         match outcome {
-            Ok(OpOutcome::Accepted { stored, duplicates }) => Ok(plan::Plan::answer_after(plan.answer, refused_items, stored, duplicates)),
+            Ok(OpOutcome::Accepted { stored, duplicates }) => {
+                if plan.raw_events > 0 {
+                    tracing::info!(connection = %id, raw_events = plan.raw_events, "authentic but undecodable: stored whole as raw events");
+                    self.metrics.raw_events(route.as_str(), plan.raw_events);
+                }
+                Ok(plan::Plan::answer_after(plan.answer, refused_items, stored, duplicates))
+            }
             Ok(OpOutcome::ConnectionGone) => Err(PushError::UnknownConnection),
             Ok(OpOutcome::Refused) => Err(PushError::StoreUnavailable),
             Err(CommitError::Overloaded) => Err(PushError::Overloaded),
@@ -204,7 +227,9 @@ impl Ingest {
 
     /// Confirms a verified subscription request, or keeps it for an admin. A refused
     /// confirmation (expired token, no permission) cannot be helped by a retry: it is kept
-    /// as a rejection and acknowledged; an unreachable AWS asks the sender to retry.
+    /// as a rejection and acknowledged (it is a handshake, not data: nothing of it is an
+    /// event, and its token must not be forwarded); an unreachable AWS asks the sender to
+    /// retry.
     ///
     /// A Graph validation is answered by echoing its token: that is what proves the
     /// endpoint to Graph, and the subscription counts as validated once it is committed.
@@ -230,10 +255,8 @@ impl Ingest {
                     PushAccepted::Confirmed { subscription_arn: confirmed.subscription_arn },
                 ))
             }
-            Err(ConfirmError::Unreachable(detail)) => {
-                Err(Rejected { class: RejectClass::Unavailable, reason: "sns_confirmation_unavailable", detail })
-            }
-            Err(ConfirmError::Refused(detail)) => Err(Rejected::undecodable("sns_confirmation_refused", detail)),
+            Err(ConfirmError::Unreachable(detail)) => Err(Rejected::unavailable("sns_confirmation_unavailable", detail)),
+            Err(ConfirmError::Refused(detail)) => Err(Rejected::handshake_refused("sns_confirmation_refused", detail)),
         }
     }
 
@@ -261,8 +284,9 @@ impl Ingest {
         self.metrics.rejection(crate::metrics::UNKNOWN_SOURCE, "unknown_route");
     }
 
-    /// The rejection row of an authentic but undecodable push, counted as a refusal.
-    fn keep_undecodable(&self, route: SourceKind, id: Uuid, rejected: &Rejected, body: &[u8], origin: &Origin) -> NewRejection {
+    /// The rejection row of an authentic push whose handshake was refused, counted as a
+    /// refusal.
+    fn refused_handshake(&self, route: SourceKind, id: Uuid, rejected: &Rejected, body: &[u8], origin: &Origin) -> NewRejection {
         self.metrics.rejection(route.as_str(), rejected.reason);
         Refusal::of(route, Some(id), rejected.reason, &rejected.detail, body, origin).record()
     }

@@ -3,13 +3,25 @@
 //! leaving to ingest only what is not pure: answering a handshake (it may call the cloud)
 //! and the rejection records (counted and rate limited). Nothing here awaits, counts or
 //! reads the store, so every case is a unit test.
+//!
+//! An authentic push that cannot be decoded ([`RejectClass::Undecodable`]) is stored
+//! whole as one `raw` event (INTERFACE.md section 5), like any event: deduplicated,
+//! counted and forwarded. What is kept is what its sender says ([`crate::verify::Kept`]),
+//! else the whole body with the request's `Content-Type`. Its payload is
+//! `{"raw": <text>, "content_type"}` when the bytes are UTF-8 without NUL (the stores
+//! refuse NUL in text, and replacing it would change the body), else
+//! `{"raw_base64": <standard base64>, "content_type"}`. Its dedupe key is the id the
+//! sender signed, else `sha256:` and the lowercase hex SHA-256 of the kept bytes, so a
+//! retried push is stored once. A Graph notification that cannot be decoded is one raw
+//! event of its own beside the batch's other events.
 
-use serde_json::Value;
+use base64::Engine;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::cache::LoadedConnection;
 use super::PushAccepted;
-use crate::model::{NewEvent, ReportedChange, SourceKind, SubscriptionChange};
+use crate::model::{EventKind, NewEvent, ReportedChange, SourceKind, SubscriptionChange};
 use crate::sources::{Handshake, Intake, RejectClass, Rejected};
 use crate::store::{Accepted, OpOutcome};
 
@@ -26,25 +38,32 @@ pub(super) struct Plan {
     pub answer: Option<PushAccepted>,
     /// A subscription handshake to answer before the write (it may call the cloud).
     pub handshake: Option<Handshake>,
-    /// Authentic but undecodable: kept as one rejection, and acknowledged.
-    pub undecodable: Option<Rejected>,
+    /// A handshake that could not be completed: kept as one rejection, and acknowledged.
+    pub refused_handshake: Option<Rejected>,
     /// Items of a batch refused on their own, each kept as a rejection.
     pub refused_items: Vec<Rejected>,
+    /// How many of the events are `raw` (authentic, undecodable, kept whole).
+    pub raw_events: u32,
 }
 
-/// The plan for `decoded`, a push to `connection` received at `received_at`. `Err`: the
-/// push is refused (decoding failed in a way the sender should hear about).
-pub(super) fn plan(
-    decoded: Result<Intake, Rejected>,
-    connection: &LoadedConnection,
-    received_at: chrono::DateTime<chrono::Utc>,
-) -> Result<Plan, Rejected> {
+/// What arrived, as the raw events of an undecodable push keep it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Arrived<'a> {
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    pub body: &'a [u8],
+    /// The request's `Content-Type`, when it had a readable one.
+    pub content_type: Option<&'a str>,
+}
+
+/// The plan for `decoded`, a push to `connection` that `arrived`. `Err`: the push is
+/// refused (decoding failed in a way the sender should hear about).
+pub(super) fn plan(decoded: Result<Intake, Rejected>, connection: &LoadedConnection, arrived: &Arrived<'_>) -> Result<Plan, Rejected> {
     let accepted = Accepted {
         connection_id: connection.id,
         tenant_id: connection.tenant_id.clone(),
         source: connection.source,
         stream: connection.stream.clone(),
-        received_at,
+        received_at: arrived.received_at,
         events: Vec::new(),
         heartbeat: false,
         confirms: true,
@@ -52,7 +71,7 @@ pub(super) fn plan(
         kept_rejections: Vec::new(),
         changes: Vec::new(),
     };
-    let mut plan = Plan { accepted, answer: None, handshake: None, undecodable: None, refused_items: Vec::new() };
+    let mut plan = Plan { accepted, answer: None, handshake: None, refused_handshake: None, refused_items: Vec::new(), raw_events: 0 };
     let accepted = &mut plan.accepted;
     match decoded {
         Ok(Intake::Events { events, heartbeat, stream }) => {
@@ -75,7 +94,22 @@ pub(super) fn plan(
             // A key the sanitizer shortened is shortened the same way for its change.
             accepted.changes =
                 batch.changes.into_iter().map(|c| ReportedChange { event_key: c.event_key.map(sanitize_key), change: c.change }).collect();
-            plan.refused_items = batch.refused;
+            // An authentic item that cannot be decoded is kept whole; the others refused.
+            let mut raw_reason = None;
+            for refused in batch.refused {
+                if refused.class == RejectClass::Undecodable {
+                    plan.accepted.events.push(raw_event(&refused, arrived.body, arrived.content_type));
+                    plan.raw_events += 1;
+                    raw_reason = raw_reason.or(Some(refused.reason));
+                } else {
+                    plan.refused_items.push(refused);
+                }
+            }
+            // Answered "stored_raw" with the first reason, unless items were refused too
+            // (then "stored" with the refused count; the raw events count as stored).
+            if let Some(reason) = raw_reason.filter(|_| plan.refused_items.is_empty()) {
+                plan.answer = Some(PushAccepted::StoredRaw { reason, stored: 0, duplicates: 0 });
+            }
         }
         Ok(Intake::Handshake(handshake)) => {
             // A Graph validation carries no credential: it neither confirms a connection
@@ -91,7 +125,7 @@ pub(super) fn plan(
             accepted.heartbeat = true;
             plan.answer = Some(PushAccepted::Heartbeat);
         }
-        Err(rejected) => return plan.keep_if_undecodable(rejected),
+        Err(rejected) => return plan.keep_if_authentic(rejected, arrived),
     }
     Ok(plan)
 }
@@ -103,14 +137,22 @@ impl Plan {
         self.answer = Some(answer);
     }
 
-    /// Decoding (or answering the handshake) failed: an undecodable push is kept and
-    /// acknowledged, anything else refused.
-    pub fn keep_if_undecodable(mut self, rejected: Rejected) -> Result<Plan, Rejected> {
-        if rejected.class != RejectClass::Undecodable {
-            return Err(rejected);
+    /// Decoding (or answering the handshake) failed: an undecodable push is stored whole
+    /// as a `raw` event, a refused handshake is kept as a rejection, and both are
+    /// acknowledged; anything else is refused.
+    pub fn keep_if_authentic(mut self, rejected: Rejected, arrived: &Arrived<'_>) -> Result<Plan, Rejected> {
+        match rejected.class {
+            RejectClass::Undecodable => {
+                self.accepted.events = vec![raw_event(&rejected, arrived.body, arrived.content_type)];
+                self.raw_events = 1;
+                self.answer = Some(PushAccepted::StoredRaw { reason: rejected.reason, stored: 0, duplicates: 0 });
+            }
+            RejectClass::HandshakeRefused => {
+                self.answer = Some(PushAccepted::HandshakeRefused { reason: rejected.reason });
+                self.refused_handshake = Some(rejected);
+            }
+            _ => return Err(rejected),
         }
-        self.answer = Some(PushAccepted::KeptUndecodable { reason: rejected.reason });
-        self.undecodable = Some(rejected);
         Ok(self)
     }
 
@@ -127,6 +169,9 @@ impl Plan {
 
     /// The answer once the write committed with `outcome`'s counts.
     pub fn answer_after(answer: Option<PushAccepted>, refused_items: u32, stored: u32, duplicates: u32) -> PushAccepted {
+        if let Some(PushAccepted::StoredRaw { reason, .. }) = answer {
+            return PushAccepted::StoredRaw { reason, stored, duplicates };
+        }
         answer.unwrap_or(if refused_items > 0 {
             PushAccepted::StoredPartly { stored, duplicates, refused: refused_items }
         } else {
@@ -138,6 +183,28 @@ impl Plan {
 /// Whether `outcome` stored anything (the upkeep is nudged only for a change that landed).
 pub(super) fn stored_any(outcome: &OpOutcome) -> bool {
     matches!(outcome, OpOutcome::Accepted { stored: 1.., .. })
+}
+
+/// The `raw` event, ready to store, of an authentic push (or Graph notification) that
+/// `rejected` could not decode: `body` and `content_type` are the request's (module doc).
+pub fn raw_event(rejected: &Rejected, body: &[u8], content_type: Option<&str>) -> NewEvent {
+    let kept = rejected.kept.as_deref();
+    let body = kept.and_then(|k| k.body.as_deref()).unwrap_or(body);
+    let content_type = kept.and_then(|k| k.content_type.as_deref()).or(content_type);
+    let payload = match std::str::from_utf8(body) {
+        Ok(text) if !text.contains('\0') => json!({"raw": text, "content_type": content_type}),
+        _ => json!({"raw_base64": base64::engine::general_purpose::STANDARD.encode(body), "content_type": content_type}),
+    };
+    let dedupe_key = match kept.and_then(|k| k.dedupe_key.clone()) {
+        Some(id) => id,
+        None => body_hash(body),
+    };
+    sanitize(NewEvent { dedupe_key, kind: EventKind::Raw, occurred_at: None, payload })
+}
+
+/// `sha256:` and the lowercase hex SHA-256 of `bytes`: the dedupe key of what has no id.
+pub fn body_hash(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// Makes an event storable in both backends: PostgreSQL's `jsonb` and `text` refuse NUL

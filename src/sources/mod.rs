@@ -197,7 +197,7 @@ pub trait Source: Send + Sync + 'static {
 }
 
 /// A verified push: what it decoded to, or why it could not be decoded (usually
-/// [`RejectClass::Undecodable`]: authentic, kept, acknowledged).
+/// [`RejectClass::Undecodable`]: authentic, stored whole as a `raw` event, acknowledged).
 pub type Decoded = Result<Intake, Rejected>;
 
 /// A sender as ingest and `pushgate verify` use it, whatever its settings and proof.

@@ -80,8 +80,9 @@ pub struct Accepted {
     /// The push was authenticated (everything but a Graph validation request): it ends a
     /// run of refused pushes.
     pub authenticated: bool,
-    /// Rejections kept with an acknowledged push: an authenticated but undecodable payload,
-    /// or the items of a Graph batch that failed their own checks.
+    /// Rejections kept with an acknowledged push: a subscription handshake that could not
+    /// be completed, or the items of a Graph batch that failed their own checks (an
+    /// authentic but undecodable payload is no rejection: it is a `raw` event).
     pub kept_rejections: Vec<NewRejection>,
     /// Changes of the subscription this push reported or caused (SNS confirmation,
     /// unsubscribe, Graph lifecycle events), applied in the same transaction as its events.

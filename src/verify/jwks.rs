@@ -51,7 +51,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKe
 use jsonwebtoken::DecodingKey;
 use tokio::io::AsyncReadExt;
 
-use super::{RejectClass, Rejected};
+use super::Rejected;
 use crate::outbound::{FetchError, Fetcher, TestTransport};
 
 /// Connect timeout, and timeout of the whole fetch, body included.
@@ -92,7 +92,7 @@ pub struct Publisher {
 
 impl Publisher {
     fn unavailable(&self, detail: impl Into<String>) -> Rejected {
-        Rejected { class: RejectClass::Unavailable, reason: self.unavailable, detail: detail.into() }
+        Rejected::unavailable(self.unavailable, detail)
     }
 }
 
@@ -248,15 +248,14 @@ impl<P: Published> KeySet<P> {
     pub async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, Rejected> {
         let publisher = P::PUBLISHER;
         if let Source::Offline = self.source.as_ref() {
-            return Err(Rejected {
-                class: RejectClass::Unavailable,
-                reason: publisher.unavailable_offline,
-                detail: format!(
+            return Err(Rejected::unavailable(
+                publisher.unavailable_offline,
+                format!(
                     "{}'s signing keys are not fetched offline: set {} to a JWKS file \
                      (a copy of what {} served when the push was sent)",
                     publisher.name, publisher.setting, publisher.default_url
                 ),
-            });
+            ));
         }
         let (has_key, needs_load, may_load, loads) = {
             let state = lock(&self.state);

@@ -42,8 +42,13 @@ pub enum RejectClass {
     Unauthenticated,
     /// The request is malformed and was not authenticated.
     Malformed,
-    /// Authenticated, but the payload cannot be decoded: kept and acknowledged.
+    /// Authenticated, but the payload cannot be decoded: stored whole as a `raw` event
+    /// (what [`Rejected::kept`] says, else the whole body) and acknowledged.
     Undecodable,
+    /// Authenticated, but the subscription handshake it asks for cannot be completed (an
+    /// SNS confirmation without its token, or one AWS refused): no data to keep, and a
+    /// retry cannot help, so it is recorded as a rejection and acknowledged.
+    HandshakeRefused,
     /// A key or certificate cannot be fetched right now: the sender should retry.
     Unavailable,
 }
@@ -55,11 +60,29 @@ pub struct Rejected {
     pub class: RejectClass,
     pub reason: &'static str,
     pub detail: String,
+    /// For an undecodable push: what of it its sender keeps as the `raw` event, when that
+    /// is not simply the whole body keyed by its hash.
+    pub kept: Option<Box<Kept>>,
+}
+
+/// What a sender keeps of an authentic push it could not decode (every field optional:
+/// absent, the whole request body, its `Content-Type`, and `sha256:` of the kept bytes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Kept {
+    /// The undecodable payload, when it is a part of the body (an SNS `Message`, a Graph
+    /// notification without its `clientState`).
+    pub body: Option<Vec<u8>>,
+    pub content_type: Option<String>,
+    /// The id the sender signed for it (a webhook delivery id, a Pub/Sub message id).
+    pub dedupe_key: Option<String>,
 }
 
 impl Rejected {
+    pub fn new(class: RejectClass, reason: &'static str, detail: impl Into<String>) -> Rejected {
+        Rejected { class, reason, detail: detail.into(), kept: None }
+    }
     pub fn unauthenticated(reason: &'static str, detail: impl Into<String>) -> Rejected {
-        Rejected { class: RejectClass::Unauthenticated, reason, detail: detail.into() }
+        Rejected::new(RejectClass::Unauthenticated, reason, detail)
     }
     /// The connection's own config cannot be used (`invalid_connection_config`): every push
     /// is refused as unauthenticated, so the detail (which names config fields) goes to the
@@ -68,10 +91,34 @@ impl Rejected {
         Rejected::unauthenticated("invalid_connection_config", detail)
     }
     pub fn malformed(reason: &'static str, detail: impl Into<String>) -> Rejected {
-        Rejected { class: RejectClass::Malformed, reason, detail: detail.into() }
+        Rejected::new(RejectClass::Malformed, reason, detail)
     }
     pub fn undecodable(reason: &'static str, detail: impl Into<String>) -> Rejected {
-        Rejected { class: RejectClass::Undecodable, reason, detail: detail.into() }
+        Rejected::new(RejectClass::Undecodable, reason, detail)
+    }
+    pub fn handshake_refused(reason: &'static str, detail: impl Into<String>) -> Rejected {
+        Rejected::new(RejectClass::HandshakeRefused, reason, detail)
+    }
+    /// Unavailable: a key or certificate cannot be fetched right now.
+    pub fn unavailable(reason: &'static str, detail: impl Into<String>) -> Rejected {
+        Rejected::new(RejectClass::Unavailable, reason, detail)
+    }
+
+    /// This undecodable push is kept as `body` (a part of the request), of `content_type`
+    /// (`None`: the request's).
+    pub fn keeping(mut self, body: Vec<u8>, content_type: Option<&str>) -> Rejected {
+        let kept = self.kept.get_or_insert_with(Box::default);
+        kept.body = Some(body);
+        kept.content_type = content_type.map(str::to_owned);
+        self
+    }
+
+    /// This undecodable push is deduplicated on `id`, the id its sender signed, if any.
+    pub fn keyed(mut self, id: Option<String>) -> Rejected {
+        if let Some(id) = id {
+            self.kept.get_or_insert_with(Box::default).dedupe_key = Some(id);
+        }
+        self
     }
 }
 

@@ -252,6 +252,13 @@ impl TestServer {
         self.get_json(&format!("/v1/connections/{id}/events?limit=1000")).await["events"].as_array().unwrap().clone()
     }
 
+    /// `pushgate_raw_events_total{source}` as `GET /metrics` shows it (0 before the first).
+    pub async fn raw_events_metric(&self, source: &str) -> u64 {
+        let text = self.admin(reqwest::Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
+        let series = format!("pushgate_raw_events_total{{source=\"{source}\"}} ");
+        text.lines().find_map(|line| line.strip_prefix(series.as_str())).map_or(0, |n| n.trim().parse().unwrap())
+    }
+
     pub async fn rejections(&self, id: &str) -> Vec<Value> {
         self.get_json(&format!("/v1/connections/{id}/rejections?limit=1000")).await["rejections"].as_array().unwrap().clone()
     }

@@ -30,6 +30,7 @@ DOCUMENTED_METRICS = {
     "pushgate_events_total",
     "pushgate_duplicates_total",
     "pushgate_rejections_total",
+    "pushgate_raw_events_total",
     "pushgate_requests_total",
     "pushgate_request_duration_seconds",
     "pushgate_request_duration_seconds_bucket",

@@ -98,14 +98,14 @@ pub fn decode(event: Value, dedupe_base: &str) -> Decoded {
 }
 
 /// Decodes an SNS notification's `Message`: an EventBridge event when it is a JSON object;
-/// otherwise one `telemetry` event holding the JSON value, or the text when it is not JSON.
-pub fn decode_message(message: &str, dedupe_base: &str) -> Decoded {
-    let payload = match serde_json::from_str::<Value>(message) {
-        Ok(event @ Value::Object(_)) => return decode(event, dedupe_base),
-        Ok(other) => other,
-        Err(_) => Value::String(message.to_owned()),
+/// otherwise one `telemetry` event holding the JSON value. `Err`: the message is not JSON
+/// (its sender keeps it as a `raw` event).
+pub fn decode_message(message: &str, dedupe_base: &str) -> Result<Decoded, serde_json::Error> {
+    let payload = match serde_json::from_str::<Value>(message)? {
+        event @ Value::Object(_) => return Ok(decode(event, dedupe_base)),
+        other => other,
     };
-    Decoded::Events(vec![NewEvent { dedupe_key: dedupe_base.to_owned(), kind: EventKind::Telemetry, occurred_at: None, payload }])
+    Ok(Decoded::Events(vec![NewEvent { dedupe_key: dedupe_base.to_owned(), kind: EventKind::Telemetry, occurred_at: None, payload }]))
 }
 
 /// The kind an event is stored as, from its `source` and `detail-type` (module doc).

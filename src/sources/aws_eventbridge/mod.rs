@@ -7,6 +7,12 @@
 //! Each event is decoded by [`event`]: a `Scheduled Event` is a heartbeat,
 //! Security Hub findings are one alert each. A batch that holds only heartbeats is a
 //! heartbeat; one that mixes both stores the events and records the heartbeat.
+//!
+//! A verified body that is not UTF-8 JSON, not an event or a non-empty array of them, or
+//! holds an event without its `id`, is undecodable, and a batch is kept or decoded whole:
+//! the whole body is one `raw` event with the request's `Content-Type`, keyed by the
+//! body's hash. No event id can key it: a lone event that has its `id` decodes, and the
+//! ids of a batch's readable events do not name the batch.
 
 use serde_json::Value;
 

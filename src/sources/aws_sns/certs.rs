@@ -90,7 +90,7 @@ fn invalid_cert(detail: impl Into<String>) -> Rejected {
 }
 
 fn unavailable(detail: impl Into<String>) -> Rejected {
-    Rejected { class: RejectClass::Unavailable, reason: "sns_cert_unavailable", detail: detail.into() }
+    Rejected::unavailable("sns_cert_unavailable", detail)
 }
 
 impl SigningCert {

@@ -7,6 +7,12 @@
 //!   `lifecycle` event (without its token and SubscribeURL, which could re-subscribe us).
 //! - `Notification` → its `Message` decoded as an EventBridge event ([`crate::sources::aws_eventbridge::event`]):
 //!   findings become alerts, a `Scheduled Event` is a heartbeat. Dedupe key: `MessageId`.
+//!   A `Message` that is not JSON (a topic someone publishes text to) is undecodable: the
+//!   `Message` alone, whole, is the `raw` event (`content_type` `text/plain`), keyed by
+//!   the `MessageId`. The envelope around it is SNS transport, already checked.
+//! - A confirmation without its `SubscribeURL` or `Token` cannot be answered: a refused
+//!   handshake (a rejection, acknowledged), not data. It carries no event, and its token
+//!   must not reach the stored events.
 
 use std::sync::Arc;
 
@@ -63,7 +69,10 @@ impl Source for SnsSender {
         match envelope.message_type() {
             MessageType::SubscriptionConfirmation => {
                 let (Some(subscribe_url), Some(token)) = (envelope.subscribe_url(), envelope.token()) else {
-                    return Err(Rejected::undecodable("sns_confirmation_incomplete", "the confirmation has no SubscribeURL or Token"));
+                    return Err(Rejected::handshake_refused(
+                        "sns_confirmation_incomplete",
+                        "the confirmation has no SubscribeURL or Token",
+                    ));
                 };
                 Ok(Intake::Handshake(Handshake::SnsSubscription {
                     region: envelope.region().to_owned(),
@@ -89,10 +98,13 @@ impl Source for SnsSender {
                 },
                 change: SubscriptionChange::Lost { at: envelope.sent_at() },
             }),
-            MessageType::Notification => Ok(match event::decode_message(envelope.message(), envelope.message_id()) {
-                Decoded::Heartbeat => Intake::Heartbeat,
-                Decoded::Events(events) => Intake::events(events),
-            }),
+            MessageType::Notification => match event::decode_message(envelope.message(), envelope.message_id()) {
+                Ok(Decoded::Heartbeat) => Ok(Intake::Heartbeat),
+                Ok(Decoded::Events(events)) => Ok(Intake::events(events)),
+                Err(e) => Err(Rejected::undecodable("sns_message_not_json", format!("the notification's Message is not JSON: {e}"))
+                    .keeping(envelope.message().as_bytes().to_vec(), Some("text/plain"))
+                    .keyed(Some(envelope.message_id().to_owned()))),
+            },
         }
     }
 }

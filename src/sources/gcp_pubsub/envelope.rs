@@ -1,8 +1,15 @@
 //! The message a Pub/Sub push carries, read from the request into one [`PushMessage`].
 //!
 //! This runs after the push's OIDC token has been verified, so every refusal here is
-//! [`Rejected::undecodable`]: the push is kept as a rejection and acknowledged, and a
-//! message that can never be read does not come back for the 7 days Pub/Sub retries it.
+//! [`Rejected::undecodable`]: the push is stored whole as a `raw` event and acknowledged,
+//! and a message that can never be read does not come back for the 7 days Pub/Sub retries
+//! it. What failed to read is the envelope itself, so the raw event is the whole body as
+//! it came: a wrapped envelope's JSON text (its base64 `data`, attributes and metadata
+//! included, nothing re-encoded), or an unwrapped push's data bytes. Its dedupe key is the
+//! message id when one can still be read (`message.messageId` or `message.message_id`, if
+//! they do not disagree; `x-goog-pubsub-message-id`, if it is given once), else the body
+//! hash. An unwrapped push whose metadata headers cannot be read keeps its data only:
+//! headers that are not UTF-8 cannot be text.
 //!
 //! A subscription pushes in one of two forms:
 //!
@@ -137,10 +144,14 @@ pub struct PushMessage {
 
 impl PushMessage {
     /// Reads the message of a verified push from its headers and exact body bytes.
+    /// A refusal names the message id when one can still be read (module doc).
     pub fn from_request(headers: &HeaderMap, body: &[u8]) -> Result<PushMessage, Rejected> {
         match wrapped_envelope(body) {
-            Some(envelope) => from_wrapped(envelope),
-            None => from_unwrapped(headers, body),
+            Some(envelope) => {
+                let id = readable_wrapped_id(&envelope);
+                from_wrapped(envelope).map_err(|e| e.keyed(id))
+            }
+            None => from_unwrapped(headers, body).map_err(|e| e.keyed(readable_header_id(headers))),
         }
     }
 
@@ -159,6 +170,24 @@ fn wrapped_envelope(body: &[u8]) -> Option<Map<String, Value>> {
     let message = envelope.get("message")?;
     let holds_a_message = message.as_object().is_some_and(|message| MESSAGE_MEMBERS.iter().any(|member| message.contains_key(*member)));
     (envelope.contains_key("subscription") || holds_a_message).then_some(envelope)
+}
+
+/// The message id of a wrapped envelope that may break the rules: either spelling, unless
+/// both are given and disagree.
+fn readable_wrapped_id(envelope: &Map<String, Value>) -> Option<String> {
+    let message = envelope.get("message")?;
+    let spelled = |name: &str| message.get(name).and_then(Value::as_str).filter(|id| !id.is_empty());
+    match (spelled("messageId"), spelled("message_id")) {
+        (Some(a), Some(b)) if a != b => None,
+        (a, b) => a.or(b).map(str::to_owned),
+    }
+}
+
+/// `x-goog-pubsub-message-id` when it is given once, as non-empty UTF-8.
+fn readable_header_id(headers: &HeaderMap) -> Option<String> {
+    let mut values = headers.get_all(MESSAGE_ID_HEADER).iter();
+    let (Some(only), None) = (values.next(), values.next()) else { return None };
+    std::str::from_utf8(only.as_bytes()).ok().map(str::trim).filter(|id| !id.is_empty()).map(str::to_owned)
 }
 
 fn from_wrapped(mut envelope: Map<String, Value>) -> Result<PushMessage, Rejected> {

@@ -9,13 +9,22 @@
 //! section 4: 202 when anything verified, 403 when nothing did).
 //!
 //! What is stored is the notification without its `clientState`; a rich notification's
-//! `encryptedContent` is replaced by the resource it decrypts to, as `resourceData`.
+//! `encryptedContent` is replaced by the resource it decrypts to, as `resourceData`. An
+//! authenticated notification that cannot be decoded (no `subscriptionId`, no
+//! `changeType` or `resource`, encrypted content that is malformed or not JSON once
+//! decrypted) is stored whole as a `raw` event of its own: the notification without its
+//! `clientState`, as JSON text (`content_type` `application/json`); content that decrypted
+//! but not to JSON is replaced by its plaintext (`decryptedContent`, or
+//! `decryptedContent_base64` when it is not UTF-8), other rich content kept as it came.
+//! The batch's other items are stored as usual.
 //!
 //! Dedupe keys stay the same across Graph's retries (for up to 4 hours, possibly after the
 //! subscription was renewed): subscription id, change type, resource and a hash of the
 //! stored notification without `subscriptionExpirationDateTime`. A lifecycle event's key
 //! keeps the expiry, so the next `reauthorizationRequired` after a renewal is new.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -121,9 +130,41 @@ pub fn check(
             None => return Err(Rejected::unauthenticated("graph_tenant_not_allowed", "the notification names no tenant")),
         }
     }
-    let text = |name: &str| fields.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
-    // From here on the notification is authenticated: what cannot be read is kept and
+    // From here on the notification is authenticated: what cannot be read is kept whole and
     // acknowledged (Graph would retry it for hours), not refused as a forgery.
+    decode(fields, expected, now, decrypt).map_err(|rejected| keep_whole(rejected, fields))
+}
+
+/// An undecodable notification is kept as its `raw` event: the notification as it came,
+/// without its `clientState` (a shared secret never reaches stored events), as JSON text.
+/// Rich content that decrypted to something other than JSON (the plaintext `decrypt`
+/// kept) replaces its `encryptedContent` as `decryptedContent` (text) or
+/// `decryptedContent_base64`; other rich content is kept as it came.
+fn keep_whole(rejected: Rejected, fields: &Map<String, Value>) -> Rejected {
+    if rejected.class != RejectClass::Undecodable {
+        return rejected;
+    }
+    let mut kept = fields.clone();
+    kept.remove("clientState");
+    if let Some(plaintext) = rejected.kept.as_deref().and_then(|k| k.body.clone()) {
+        kept.remove("encryptedContent");
+        match String::from_utf8(plaintext) {
+            Ok(text) => kept.insert("decryptedContent".into(), Value::String(text)),
+            Err(e) => kept.insert("decryptedContent_base64".into(), Value::String(STANDARD.encode(e.into_bytes()))),
+        };
+    }
+    let text = serde_json::to_vec(&Value::Object(kept)).expect("a JSON object always serializes");
+    rejected.keeping(text, Some("application/json"))
+}
+
+/// The event of an authenticated notification.
+fn decode(
+    fields: &Map<String, Value>,
+    expected: &Expected<'_>,
+    now: DateTime<Utc>,
+    decrypt: impl FnOnce(&Value) -> Result<Value, Rejected>,
+) -> Result<Accepted, Rejected> {
+    let text = |name: &str| fields.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
     let Some(subscription_id) = text("subscriptionId") else {
         return Err(Rejected::undecodable("graph_notification_malformed", "the notification has no subscriptionId"));
     };
@@ -169,8 +210,8 @@ pub fn check(
 }
 
 /// Joins the checked items: the accepted ones and each refusal. When nothing was stored
-/// the push is refused as a whole, unless an item was authentic but undecodable (kept
-/// and acknowledged, so Graph stops retrying it): with its first unauthenticated item's
+/// the push is refused as a whole, unless an item was authentic but undecodable (stored
+/// whole as a `raw` event and acknowledged, so Graph stops retrying it): with its first unauthenticated item's
 /// reason (403), or, when every item was malformed before any check, the first (400).
 pub fn assemble(results: Vec<Result<Accepted, Rejected>>) -> Result<Batch, Rejected> {
     let total = results.len();

@@ -52,9 +52,13 @@ pub enum RichError {
     /// The HMAC-SHA256 of `data` is not `dataSignature`.
     #[error("dataSignature does not match data (encryption key {id:?})")]
     SignatureInvalid { id: String },
-    /// The authenticated ciphertext does not decrypt to JSON.
+    /// The authenticated ciphertext does not decrypt (its padding is wrong).
     #[error("data does not decrypt to JSON: {0}")]
     DataInvalid(String),
+    /// The authenticated ciphertext decrypts, but not to JSON: the plaintext is kept, so
+    /// the notification can be stored whole.
+    #[error("data does not decrypt to JSON: the plaintext is not JSON ({detail})")]
+    PlaintextNotJson { detail: String, plaintext: Plaintext },
     /// `config.encryption_keys` cannot be loaded.
     #[error("encryption_keys is invalid: {0}")]
     KeysInvalid(String),
@@ -68,9 +72,19 @@ impl RichError {
             RichError::KeyUnknown { .. } => "graph_encryption_key_unknown",
             RichError::DataKeyInvalid { .. } => "graph_data_key_invalid",
             RichError::SignatureInvalid { .. } => "graph_data_signature_invalid",
-            RichError::DataInvalid(_) => "graph_data_invalid",
+            RichError::DataInvalid(_) | RichError::PlaintextNotJson { .. } => "graph_data_invalid",
             RichError::KeysInvalid(_) => "graph_encryption_keys_invalid",
         }
+    }
+}
+
+/// Decrypted resource data. Its `Debug` shows its length only: it is the tenant's data.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Plaintext(pub Vec<u8>);
+
+impl std::fmt::Debug for Plaintext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Plaintext({} bytes)", self.0.len())
     }
 }
 
@@ -346,7 +360,7 @@ impl<'a> Content<'a> {
             OpenError::Cipher => RichError::DataInvalid("AES-256-CBC decryption or its padding failed".into()),
         })?;
         serde_json::from_slice(plaintext)
-            .map_err(|e| RichError::DataInvalid(format!("the plaintext is not JSON ({})", json_error_kind(&e))))
+            .map_err(|e| RichError::PlaintextNotJson { detail: json_error_kind(&e).to_owned(), plaintext: Plaintext(plaintext.to_vec()) })
     }
 }
 

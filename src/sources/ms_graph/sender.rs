@@ -23,8 +23,13 @@ use crate::sources::{Batch, Handshake, Intake, RawRequest, Rejected, Source, Sou
 /// A decryption failure as a refusal. The notification's `clientState` already matched:
 /// content that fails its HMAC or names no key of ours is forged (unauthenticated), while
 /// content that passed the HMAC but is not JSON, or is not shaped as `encryptedContent`,
-/// is authentic but undecodable (kept and acknowledged).
+/// is authentic but undecodable (stored whole as a `raw` event and acknowledged).
 fn refusal(error: rich::RichError) -> Rejected {
+    if let rich::RichError::PlaintextNotJson { plaintext, .. } = &error {
+        // The resource itself: the notification is stored whole with it (`notifications`).
+        let kept = plaintext.0.clone();
+        return Rejected::undecodable(error.reason(), error.to_string()).keeping(kept, None);
+    }
     match error.reason() {
         "graph_data_invalid" | "graph_encrypted_content_malformed" => Rejected::undecodable(error.reason(), error.to_string()),
         reason => Rejected::unauthenticated(reason, error.to_string()),
@@ -124,11 +129,9 @@ impl Source for GraphSender {
         // An RSA unwrap takes 0.3 to 1.5 ms per notification: a rich batch is decrypted off
         // the async workers, so it never stalls other pushes.
         let results = if rich {
-            tokio::task::spawn_blocking(check_all).await.map_err(|e| Rejected {
-                class: crate::sources::RejectClass::Unavailable,
-                reason: "graph_decryption_failed",
-                detail: format!("the decryption task ended early: {e}"),
-            })?
+            tokio::task::spawn_blocking(check_all)
+                .await
+                .map_err(|e| Rejected::unavailable("graph_decryption_failed", format!("the decryption task ended early: {e}")))?
         } else {
             check_all()
         };

@@ -10,6 +10,11 @@
 //! `contentId`, at its `contentCreated` time. pushgate never fetches `contentUri`: the
 //! notification is what is stored (a consumer with API access fetches the blob), so a
 //! forged URI can never make pushgate call anyone.
+//!
+//! An authenticated request that is not JSON or not a list of content notifications (or
+//! holds one without a required field) is undecodable: the whole body is its `raw` event,
+//! with the request's `Content-Type`, keyed by the body's hash (no notification id can be
+//! trusted in a body that does not read).
 
 pub mod config;
 

@@ -18,6 +18,18 @@ pub struct Config {
     /// What the stored events are (default `alert`).
     #[serde(default, deserialize_with = "crate::model::present")]
     pub event_kind: Option<WebhookEventKind>,
+    /// How a body holds its events: `json`, one JSON value (default), or `ndjson`, one JSON
+    /// value per line, each line one event (such a body carries no heartbeat).
+    #[serde(default, deserialize_with = "crate::model::present")]
+    pub format: Option<WebhookFormat>,
+}
+
+/// The `format` of a webhook connection's bodies.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    Json,
+    Ndjson,
 }
 
 /// The `event_kind` a webhook connection stores its pushes as.
@@ -29,7 +41,7 @@ pub enum WebhookEventKind {
 }
 
 /// Keys a `webhook` config may have.
-pub const KEYS: [&str; 3] = ["auth", "id_header", "event_kind"];
+pub const KEYS: [&str; 4] = ["auth", "id_header", "event_kind", "format"];
 
 /// Adds every problem with a `webhook` config to `errors`.
 pub fn check(map: &Map<String, Value>, errors: &mut Vec<String>) {
@@ -47,6 +59,11 @@ pub fn validate_config(config: &Value) -> Vec<String> {
     if let Some(v) = config.get("event_kind") {
         if !matches!(v.as_str(), Some("alert" | "telemetry")) {
             errors.push("`event_kind` must be `alert` or `telemetry`".into());
+        }
+    }
+    if let Some(v) = config.get("format") {
+        if !matches!(v.as_str(), Some("json" | "ndjson")) {
+            errors.push("`format` must be `json` (one JSON value per body) or `ndjson` (one JSON value per line)".into());
         }
     }
     errors

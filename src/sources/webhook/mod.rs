@@ -5,8 +5,16 @@
 //! key is the signed `webhook-id` (Standard Webhooks); with `api_key` or `basic`, the
 //! delivery id header (`webhook-id`, or the one named by `id_header`); otherwise a
 //! SHA-256 of the body. A retried delivery is stored once.
+//!
+//! With `"format": "ndjson"` each non-empty line is one event ([`ndjson`]); such a body
+//! carries events only, never a heartbeat.
+//!
+//! A verified body that is not UTF-8 or not JSON is undecodable: the whole body is its
+//! `raw` event, with the request's `Content-Type`, keyed like any delivery (its delivery
+//! id, else its body hash).
 
 pub mod config;
+pub mod ndjson;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -37,6 +45,8 @@ pub struct Settings {
     /// The header whose value is the delivery id with `api_key` or `basic`.
     id_header: String,
     event_kind: EventKind,
+    /// `ndjson`: one event per line.
+    ndjson: bool,
 }
 
 /// Longest delivery id header value used as it is.
@@ -58,6 +68,7 @@ impl Source for WebhookSender {
                 Some("telemetry") => EventKind::Telemetry,
                 _ => EventKind::Alert,
             },
+            ndjson: config.get("format").and_then(Value::as_str) == Some("ndjson"),
         })
     }
 
@@ -80,18 +91,24 @@ impl Source for WebhookSender {
     fn normalize(&self, verified: Verified<'_, Option<String>>, settings: &Settings) -> Result<Intake, Rejected> {
         let (request, delivery_id) = verified.into_parts();
         let body = request.body;
-        let text = std::str::from_utf8(body).map_err(|e| Rejected::undecodable("invalid_utf8", format!("body is not UTF-8: {e}")))?;
-        let payload: Value =
-            serde_json::from_str(text).map_err(|e| Rejected::undecodable("invalid_json", format!("body is not JSON: {e}")))?;
+        if settings.ndjson {
+            return ndjson::intake(body, delivery_id, settings.event_kind);
+        }
+        let text = std::str::from_utf8(body)
+            .map_err(|e| Rejected::undecodable("invalid_utf8", format!("body is not UTF-8: {e}")).keyed(delivery_id.clone()))?;
+        let payload: Value = serde_json::from_str(text)
+            .map_err(|e| Rejected::undecodable("invalid_json", format!("body is not JSON: {e}")).keyed(delivery_id.clone()))?;
         if payload.get("type").and_then(Value::as_str) == Some("heartbeat") {
             return Ok(Intake::Heartbeat);
         }
-        let dedupe_key = match delivery_id {
-            Some(id) => id,
-            None => format!("sha256:{}", hex::encode(Sha256::digest(body))),
-        };
+        let dedupe_key = delivery_id.unwrap_or_else(|| body_hash(body));
         Ok(Intake::events(vec![NewEvent { dedupe_key, kind: settings.event_kind, occurred_at: occurred_at(&payload), payload }]))
     }
+}
+
+/// `sha256:` and the lowercase hex SHA-256 of a body: the key of a delivery with no id.
+fn body_hash(body: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(body)))
 }
 
 /// The event time a payload states at its top level, if any.

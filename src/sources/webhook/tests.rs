@@ -1,6 +1,6 @@
 use super::config::validate_config;
 use super::*;
-use crate::sources::RejectClass;
+use crate::sources::{Batch, RejectClass};
 use crate::sources::{ConnectionConfig, Sender};
 use http::HeaderMap;
 use serde_json::json;
@@ -78,9 +78,81 @@ async fn heartbeat_body_is_a_heartbeat() {
 
 #[tokio::test]
 async fn verified_but_undecodable_bodies_are_undecodable() {
-    for body in [&b"not json"[..], &[0xff, 0xfe, b'{'][..]] {
+    for (body, reason) in [(&b"not json"[..], "invalid_json"), (&[0xff, 0xfe, b'{'][..], "invalid_utf8")] {
         let e = receive(&signed("s3cret", body), body, &config()).await.unwrap_err();
-        assert_eq!(e.class, RejectClass::Undecodable, "{e}");
+        assert_eq!((e.class, e.reason), (RejectClass::Undecodable, reason), "{e}");
+        // The whole body is kept, keyed by its hash (no delivery id is signed).
+        assert_eq!(e.kept, None);
+    }
+    // A delivery id that counts keys the raw event, so a retry is stored once.
+    let config = json!({"auth": {"type": "api_key", "header": "X-Key", "value": "k"}});
+    let mut headers = HeaderMap::new();
+    headers.insert("x-key", "k".parse().unwrap());
+    headers.insert("webhook-id", "d-7".parse().unwrap());
+    let e = receive(&headers, b"not json", &config).await.unwrap_err();
+    assert_eq!(e.kept.and_then(|k| k.dedupe_key), Some("d-7".into()));
+}
+
+fn ndjson_config() -> Value {
+    let mut c = config();
+    c["format"] = json!("ndjson");
+    c
+}
+
+/// The events and raw parts of a signed ndjson body.
+async fn ndjson(body: &[u8]) -> Result<Batch, Rejected> {
+    match receive(&signed("s3cret", body), body, &ndjson_config()).await? {
+        Intake::Batch(batch) => Ok(batch),
+        other => panic!("expected a batch, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn each_ndjson_line_is_one_event_keyed_by_the_body_and_its_line_number() {
+    let body = b"{\"a\":1,\"time\":\"2026-01-02T03:04:05Z\"}\r\n\n  \n{\"type\":\"heartbeat\"}\n[3]\n";
+    let batch = ndjson(body).await.unwrap();
+    let base = format!("sha256:{}", hex::encode(Sha256::digest(body)));
+    let keys: Vec<_> = batch.events.iter().map(|e| e.dedupe_key.clone()).collect();
+    assert_eq!(keys, [format!("{base}:1"), format!("{base}:4"), format!("{base}:5")], "blank lines count but store nothing");
+    assert_eq!(batch.events[0].occurred_at.unwrap().to_rfc3339(), "2026-01-02T03:04:05+00:00");
+    assert_eq!(batch.events[1].payload, json!({"type": "heartbeat"}), "an ndjson line is never a heartbeat");
+    assert_eq!(batch.events[2].payload, json!([3]));
+    assert!(batch.events.iter().all(|e| e.kind == EventKind::Alert));
+    assert!(batch.refused.is_empty() && batch.changes.is_empty());
+}
+
+#[tokio::test]
+async fn ndjson_lines_are_keyed_by_the_delivery_id_when_one_counts() {
+    let config = json!({"auth": {"type": "api_key", "header": "X-Key", "value": "k"}, "format": "ndjson", "event_kind": "telemetry"});
+    let mut headers = HeaderMap::new();
+    headers.insert("x-key", "k".parse().unwrap());
+    headers.insert("webhook-id", "d-1".parse().unwrap());
+    let Intake::Batch(batch) = receive(&headers, b"{}\n{}", &config).await.unwrap() else { panic!() };
+    let keys: Vec<_> = batch.events.iter().map(|e| (e.dedupe_key.as_str(), e.kind)).collect();
+    assert_eq!(keys, [("d-1:1", EventKind::Telemetry), ("d-1:2", EventKind::Telemetry)]);
+}
+
+#[tokio::test]
+async fn broken_ndjson_lines_are_kept_together_beside_the_good_ones() {
+    let body = b"{\"a\":1}\nnot json\n{\"b\":2}\n\xff{\r\n";
+    let batch = ndjson(body).await.unwrap();
+    assert_eq!(batch.events.iter().map(|e| e.payload.clone()).collect::<Vec<_>>(), [json!({"a": 1}), json!({"b": 2})]);
+    assert_eq!(batch.refused.len(), 1, "one raw event for every broken line");
+    let raw = &batch.refused[0];
+    assert_eq!((raw.class, raw.reason), (RejectClass::Undecodable, "ndjson_line_invalid"));
+    assert!(raw.detail.contains("2, 4"), "{}", raw.detail);
+    let kept = raw.kept.as_deref().unwrap();
+    assert_eq!(kept.body.as_deref(), Some(&b"not json\n\xff{"[..]));
+    assert_eq!(kept.content_type, None, "the request's");
+    let base = format!("sha256:{}", hex::encode(Sha256::digest(body)));
+    assert_eq!(kept.dedupe_key, Some(format!("{base}:raw")));
+}
+
+#[tokio::test]
+async fn an_ndjson_body_without_a_good_line_is_undecodable_whole() {
+    for body in [&b"nope\nstill no"[..], b"", b"\n \n"] {
+        let e = ndjson(body).await.unwrap_err();
+        assert_eq!((e.class, e.reason, e.kept), (RejectClass::Undecodable, "ndjson_no_event", None), "{body:?}");
     }
 }
 
@@ -97,4 +169,11 @@ fn config_validation() {
     let mut c = config();
     c["event_kind"] = json!("weird");
     assert_eq!(validate_config(&c).len(), 1);
+    for format in ["json", "ndjson"] {
+        assert!(validate_config(&json!({"auth": config()["auth"], "format": format})).is_empty(), "{format}");
+    }
+    for format in [json!("csv"), json!("NDJSON"), json!(null), json!(1)] {
+        let e = validate_config(&json!({"auth": config()["auth"], "format": format}));
+        assert_eq!(e, ["`format` must be `json` (one JSON value per body) or `ndjson` (one JSON value per line)"], "{format}");
+    }
 }

@@ -205,14 +205,13 @@ fn anything_but_an_object_is_one_telemetry_event() {
 }
 
 #[test]
-fn sns_messages_are_events_json_values_or_text() {
-    assert_eq!(decode_message(SCHEDULED, "m"), Decoded::Heartbeat);
-    let finding = stored(decode_message(CIS_1_3, "m-1"));
+fn sns_messages_are_events_or_json_values_and_text_is_not_decoded() {
+    assert_eq!(decode_message(SCHEDULED, "m").unwrap(), Decoded::Heartbeat);
+    let finding = stored(decode_message(CIS_1_3, "m-1").unwrap());
     assert_eq!((finding.len(), finding[0].kind, finding[0].dedupe_key.as_str()), (1, EventKind::Alert, "m-1"));
-    for (message, payload) in
-        [("[1, 2]", json!([1, 2])), ("\"quoted\"", json!("quoted")), ("42", json!(42)), ("plain text", json!("plain text"))]
-    {
-        let events = stored(decode_message(message, "m-2"));
+    for (message, payload) in [("[1, 2]", json!([1, 2])), ("\"quoted\"", json!("quoted")), ("42", json!(42))] {
+        let events = stored(decode_message(message, "m-2").unwrap());
         assert_eq!(events, vec![NewEvent { dedupe_key: "m-2".into(), kind: EventKind::Telemetry, occurred_at: None, payload }]);
     }
+    assert!(decode_message("plain text", "m-3").is_err(), "text is kept raw by the SNS sender");
 }

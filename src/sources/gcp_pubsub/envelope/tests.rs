@@ -52,6 +52,30 @@ fn attributes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
+/// The dedupe key a refusal names for its raw event, if any.
+fn kept_key(result: Result<PushMessage, Rejected>) -> Option<String> {
+    result.expect_err("expected a refusal").kept.and_then(|kept| kept.dedupe_key)
+}
+
+#[test]
+fn a_refused_envelope_names_its_message_id_when_one_still_reads() {
+    let bad_data = json!({"message": {"data": "%%%", "messageId": "m-1"}, "subscription": "s"});
+    assert_eq!(kept_key(read_json(bad_data)), Some("m-1".into()));
+    let snake = json!({"message": {"attributes": [1], "message_id": "m-2"}, "subscription": "s"});
+    assert_eq!(kept_key(read_json(snake)), Some("m-2".into()));
+    let agreeing = json!({"message": {"data": 7, "messageId": "m-3", "message_id": "m-3"}});
+    assert_eq!(kept_key(read_json(agreeing)), Some("m-3".into()));
+    // Two ids that disagree, or none: the raw event is keyed by the body's hash.
+    assert_eq!(kept_key(read_json(json!({"message": {"data": "e30=", "messageId": "a", "message_id": "b"}}))), None);
+    assert_eq!(kept_key(read_json(json!({"message": {"data": "e30="}, "subscription": "s"}))), None);
+    // Unwrapped: the message id header, when it is given once.
+    let conflicting_time: &[(&str, &[u8])] =
+        &[("x-goog-pubsub-message-id", b"u-1"), ("x-goog-pubsub-publish-time", b"a"), ("x-goog-pubsub-publish-time", b"b")];
+    assert_eq!(kept_key(PushMessage::from_request(&headers(conflicting_time), b"data")), Some("u-1".into()));
+    let twice: &[(&str, &[u8])] = &[("x-goog-pubsub-message-id", b"u-1"), ("x-goog-pubsub-message-id", b"u-2")];
+    assert_eq!(kept_key(PushMessage::from_request(&headers(twice), b"data")), None);
+}
+
 #[test]
 fn the_push_vectors_read_as_wrapped_messages() {
     let text_data = b"test message 3".to_vec();

@@ -192,10 +192,19 @@ fn a_batch_with_nothing_stored_answers_by_what_failed() {
     let e = expected("good");
     let mut unreadable = item("good", "x");
     unreadable.as_object_mut().unwrap().remove("resource");
-    // Authentic but unreadable: kept and acknowledged, so Graph stops retrying it.
+    // Authentic but unreadable: stored as a raw event and acknowledged, so Graph stops
+    // retrying it. What is kept is the notification without its client state.
     let kept = assemble(vec![check(&unreadable, &e, now(), no_decrypt)]).unwrap();
     assert!(kept.events.is_empty());
     assert_eq!(kept.refused[0].class, crate::sources::RejectClass::Undecodable);
+    let raw = kept.refused[0].kept.as_deref().expect("the notification is kept");
+    let mut without_secret = unreadable.clone();
+    without_secret.as_object_mut().unwrap().remove("clientState");
+    assert_eq!(serde_json::from_slice::<Value>(raw.body.as_deref().unwrap()).unwrap(), without_secret);
+    assert_eq!(raw.content_type.as_deref(), Some("application/json"));
+    // A forged item keeps nothing.
+    let forged = check(&item("bad", "x"), &e, now(), no_decrypt).unwrap_err();
+    assert_eq!(forged.kept, None);
     // Malformed first, forged second: refused as unauthenticated (403), not malformed.
     let refused = assemble(vec![check(&json!(1), &e, now(), no_decrypt), check(&item("bad", "x"), &e, now(), no_decrypt)]);
     assert_eq!(refused.unwrap_err().class, crate::sources::RejectClass::Unauthenticated);

@@ -109,6 +109,10 @@ fn authenticated_data_that_is_not_json_or_badly_padded_is_data_invalid() {
     let key = TestRichKey::generate("k");
     let keys = DecryptionKeys::from_config(&json!({"encryption_keys": [key.config_entry()]})).unwrap();
     assert_eq!(reason(decrypt(&key.encrypt(b"not json"), &keys)), "graph_data_invalid");
+    // The authentic plaintext is kept (to be stored whole), and never shown by `Debug`.
+    let Err(not_json @ RichError::PlaintextNotJson { .. }) = decrypt(&key.encrypt(b"secret text"), &keys) else { panic!("not JSON") };
+    assert!(matches!(&not_json, RichError::PlaintextNotJson { plaintext, .. } if plaintext.0 == b"secret text"));
+    assert!(!format!("{not_json:?}").contains("secret text"));
     assert_eq!(reason(decrypt(&key.encrypt(b""), &keys)), "graph_data_invalid");
     // A valid HMAC over a ciphertext that is not a whole number of blocks, or is empty.
     let symmetric = [9u8; 32];
@@ -243,6 +247,7 @@ fn reasons_are_stable() {
         (RichError::DataKeyInvalid { id: id() }, "graph_data_key_invalid"),
         (RichError::SignatureInvalid { id: id() }, "graph_data_signature_invalid"),
         (RichError::DataInvalid(String::new()), "graph_data_invalid"),
+        (RichError::PlaintextNotJson { detail: String::new(), plaintext: Plaintext(b"x".to_vec()) }, "graph_data_invalid"),
         (RichError::KeysInvalid(String::new()), "graph_encryption_keys_invalid"),
     ];
     for (error, reason) in all {
