@@ -134,7 +134,8 @@ fn accepted_response(source: SourceKind, accepted: PushAccepted) -> Response {
         // A validation is answered as its sender expects, whatever the source's stored status.
         PushAccepted::Validated { echo } => return validated_response(echo),
         PushAccepted::Stored { stored, duplicates } => json!({"status": "stored", "stored": stored, "duplicates": duplicates}),
-        PushAccepted::Heartbeat => json!({"status": "heartbeat"}),
+        PushAccepted::Heartbeat { duplicate } => json!({"status": "heartbeat", "duplicate": duplicate}),
+        PushAccepted::HeartbeatNotFresh => json!({"status": "kept_as_rejection", "reason": crate::model::heartbeat::NOT_FRESH}),
         PushAccepted::KeptUndecodable { reason } => json!({"status": "kept_as_rejection", "reason": reason}),
         PushAccepted::Confirmed { subscription_arn } => json!({"status": "confirmed", "subscription_arn": subscription_arn}),
         PushAccepted::AwaitingConfirmation => json!({"status": "awaiting_admin_confirmation"}),

@@ -37,7 +37,14 @@ pub enum PushAccepted {
         stored: u32,
         duplicates: u32,
     },
-    Heartbeat,
+    /// A heartbeat that counted; `duplicate`: its id had counted before, so it changed
+    /// nothing.
+    Heartbeat {
+        duplicate: bool,
+    },
+    /// A heartbeat that proves nothing (no id or signed time, or older than interval +
+    /// grace): acknowledged, counted nothing, kept as a `heartbeat_not_fresh` rejection.
+    HeartbeatNotFresh,
     /// Authenticated but undecodable: kept as a rejection and acknowledged.
     KeptUndecodable {
         reason: &'static str,
@@ -178,6 +185,10 @@ impl Ingest {
             let prefix = record_prefix(request.body);
             plan.accepted.kept_rejections =
                 plan.refused_items.iter().filter_map(|r| self.refused_item(route, id, r, &prefix, origin)).collect();
+        }
+        // A heartbeat that proves nothing is kept beside whatever the push stored.
+        if let Some(rejected) = &plan.stale_heartbeat {
+            plan.accepted.kept_rejections.push(self.keep_undecodable(route, id, rejected, request.body, origin));
         }
         // A reauthorization request or a removal is for the upkeep to answer, now rather
         // than at its next pass (it works in the background, off this push's path).

@@ -3,13 +3,18 @@
 //! leaving to ingest only what is not pure: answering a handshake (it may call the cloud)
 //! and the rejection records (counted and rate limited). Nothing here awaits, counts or
 //! reads the store, so every case is a unit test.
+//!
+//! A heartbeat counts at the time its sender signed, and only while fresh
+//! ([`crate::model::heartbeat::judge`]); one that proves nothing is acknowledged as its
+//! sender expects, counts nothing and is kept as a `heartbeat_not_fresh` rejection.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::cache::LoadedConnection;
 use super::PushAccepted;
-use crate::model::{NewEvent, ReportedChange, SourceKind, SubscriptionChange};
+use crate::model::heartbeat::{self, judge};
+use crate::model::{CountedHeartbeat, NewEvent, ReportedChange, SourceKind, SubscriptionChange};
 use crate::sources::{Handshake, Intake, RejectClass, Rejected};
 use crate::store::{Accepted, OpOutcome};
 
@@ -30,6 +35,8 @@ pub(super) struct Plan {
     pub undecodable: Option<Rejected>,
     /// Items of a batch refused on their own, each kept as a rejection.
     pub refused_items: Vec<Rejected>,
+    /// A heartbeat that proves nothing (`heartbeat_not_fresh`): kept as one rejection.
+    pub stale_heartbeat: Option<Rejected>,
 }
 
 /// The plan for `decoded`, a push to `connection` received at `received_at`. `Err`: the
@@ -46,18 +53,24 @@ pub(super) fn plan(
         stream: connection.stream.clone(),
         received_at,
         events: Vec::new(),
-        heartbeat: false,
+        heartbeat: None,
         confirms: true,
         authenticated: true,
         kept_rejections: Vec::new(),
         changes: Vec::new(),
     };
-    let mut plan = Plan { accepted, answer: None, handshake: None, undecodable: None, refused_items: Vec::new() };
+    let mut plan = Plan { accepted, answer: None, handshake: None, undecodable: None, refused_items: Vec::new(), stale_heartbeat: None };
     let accepted = &mut plan.accepted;
     match decoded {
         Ok(Intake::Events { events, heartbeat, stream }) => {
             accepted.events = events.into_iter().map(sanitize).collect();
-            accepted.heartbeat = heartbeat;
+            if let Some(proof) = heartbeat {
+                match judge(&proof, received_at, connection.heartbeat_window) {
+                    Ok(counted) => accepted.heartbeat = Some(sanitize_heartbeat(counted)),
+                    // The events are stored all the same; the heartbeat is kept as refused.
+                    Err(detail) => plan.stale_heartbeat = Some(Rejected::undecodable(heartbeat::NOT_FRESH, detail)),
+                }
+            }
             // A stream the admin chose wins over the sender's hint.
             if let Some(hint) = stream.filter(|_| connection.stream == crate::sources::spec(connection.source).default_stream) {
                 accepted.stream = hint.to_owned();
@@ -87,10 +100,16 @@ pub(super) fn plan(
             accepted.authenticated = o365 || matches!(handshake, Handshake::SnsSubscription { .. });
             plan.handshake = Some(handshake);
         }
-        Ok(Intake::Heartbeat) => {
-            accepted.heartbeat = true;
-            plan.answer = Some(PushAccepted::Heartbeat);
-        }
+        Ok(Intake::Heartbeat(proof)) => match judge(&proof, received_at, connection.heartbeat_window) {
+            Ok(counted) => {
+                accepted.heartbeat = Some(sanitize_heartbeat(counted));
+                plan.answer = Some(PushAccepted::Heartbeat { duplicate: false });
+            }
+            Err(detail) => {
+                plan.answer = Some(PushAccepted::HeartbeatNotFresh);
+                plan.stale_heartbeat = Some(Rejected::undecodable(heartbeat::NOT_FRESH, detail));
+            }
+        },
         Err(rejected) => return plan.keep_if_undecodable(rejected),
     }
     Ok(plan)
@@ -125,8 +144,12 @@ impl Plan {
                 .any(|c| matches!(c.change, SubscriptionChange::ReauthorizationRequired { .. } | SubscriptionChange::Removed { .. }))
     }
 
-    /// The answer once the write committed with `outcome`'s counts.
+    /// The answer once the write committed with `outcome`'s counts (a heartbeat already
+    /// counted is a duplicate).
     pub fn answer_after(answer: Option<PushAccepted>, refused_items: u32, stored: u32, duplicates: u32) -> PushAccepted {
+        if let Some(PushAccepted::Heartbeat { .. }) = answer {
+            return PushAccepted::Heartbeat { duplicate: duplicates > 0 };
+        }
         answer.unwrap_or(if refused_items > 0 {
             PushAccepted::StoredPartly { stored, duplicates, refused: refused_items }
         } else {
@@ -146,6 +169,11 @@ fn sanitize(mut event: NewEvent) -> NewEvent {
     event.dedupe_key = sanitize_key(event.dedupe_key);
     strip_nul(&mut event.payload);
     event
+}
+
+/// A heartbeat id is kept like a dedupe key.
+fn sanitize_heartbeat(counted: CountedHeartbeat) -> CountedHeartbeat {
+    CountedHeartbeat { id: sanitize_key(counted.id), ..counted }
 }
 
 fn sanitize_key(key: String) -> String {

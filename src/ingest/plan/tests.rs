@@ -3,7 +3,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
-use crate::model::EventKind;
+use crate::model::{EventKind, HeartbeatProof};
 use crate::sources::{Batch, ConnectionConfig};
 
 fn connection(source: SourceKind, stream: &str) -> LoadedConnection {
@@ -13,6 +13,7 @@ fn connection(source: SourceKind, stream: &str) -> LoadedConnection {
         source,
         stream: stream.into(),
         paused: false,
+        heartbeat_window: None,
         config: ConnectionConfig::unprepared(Value::Null),
     }
 }
@@ -27,10 +28,11 @@ fn planned(decoded: Result<Intake, Rejected>, source: SourceKind, stream: &str) 
 
 #[test]
 fn events_are_written_and_a_stream_hint_applies_only_to_the_default_stream() {
-    let hinted = || Ok(Intake::Events { events: vec![event("a")], heartbeat: true, stream: Some("cloud_workspace_alert") });
+    let beat = HeartbeatProof::new("hb", Utc::now());
+    let hinted = || Ok(Intake::Events { events: vec![event("a")], heartbeat: Some(beat.clone()), stream: Some("cloud_workspace_alert") });
     let p = planned(hinted(), SourceKind::GcpPubsub, "cloud_gcp_security_finding").unwrap();
     assert_eq!(p.accepted.stream, "cloud_workspace_alert");
-    assert!(p.accepted.heartbeat && p.accepted.confirms && p.accepted.authenticated);
+    assert!(p.accepted.heartbeat.is_some() && p.accepted.confirms && p.accepted.authenticated);
     assert_eq!(p.accepted.events.len(), 1);
     assert_eq!(p.answer, None, "answered with the commit's counts");
     // The admin chose a stream: the hint does not override it.
@@ -40,9 +42,59 @@ fn events_are_written_and_a_stream_hint_applies_only_to_the_default_stream() {
 
 #[test]
 fn a_heartbeat_is_answered_as_one_and_stores_nothing() {
-    let p = planned(Ok(Intake::Heartbeat), SourceKind::Webhook, "webhook_event").unwrap();
-    assert!(p.accepted.heartbeat && p.accepted.events.is_empty());
-    assert_eq!(p.answer, Some(PushAccepted::Heartbeat));
+    let signed_at = Utc::now() - chrono::Duration::seconds(5);
+    let p = planned(Ok(Intake::Heartbeat(HeartbeatProof::new("hb-1", signed_at))), SourceKind::Webhook, "webhook_event").unwrap();
+    assert_eq!(p.accepted.heartbeat, Some(CountedHeartbeat { id: "hb-1".into(), signed_at }), "counted at its signed time");
+    assert!(p.accepted.events.is_empty() && p.stale_heartbeat.is_none());
+    assert_eq!(p.answer, Some(PushAccepted::Heartbeat { duplicate: false }));
+    assert_eq!(Plan::answer_after(p.answer, 0, 0, 1), PushAccepted::Heartbeat { duplicate: true }, "an id counted before");
+}
+
+/// A connection expecting a heartbeat every 300 s, with 60 s of grace.
+fn every_five_minutes() -> LoadedConnection {
+    LoadedConnection { heartbeat_window: crate::model::heartbeat::freshness_window(Some(300), 60), ..connection(SourceKind::AwsSns, "s") }
+}
+
+#[test]
+fn a_heartbeat_counts_at_its_signed_time_never_after_its_receipt() {
+    let received_at = Utc::now();
+    let plan_at = |proof| plan(Ok(Intake::Heartbeat(proof)), &every_five_minutes(), received_at).unwrap();
+    let late = plan_at(HeartbeatProof::new("a", received_at - chrono::Duration::seconds(360)));
+    assert_eq!(late.accepted.heartbeat.map(|h| h.signed_at), Some(received_at - chrono::Duration::seconds(360)), "interval + grace old");
+    let ahead = plan_at(HeartbeatProof::new("b", received_at + chrono::Duration::seconds(30)));
+    assert_eq!(ahead.accepted.heartbeat.map(|h| h.signed_at), Some(received_at), "a sender's clock ahead is capped at receipt");
+    let long = plan_at(HeartbeatProof::new("k".repeat(600), received_at));
+    assert!(long.accepted.heartbeat.unwrap().id.starts_with("sha256:"), "a long id is kept as its hash, like a dedupe key");
+}
+
+#[test]
+fn a_stale_or_unnamed_heartbeat_is_acknowledged_counts_nothing_and_is_kept() {
+    let received_at = Utc::now();
+    let stale = [
+        HeartbeatProof::new("old", received_at - chrono::Duration::seconds(361)),
+        HeartbeatProof { id: None, signed_at: Some(received_at) },
+        HeartbeatProof { id: Some("no-time".into()), signed_at: None },
+    ];
+    for proof in stale {
+        let p = plan(Ok(Intake::Heartbeat(proof.clone())), &every_five_minutes(), received_at).unwrap();
+        assert_eq!(p.accepted.heartbeat, None, "{proof:?}");
+        assert_eq!(p.answer, Some(PushAccepted::HeartbeatNotFresh), "{proof:?}");
+        assert_eq!(p.stale_heartbeat.as_ref().map(|r| r.reason), Some("heartbeat_not_fresh"), "{proof:?}");
+        assert!(p.accepted.confirms && p.accepted.authenticated, "the push itself is authentic");
+    }
+    // Without an interval only the id and time are required.
+    let old = HeartbeatProof::new("old", received_at - chrono::Duration::days(3));
+    let p = plan(Ok(Intake::Heartbeat(old)), &connection(SourceKind::AwsSns, "s"), received_at).unwrap();
+    assert!(p.accepted.heartbeat.is_some() && p.stale_heartbeat.is_none());
+    // Events beside a stale heartbeat are stored; the heartbeat alone is kept as refused.
+    let beside = Intake::Events {
+        events: vec![event("e")],
+        heartbeat: Some(HeartbeatProof::new("old", received_at - chrono::Duration::hours(1))),
+        stream: None,
+    };
+    let p = plan(Ok(beside), &every_five_minutes(), received_at).unwrap();
+    assert_eq!((p.accepted.events.len(), p.accepted.heartbeat.is_none(), p.answer), (1, true, None));
+    assert_eq!(p.stale_heartbeat.map(|r| r.reason), Some("heartbeat_not_fresh"));
 }
 
 #[test]
@@ -120,7 +172,7 @@ fn only_a_graph_removal_or_reauthorization_calls_the_upkeep() {
     };
     assert!(removed(SourceKind::MsGraph));
     assert!(!removed(SourceKind::AwsSns));
-    assert!(!planned(Ok(Intake::Heartbeat), SourceKind::MsGraph, "s").unwrap().for_upkeep());
+    assert!(!planned(Ok(Intake::Heartbeat(HeartbeatProof::new("h", Utc::now()))), SourceKind::MsGraph, "s").unwrap().for_upkeep());
 }
 
 #[test]

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::certs::CertStore;
 use super::envelope::{Envelope, MessageType};
-use crate::model::{EventKind, NewEvent, SubscriptionChange};
+use crate::model::{EventKind, HeartbeatProof, NewEvent, SubscriptionChange};
 use crate::sources::aws_eventbridge::event::{self, Decoded};
 use crate::sources::{Handshake, Intake, RawRequest, Rejected, Source, SourceSpec, Verified};
 
@@ -90,7 +90,9 @@ impl Source for SnsSender {
                 change: SubscriptionChange::Lost { at: envelope.sent_at() },
             }),
             MessageType::Notification => Ok(match event::decode_message(envelope.message(), envelope.message_id()) {
-                Decoded::Heartbeat => Intake::Heartbeat,
+                // SNS signs its envelope, not the event inside: its MessageId and Timestamp
+                // are what prove when the heartbeat was sent.
+                Decoded::Heartbeat { .. } => Intake::Heartbeat(HeartbeatProof::new(envelope.message_id(), envelope.sent_at())),
                 Decoded::Events(events) => Intake::events(events),
             }),
         }
