@@ -309,6 +309,24 @@ fn verify_checks_captured_eventbridge_pushes_offline() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws-eventbridge/scheduled/awsdocs_eventbridge_scheduled-event.json");
     let (code, report) = verify(dir.path(), &["--connection", "c.json", "--header", "X-Key: k-123", schedule]);
     assert_eq!((code, report["kind"].clone()), (0, json!("heartbeat")), "{report}");
+    let heartbeat = json!({"id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "signed_at": "2015-10-08T16:53:06Z",
+        "counts_at": "2015-10-08T16:53:06Z", "fresh": true});
+    assert_eq!(report["heartbeat"], heartbeat, "no interval: no age bound");
+    // With an interval, `--at` says whether it would still count.
+    std::fs::write(
+        dir.path().join("every5.json"),
+        json!({"source": "aws_eventbridge", "heartbeat_interval_seconds": 300, "grace_seconds": 60,
+            "config": {"auth": {"type": "api_key", "header": "X-Key", "value": "k-123"}}})
+        .to_string(),
+    )
+    .unwrap();
+    let at = |at: &str| verify(dir.path(), &["--connection", "every5.json", "--header", "X-Key: k-123", "--at", at, schedule]);
+    let (code, report) = at("2015-10-08T16:58:00Z");
+    assert_eq!((code, report["reason"].clone(), report["heartbeat"].clone()), (0, Value::Null, heartbeat), "{report}");
+    let (code, report) = at("2015-10-08T17:53:06Z");
+    assert_eq!((code, report["verified"].clone(), report["reason"].clone()), (1, json!(true), json!("heartbeat_not_fresh")), "{report}");
+    assert_eq!((report["heartbeat"]["fresh"].clone(), report["heartbeat"]["counts_at"].clone()), (json!(false), Value::Null));
+    assert!(report["detail"].as_str().unwrap().contains("3600 s before it arrived"), "{report}");
 }
 
 #[test]

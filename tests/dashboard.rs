@@ -40,12 +40,12 @@ async fn two_tenants(server: &TestServer) {
     let mut hook = hmac_webhook("acme", "s3cret");
     hook["name"] = json!("acme alerts");
     let hook = id_of(&server.create(hook).await);
-    let body = br#"{"type": "heartbeat"}"#;
+    let body = common::heartbeat_body();
     let response = server
         .client
         .post(server.url(&format!("/push/webhook/{hook}")))
-        .header("x-signature", hmac_hex("s3cret", body))
-        .body(body.to_vec())
+        .header("x-signature", hmac_hex("s3cret", &body))
+        .body(body)
         .send()
         .await
         .unwrap();

@@ -164,3 +164,66 @@ pub async fn pass(
     }
     Ok(done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CountedHeartbeat, NewConnection, SourceKind};
+    use crate::store::{Accepted, SqliteStore, WriteOp};
+
+    fn connection(interval: Option<i64>) -> NewConnection {
+        NewConnection {
+            id: uuid::Uuid::new_v4(),
+            tenant_id: "acme".into(),
+            name: "feed".into(),
+            source: SourceKind::Webhook,
+            stream: "webhook_event".into(),
+            heartbeat_interval_seconds: interval,
+            grace_seconds: 60,
+            config_public: serde_json::json!({}),
+            config_sealed: "v1:sealed".into(),
+            created_at: now(),
+        }
+    }
+
+    fn arrived(c: &NewConnection, id: &str, received_at: DateTime<Utc>) -> WriteOp {
+        WriteOp::Accept(Accepted {
+            connection_id: c.id,
+            tenant_id: c.tenant_id.clone(),
+            source: c.source,
+            stream: c.stream.clone(),
+            received_at,
+            events: Vec::new(),
+            heartbeat: Some(CountedHeartbeat { id: id.into(), signed_at: received_at }),
+            confirms: true,
+            authenticated: true,
+            kept_rejections: Vec::new(),
+            changes: Vec::new(),
+        })
+    }
+
+    #[tokio::test]
+    async fn heartbeat_ids_are_kept_seven_days_or_interval_plus_grace_when_longer() {
+        let store = SqliteStore::open_memory().await.unwrap();
+        store.migrate().await.unwrap();
+        let at = now();
+        let (hourly, weekly_plus) = (connection(Some(3600)), connection(Some(8 * 86_400)));
+        let unwatched = connection(None);
+        for c in [&hourly, &weekly_plus, &unwatched] {
+            store.create_connection(c).await.unwrap();
+            let ops = [
+                arrived(c, "6d", at - chrono::Duration::days(6)),
+                arrived(c, "7d+1h", at - chrono::Duration::days(7) - chrono::Duration::hours(1)),
+                arrived(c, "9d", at - chrono::Duration::days(9)),
+            ];
+            store.commit(&ops).await.unwrap();
+        }
+        // 7 days for the hourly and the unwatched feed (two ids each); 8 days + 60 s for
+        // the other (one id).
+        assert_eq!(prune_heartbeats(&store, at).await.unwrap(), 5);
+        assert_eq!(prune_heartbeats(&store, at).await.unwrap(), 0);
+        // What is kept is still a duplicate.
+        let again = store.commit(&[arrived(&weekly_plus, "7d+1h", at), arrived(&hourly, "6d", at)]).await.unwrap();
+        assert_eq!(again, [crate::store::OpOutcome::Accepted { stored: 0, duplicates: 1 }; 2]);
+    }
+}

@@ -3,7 +3,7 @@
 //! time ([`HeartbeatProof`]); [`judge`] decides whether it counts, for the push path and
 //! for `pushgate verify` alike, so the two can never disagree.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 
 /// The reason code of a heartbeat that proves nothing: no id or time, or too old.
 pub const NOT_FRESH: &str = "heartbeat_not_fresh";
@@ -49,7 +49,8 @@ pub fn judge(proof: &HeartbeatProof, received_at: DateTime<Utc>, window: Option<
     let Some(signed_at) = proof.signed_at else {
         return Err("the heartbeat carries no signed time (RFC 3339)".to_owned());
     };
-    let signed_at = signed_at.min(received_at);
+    // Microseconds, as every stored time (Pub/Sub writes nanoseconds).
+    let signed_at = signed_at.trunc_subsecs(6).min(received_at);
     if let Some(window) = window {
         let age = received_at - signed_at;
         if age > window {

@@ -1,4 +1,4 @@
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -42,7 +42,7 @@ fn events_are_written_and_a_stream_hint_applies_only_to_the_default_stream() {
 
 #[test]
 fn a_heartbeat_is_answered_as_one_and_stores_nothing() {
-    let signed_at = Utc::now() - chrono::Duration::seconds(5);
+    let signed_at = Utc::now().trunc_subsecs(6) - chrono::Duration::seconds(5);
     let p = planned(Ok(Intake::Heartbeat(HeartbeatProof::new("hb-1", signed_at))), SourceKind::Webhook, "webhook_event").unwrap();
     assert_eq!(p.accepted.heartbeat, Some(CountedHeartbeat { id: "hb-1".into(), signed_at }), "counted at its signed time");
     assert!(p.accepted.events.is_empty() && p.stale_heartbeat.is_none());
@@ -57,12 +57,15 @@ fn every_five_minutes() -> LoadedConnection {
 
 #[test]
 fn a_heartbeat_counts_at_its_signed_time_never_after_its_receipt() {
-    let received_at = Utc::now();
+    // Received as ingest stamps it: to the microsecond.
+    let received_at = Utc::now().trunc_subsecs(6);
     let plan_at = |proof| plan(Ok(Intake::Heartbeat(proof)), &every_five_minutes(), received_at).unwrap();
     let late = plan_at(HeartbeatProof::new("a", received_at - chrono::Duration::seconds(360)));
     assert_eq!(late.accepted.heartbeat.map(|h| h.signed_at), Some(received_at - chrono::Duration::seconds(360)), "interval + grace old");
     let ahead = plan_at(HeartbeatProof::new("b", received_at + chrono::Duration::seconds(30)));
     assert_eq!(ahead.accepted.heartbeat.map(|h| h.signed_at), Some(received_at), "a sender's clock ahead is capped at receipt");
+    let nanos = plan_at(HeartbeatProof::new("c", received_at - chrono::Duration::nanoseconds(1_500)));
+    assert_eq!(nanos.accepted.heartbeat.map(|h| h.signed_at), Some(received_at - chrono::Duration::microseconds(2)), "to the microsecond");
     let long = plan_at(HeartbeatProof::new("k".repeat(600), received_at));
     assert!(long.accepted.heartbeat.unwrap().id.starts_with("sha256:"), "a long id is kept as its hash, like a dedupe key");
 }
