@@ -221,19 +221,19 @@ async fn heartbeats_count_at_their_publish_time_once_and_while_fresh(backend: Ba
     assert_eq!(push(beat("hb-1", published)).await, 204);
     // A late redelivery of an earlier message: counted, the time stays.
     assert_eq!(push(beat("hb-0", published - Duration::seconds(300))).await, 204);
-    let c = s.server.connection(&id).await;
+    let c = s.server.connection(id).await;
     assert_eq!(c["last_heartbeat_at"], common::api_time(published));
     assert_eq!((c["counters"]["heartbeats"].as_i64(), c["counters"]["duplicates"].as_i64()), (Some(2), Some(1)));
     // Published too long ago: acknowledged, counted nothing, kept as refused.
     assert_eq!(push(beat("hb-old", Utc::now() - Duration::seconds(400))).await, 204);
-    let c = s.server.connection(&id).await;
+    let c = s.server.connection(id).await;
     assert_eq!((c["counters"]["heartbeats"].as_i64(), c["last_heartbeat_at"].clone()), (Some(2), json!(common::api_time(published))));
-    let reasons: Vec<String> = s.server.rejections(&id).await.iter().map(|r| r["reason"].as_str().unwrap().to_owned()).collect();
+    let reasons: Vec<String> = s.server.rejections(id).await.iter().map(|r| r["reason"].as_str().unwrap().to_owned()).collect();
     assert_eq!(reasons, ["heartbeat_not_fresh"]);
     // A fresh one moves it forward to exactly its publishTime.
     let later = Utc::now().trunc_subsecs(6);
     assert_eq!(push(beat("hb-2", later)).await, 204);
-    assert_eq!(s.server.connection(&id).await["last_heartbeat_at"], common::api_time(later));
+    assert_eq!(s.server.connection(id).await["last_heartbeat_at"], common::api_time(later));
     s.server.stop().await;
 }
 
