@@ -4,6 +4,9 @@
 //!
 //! Every refused push is recorded as a rejection (rate-limited per connection, so a flood
 //! cannot fill the disk) and counted, in the store and in `pushgate_rejections_total`.
+//!
+//! One file: the path of a push from its arrival to its answer, with the rejection records
+//! it makes on the way, read in order; what is pure is in `plan.rs`.
 
 mod cache;
 mod group_commit;
@@ -272,7 +275,8 @@ impl Ingest {
         self.metrics.rejection(crate::metrics::UNKNOWN_SOURCE, "unknown_route");
     }
 
-    /// The rejection row of an authentic but undecodable push, counted as a refusal.
+    /// The rejection row of an authentic push that is acknowledged but kept as refused (an
+    /// undecodable payload, or a heartbeat that proves nothing), counted as a refusal.
     fn keep_undecodable(&self, route: SourceKind, id: Uuid, rejected: &Rejected, body: &[u8], origin: &Origin) -> NewRejection {
         self.metrics.rejection(route.as_str(), rejected.reason);
         Refusal::of(route, Some(id), rejected.reason, &rejected.detail, body, origin).record()
