@@ -209,6 +209,34 @@ fn verify_checks_a_captured_webhook_offline() {
 }
 
 #[test]
+fn verify_judges_a_captured_hmac_heartbeat_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let connection = json!({"source": "webhook", "heartbeat_interval_seconds": 300,
+        "config": {"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": "s3cret"}}});
+    std::fs::write(dir.path().join("c.json"), connection.to_string()).unwrap();
+    let check = |body: &[u8], at: &str| {
+        std::fs::write(dir.path().join("hb.json"), body).unwrap();
+        let signature = format!("X-Signature: {}", hex::encode(pushgate::verify::hmac_sha256(b"s3cret", &[body])));
+        verify(dir.path(), &["--connection", "c.json", "--header", &signature, "--at", at, "hb.json"])
+    };
+    let named = br#"{"type": "heartbeat", "id": "hb-2026-12-01T10:05:00Z", "time": "2026-12-01T10:05:00Z"}"#;
+    let (code, report) = check(named, "2026-12-01T10:05:30Z");
+    assert_eq!((code, report["kind"].clone(), report["reason"].clone()), (0, json!("heartbeat"), Value::Null), "{report}");
+    assert_eq!(
+        report["heartbeat"],
+        json!({"id": "hb-2026-12-01T10:05:00Z", "signed_at": "2026-12-01T10:05:00Z", "counts_at": "2026-12-01T10:05:00Z", "fresh": true})
+    );
+    // Default grace (60 s): 300 + 60 s after it was sent it still counts, a second later not.
+    assert_eq!(check(named, "2026-12-01T10:11:00Z").0, 0);
+    let (code, report) = check(named, "2026-12-01T10:11:01Z");
+    assert_eq!((code, report["reason"].clone()), (1, json!("heartbeat_not_fresh")), "{report}");
+    // Without `id` and `time` the signature proves no time at all.
+    let (code, report) = check(br#"{"type": "heartbeat"}"#, "2026-12-01T10:05:30Z");
+    assert_eq!((code, report["verified"].clone(), report["reason"].clone()), (1, json!(true), json!("heartbeat_not_fresh")), "{report}");
+    assert_eq!(report["heartbeat"], json!({"id": null, "signed_at": null, "counts_at": null, "fresh": false}));
+}
+
+#[test]
 fn verify_usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
