@@ -271,7 +271,7 @@ async fn fill(store: &dyn pushgate::store::Store, connection: uuid::Uuid, n: usi
             stream: "webhook_event".into(),
             received_at: pushgate::model::now(),
             events,
-            heartbeat: false,
+            heartbeat: None,
             confirms: true,
             authenticated: true,
             kept_rejections: vec![],

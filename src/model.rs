@@ -12,8 +12,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 mod forwarding;
+pub mod heartbeat;
 
 pub use forwarding::*;
+pub use heartbeat::{CountedHeartbeat, HeartbeatProof};
 
 /// The kinds of sender pushgate can receive from (INTERFACE.md section 2): the name that
 /// is stored. Everything else about a source (its route, default stream, config) is its

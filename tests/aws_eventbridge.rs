@@ -12,6 +12,7 @@ on_both_backends!(
     security_hub_findings_are_stored_once_and_read_back,
     several_findings_are_one_event_each,
     a_scheduled_event_is_a_heartbeat,
+    heartbeats_count_at_their_event_time_once_and_while_fresh,
     wrong_keys_are_refused_and_recorded,
     undecodable_but_authentic_bodies_are_stored_whole_as_raw_events,
     hmac_signed_batches,
@@ -25,6 +26,20 @@ const GUARDDUTY: &str =
 const SCHEDULED: &str = include_str!("fixtures/aws-eventbridge/scheduled/awsdocs_eventbridge_scheduled-event.json");
 
 const KEY: &str = "eb-api-key-1";
+
+/// The documented Scheduled Event, with event id `id` and `time` `at`: what a schedule
+/// rule delivers.
+fn scheduled(id: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    let mut event: Value = serde_json::from_str(SCHEDULED).unwrap();
+    event["id"] = json!(id);
+    event["time"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    event.to_string()
+}
+
+/// Now, to the second (as EventBridge writes `time`).
+fn now_s() -> chrono::DateTime<chrono::Utc> {
+    chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0)
+}
 
 async fn create(server: &TestServer) -> String {
     let c = server
@@ -117,20 +132,56 @@ async fn several_findings_are_one_event_each(server: TestServer) {
 
 async fn a_scheduled_event_is_a_heartbeat(server: TestServer) {
     let id = create(&server).await;
-    let (status, answer) = push_keyed(&server, &id, SCHEDULED.as_bytes()).await;
-    assert_eq!((status, answer), (200, json!({"status": "heartbeat"})));
+    let at = now_s();
+    let (status, answer) = push_keyed(&server, &id, scheduled("sched-1", at).as_bytes()).await;
+    assert_eq!((status, answer), (200, json!({"status": "heartbeat", "duplicate": false})));
     assert!(server.events(&id).await.is_empty(), "a heartbeat is not stored as an event");
     let c = server.connection(&id).await;
-    assert!(c["last_heartbeat_at"].is_string());
+    assert_eq!(c["last_heartbeat_at"], common::api_time(at));
     assert_eq!(c["counters"]["heartbeats"], 1);
     assert_eq!(c["status"], "connected");
 
     // A batch may carry a heartbeat beside findings: both are taken.
-    let batch = format!("[{SCHEDULED}, {FINDING}]");
+    let batch = format!("[{}, {FINDING}]", scheduled("sched-2", now_s()));
     let (status, answer) = push_keyed(&server, &id, batch.as_bytes()).await;
     assert_eq!((status, answer), (200, json!({"status": "stored", "stored": 1, "duplicates": 0})));
     let c = server.connection(&id).await;
     assert_eq!((c["counters"]["heartbeats"].clone(), c["counters"]["events"].clone()), (json!(2), json!(1)));
+    server.stop().await;
+}
+
+/// On a connection expecting a Scheduled Event every 300 s (default grace, 60 s): the
+/// heartbeat counts at its event `time`, once per event `id`, forward only, and one older
+/// than interval + grace at its arrival is refused as `heartbeat_not_fresh` (the events
+/// beside it are stored all the same).
+async fn heartbeats_count_at_their_event_time_once_and_while_fresh(server: TestServer) {
+    let id = create(&server).await;
+    let signed = now_s() - chrono::Duration::seconds(30);
+    let captured = scheduled("sched-1", signed);
+    assert_eq!(push_keyed(&server, &id, captured.as_bytes()).await, (200, json!({"status": "heartbeat", "duplicate": false})));
+    assert_eq!(server.connection(&id).await["last_heartbeat_at"], common::api_time(signed), "its time, not its arrival");
+    // Replayed later: a duplicate that moves nothing.
+    assert_eq!(push_keyed(&server, &id, captured.as_bytes()).await, (200, json!({"status": "heartbeat", "duplicate": true})));
+    // A late retry of an earlier beat: counted, the time stays.
+    let earlier = scheduled("sched-0", signed - chrono::Duration::seconds(300));
+    assert_eq!(push_keyed(&server, &id, earlier.as_bytes()).await.1["duplicate"], false);
+    let c = server.connection(&id).await;
+    assert_eq!(c["last_heartbeat_at"], common::api_time(signed));
+    assert_eq!((c["counters"]["heartbeats"].as_i64(), c["counters"]["duplicates"].as_i64()), (Some(2), Some(1)));
+    // Older than interval + grace: acknowledged, counted nothing, kept as refused.
+    let stale = scheduled("sched-old", now_s() - chrono::Duration::seconds(361));
+    let (status, answer) = push_keyed(&server, &id, stale.as_bytes()).await;
+    assert_eq!((status, answer), (200, json!({"status": "kept_as_rejection", "reason": "heartbeat_not_fresh"})));
+    let beside = format!("[{}, {FINDING}]", scheduled("sched-old-2", now_s() - chrono::Duration::hours(2)));
+    assert_eq!(push_keyed(&server, &id, beside.as_bytes()).await, (200, json!({"status": "stored", "stored": 1, "duplicates": 0})));
+    let c = server.connection(&id).await;
+    assert_eq!((c["counters"]["heartbeats"].as_i64(), c["last_heartbeat_at"].clone()), (Some(2), json!(common::api_time(signed))));
+    let reasons: Vec<String> = server.rejections(&id).await.iter().map(|r| r["reason"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(reasons, ["heartbeat_not_fresh", "heartbeat_not_fresh"]);
+    // A fresh one moves it forward, to exactly its time.
+    let later = now_s();
+    assert_eq!(push_keyed(&server, &id, scheduled("sched-2", later).as_bytes()).await.0, 200);
+    assert_eq!(server.connection(&id).await["last_heartbeat_at"], common::api_time(later));
     server.stop().await;
 }
 

@@ -12,7 +12,7 @@ mod fake_aws;
 
 use std::collections::HashMap;
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use common::{Backend, TestServer};
 use fake_aws::FakeAws;
 use pushgate::sources::aws_sns::test_signer::TestSigner;
@@ -27,6 +27,7 @@ on_both_backends_with!(
     certificate_is_fetched_once_from_the_aws_host_then_cached,
     findings_are_stored_once_per_finding_and_replays_are_duplicates,
     scheduled_event_is_a_heartbeat,
+    heartbeats_count_at_the_sns_timestamp_once_and_while_fresh,
     attacker_topic_is_refused_before_any_fetch,
     tampered_subscribe_url_is_refused_and_nothing_is_fetched,
     cert_url_off_the_sns_host_or_region_is_refused,
@@ -186,13 +187,47 @@ async fn scheduled_event_is_a_heartbeat(backend: Backend) {
     let Some(s) = Setup::start(backend, "sns_heartbeat", true).await else { return };
     let id = s.connection(json!({})).await;
     let schedule = include_str!("fixtures/aws-eventbridge/scheduled/awsdocs_eventbridge_scheduled-event.json");
-    let body = s.signer.notification(TOPIC, "m-heartbeat-1", schedule, None, Utc::now());
+    let sent = Utc::now().trunc_subsecs(3);
+    let body = s.signer.notification(TOPIC, "m-heartbeat-1", schedule, None, sent);
     let (status, answer) = s.push(&id, &body, &[]).await;
-    assert_eq!((status, answer), (200, json!({"status": "heartbeat"})));
+    assert_eq!((status, answer), (200, json!({"status": "heartbeat", "duplicate": false})));
     let c = s.server.connection(&id).await;
-    assert!(c["last_heartbeat_at"].is_string());
+    assert_eq!(c["last_heartbeat_at"], common::api_time(sent), "the SNS Timestamp");
     assert_eq!(c["counters"]["heartbeats"], 1);
     assert!(s.server.events(&id).await.is_empty());
+    s.server.stop().await;
+}
+
+/// An SNS delivery of a Scheduled Event counts at the envelope's signed `Timestamp`, once
+/// per `MessageId` (the event inside is the same for every delivery of a rule, so it is
+/// not what proves anything), forward only, and not when older than interval + grace.
+async fn heartbeats_count_at_the_sns_timestamp_once_and_while_fresh(backend: Backend) {
+    let Some(s) = Setup::start(backend, "sns_heartbeat_rules", true).await else { return };
+    let id = s.connection(json!({})).await;
+    let schedule = include_str!("fixtures/aws-eventbridge/scheduled/awsdocs_eventbridge_scheduled-event.json");
+    let beat = |message_id: &str, sent| s.signer.notification(TOPIC, message_id, schedule, None, sent);
+    let sent = Utc::now().trunc_subsecs(3) - chrono::Duration::seconds(30);
+    let captured = beat("m-hb-1", sent);
+    assert_eq!(s.push(&id, &captured, &[]).await, (200, json!({"status": "heartbeat", "duplicate": false})));
+    assert_eq!(s.server.connection(&id).await["last_heartbeat_at"], common::api_time(sent), "its Timestamp, not its arrival");
+    // The captured delivery, replayed: a duplicate.
+    assert_eq!(s.push(&id, &captured, &[]).await, (200, json!({"status": "heartbeat", "duplicate": true})));
+    // A late retry of an earlier message: counted, the time stays.
+    assert_eq!(s.push(&id, &beat("m-hb-0", sent - chrono::Duration::seconds(300)), &[]).await.1["duplicate"], false);
+    let c = s.server.connection(&id).await;
+    assert_eq!(c["last_heartbeat_at"], common::api_time(sent));
+    assert_eq!((c["counters"]["heartbeats"].as_i64(), c["counters"]["duplicates"].as_i64()), (Some(2), Some(1)));
+    // Signed more than 300 + 60 s before it arrived (SNS itself would take it for 7 days).
+    let (status, answer) = s.push(&id, &beat("m-hb-old", Utc::now() - chrono::Duration::seconds(400)), &[]).await;
+    assert_eq!((status, answer), (200, json!({"status": "kept_as_rejection", "reason": "heartbeat_not_fresh"})));
+    let c = s.server.connection(&id).await;
+    assert_eq!((c["counters"]["heartbeats"].as_i64(), c["last_heartbeat_at"].clone()), (Some(2), json!(common::api_time(sent))));
+    let reasons: Vec<String> = s.server.rejections(&id).await.iter().map(|r| r["reason"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(reasons, ["heartbeat_not_fresh"]);
+    // A fresh one moves it forward, to exactly its Timestamp.
+    let later = Utc::now().trunc_subsecs(3);
+    assert_eq!(s.push(&id, &beat("m-hb-2", later), &[]).await.0, 200);
+    assert_eq!(s.server.connection(&id).await["last_heartbeat_at"], common::api_time(later));
     s.server.stop().await;
 }
 

@@ -209,6 +209,34 @@ fn verify_checks_a_captured_webhook_offline() {
 }
 
 #[test]
+fn verify_judges_a_captured_hmac_heartbeat_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let connection = json!({"source": "webhook", "heartbeat_interval_seconds": 300,
+        "config": {"auth": {"type": "hmac_sha256", "header": "X-Signature", "secret": "s3cret"}}});
+    std::fs::write(dir.path().join("c.json"), connection.to_string()).unwrap();
+    let check = |body: &[u8], at: &str| {
+        std::fs::write(dir.path().join("hb.json"), body).unwrap();
+        let signature = format!("X-Signature: {}", hex::encode(pushgate::verify::hmac_sha256(b"s3cret", &[body])));
+        verify(dir.path(), &["--connection", "c.json", "--header", &signature, "--at", at, "hb.json"])
+    };
+    let named = br#"{"type": "heartbeat", "id": "hb-2026-12-01T10:05:00Z", "time": "2026-12-01T10:05:00Z"}"#;
+    let (code, report) = check(named, "2026-12-01T10:05:30Z");
+    assert_eq!((code, report["kind"].clone(), report["reason"].clone()), (0, json!("heartbeat"), Value::Null), "{report}");
+    assert_eq!(
+        report["heartbeat"],
+        json!({"id": "hb-2026-12-01T10:05:00Z", "signed_at": "2026-12-01T10:05:00Z", "counts_at": "2026-12-01T10:05:00Z", "fresh": true})
+    );
+    // Default grace (60 s): 300 + 60 s after it was sent it still counts, a second later not.
+    assert_eq!(check(named, "2026-12-01T10:11:00Z").0, 0);
+    let (code, report) = check(named, "2026-12-01T10:11:01Z");
+    assert_eq!((code, report["reason"].clone()), (1, json!("heartbeat_not_fresh")), "{report}");
+    // Without `id` and `time` the signature proves no time at all.
+    let (code, report) = check(br#"{"type": "heartbeat"}"#, "2026-12-01T10:05:30Z");
+    assert_eq!((code, report["verified"].clone(), report["reason"].clone()), (1, json!(true), json!("heartbeat_not_fresh")), "{report}");
+    assert_eq!(report["heartbeat"], json!({"id": null, "signed_at": null, "counts_at": null, "fresh": false}));
+}
+
+#[test]
 fn verify_usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -316,6 +344,24 @@ fn verify_checks_captured_eventbridge_pushes_offline() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws-eventbridge/scheduled/awsdocs_eventbridge_scheduled-event.json");
     let (code, report) = verify(dir.path(), &["--connection", "c.json", "--header", "X-Key: k-123", schedule]);
     assert_eq!((code, report["kind"].clone()), (0, json!("heartbeat")), "{report}");
+    let heartbeat = json!({"id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "signed_at": "2015-10-08T16:53:06Z",
+        "counts_at": "2015-10-08T16:53:06Z", "fresh": true});
+    assert_eq!(report["heartbeat"], heartbeat, "no interval: no age bound");
+    // With an interval, `--at` says whether it would still count.
+    std::fs::write(
+        dir.path().join("every5.json"),
+        json!({"source": "aws_eventbridge", "heartbeat_interval_seconds": 300, "grace_seconds": 60,
+            "config": {"auth": {"type": "api_key", "header": "X-Key", "value": "k-123"}}})
+        .to_string(),
+    )
+    .unwrap();
+    let at = |at: &str| verify(dir.path(), &["--connection", "every5.json", "--header", "X-Key: k-123", "--at", at, schedule]);
+    let (code, report) = at("2015-10-08T16:58:00Z");
+    assert_eq!((code, report["reason"].clone(), report["heartbeat"].clone()), (0, Value::Null, heartbeat), "{report}");
+    let (code, report) = at("2015-10-08T17:53:06Z");
+    assert_eq!((code, report["verified"].clone(), report["reason"].clone()), (1, json!(true), json!("heartbeat_not_fresh")), "{report}");
+    assert_eq!((report["heartbeat"]["fresh"].clone(), report["heartbeat"]["counts_at"].clone()), (json!(false), Value::Null));
+    assert!(report["detail"].as_str().unwrap().contains("3600 s before it arrived"), "{report}");
 }
 
 #[test]

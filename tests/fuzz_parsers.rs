@@ -397,14 +397,14 @@ proptest! {
     #[test]
     fn eventbridge_events_always_decode(event in eventbridge_like_json(), message in ".{0,200}") {
         match eventbridge::decode(event, "base-id") {
-            Decoded::Heartbeat => {}
+            Decoded::Heartbeat { .. } => {}
             Decoded::Events(events) => {
                 prop_assert!(!events.is_empty());
                 prop_assert!(events.iter().all(|e| e.dedupe_key.starts_with("base-id")));
             }
         }
         match eventbridge::decode_message(&message, "m") {
-            Ok(Decoded::Heartbeat) => {}
+            Ok(Decoded::Heartbeat { .. }) => {}
             Ok(Decoded::Events(events)) => prop_assert!(!events.is_empty()),
             // Not JSON: the SNS sender keeps it whole as a raw event.
             Err(_) => prop_assert!(serde_json::from_str::<Value>(&message).is_err()),

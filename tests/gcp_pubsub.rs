@@ -6,7 +6,7 @@ mod common;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound, Utc};
 use common::{Backend, TestServer};
 use pushgate::sources::gcp_pubsub::test_signer::TestOidcSigner;
 use serde_json::{json, Value};
@@ -17,6 +17,7 @@ on_both_backends_with!(
     every_wrong_token_is_refused_with_its_reason,
     subscriptions_outside_the_allow_list_are_refused,
     workspace_alerts_go_to_their_stream_and_heartbeats_count,
+    heartbeats_count_at_their_publish_time_once_and_while_fresh,
     undecodable_messages_are_acknowledged_and_stored_whole_as_raw_events,
     unwrapped_pushes_are_read_from_their_headers,
 );
@@ -67,9 +68,14 @@ impl Setup {
 
 /// A wrapped push body, as Pub/Sub sends it (both id spellings, as real pushes carry).
 fn envelope(message_id: &str, data: &[u8], attributes: Value) -> Vec<u8> {
+    envelope_at(message_id, data, attributes, "2026-11-23T10:00:00.123Z")
+}
+
+/// A wrapped push of a message published at `publish_time`.
+fn envelope_at(message_id: &str, data: &[u8], attributes: Value, publish_time: &str) -> Vec<u8> {
     json!({
         "message": {"data": STANDARD.encode(data), "attributes": attributes, "messageId": message_id, "message_id": message_id,
-                    "publishTime": "2026-11-23T10:00:00.123Z", "publish_time": "2026-11-23T10:00:00.123Z"},
+                    "publishTime": publish_time, "publish_time": publish_time},
         "subscription": SUBSCRIPTION,
         "deliveryAttempt": 1,
     })
@@ -181,12 +187,54 @@ async fn workspace_alerts_go_to_their_stream_and_heartbeats_count(backend: Backe
     let events = s.server.events(&id).await;
     assert_eq!((events[0]["stream"].as_str(), events[0]["kind"].as_str()), (Some("cloud_google_workspace_alert"), Some("alert")));
 
-    let heartbeat = envelope("hb-1", b"{\"type\":\"heartbeat\"}", json!({"pushgate_kind": "heartbeat"}));
+    let published = Utc::now();
+    let heartbeat = beat("hb-1", published);
     let (status, _) = s.push(&id, Some(&s.token(&url)), &heartbeat, &[]).await;
     assert_eq!(status, 204);
     let c = s.server.connection(&id).await;
-    assert!(c["last_heartbeat_at"].is_string());
+    assert_eq!(c["last_heartbeat_at"], common::api_time(published.trunc_subsecs(6)), "its publishTime, to the microsecond");
     assert_eq!((c["counters"]["heartbeats"].as_i64(), c["counters"]["events"].as_i64()), (Some(1), Some(1)));
+    s.server.stop().await;
+}
+
+/// A heartbeat message published at `at` (written to the nanosecond, as Pub/Sub does).
+fn beat(message_id: &str, at: chrono::DateTime<Utc>) -> Vec<u8> {
+    let time = at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    envelope_at(message_id, b"{\"type\":\"heartbeat\"}", json!({"pushgate_kind": "heartbeat"}), &time)
+}
+
+/// A Pub/Sub heartbeat counts at its `publishTime`, once per `messageId`, forward only,
+/// and not when older than interval + grace (300 + 60 s) at its arrival; every one of them
+/// is acknowledged 204, so Pub/Sub stops redelivering.
+async fn heartbeats_count_at_their_publish_time_once_and_while_fresh(backend: Backend) {
+    let Some(s) = Setup::start(backend, "pubsub_heartbeat_rules").await else { return };
+    let (id, url) = s.connection(json!({})).await;
+    let (id, url) = (id.as_str(), url.as_str());
+    let push = |body: Vec<u8>| {
+        let token = s.token(url);
+        let s = &s;
+        async move { s.push(id, Some(&token), &body, &[]).await.0 }
+    };
+    let published = (Utc::now() - Duration::seconds(30)).trunc_subsecs(6);
+    assert_eq!(push(beat("hb-1", published)).await, 204);
+    assert_eq!(s.server.connection(id).await["last_heartbeat_at"], common::api_time(published), "its publishTime, not its arrival");
+    // Redelivered (or replayed) later: a duplicate.
+    assert_eq!(push(beat("hb-1", published)).await, 204);
+    // A late redelivery of an earlier message: counted, the time stays.
+    assert_eq!(push(beat("hb-0", published - Duration::seconds(300))).await, 204);
+    let c = s.server.connection(id).await;
+    assert_eq!(c["last_heartbeat_at"], common::api_time(published));
+    assert_eq!((c["counters"]["heartbeats"].as_i64(), c["counters"]["duplicates"].as_i64()), (Some(2), Some(1)));
+    // Published too long ago: acknowledged, counted nothing, kept as refused.
+    assert_eq!(push(beat("hb-old", Utc::now() - Duration::seconds(400))).await, 204);
+    let c = s.server.connection(id).await;
+    assert_eq!((c["counters"]["heartbeats"].as_i64(), c["last_heartbeat_at"].clone()), (Some(2), json!(common::api_time(published))));
+    let reasons: Vec<String> = s.server.rejections(id).await.iter().map(|r| r["reason"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(reasons, ["heartbeat_not_fresh"]);
+    // A fresh one moves it forward to exactly its publishTime.
+    let later = Utc::now().trunc_subsecs(6);
+    assert_eq!(push(beat("hb-2", later)).await, 204);
+    assert_eq!(s.server.connection(id).await["last_heartbeat_at"], common::api_time(later));
     s.server.stop().await;
 }
 

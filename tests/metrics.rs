@@ -61,7 +61,8 @@ async fn metrics_follow_pushes_and_deletions(server: TestServer) {
     assert_eq!(push(event, "s3cret").await.unwrap().status(), 200);
     assert_eq!(push(event, "s3cret").await.unwrap().status(), 200); // a duplicate
     assert_eq!(push(event, "other").await.unwrap().status(), 401); // a bad signature
-    assert_eq!(push(br#"{"type": "heartbeat"}"#, "s3cret").await.unwrap().status(), 200);
+    let heartbeat: &'static [u8] = common::heartbeat_body().leak();
+    assert_eq!(push(heartbeat, "s3cret").await.unwrap().status(), 200);
     // A route naming no source counts as a refusal from `unknown`.
     let nowhere = server.client.post(server.url(&format!("/push/nowhere/{id}"))).body("{}").send().await.unwrap();
     assert_eq!(nowhere.status(), 404);

@@ -13,7 +13,11 @@ use axum::http::HeaderMap;
 use common::{hmac_hex, Backend, TestServer};
 use serde_json::{json, Value};
 
-on_both_backends_with!(feeds_go_red_and_green_and_each_transition_is_recorded_once, transitions_are_posted_signed_to_the_alert_webhook);
+on_both_backends_with!(
+    feeds_go_red_and_green_and_each_transition_is_recorded_once,
+    transitions_are_posted_signed_to_the_alert_webhook,
+    heartbeats_that_prove_nothing_keep_no_feed_green,
+);
 
 #[tokio::test]
 async fn two_servers_on_one_postgresql_record_each_transition_once() {
@@ -66,7 +70,7 @@ async fn webhook(server: &TestServer, interval: i64) -> String {
     c["id"].as_str().unwrap().to_owned()
 }
 
-async fn push(server: &TestServer, id: &str, body: &[u8]) {
+async fn push(server: &TestServer, id: &str, body: &[u8]) -> Value {
     let response = server
         .client
         .post(server.url(&format!("/push/webhook/{id}")))
@@ -76,10 +80,13 @@ async fn push(server: &TestServer, id: &str, body: &[u8]) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
 }
 
+/// A fresh heartbeat (a new id, signed now).
 async fn heartbeat(server: &TestServer, id: &str) {
-    push(server, id, br#"{"type":"heartbeat"}"#).await;
+    let answer = push(server, id, &common::heartbeat_body()).await;
+    assert_eq!(answer, json!({"status": "heartbeat", "duplicate": false}));
 }
 
 /// Waits until the monitor has recorded a transition to `status` (the read-time status
@@ -203,5 +210,56 @@ async fn transitions_are_posted_signed_to_the_alert_webhook(backend: Backend) {
     assert_eq!((last["old_status"].as_str(), last["message"].as_str()), (Some("connected"), Some("Last heartbeat is too old")));
     assert_eq!((last["tenant_id"].as_str(), last["name"].as_str()), (Some("acme"), Some("1 s feed")));
     assert!(last["at"].is_string());
+    server.stop().await;
+}
+
+/// With `hmac_sha256` only the body is signed: a heartbeat without `id` and `time` is
+/// acknowledged but proves nothing, and neither does a captured heartbeat replayed, so
+/// a feed that sends only those turns red on schedule.
+async fn heartbeats_that_prove_nothing_keep_no_feed_green(backend: Backend) {
+    let Some(server) = TestServer::builder(backend, "monitor_unprovable").env("PUSHGATE_MONITOR_INTERVAL_MS", "200").start().await else {
+        return;
+    };
+    let unprovable = br#"{"type":"heartbeat"}"#;
+    // Never a heartbeat that counts: confirmed by the push, then "missing".
+    let never = webhook(&server, 1).await;
+    let answer = push(&server, &never, unprovable).await;
+    assert_eq!(answer, json!({"status": "kept_as_rejection", "reason": "heartbeat_not_fresh"}));
+    let rejections = server.rejections(&never).await;
+    assert_eq!(rejections.len(), 1);
+    assert_eq!(rejections[0]["reason"], "heartbeat_not_fresh");
+    assert!(rejections[0]["detail"].as_str().unwrap().contains("no id"), "{}", rejections[0]);
+    let c = server.connection(&never).await;
+    assert_eq!((c["counters"]["heartbeats"].as_i64(), c["last_heartbeat_at"].clone()), (Some(0), Value::Null));
+    // Still sending them each pass does not help.
+    let mut passes = 0;
+    while history(&server, &never).await.iter().all(|(_, new)| new != "error") {
+        push(&server, &never, unprovable).await;
+        server.monitor_passes(1).await;
+        passes += 1;
+        assert!(passes < 50, "never turned red: {:?}", history(&server, &never).await);
+    }
+    let c = server.connection(&never).await;
+    assert_eq!((c["status"].as_str(), c["status_message"].as_str()), (Some("error"), Some("Subscription heartbeat is missing")));
+    assert_eq!(c["counters"]["heartbeats"], 0);
+
+    // One real heartbeat, then only its replay and unprovable ones: "too old" on schedule.
+    let replayed = webhook(&server, 1).await;
+    let captured = common::heartbeat_body();
+    assert_eq!(push(&server, &replayed, &captured).await, json!({"status": "heartbeat", "duplicate": false}));
+    recorded(&server, &replayed, "connected", 1).await;
+    let first = server.connection(&replayed).await["last_heartbeat_at"].clone();
+    let mut passes = 0;
+    while history(&server, &replayed).await.iter().all(|(_, new)| new != "error") {
+        let answer = push(&server, &replayed, &captured).await;
+        assert!(answer["duplicate"] == true || answer["reason"] == "heartbeat_not_fresh", "a replay is a duplicate, or too old: {answer}");
+        push(&server, &replayed, unprovable).await;
+        server.monitor_passes(1).await;
+        passes += 1;
+        assert!(passes < 50, "never turned red: {:?}", history(&server, &replayed).await);
+    }
+    let c = server.connection(&replayed).await;
+    assert_eq!((c["status"].as_str(), c["status_message"].as_str()), (Some("error"), Some("Last heartbeat is too old")));
+    assert_eq!((c["counters"]["heartbeats"].as_i64(), c["last_heartbeat_at"].clone()), (Some(1), first), "the replays moved nothing");
     server.stop().await;
 }

@@ -5,6 +5,7 @@ mod common;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use chrono::SubsecRound;
 use common::{hmac_hex, hmac_webhook, TestServer};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -13,6 +14,7 @@ on_both_backends!(
     signed_push_is_stored_and_read_back,
     retried_delivery_is_stored_once,
     heartbeat_is_recorded_but_not_stored,
+    heartbeats_count_at_their_signed_time_once_and_while_fresh,
     standard_webhooks_end_to_end,
     api_key_and_basic_auth,
     unauthenticated_pushes_are_refused_and_recorded,
@@ -114,13 +116,106 @@ async fn retried_delivery_is_stored_once(server: TestServer) {
 
 async fn heartbeat_is_recorded_but_not_stored(server: TestServer) {
     let id = id_of(&server.create(hmac_webhook("acme", "s3cret")).await);
-    let (status, answer) = push_hmac(&server, &id, "s3cret", br#"{"type": "heartbeat"}"#).await;
-    assert_eq!((status, answer), (200, json!({"status": "heartbeat"})));
+    let body = br#"{"type": "heartbeat", "id": "hb-2026-12-01T10:05:00Z", "time": "2026-12-01T10:05:00Z"}"#.to_vec();
+    // The documented example, sent as a fresh beat: its time is now.
+    let now = chrono::Utc::now().trunc_subsecs(0);
+    let body = String::from_utf8(body).unwrap().replace("2026-12-01T10:05:00Z", &now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let (status, answer) = push_hmac(&server, &id, "s3cret", body.as_bytes()).await;
+    assert_eq!((status, answer), (200, json!({"status": "heartbeat", "duplicate": false})));
     assert!(server.events(&id).await.is_empty());
     let c = server.connection(&id).await;
-    assert!(c["last_heartbeat_at"].is_string());
+    assert_eq!(c["last_heartbeat_at"], common::api_time(now));
     assert_eq!(c["counters"]["heartbeats"], 1);
     assert_eq!(c["status"], "connected");
+    server.stop().await;
+}
+
+/// Signs a heartbeat with id `id` and time `at` the way one auth type carries them.
+type HeartbeatSigner = Box<dyn Fn(&str, chrono::DateTime<chrono::Utc>) -> (Vec<u8>, Vec<(&'static str, String)>)>;
+
+/// For each auth type, on a connection expecting a heartbeat every 300 s with 60 s of
+/// grace: a fresh heartbeat counts at its signed time; the same push replayed is a
+/// duplicate; a late retry signed earlier counts but moves nothing; one signed longer than
+/// interval + grace ago is acknowledged and refused as `heartbeat_not_fresh`.
+async fn heartbeats_count_at_their_signed_time_once_and_while_fresh(server: TestServer) {
+    let whsec = STANDARD.encode(b"a standard webhooks secret key!!");
+    let auth_b64 = |u: &str| format!("Basic {}", STANDARD.encode(u));
+    let in_body: fn(&str, chrono::DateTime<chrono::Utc>) -> Vec<u8> = |id, at| common::heartbeat_body_at(id, at);
+    let cases: Vec<(Value, HeartbeatSigner)> = vec![
+        (
+            json!({"type": "hmac_sha256", "header": "X-Signature", "secret": "s3cret"}),
+            Box::new(move |id, at| {
+                let body = in_body(id, at);
+                let headers = vec![("x-signature", hmac_hex("s3cret", &body))];
+                (body, headers)
+            }),
+        ),
+        (
+            json!({"type": "api_key", "header": "X-Key", "value": "k-1"}),
+            Box::new(move |id, at| (in_body(id, at), vec![("x-key", "k-1".to_string())])),
+        ),
+        (
+            json!({"type": "basic", "username": "sender", "password": "pa55"}),
+            Box::new(move |id, at| (in_body(id, at), vec![("authorization", auth_b64("sender:pa55"))])),
+        ),
+        (
+            // A tolerance longer than interval + grace, so only freshness refuses the old one.
+            json!({"type": "standard_webhooks", "secret": format!("whsec_{whsec}"), "tolerance_seconds": 3600}),
+            Box::new(move |id, at| {
+                // The body names nothing: the signed webhook-id and webhook-timestamp do.
+                let body = br#"{"type": "heartbeat"}"#.to_vec();
+                let headers = standard_headers(&whsec, id, at.timestamp(), &body);
+                (body, headers)
+            }),
+        ),
+    ];
+    for (auth, sign) in cases {
+        let kind = auth["type"].clone();
+        let c = server
+            .create(json!({"tenant_id": "acme", "name": "beats", "source": "webhook", "heartbeat_interval_seconds": 300,
+                "grace_seconds": 60, "config": {"auth": auth}}))
+            .await;
+        let id = id_of(&c);
+        let signed = chrono::Utc::now().trunc_subsecs(0) - chrono::Duration::seconds(30);
+        let (body, headers) = sign("hb-1", signed);
+        let (status, answer) = push(&server, &id, &body, &headers).await;
+        assert_eq!((status, answer), (200, json!({"status": "heartbeat", "duplicate": false})), "{kind}");
+        let c = server.connection(&id).await;
+        assert_eq!(c["last_heartbeat_at"], common::api_time(signed), "{kind}: its signed time, not its arrival");
+        // The captured push, replayed.
+        let (status, answer) = push(&server, &id, &body, &headers).await;
+        assert_eq!((status, answer), (200, json!({"status": "heartbeat", "duplicate": true})), "{kind}");
+        // A late retry of an earlier beat: counted, but the time only moves forward.
+        let (body, headers) = sign("hb-0", signed - chrono::Duration::seconds(200));
+        assert_eq!(push(&server, &id, &body, &headers).await.1["duplicate"], false, "{kind}");
+        let c = server.connection(&id).await;
+        assert_eq!(c["last_heartbeat_at"], common::api_time(signed), "{kind}");
+        assert_eq!((c["counters"]["heartbeats"].as_i64(), c["counters"]["duplicates"].as_i64()), (Some(2), Some(1)), "{kind}");
+        // Older than interval + grace at its arrival: acknowledged, kept as refused.
+        let (body, headers) = sign("hb-old", chrono::Utc::now() - chrono::Duration::seconds(400));
+        let (status, answer) = push(&server, &id, &body, &headers).await;
+        assert_eq!((status, answer), (200, json!({"status": "kept_as_rejection", "reason": "heartbeat_not_fresh"})), "{kind}");
+        let c = server.connection(&id).await;
+        assert_eq!((c["counters"]["heartbeats"].as_i64(), c["last_heartbeat_at"].clone()), (Some(2), json!(common::api_time(signed))));
+        let rejections = server.rejections(&id).await;
+        assert_eq!(rejections.iter().map(|r| r["reason"].as_str().unwrap()).collect::<Vec<_>>(), ["heartbeat_not_fresh"], "{kind}");
+        // Without an id and time in the body, only Standard Webhooks proves anything.
+        let unnamed = br#"{"type": "heartbeat"}"#;
+        let (_, mut headers) = sign("hb-2", chrono::Utc::now());
+        if kind == "hmac_sha256" {
+            headers = vec![("x-signature", hmac_hex("s3cret", unnamed))];
+        } else if kind == "standard_webhooks" {
+            headers =
+                standard_headers(&STANDARD.encode(b"a standard webhooks secret key!!"), "hb-2", chrono::Utc::now().timestamp(), unnamed);
+        }
+        let (status, answer) = push(&server, &id, unnamed, &headers).await;
+        let expected = if kind == "standard_webhooks" {
+            json!({"status": "heartbeat", "duplicate": false})
+        } else {
+            json!({"status": "kept_as_rejection", "reason": "heartbeat_not_fresh"})
+        };
+        assert_eq!((status, answer), (200, expected), "{kind}");
+    }
     server.stop().await;
 }
 
@@ -360,7 +455,7 @@ async fn five_bad_signatures_in_a_row_are_an_error(server: TestServer) {
     let c = server.connection(&id).await;
     assert_eq!((c["status"].as_str(), c["status_message"].as_str()), (Some("error"), Some("Signature verification failing")));
     // One verified push ends it.
-    assert_eq!(push_hmac(&server, &id, "s3cret", br#"{"type":"heartbeat"}"#).await.0, 200);
+    assert_eq!(push_hmac(&server, &id, "s3cret", &common::heartbeat_body()).await.0, 200);
     assert_eq!(server.connection(&id).await["status"], "connected");
     server.stop().await;
 }

@@ -2,6 +2,11 @@
 //! the push route, with no database and no network, and prints one JSON report.
 //! Exit 0 verified and decoded (an undecodable push is reported as the `raw` event it is
 //! stored as), 1 refused, 2 usage error.
+//!
+//! A heartbeat is judged as the push route judges it (`model::heartbeat`), with the
+//! connection file's `heartbeat_interval_seconds` and `grace_seconds` and the `--at`
+//! clock: the report's `heartbeat` shows its id and signed time, and one that would not
+//! count is reported with reason `heartbeat_not_fresh` (exit 1).
 
 use std::process::ExitCode;
 
@@ -11,7 +16,8 @@ use serde_json::{json, Value};
 
 use super::VerifyArgs;
 use crate::config::OfflineSettings;
-use crate::model::{NewEvent, SourceKind};
+use crate::model::heartbeat;
+use crate::model::{HeartbeatProof, NewEvent, SourceKind};
 use crate::sources::aws_sns::certs::CertStore;
 use crate::sources::gcp_pubsub::keys::GoogleKeys;
 use crate::sources::ms_graph::keys::MicrosoftKeys;
@@ -92,9 +98,26 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
                     .chain(batch.refused.iter().filter(|r| r.class == RejectClass::Undecodable).map(&raw))
                     .map(|e| event(&e, source, &connection, None))
                     .collect(),
-                Intake::Heartbeat | Intake::Handshake(_) => Vec::new(),
+                Intake::Heartbeat(_) | Intake::Handshake(_) => Vec::new(),
             };
             let mut report = json!({"verified": true, "reason": null, "kind": intake.kind_name(), "events": events});
+            let proof = match &intake {
+                Intake::Heartbeat(proof) => Some(proof),
+                Intake::Events { heartbeat, .. } => heartbeat.as_ref(),
+                _ => None,
+            };
+            if let Some(proof) = proof {
+                let (heartbeat, fresh) = judged_heartbeat(proof, &connection, now);
+                report["heartbeat"] = heartbeat;
+                if let Err(detail) = fresh {
+                    report["reason"] = heartbeat::NOT_FRESH.into();
+                    report["detail"] = detail.into();
+                    // Only a heartbeat alone is refused; events beside it are stored.
+                    if matches!(intake, Intake::Heartbeat(_)) {
+                        return Ok((report, false));
+                    }
+                }
+            }
             // A Graph batch is stored in part: the items refused on their own are listed.
             if let Intake::Batch(batch) = &intake {
                 let refused: Vec<_> = batch.refused.iter().filter(|r| r.class != RejectClass::Undecodable).collect();
@@ -112,6 +135,21 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
         Err(r) => return Ok((refused(r.reason, &r.detail, true), false)),
     };
     Ok((report, true))
+}
+
+/// A heartbeat's id and signed time as its sender named them, whether it would count, and
+/// why not.
+fn judged_heartbeat(proof: &HeartbeatProof, connection: &Value, now: DateTime<Utc>) -> (Value, Result<(), String>) {
+    let interval = connection.get("heartbeat_interval_seconds").and_then(Value::as_i64);
+    let grace = connection.get("grace_seconds").and_then(Value::as_i64).unwrap_or(crate::connections::DEFAULT_GRACE_SECONDS);
+    let judged = heartbeat::judge(proof, now, heartbeat::freshness_window(interval, grace));
+    let report = json!({
+        "id": proof.id,
+        "signed_at": proof.signed_at.map(time),
+        "counts_at": judged.as_ref().ok().map(|c| time(c.signed_at)),
+        "fresh": judged.is_ok(),
+    });
+    (report, judged.map(|_| ()))
 }
 
 fn parse_headers(lines: &[String]) -> Result<HeaderMap, String> {

@@ -5,7 +5,9 @@
 //! counted as expired on it, and its `last_error` says so. A destination that is running
 //! holds its events however old they are. Status history and alert deliveries older than
 //! the retention go too, and dead letters once they are older than the retention plus the
-//! backlog bound (as long as an undelivered event may wait).
+//! backlog bound (as long as an undelivered event may wait). Heartbeat ids go after
+//! [`HEARTBEAT_MEMORY`] (or the connection's interval + grace, when longer), whatever the
+//! event retention.
 //!
 //! A pass runs every minute on one process at a time (a job lease), off the push path,
 //! in windows of [`WINDOW`] events, each its own short transaction, so ingest never waits
@@ -19,11 +21,19 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-use crate::model::{now, Hold, PruneWindow};
+use crate::model::heartbeat::freshness_window;
+use crate::model::{now, ConnectionFilter, Hold, PruneWindow};
 use crate::store::{Store, StoreError};
 
 /// Events per retention step.
 pub const WINDOW: u32 = 1000;
+/// How long a heartbeat id is remembered at least. Past its connection's interval + grace a
+/// replayed heartbeat is refused as not fresh anyway (its signed time is no later than its
+/// first arrival), so its id may go once both have passed. Seven days also outlasts the
+/// longest retry of any sender (Pub/Sub retries a message for up to 7 days), which matters
+/// for a connection without an interval, where age alone refuses nothing, and keeps the
+/// last day's arrivals for the dashboard's chart.
+pub const HEARTBEAT_MEMORY: chrono::Duration = chrono::Duration::days(7);
 /// The job lease's name, and how long it lasts.
 const LEASE: &str = "retention";
 const LEASE_TTL: chrono::Duration = chrono::Duration::minutes(5);
@@ -45,6 +55,7 @@ pub struct Pass {
     pub expired: u64,
     pub history: u64,
     pub dead_letters: u64,
+    pub heartbeats: u64,
 }
 
 /// Runs a pass every `retention.every` until `stop`, counting each in `metrics`.
@@ -73,6 +84,7 @@ pub async fn run(store: Arc<dyn Store>, retention: Retention, holder: String, me
                         expired = done.expired,
                         history = done.history,
                         dead_letters = done.dead_letters,
+                        heartbeats = done.heartbeats,
                         "retention pass"
                     );
                 }
@@ -83,6 +95,16 @@ pub async fn run(store: Arc<dyn Store>, retention: Retention, holder: String, me
     }
 }
 
+/// Forgets heartbeat ids past each connection's memory ([`HEARTBEAT_MEMORY`]); how many.
+pub async fn prune_heartbeats(store: &dyn Store, at: DateTime<Utc>) -> Result<u64, StoreError> {
+    let mut pruned = 0;
+    for c in store.list_connections(&ConnectionFilter::default()).await? {
+        let window = freshness_window(c.heartbeat_interval_seconds, c.grace_seconds).map_or(HEARTBEAT_MEMORY, |w| w.max(HEARTBEAT_MEMORY));
+        pruned += store.prune_heartbeats(c.id, at - window).await?;
+    }
+    Ok(pruned)
+}
+
 /// One pass at `at`, for as long as `holder` keeps the job lease.
 pub async fn pass(
     store: &dyn Store,
@@ -91,7 +113,7 @@ pub async fn pass(
     holder: &str,
     stop: &watch::Receiver<bool>,
 ) -> Result<Pass, StoreError> {
-    let mut done = Pass::default();
+    let mut done = Pass { heartbeats: prune_heartbeats(store, at).await?, ..Pass::default() };
     let Some(keep) = retention.events else { return Ok(done) };
     let cutoff = at - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
     let expire_before = cutoff - chrono::Duration::from_std(retention.max_backlog).unwrap_or(chrono::Duration::MAX);
@@ -141,4 +163,67 @@ pub async fn pass(
         }
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CountedHeartbeat, NewConnection, SourceKind};
+    use crate::store::{Accepted, SqliteStore, WriteOp};
+
+    fn connection(interval: Option<i64>) -> NewConnection {
+        NewConnection {
+            id: uuid::Uuid::new_v4(),
+            tenant_id: "acme".into(),
+            name: "feed".into(),
+            source: SourceKind::Webhook,
+            stream: "webhook_event".into(),
+            heartbeat_interval_seconds: interval,
+            grace_seconds: 60,
+            config_public: serde_json::json!({}),
+            config_sealed: "v1:sealed".into(),
+            created_at: now(),
+        }
+    }
+
+    fn arrived(c: &NewConnection, id: &str, received_at: DateTime<Utc>) -> WriteOp {
+        WriteOp::Accept(Accepted {
+            connection_id: c.id,
+            tenant_id: c.tenant_id.clone(),
+            source: c.source,
+            stream: c.stream.clone(),
+            received_at,
+            events: Vec::new(),
+            heartbeat: Some(CountedHeartbeat { id: id.into(), signed_at: received_at }),
+            confirms: true,
+            authenticated: true,
+            kept_rejections: Vec::new(),
+            changes: Vec::new(),
+        })
+    }
+
+    #[tokio::test]
+    async fn heartbeat_ids_are_kept_seven_days_or_interval_plus_grace_when_longer() {
+        let store = SqliteStore::open_memory().await.unwrap();
+        store.migrate().await.unwrap();
+        let at = now();
+        let (hourly, weekly_plus) = (connection(Some(3600)), connection(Some(8 * 86_400)));
+        let unwatched = connection(None);
+        for c in [&hourly, &weekly_plus, &unwatched] {
+            store.create_connection(c).await.unwrap();
+            let ops = [
+                arrived(c, "6d", at - chrono::Duration::days(6)),
+                arrived(c, "7d+1h", at - chrono::Duration::days(7) - chrono::Duration::hours(1)),
+                arrived(c, "9d", at - chrono::Duration::days(9)),
+            ];
+            store.commit(&ops).await.unwrap();
+        }
+        // 7 days for the hourly and the unwatched feed (two ids each); 8 days + 60 s for
+        // the other (one id).
+        assert_eq!(prune_heartbeats(&store, at).await.unwrap(), 5);
+        assert_eq!(prune_heartbeats(&store, at).await.unwrap(), 0);
+        // What is kept is still a duplicate.
+        let again = store.commit(&[arrived(&weekly_plus, "7d+1h", at), arrived(&hourly, "6d", at)]).await.unwrap();
+        assert_eq!(again, [crate::store::OpOutcome::Accepted { stored: 0, duplicates: 1 }; 2]);
+    }
 }

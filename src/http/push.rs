@@ -134,7 +134,8 @@ fn accepted_response(source: SourceKind, accepted: PushAccepted) -> Response {
         // A validation is answered as its sender expects, whatever the source's stored status.
         PushAccepted::Validated { echo } => return validated_response(echo),
         PushAccepted::Stored { stored, duplicates } => json!({"status": "stored", "stored": stored, "duplicates": duplicates}),
-        PushAccepted::Heartbeat => json!({"status": "heartbeat"}),
+        PushAccepted::Heartbeat { duplicate } => json!({"status": "heartbeat", "duplicate": duplicate}),
+        PushAccepted::HeartbeatNotFresh => json!({"status": "kept_as_rejection", "reason": crate::model::heartbeat::NOT_FRESH}),
         PushAccepted::StoredRaw { reason, stored, duplicates } => {
             json!({"status": "stored_raw", "reason": reason, "stored": stored, "duplicates": duplicates})
         }

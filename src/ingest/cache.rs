@@ -24,6 +24,9 @@ pub struct LoadedConnection {
     pub source: SourceKind,
     pub stream: String,
     pub paused: bool,
+    /// How old a heartbeat may be at its arrival and still count (interval + grace), when
+    /// the connection expects heartbeats.
+    pub heartbeat_window: Option<chrono::Duration>,
     /// The config as its sender prepared it when this was loaded.
     pub config: ConnectionConfig,
 }
@@ -44,6 +47,7 @@ impl LoadedConnection {
             source: c.source,
             stream: c.stream.clone(),
             paused: c.facts.paused,
+            heartbeat_window: crate::model::heartbeat::freshness_window(c.heartbeat_interval_seconds, c.grace_seconds),
             config,
         })
     }
@@ -107,6 +111,7 @@ mod tests {
             source: SourceKind::Webhook,
             stream: "s".into(),
             paused: false,
+            heartbeat_window: None,
             config: ConnectionConfig::unprepared(Value::Null),
         }
     }

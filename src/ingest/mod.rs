@@ -44,7 +44,14 @@ pub enum PushAccepted {
         stored: u32,
         duplicates: u32,
     },
-    Heartbeat,
+    /// A heartbeat that counted; `duplicate`: its id had counted before, so it changed
+    /// nothing.
+    Heartbeat {
+        duplicate: bool,
+    },
+    /// A heartbeat that proves nothing (no id or signed time, or older than interval +
+    /// grace): acknowledged, counted nothing, kept as a `heartbeat_not_fresh` rejection.
+    HeartbeatNotFresh,
     /// Authenticated but undecodable: stored whole as a `raw` event (`stored` 0 and
     /// `duplicates` 1 for a retry), `reason` saying why it could not be decoded.
     StoredRaw {
@@ -187,7 +194,7 @@ impl Ingest {
             }
         }
         if let Some(rejected) = &plan.refused_handshake {
-            plan.accepted.kept_rejections = vec![self.refused_handshake(route, id, rejected, request.body, origin)];
+            plan.accepted.kept_rejections = vec![self.acknowledged_refusal(route, id, rejected, request.body, origin)];
         }
         let refused_items = plan.refused_items.len() as u32;
         if refused_items > 0 {
@@ -195,6 +202,10 @@ impl Ingest {
             let prefix = record_prefix(request.body);
             plan.accepted.kept_rejections =
                 plan.refused_items.iter().filter_map(|r| self.refused_item(route, id, r, &prefix, origin)).collect();
+        }
+        // A heartbeat that proves nothing is kept beside whatever the push stored.
+        if let Some(rejected) = &plan.stale_heartbeat {
+            plan.accepted.kept_rejections.push(self.acknowledged_refusal(route, id, rejected, request.body, origin));
         }
         // A reauthorization request or a removal is for the upkeep to answer, now rather
         // than at its next pass (it works in the background, off this push's path).
@@ -284,9 +295,10 @@ impl Ingest {
         self.metrics.rejection(crate::metrics::UNKNOWN_SOURCE, "unknown_route");
     }
 
-    /// The rejection row of an authentic push whose handshake was refused, counted as a
-    /// refusal.
-    fn refused_handshake(&self, route: SourceKind, id: Uuid, rejected: &Rejected, body: &[u8], origin: &Origin) -> NewRejection {
+    /// The rejection row of an authentic push that is acknowledged but refused all the
+    /// same (a handshake that could not be completed, or a heartbeat that proves nothing),
+    /// counted as a refusal.
+    fn acknowledged_refusal(&self, route: SourceKind, id: Uuid, rejected: &Rejected, body: &[u8], origin: &Origin) -> NewRejection {
         self.metrics.rejection(route.as_str(), rejected.reason);
         Refusal::of(route, Some(id), rejected.reason, &rejected.detail, body, origin).record()
     }

@@ -14,6 +14,10 @@
 //! sender signed, else `sha256:` and the lowercase hex SHA-256 of the kept bytes, so a
 //! retried push is stored once. A Graph notification that cannot be decoded is one raw
 //! event of its own beside the batch's other events.
+//!
+//! A heartbeat counts at the time its sender signed, and only while fresh
+//! ([`crate::model::heartbeat::judge`]); one that proves nothing is acknowledged as its
+//! sender expects, counts nothing and is kept as a `heartbeat_not_fresh` rejection.
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -21,7 +25,8 @@ use sha2::{Digest, Sha256};
 
 use super::cache::LoadedConnection;
 use super::PushAccepted;
-use crate::model::{EventKind, NewEvent, ReportedChange, SourceKind, SubscriptionChange};
+use crate::model::heartbeat::{self, judge};
+use crate::model::{CountedHeartbeat, EventKind, NewEvent, ReportedChange, SourceKind, SubscriptionChange};
 use crate::sources::{Handshake, Intake, RejectClass, Rejected};
 use crate::store::{Accepted, OpOutcome};
 
@@ -44,6 +49,8 @@ pub(super) struct Plan {
     pub refused_items: Vec<Rejected>,
     /// How many of the events are `raw` (authentic, undecodable, kept whole).
     pub raw_events: u32,
+    /// A heartbeat that proves nothing (`heartbeat_not_fresh`): kept as one rejection.
+    pub stale_heartbeat: Option<Rejected>,
 }
 
 /// What arrived, as the raw events of an undecodable push keep it.
@@ -65,18 +72,32 @@ pub(super) fn plan(decoded: Result<Intake, Rejected>, connection: &LoadedConnect
         stream: connection.stream.clone(),
         received_at: arrived.received_at,
         events: Vec::new(),
-        heartbeat: false,
+        heartbeat: None,
         confirms: true,
         authenticated: true,
         kept_rejections: Vec::new(),
         changes: Vec::new(),
     };
-    let mut plan = Plan { accepted, answer: None, handshake: None, refused_handshake: None, refused_items: Vec::new(), raw_events: 0 };
+    let mut plan = Plan {
+        accepted,
+        answer: None,
+        handshake: None,
+        refused_handshake: None,
+        refused_items: Vec::new(),
+        raw_events: 0,
+        stale_heartbeat: None,
+    };
     let accepted = &mut plan.accepted;
     match decoded {
         Ok(Intake::Events { events, heartbeat, stream }) => {
             accepted.events = events.into_iter().map(sanitize).collect();
-            accepted.heartbeat = heartbeat;
+            if let Some(proof) = heartbeat {
+                match judge(&proof, arrived.received_at, connection.heartbeat_window) {
+                    Ok(counted) => accepted.heartbeat = Some(sanitize_heartbeat(counted)),
+                    // The events are stored all the same; the heartbeat is kept as refused.
+                    Err(detail) => plan.stale_heartbeat = Some(Rejected::undecodable(heartbeat::NOT_FRESH, detail)),
+                }
+            }
             // A stream the admin chose wins over the sender's hint.
             if let Some(hint) = stream.filter(|_| connection.stream == crate::sources::spec(connection.source).default_stream) {
                 accepted.stream = hint.to_owned();
@@ -121,10 +142,16 @@ pub(super) fn plan(decoded: Result<Intake, Rejected>, connection: &LoadedConnect
             accepted.authenticated = o365 || matches!(handshake, Handshake::SnsSubscription { .. });
             plan.handshake = Some(handshake);
         }
-        Ok(Intake::Heartbeat) => {
-            accepted.heartbeat = true;
-            plan.answer = Some(PushAccepted::Heartbeat);
-        }
+        Ok(Intake::Heartbeat(proof)) => match judge(&proof, arrived.received_at, connection.heartbeat_window) {
+            Ok(counted) => {
+                accepted.heartbeat = Some(sanitize_heartbeat(counted));
+                plan.answer = Some(PushAccepted::Heartbeat { duplicate: false });
+            }
+            Err(detail) => {
+                plan.answer = Some(PushAccepted::HeartbeatNotFresh);
+                plan.stale_heartbeat = Some(Rejected::undecodable(heartbeat::NOT_FRESH, detail));
+            }
+        },
         Err(rejected) => return plan.keep_if_authentic(rejected, arrived),
     }
     Ok(plan)
@@ -167,10 +194,14 @@ impl Plan {
                 .any(|c| matches!(c.change, SubscriptionChange::ReauthorizationRequired { .. } | SubscriptionChange::Removed { .. }))
     }
 
-    /// The answer once the write committed with `outcome`'s counts.
+    /// The answer once the write committed with `outcome`'s counts (a heartbeat already
+    /// counted is a duplicate).
     pub fn answer_after(answer: Option<PushAccepted>, refused_items: u32, stored: u32, duplicates: u32) -> PushAccepted {
         if let Some(PushAccepted::StoredRaw { reason, .. }) = answer {
             return PushAccepted::StoredRaw { reason, stored, duplicates };
+        }
+        if let Some(PushAccepted::Heartbeat { .. }) = answer {
+            return PushAccepted::Heartbeat { duplicate: duplicates > 0 };
         }
         answer.unwrap_or(if refused_items > 0 {
             PushAccepted::StoredPartly { stored, duplicates, refused: refused_items }
@@ -213,6 +244,11 @@ fn sanitize(mut event: NewEvent) -> NewEvent {
     event.dedupe_key = sanitize_key(event.dedupe_key);
     strip_nul(&mut event.payload);
     event
+}
+
+/// A heartbeat id is kept like a dedupe key.
+fn sanitize_heartbeat(counted: CountedHeartbeat) -> CountedHeartbeat {
+    CountedHeartbeat { id: sanitize_key(counted.id), ..counted }
 }
 
 fn sanitize_key(key: String) -> String {

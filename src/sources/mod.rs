@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use serde_json::Value;
 
-use crate::model::{NewEvent, ReportedChange, SourceKind, SubscriptionChange};
+use crate::model::{HeartbeatProof, NewEvent, ReportedChange, SourceKind, SubscriptionChange};
 pub(crate) use crate::verify::header;
 pub use crate::verify::{RejectClass, Rejected};
 
@@ -78,12 +78,13 @@ impl<'a, P> Verified<'a, P> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intake {
     /// Events to store, each deduplicated on its key; `heartbeat` when the same push also
-    /// carried a heartbeat (an EventBridge batch may hold both). `stream` names the event
+    /// carried a heartbeat (an EventBridge batch may hold both), as its sender named it. `stream` names the event
     /// table the payload belongs to when the sender can tell (a Workspace alert arriving
     /// over Pub/Sub); it applies to connections that kept their source's default stream.
-    Events { events: Vec<NewEvent>, heartbeat: bool, stream: Option<&'static str> },
-    /// A heartbeat: updates `last_heartbeat_at`, is not stored as an event.
-    Heartbeat,
+    Events { events: Vec<NewEvent>, heartbeat: Option<HeartbeatProof>, stream: Option<&'static str> },
+    /// A heartbeat, with the id and time its sender signed or carried: counted once per
+    /// id, when fresh (`model::heartbeat`), and not stored as an event.
+    Heartbeat(HeartbeatProof),
     /// A subscription handshake the ingest answers before acknowledging.
     Handshake(Handshake),
     /// A change of the subscription itself, also stored as a `lifecycle` event.
@@ -104,14 +105,14 @@ pub struct Batch {
 impl Intake {
     /// Events only, no heartbeat.
     pub fn events(events: Vec<NewEvent>) -> Intake {
-        Intake::Events { events, heartbeat: false, stream: None }
+        Intake::Events { events, heartbeat: None, stream: None }
     }
 
     /// The `kind` of a `pushgate verify` report.
     pub fn kind_name(&self) -> &'static str {
         match self {
             Intake::Events { .. } => "events",
-            Intake::Heartbeat => "heartbeat",
+            Intake::Heartbeat(_) => "heartbeat",
             Intake::Handshake(_) => "handshake",
             Intake::Lifecycle { .. } => "lifecycle",
             // A batch of lifecycle notifications only is a lifecycle push.

@@ -1,6 +1,6 @@
 //! The arithmetic of one group commit, kept apart from SQL so it is tested on its own:
-//! which events of a batch were stored or duplicates, and how each connection's facts
-//! and counters change.
+//! which events and heartbeats of a batch were new or duplicates, and how each
+//! connection's facts and counters change.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{OpOutcome, WriteOp};
-use crate::model::{NewEvent, NewRejection, SubscriptionChange};
+use crate::model::{CountedHeartbeat, NewEvent, NewRejection, SubscriptionChange};
 
 /// The change a batch makes to one connection row.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -38,6 +38,17 @@ pub fn events(ops: &[WriteOp]) -> Vec<(usize, Uuid, &NewEvent)> {
         .collect()
 }
 
+/// Every heartbeat of the batch with the op it belongs to, in order.
+pub fn heartbeats(ops: &[WriteOp]) -> Vec<(usize, Uuid, &CountedHeartbeat)> {
+    ops.iter()
+        .enumerate()
+        .filter_map(|(i, op)| match op {
+            WriteOp::Accept(a) => a.heartbeat.as_ref().map(|h| (i, a.connection_id, h)),
+            WriteOp::Refuse(_) => None,
+        })
+        .collect()
+}
+
 /// Every rejection row the batch keeps.
 pub fn rejections(ops: &[WriteOp]) -> Vec<&NewRejection> {
     ops.iter()
@@ -49,9 +60,16 @@ pub fn rejections(ops: &[WriteOp]) -> Vec<&NewRejection> {
 }
 
 /// Outcomes per op and deltas per connection, given the `(connection id, dedupe key)`
-/// pairs the insert reported as new. Within a batch the first op with a key stores it.
-pub fn settle(ops: &[WriteOp], inserted: &HashSet<(String, String)>) -> (Vec<OpOutcome>, BTreeMap<Uuid, ConnectionDelta>) {
+/// pairs the events insert reported as new, and the `(connection id, heartbeat id)` pairs
+/// the heartbeats insert did. Within a batch the first op with a key (or heartbeat id)
+/// claims it; a heartbeat counted before is a duplicate and changes nothing else.
+pub fn settle(
+    ops: &[WriteOp],
+    inserted: &HashSet<(String, String)>,
+    new_heartbeats: &HashSet<(String, String)>,
+) -> (Vec<OpOutcome>, BTreeMap<Uuid, ConnectionDelta>) {
     let mut claimed: HashSet<(String, &str)> = HashSet::new();
+    let mut claimed_heartbeats: HashSet<(String, &str)> = HashSet::new();
     let mut deltas: BTreeMap<Uuid, ConnectionDelta> = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(ops.len());
     for op in ops {
@@ -68,12 +86,17 @@ pub fn settle(ops: &[WriteOp], inserted: &HashSet<(String, String)>) -> (Vec<OpO
                     }
                 }
                 let d = deltas.entry(a.connection_id).or_default();
+                if let Some(heartbeat) = &a.heartbeat {
+                    let key = (id.clone(), heartbeat.id.clone());
+                    if new_heartbeats.contains(&key) && claimed_heartbeats.insert((id.clone(), heartbeat.id.as_str())) {
+                        d.heartbeats += 1;
+                        d.last_heartbeat_at = latest(d.last_heartbeat_at, heartbeat.signed_at);
+                    } else {
+                        duplicates += 1;
+                    }
+                }
                 d.events += i64::from(stored);
                 d.duplicates += i64::from(duplicates);
-                if a.heartbeat {
-                    d.heartbeats += 1;
-                    d.last_heartbeat_at = latest(d.last_heartbeat_at, a.received_at);
-                }
                 if !a.events.is_empty() {
                     d.data_last_received_at = latest(d.data_last_received_at, a.received_at);
                 }
@@ -172,7 +195,7 @@ mod tests {
                 .iter()
                 .map(|k| NewEvent { dedupe_key: k.to_string(), kind: EventKind::Alert, occurred_at: None, payload: serde_json::json!({}) })
                 .collect(),
-            heartbeat: keys.is_empty(),
+            heartbeat: keys.is_empty().then(|| CountedHeartbeat { id: format!("hb-{t}"), signed_at: at(t - 1) }),
             confirms: true,
             authenticated: true,
             kept_rejections: Vec::new(),
@@ -189,7 +212,7 @@ mod tests {
         let c = Uuid::new_v4();
         let WriteOp::Accept(mut validation) = accept(c, &[], 2) else { unreachable!() };
         validation.authenticated = false;
-        let (_, deltas) = settle(&[refuse(c), WriteOp::Accept(validation), refuse(c)], &HashSet::new());
+        let (_, deltas) = settle(&[refuse(c), WriteOp::Accept(validation), refuse(c)], &HashSet::new(), &HashSet::new());
         assert_eq!((deltas[&c].reset_streak, deltas[&c].streak), (false, 2));
     }
 
@@ -229,7 +252,7 @@ mod tests {
         let c = Uuid::new_v4();
         let ops = [accept(c, &["a", "b"], 1), accept(c, &["a"], 2), accept(c, &["old"], 3)];
         let inserted: HashSet<_> = [(c.to_string(), "a".into()), (c.to_string(), "b".into())].into();
-        let (outcomes, deltas) = settle(&ops, &inserted);
+        let (outcomes, deltas) = settle(&ops, &inserted, &HashSet::new());
         assert_eq!(
             outcomes,
             [
@@ -245,25 +268,51 @@ mod tests {
     }
 
     #[test]
+    fn a_heartbeat_id_counts_once_and_a_repeat_is_a_duplicate() {
+        let c = Uuid::new_v4();
+        let beat = |id: &str, signed: i64, received: i64| {
+            let WriteOp::Accept(mut a) = accept(c, &[], received) else { unreachable!() };
+            a.heartbeat = Some(CountedHeartbeat { id: id.into(), signed_at: at(signed) });
+            WriteOp::Accept(a)
+        };
+        // "same" twice in this batch (the insert reports it new once), "old" counted before.
+        let ops = [beat("same", 10, 11), beat("same", 10, 12), beat("old", 50, 60), beat("new", 8, 13)];
+        let new: HashSet<_> = [(c.to_string(), "same".to_string()), (c.to_string(), "new".to_string())].into();
+        let (outcomes, deltas) = settle(&ops, &HashSet::new(), &new);
+        assert_eq!(
+            outcomes,
+            [
+                OpOutcome::Accepted { stored: 0, duplicates: 0 },
+                OpOutcome::Accepted { stored: 0, duplicates: 1 },
+                OpOutcome::Accepted { stored: 0, duplicates: 1 },
+                OpOutcome::Accepted { stored: 0, duplicates: 0 },
+            ]
+        );
+        let d = &deltas[&c];
+        assert_eq!((d.heartbeats, d.duplicates), (2, 2));
+        assert_eq!(d.last_heartbeat_at, Some(at(10)), "the latest signed time of those counted; the repeat moves nothing");
+    }
+
+    #[test]
     fn failure_streak_counts_only_after_the_last_verified_push() {
         let c = Uuid::new_v4();
         let ops = [refuse(c), accept(c, &[], 5), refuse(c), refuse(c)];
-        let (outcomes, deltas) = settle(&ops, &HashSet::new());
+        let (outcomes, deltas) = settle(&ops, &HashSet::new(), &[(c.to_string(), "hb-5".to_string())].into());
         assert_eq!(outcomes[0], OpOutcome::Refused);
         let d = &deltas[&c];
         assert!(d.reset_streak);
         assert_eq!((d.streak, d.rejections, d.heartbeats), (2, 3, 1));
-        assert_eq!(d.last_heartbeat_at, Some(at(5)));
+        assert_eq!(d.last_heartbeat_at, Some(at(4)), "the heartbeat's signed time, not its arrival");
 
         let mut too_large = refuse(c);
         if let WriteOp::Refuse(r) = &mut too_large {
             r.unauthenticated = false;
         }
-        let (_, broken) = settle(&[refuse(c), refuse(c), too_large, refuse(c)], &HashSet::new());
+        let (_, broken) = settle(&[refuse(c), refuse(c), too_large, refuse(c)], &HashSet::new(), &HashSet::new());
         assert!(broken[&c].reset_streak);
         assert_eq!(broken[&c].streak, 1);
 
-        let (_, only_failures) = settle(&[refuse(c), refuse(c)], &HashSet::new());
+        let (_, only_failures) = settle(&[refuse(c), refuse(c)], &HashSet::new(), &HashSet::new());
         assert!(!only_failures[&c].reset_streak);
         assert_eq!(only_failures[&c].streak, 2);
     }

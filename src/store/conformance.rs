@@ -69,6 +69,8 @@ conformance!(
     upkeep_failure_classes_are_kept_until_a_success,
     a_missed_report_is_entered_in_the_history_once,
     arrivals_are_counted_by_the_hour,
+    heartbeat_ids_count_once_and_move_the_time_forward_only,
+    heartbeat_ids_are_pruned_by_arrival,
 );
 
 /// The default streams of INTERFACE.md section 2, which the filter cases read (the store
@@ -115,7 +117,8 @@ fn accept(c: &NewConnection, keys: &[&str]) -> WriteOp {
         stream: c.stream.clone(),
         received_at: now(),
         events: keys.iter().map(|k| event(k)).collect(),
-        heartbeat: keys.is_empty(),
+        // A heartbeat of its own each time: `heartbeat_ids_count_once` repeats one.
+        heartbeat: keys.is_empty().then(|| CountedHeartbeat { id: Uuid::new_v4().to_string(), signed_at: now() - Duration::seconds(2) }),
         confirms: true,
         authenticated: true,
         kept_rejections: Vec::new(),
@@ -366,7 +369,7 @@ async fn subscription_changes_apply_with_their_push(store: Arc<dyn Store>) {
     let with = |change: SubscriptionChange, keys: &[&str]| {
         let WriteOp::Accept(mut a) = accept(&c, keys) else { unreachable!() };
         a.confirms = false;
-        a.heartbeat = false;
+        a.heartbeat = None;
         a.changes = vec![ReportedChange { change, event_key: keys.first().map(|k| k.to_string()) }];
         WriteOp::Accept(a)
     };
@@ -650,9 +653,9 @@ async fn arrivals_are_counted_by_the_hour(store: Arc<dyn Store>) {
         store.commit(std::slice::from_ref(push)).await.unwrap();
     }
     for (id, minute) in [("before", -1), ("hour 1", 119), ("hour 23", 23 * 60 + 30), ("later", 24 * 60 + 5)] {
-        store.insert_heartbeat_for_test(c.id, id, at(minute - 1), at(minute)).await.unwrap();
+        store.commit(&[heartbeat(&c, id, at(minute - 1), at(minute))]).await.unwrap();
     }
-    store.insert_heartbeat_for_test(other.id, "other", at(30), at(30)).await.unwrap();
+    store.commit(&[heartbeat(&other, "other", at(30), at(30))]).await.unwrap();
 
     let arrivals = store.hourly_arrivals(c.id, from, 24).await.unwrap();
     assert_eq!(arrivals.from, from);
@@ -670,4 +673,66 @@ async fn arrivals_are_counted_by_the_hour(store: Arc<dyn Store>) {
     let none = store.hourly_arrivals(Uuid::new_v4(), from, 3).await.unwrap();
     assert_eq!((none.events, none.heartbeats), (vec![0; 3], vec![0; 3]));
     assert!(store.hourly_arrivals(c.id, from, 0).await.unwrap().events.is_empty());
+}
+
+/// A heartbeat of connection `c` with sender id `id`, signed `signed_ago` before it
+/// arrives at `received_at`.
+fn heartbeat(c: &NewConnection, id: &str, signed_at: DateTime<Utc>, received_at: DateTime<Utc>) -> WriteOp {
+    let WriteOp::Accept(mut a) = accept(c, &[]) else { unreachable!() };
+    a.heartbeat = Some(CountedHeartbeat { id: id.into(), signed_at });
+    a.received_at = received_at;
+    WriteOp::Accept(a)
+}
+
+async fn heartbeat_ids_count_once_and_move_the_time_forward_only(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::AwsSns);
+    store.create_connection(&c).await.unwrap();
+    let t = now() - Duration::minutes(10);
+    let facts = |store: Arc<dyn Store>| async move {
+        let got = store.get_connection(c.id).await.unwrap().unwrap();
+        (got.counters.heartbeats, got.counters.duplicates, got.facts.last_heartbeat_at.map(|t| t.timestamp_micros()))
+    };
+    // Twice in one batch: counted once, at its signed time.
+    let outcomes = store
+        .commit(&[heartbeat(&c, "hb-1", t, t + Duration::seconds(3)), heartbeat(&c, "hb-1", t, t + Duration::seconds(4))])
+        .await
+        .unwrap();
+    assert_eq!(outcomes, [OpOutcome::Accepted { stored: 0, duplicates: 0 }, OpOutcome::Accepted { stored: 0, duplicates: 1 }]);
+    assert_eq!(facts(store.clone()).await, (1, 1, Some(t.timestamp_micros())));
+    // Replayed later, in a batch of its own: a duplicate that moves nothing.
+    let replay = store.commit(&[heartbeat(&c, "hb-1", t + Duration::minutes(5), now())]).await.unwrap();
+    assert_eq!(replay, [OpOutcome::Accepted { stored: 0, duplicates: 1 }]);
+    assert_eq!(facts(store.clone()).await, (1, 2, Some(t.timestamp_micros())));
+    // A new id signed earlier (a late retry): counted, the time stays.
+    store.commit(&[heartbeat(&c, "hb-0", t - Duration::minutes(5), now())]).await.unwrap();
+    assert_eq!(facts(store.clone()).await, (2, 2, Some(t.timestamp_micros())));
+    // A later one moves it forward, to its signed time.
+    let later = t + Duration::minutes(5);
+    store.commit(&[heartbeat(&c, "hb-2", later, now())]).await.unwrap();
+    assert_eq!(facts(store.clone()).await, (3, 2, Some(later.timestamp_micros())));
+    // The same id on another connection is another heartbeat.
+    let other = new_connection("acme", SourceKind::AwsSns);
+    store.create_connection(&other).await.unwrap();
+    assert_eq!(store.commit(&[heartbeat(&other, "hb-1", t, now())]).await.unwrap(), [OpOutcome::Accepted { stored: 0, duplicates: 0 }]);
+    assert_eq!(store.get_connection(other.id).await.unwrap().unwrap().counters.heartbeats, 1);
+}
+
+async fn heartbeat_ids_are_pruned_by_arrival(store: Arc<dyn Store>) {
+    let c = new_connection("acme", SourceKind::AwsSns);
+    store.create_connection(&c).await.unwrap();
+    let at = now();
+    let old = at - Duration::days(8);
+    store
+        .commit(&[heartbeat(&c, "old", old, old), heartbeat(&c, "recent", at - Duration::days(8), at - Duration::hours(1))])
+        .await
+        .unwrap();
+    assert_eq!(store.prune_heartbeats(c.id, at - Duration::days(7)).await.unwrap(), 1, "only the one that arrived before");
+    assert_eq!(store.prune_heartbeats(c.id, at - Duration::days(7)).await.unwrap(), 0);
+    // A pruned id is new again (the freshness rule refuses such a replay before the store);
+    // a kept one is still a duplicate.
+    let again = store.commit(&[heartbeat(&c, "old", old, at), heartbeat(&c, "recent", old, at)]).await.unwrap();
+    assert_eq!(again, [OpOutcome::Accepted { stored: 0, duplicates: 0 }, OpOutcome::Accepted { stored: 0, duplicates: 1 }]);
+    // Deleting the connection forgets its heartbeats.
+    assert!(store.delete_connection(c.id).await.unwrap());
+    assert_eq!(store.prune_heartbeats(c.id, at + Duration::days(1)).await.unwrap(), 0);
 }

@@ -26,8 +26,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::model::{
-    AlertDelivery, AlertSubject, BackgroundTask, Connection, ConnectionFilter, ConnectionUpdate, HourlyArrivals, NewConnection, NewEvent,
-    NewRejection, ReportedChange, SourceKind, StatusChange, StoredEvent, StoredRejection, SubscriptionChange, UpkeepFailure,
+    AlertDelivery, AlertSubject, BackgroundTask, Connection, ConnectionFilter, ConnectionUpdate, CountedHeartbeat, HourlyArrivals,
+    NewConnection, NewEvent, NewRejection, ReportedChange, SourceKind, StatusChange, StoredEvent, StoredRejection, SubscriptionChange,
+    UpkeepFailure,
 };
 
 pub use forwarding::Forwarding;
@@ -74,7 +75,9 @@ pub struct Accepted {
     pub stream: String,
     pub received_at: DateTime<Utc>,
     pub events: Vec<NewEvent>,
-    pub heartbeat: bool,
+    /// A heartbeat that is fresh: counted, and moves `last_heartbeat_at` forward to its
+    /// signed time, unless its id was counted before (a duplicate then).
+    pub heartbeat: Option<CountedHeartbeat>,
     /// This push confirms the subscription (first authenticated push for most senders).
     pub confirms: bool,
     /// The push was authenticated (everything but a Graph validation request): it ends a
@@ -124,8 +127,10 @@ pub trait Store: Forwarding + Send + Sync + 'static {
     async fn list_connections(&self, filter: &ConnectionFilter) -> Result<Vec<Connection>, StoreError>;
     async fn update_connection(&self, id: Uuid, update: &ConnectionUpdate, at: DateTime<Utc>) -> Result<Option<Connection>, StoreError>;
     async fn set_paused(&self, id: Uuid, paused: bool, at: DateTime<Utc>) -> Result<Option<Connection>, StoreError>;
-    /// Deletes the connection with its events, rejections and history.
+    /// Deletes the connection with its events, heartbeats, rejections and history.
     async fn delete_connection(&self, id: Uuid) -> Result<bool, StoreError>;
+    /// Forgets the heartbeat ids connection `id` received before `before`; how many.
+    async fn prune_heartbeats(&self, id: Uuid, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Applies a batch in one transaction; one outcome per op, in order.
     async fn commit(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError>;
@@ -139,16 +144,6 @@ pub trait Store: Forwarding + Send + Sync + 'static {
     /// The events and heartbeats of a connection that arrived in each of the `hours`
     /// hours from `from` on.
     async fn hourly_arrivals(&self, connection: Uuid, from: DateTime<Utc>, hours: u32) -> Result<HourlyArrivals, StoreError>;
-    /// Enters a heartbeat in the `heartbeats` table as it is, for the cases that read
-    /// the table before anything else writes it.
-    #[cfg(test)]
-    async fn insert_heartbeat_for_test(
-        &self,
-        connection: Uuid,
-        heartbeat_id: &str,
-        signed_at: DateTime<Utc>,
-        received_at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
     /// Records a status change and the evaluation time, unless the stored status already
     /// equals `change.new_status` (so concurrent monitors record a transition once).
     async fn record_status(&self, connection: Uuid, change: &StatusChange) -> Result<bool, StoreError>;

@@ -283,11 +283,22 @@ macro_rules! sql_store {
                 // The connection row first: that waits for a group commit holding its lock,
                 // so the child rows deleted next include what that commit wrote.
                 let done = sqlx::query("DELETE FROM connections WHERE id = $1").bind(&id).execute(&mut *tx).await?;
-                for table in ["events", "rejections", "status_history", "alert_deliveries"] {
+                for table in ["events", "heartbeats", "rejections", "status_history", "alert_deliveries"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE connection_id = $1")).bind(&id).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn prune_heartbeats(&self, id: Uuid, before: DateTime<Utc>) -> Result<u64, StoreError> {
+                // One writer at a time on SQLite, taken in this process (see `write_turn`).
+                let _turn = self.write_turn().await;
+                let done = sqlx::query("DELETE FROM heartbeats WHERE connection_id = $1 AND received_at < $2")
+                    .bind(id.to_string())
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
             }
 
             async fn commit(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError> {
@@ -318,7 +329,20 @@ macro_rules! sql_store {
                     let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
                     inserted.extend(rows);
                 }
-                let (mut outcomes, deltas) = batch::settle(ops, &inserted);
+                // A heartbeat id is kept once: a replay or a retry of it is a duplicate.
+                let heartbeats = batch::heartbeats(ops);
+                let mut new_heartbeats = std::collections::HashSet::new();
+                for chunk in heartbeats.chunks($crate::store::sql::INSERT_CHUNK) {
+                    let mut qb = QueryBuilder::<$db>::new("INSERT INTO heartbeats (connection_id, heartbeat_id, signed_at, received_at) ");
+                    qb.push_values(chunk, |mut b, (i, connection_id, h)| {
+                        let WriteOp::Accept(a) = &ops[*i] else { unreachable!("heartbeats come from Accept ops") };
+                        b.push_bind(connection_id.to_string()).push_bind(h.id.as_str()).push_bind(h.signed_at).push_bind(a.received_at);
+                    });
+                    qb.push(" ON CONFLICT (connection_id, heartbeat_id) DO NOTHING RETURNING connection_id, heartbeat_id");
+                    let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                    new_heartbeats.extend(rows);
+                }
+                let (mut outcomes, deltas) = batch::settle(ops, &inserted, &new_heartbeats);
                 let mut gone = std::collections::HashSet::new();
                 for (id, d) in &deltas {
                     let done = sqlx::query($crate::store::sql::UPDATE_FACTS)
@@ -336,7 +360,12 @@ macro_rules! sql_store {
                         .await?;
                     if done.rows_affected() == 0 {
                         // Deleted since the push was verified: keep nothing for it.
-                        sqlx::query("DELETE FROM events WHERE connection_id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+                        for table in ["events", "heartbeats"] {
+                            sqlx::query(&format!("DELETE FROM {table} WHERE connection_id = $1"))
+                                .bind(id.to_string())
+                                .execute(&mut *tx)
+                                .await?;
+                        }
                         gone.insert(*id);
                     }
                 }
@@ -427,24 +456,6 @@ macro_rules! sql_store {
                     events: self.hourly_counts($crate::store::sql::Arrived::Events, &id, from, hours).await?,
                     heartbeats: self.hourly_counts($crate::store::sql::Arrived::Heartbeats, &id, from, hours).await?,
                 })
-            }
-
-            #[cfg(test)]
-            async fn insert_heartbeat_for_test(
-                &self,
-                connection: Uuid,
-                heartbeat_id: &str,
-                signed_at: DateTime<Utc>,
-                received_at: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                sqlx::query("INSERT INTO heartbeats (connection_id, heartbeat_id, signed_at, received_at) VALUES ($1, $2, $3, $4)")
-                    .bind(connection.to_string())
-                    .bind(heartbeat_id)
-                    .bind(signed_at)
-                    .bind(received_at)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
             }
 
             async fn record_status(&self, connection: Uuid, change: &StatusChange) -> Result<bool, StoreError> {

@@ -222,8 +222,9 @@ impl Auth {
         matches!(self, Auth::HmacSha256 { .. } | Auth::StandardWebhooks { .. })
     }
 
-    /// Checks a push's headers and raw body; returns the signed delivery id when there is one.
-    pub fn check(&self, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Result<Option<String>, Rejected> {
+    /// Checks a push's headers and raw body; returns the signed delivery id and time when
+    /// the credential covers them (Standard Webhooks).
+    pub fn check(&self, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Result<Option<SignedDelivery>, Rejected> {
         match self {
             Auth::ApiKey { header: name, values } => {
                 let got = header(headers, name).ok_or_else(|| missing(name))?;
@@ -260,8 +261,22 @@ impl Auth {
     }
 }
 
+/// What a Standard Webhooks signature covers besides the body: `webhook-id` and
+/// `webhook-timestamp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedDelivery {
+    pub id: String,
+    pub at: DateTime<Utc>,
+}
+
 /// The Standard Webhooks scheme: HMAC-SHA256 over `id.timestamp.body`, base64, `v1,` prefixed.
-fn standard_webhooks(keys: &[Vec<u8>], tolerance: i64, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Result<String, Rejected> {
+fn standard_webhooks(
+    keys: &[Vec<u8>],
+    tolerance: i64,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<SignedDelivery, Rejected> {
     let signatures = header(headers, "webhook-signature")
         .ok_or_else(|| Rejected::unauthenticated("missing_signature", "header webhook-signature is missing"))?;
     let id = header(headers, "webhook-id")
@@ -300,8 +315,11 @@ fn standard_webhooks(keys: &[Vec<u8>], tolerance: i64, headers: &HeaderMap, body
         let expected = hmac_sha256(k, &parts);
         tags.iter().fold(ok, |ok, t| ok | constant_time_eq(&expected, t))
     });
+    // Within the tolerance of `now`, so a real instant.
+    let at = DateTime::from_timestamp(timestamp, 0)
+        .ok_or_else(|| Rejected::malformed("malformed_timestamp", "webhook-timestamp is not a real instant"))?;
     if ok {
-        Ok(id.to_owned())
+        Ok(SignedDelivery { id: id.to_owned(), at })
     } else {
         Err(Rejected::unauthenticated("bad_signature", "no webhook-signature matches the body"))
     }

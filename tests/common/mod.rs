@@ -371,6 +371,24 @@ pub fn hmac_webhook(tenant: &str, secret: &str) -> Value {
     })
 }
 
+/// A webhook heartbeat body signed now: `{"type": "heartbeat", "id", "time"}` with a new id
+/// each call and the current UTC time (milliseconds, so a 1 s interval is not lost to
+/// rounding).
+pub fn heartbeat_body() -> Vec<u8> {
+    heartbeat_body_at(&format!("hb-{}", uuid::Uuid::new_v4()), chrono::Utc::now())
+}
+
+/// A webhook heartbeat body with id `id`, signed at `time`.
+pub fn heartbeat_body_at(id: &str, time: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+    let time = time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    serde_json::to_vec(&json!({"type": "heartbeat", "id": id, "time": time})).unwrap()
+}
+
+/// A time as the admin API writes it (RFC 3339, UTC, microseconds).
+pub fn api_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    pushgate::model::rfc3339(t)
+}
+
 pub fn hmac_hex(secret: &str, body: &[u8]) -> String {
     hex::encode(pushgate::verify::hmac_sha256(secret.as_bytes(), &[body]))
 }

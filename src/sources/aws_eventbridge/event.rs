@@ -2,7 +2,9 @@
 //! SNS (the event is the notification's `Message`) and EventBridge API destinations (the
 //! event is the request body).
 //!
-//! - A `Scheduled Event` from `aws.events` is a heartbeat.
+//! - A `Scheduled Event` from `aws.events` is a heartbeat, with the event's `time` (the
+//!   caller pairs it with the id it signed: the EventBridge `id`, or the SNS envelope's
+//!   `MessageId` and `Timestamp` instead, since SNS signs those).
 //! - A Security Hub findings event (`Security Hub Findings - Imported`, `Security Hub
 //!   Findings - Custom Action`, `Findings Imported V2`) becomes one event per entry of
 //!   `detail.findings`. Each payload is the whole EventBridge event with `detail.findings`
@@ -58,8 +60,9 @@ enum TimeFormat {
 /// What one EventBridge event asks the store to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
-    /// A heartbeat: not stored as an event.
-    Heartbeat,
+    /// A heartbeat: not stored as an event. `time` is the event's `time`, when it is a
+    /// real instant.
+    Heartbeat { time: Option<DateTime<Utc>> },
     /// Events to store (never empty).
     Events(Vec<NewEvent>),
 }
@@ -73,7 +76,7 @@ pub fn is_heartbeat(event: &Value) -> bool {
 /// `MessageId`, or the EventBridge event `id`.
 pub fn decode(event: Value, dedupe_base: &str) -> Decoded {
     if is_heartbeat(&event) {
-        return Decoded::Heartbeat;
+        return Decoded::Heartbeat { time: text(&event, "time").and_then(parse_time) };
     }
     let kind = kind_of(&event);
     let event_time = text(&event, "time").and_then(parse_time);

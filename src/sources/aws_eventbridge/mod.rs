@@ -6,7 +6,9 @@
 //! must carry its EventBridge `id`, the dedupe key, so a retried delivery is stored once.
 //! Each event is decoded by [`event`]: a `Scheduled Event` is a heartbeat,
 //! Security Hub findings are one alert each. A batch that holds only heartbeats is a
-//! heartbeat; one that mixes both stores the events and records the heartbeat.
+//! heartbeat; one that mixes both stores the events and records the heartbeat. A
+//! heartbeat's id is its event `id` and its time the event's `time`; of several in one
+//! batch, the latest counts (the others prove no more than it does).
 //!
 //! A verified body that is not UTF-8 JSON, not an event or a non-empty array of them, or
 //! holds an event without its `id`, is undecodable, and a batch is kept or decoded whole:
@@ -21,7 +23,7 @@ pub mod event;
 
 use self::event::Decoded;
 use super::{ConfigSpec, Intake, RawRequest, Rejected, Source, SourceSpec, StoredAnswer, UnauthenticatedAnswer, Verified};
-use crate::model::SourceKind;
+use crate::model::{HeartbeatProof, SourceKind};
 use crate::verify::auth::{Allowed, Auth};
 
 pub const SPEC: SourceSpec = SourceSpec {
@@ -30,7 +32,7 @@ pub const SPEC: SourceSpec = SourceSpec {
     lifecycle_route: false,
     default_stream: "cloud_aws_securityhub_alert",
     secret_fields: super::SHARED_SECRET_FIELDS,
-    heartbeat: "a verified EventBridge Scheduled Event (source aws.events) sent by a schedule rule to the API destination",
+    heartbeat: "a verified EventBridge Scheduled Event (source aws.events) sent by a schedule rule to the API destination; its id and time are the event's id and time",
     stored: StoredAnswer::Ok,
     unauthenticated: UnauthenticatedAnswer::Unauthorized,
     config: ConfigSpec::of::<config::Config>(&config::KEYS, config::check),
@@ -62,17 +64,23 @@ impl Source for EventBridgeSender {
         let body: Value =
             serde_json::from_str(text).map_err(|e| Rejected::undecodable("invalid_json", format!("body is not JSON: {e}")))?;
         let mut events = Vec::new();
-        let mut heartbeat = false;
+        let mut heartbeat: Option<HeartbeatProof> = None;
         // Every event is checked before any is decoded: a batch is kept or refused whole.
         for (event, id) in identified_events(body)? {
             match event::decode(event, &id) {
-                Decoded::Heartbeat => heartbeat = true,
+                Decoded::Heartbeat { time } => {
+                    // An unreadable time never beats a readable one.
+                    if heartbeat.as_ref().is_none_or(|kept| time.is_some() && kept.signed_at < time) {
+                        heartbeat = Some(HeartbeatProof { id: Some(id), signed_at: time });
+                    }
+                }
                 Decoded::Events(decoded) => events.extend(decoded),
             }
         }
         if events.is_empty() {
             // `identified_events` never answers an empty batch, so this was all heartbeats.
-            return Ok(Intake::Heartbeat);
+            let heartbeat = heartbeat.expect("a batch with no events holds heartbeats");
+            return Ok(Intake::Heartbeat(heartbeat));
         }
         Ok(Intake::Events { events, heartbeat, stream: None })
     }

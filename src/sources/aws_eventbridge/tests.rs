@@ -95,7 +95,7 @@ async fn a_wrong_secret_is_refused_before_the_body_is_read() {
 #[tokio::test]
 async fn one_event_is_keyed_by_its_id() {
     let Intake::Events { events, heartbeat, .. } = intake(FINDING.as_bytes()).await.unwrap() else { panic!("expected events") };
-    assert!(!heartbeat);
+    assert!(heartbeat.is_none());
     assert_eq!(events.len(), 1);
     assert_eq!((events[0].kind, events[0].dedupe_key.as_str()), (EventKind::Alert, "b3efc128-c676-4a33-b5e6-99b4227dd5a3"));
 }
@@ -104,7 +104,7 @@ async fn one_event_is_keyed_by_its_id() {
 async fn an_array_is_one_event_per_element() {
     let body = format!("[{FINDING}, {GUARDDUTY}]");
     let Intake::Events { events, heartbeat, .. } = intake(body.as_bytes()).await.unwrap() else { panic!("expected events") };
-    assert!(!heartbeat);
+    assert!(heartbeat.is_none());
     let keys: Vec<&str> = events.iter().map(|e| e.dedupe_key.as_str()).collect();
     assert_eq!(keys, ["b3efc128-c676-4a33-b5e6-99b4227dd5a3", "9fd36791-b982-24d8-738c-d8e2c69a48dd"]);
     assert!(events.iter().all(|e| e.kind == EventKind::Alert));
@@ -114,16 +114,31 @@ async fn an_array_is_one_event_per_element() {
 async fn a_batch_with_a_scheduled_event_also_records_a_heartbeat() {
     let body = format!("[{SCHEDULED}, {FINDING}]");
     let Intake::Events { events, heartbeat, .. } = intake(body.as_bytes()).await.unwrap() else { panic!("expected events") };
-    assert!(heartbeat);
+    assert_eq!(heartbeat, Some(scheduled_proof()));
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].payload["detail-type"], "Security Hub Findings - Imported");
 }
 
 #[tokio::test]
 async fn only_heartbeats_are_a_heartbeat() {
-    assert_eq!(intake(SCHEDULED.as_bytes()).await.unwrap(), Intake::Heartbeat);
+    assert_eq!(intake(SCHEDULED.as_bytes()).await.unwrap(), Intake::Heartbeat(scheduled_proof()));
     let body = format!("[{SCHEDULED}, {SCHEDULED}]");
-    assert_eq!(intake(body.as_bytes()).await.unwrap(), Intake::Heartbeat);
+    assert_eq!(intake(body.as_bytes()).await.unwrap(), Intake::Heartbeat(scheduled_proof()));
+    // Of several, the latest signed counts; a time that is not RFC 3339 proves nothing.
+    let later = SCHEDULED.replace("53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "later").replace("2015-10-08T16:53:06Z", "2015-10-08T16:58:06Z");
+    let untimed = SCHEDULED.replace("53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "untimed").replace("2015-10-08T16:53:06Z", "soon");
+    let body = format!("[{untimed}, {later}, {SCHEDULED}]");
+    let latest = HeartbeatProof::new("later", "2015-10-08T16:58:06Z".parse().unwrap());
+    assert_eq!(intake(body.as_bytes()).await.unwrap(), Intake::Heartbeat(latest));
+    assert_eq!(
+        intake(untimed.as_bytes()).await.unwrap(),
+        Intake::Heartbeat(HeartbeatProof { id: Some("untimed".into()), signed_at: None })
+    );
+}
+
+/// The id and time of the documented Scheduled Event.
+fn scheduled_proof() -> HeartbeatProof {
+    HeartbeatProof::new("53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "2015-10-08T16:53:06Z".parse().unwrap())
 }
 
 #[tokio::test]

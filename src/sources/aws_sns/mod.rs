@@ -25,7 +25,7 @@ pub const SPEC: SourceSpec = SourceSpec {
     default_stream: "cloud_aws_securityhub_alert",
     secret_fields: &[],
     heartbeat: "a verified SNS Notification whose Message is an EventBridge Scheduled Event (source aws.events), \
-                such as the canary's or an EventBridge schedule's",
+                such as the canary's or an EventBridge schedule's; its id and time are the SNS MessageId and Timestamp",
     stored: StoredAnswer::Ok,
     unauthenticated: UnauthenticatedAnswer::Forbidden,
     config: ConfigSpec::of::<config::Config>(&config::KEYS, config::check),

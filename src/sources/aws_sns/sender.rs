@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::certs::CertStore;
 use super::envelope::{Envelope, MessageType};
-use crate::model::{EventKind, NewEvent, SubscriptionChange};
+use crate::model::{EventKind, HeartbeatProof, NewEvent, SubscriptionChange};
 use crate::sources::aws_eventbridge::event::{self, Decoded};
 use crate::sources::{Handshake, Intake, RawRequest, Rejected, Source, SourceSpec, Verified};
 
@@ -99,7 +99,9 @@ impl Source for SnsSender {
                 change: SubscriptionChange::Lost { at: envelope.sent_at() },
             }),
             MessageType::Notification => match event::decode_message(envelope.message(), envelope.message_id()) {
-                Ok(Decoded::Heartbeat) => Ok(Intake::Heartbeat),
+                // SNS signs its envelope, not the event inside: its MessageId and Timestamp
+                // are what prove when the heartbeat was sent.
+                Ok(Decoded::Heartbeat { .. }) => Ok(Intake::Heartbeat(HeartbeatProof::new(envelope.message_id(), envelope.sent_at()))),
                 Ok(Decoded::Events(events)) => Ok(Intake::events(events)),
                 Err(e) => Err(Rejected::undecodable("sns_message_not_json", format!("the notification's Message is not JSON: {e}"))
                     .keeping(envelope.message().as_bytes().to_vec(), Some("text/plain"))

@@ -24,7 +24,7 @@ pub const SPEC: SourceSpec = SourceSpec {
     default_stream: "cloud_gcp_security_finding",
     secret_fields: &[],
     heartbeat: "a verified Pub/Sub push whose message has the attribute pushgate_kind = heartbeat, \
-                such as the canary's or a Cloud Scheduler job's",
+                such as the canary's or a Cloud Scheduler job's; its id and time are the messageId and publishTime",
     stored: StoredAnswer::NoContent,
     unauthenticated: UnauthenticatedAnswer::Forbidden,
     config: ConfigSpec::of::<config::Config>(&config::KEYS, config::check),

@@ -16,6 +16,7 @@ use super::decode::decode;
 use super::envelope::PushMessage;
 use super::keys::GoogleKeys;
 use super::oidc::{verify_push_token, Expected};
+use crate::model::HeartbeatProof;
 use crate::sources::{Intake, RawRequest, Rejected, Source, SourceSpec, Verified};
 
 pub struct PubSubSender {
@@ -98,9 +99,10 @@ impl Source for PubSubSender {
         let request = verified.request();
         let message = PushMessage::from_request(request.headers, request.body)?;
         if message.is_heartbeat() {
-            return Ok(Intake::Heartbeat);
+            // Pub/Sub stamps `messageId` and `publishTime` when the message is published.
+            return Ok(Intake::Heartbeat(HeartbeatProof { id: Some(message.message_id), signed_at: message.publish_time }));
         }
         let decoded = decode(&message);
-        Ok(Intake::Events { events: vec![decoded.event], heartbeat: false, stream: decoded.stream_hint })
+        Ok(Intake::Events { events: vec![decoded.event], heartbeat: None, stream: decoded.stream_hint })
     }
 }

@@ -48,7 +48,7 @@ async fn a_validation_is_a_handshake() {
 #[tokio::test]
 async fn content_notifications_are_events_keyed_by_content_id() {
     let id = "492638008028$492638008028$f28ab78ad40140608012736e373933ebspo2015043022$4a81a7c326fc4aed89c62e6039ab833b$04";
-    let Intake::Events { events, heartbeat: false, stream: None } =
+    let Intake::Events { events, heartbeat: None, stream: None } =
         run(Some("o365-secret"), &json!([notification(id), notification("second")])).await.unwrap()
     else {
         panic!("expected events")

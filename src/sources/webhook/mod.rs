@@ -12,6 +12,14 @@
 //! A verified body that is not UTF-8 or not JSON is undecodable: the whole body is its
 //! `raw` event, with the request's `Content-Type`, keyed like any delivery (its delivery
 //! id, else its body hash).
+//!
+//! A heartbeat proves liveness at the time it names (`model::heartbeat`): with Standard
+//! Webhooks, the signed `webhook-id` and `webhook-timestamp`; with every other auth type,
+//! the body's `id` and `time` (RFC 3339), e.g.
+//! `{"type": "heartbeat", "id": "hb-2026-12-01T10:05:00Z", "time": "2026-12-01T10:05:00Z"}`.
+//! A heartbeat without them counts nothing (`heartbeat_not_fresh`): with `hmac_sha256`
+//! only the body is signed, and with `api_key` or `basic` nothing is, so a header could
+//! not prove a time either; a heartbeat that names none could be replayed forever.
 
 pub mod config;
 pub mod ndjson;
@@ -21,7 +29,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{header, ConfigSpec, Intake, RawRequest, Rejected, Source, SourceSpec, StoredAnswer, UnauthenticatedAnswer, Verified};
-use crate::model::{EventKind, NewEvent, SourceKind};
+use crate::model::{EventKind, HeartbeatProof, NewEvent, SourceKind};
 use crate::verify::auth::{Allowed, Auth};
 
 pub const SPEC: SourceSpec = SourceSpec {
@@ -30,7 +38,7 @@ pub const SPEC: SourceSpec = SourceSpec {
     lifecycle_route: false,
     default_stream: "webhook_event",
     secret_fields: super::SHARED_SECRET_FIELDS,
-    heartbeat: "a verified push whose JSON body is {\"type\": \"heartbeat\"}",
+    heartbeat: "a verified push whose JSON body is {\"type\": \"heartbeat\"}, with its `id` and `time` in the body (Standard Webhooks: the signed webhook-id and webhook-timestamp)",
     stored: StoredAnswer::Ok,
     unauthenticated: UnauthenticatedAnswer::Unauthorized,
     config: ConfigSpec::of::<config::Config>(&config::KEYS, config::check),
@@ -55,8 +63,9 @@ const MAX_ID_LEN: usize = 256;
 #[async_trait::async_trait]
 impl Source for WebhookSender {
     type Settings = Settings;
-    /// The delivery id the push's signature covers or its header names, if one counts.
-    type Proof = Option<String>;
+    /// The delivery id the push's signature covers or its header names, if one counts, and
+    /// the time the signature covers (Standard Webhooks).
+    type Proof = Delivery;
 
     const SPEC: &'static SourceSpec = &SPEC;
 
@@ -72,9 +81,11 @@ impl Source for WebhookSender {
         })
     }
 
-    async fn verify<'a>(&self, request: RawRequest<'a>, settings: &Settings) -> Result<Verified<'a, Option<String>>, Rejected> {
+    async fn verify<'a>(&self, request: RawRequest<'a>, settings: &Settings) -> Result<Verified<'a, Delivery>, Rejected> {
         let auth = &settings.auth;
-        let signed_id = auth.check(request.headers, request.body, request.now)?;
+        let signed = auth.check(request.headers, request.body, request.now)?;
+        let signed_at = signed.as_ref().map(|s| s.at);
+        let signed_id = signed.map(|s| s.id);
         // A delivery id outside the signature is trusted only when the signature covers
         // nothing else either (api_key, basic). With an HMAC of the body, whoever replays a
         // captured push could set a future delivery id and so make the real event a
@@ -85,11 +96,11 @@ impl Source for WebhookSender {
             }
             header(request.headers, &settings.id_header).filter(|v| !v.is_empty()).map(|v| v.chars().take(MAX_ID_LEN).collect())
         });
-        Ok(Verified::new(request, delivery_id))
+        Ok(Verified::new(request, Delivery { id: delivery_id, signed_at }))
     }
 
-    fn normalize(&self, verified: Verified<'_, Option<String>>, settings: &Settings) -> Result<Intake, Rejected> {
-        let (request, delivery_id) = verified.into_parts();
+    fn normalize(&self, verified: Verified<'_, Delivery>, settings: &Settings) -> Result<Intake, Rejected> {
+        let (request, Delivery { id: delivery_id, signed_at }) = verified.into_parts();
         let body = request.body;
         if settings.ndjson {
             return ndjson::intake(body, delivery_id, settings.event_kind);
@@ -99,7 +110,15 @@ impl Source for WebhookSender {
         let payload: Value = serde_json::from_str(text)
             .map_err(|e| Rejected::undecodable("invalid_json", format!("body is not JSON: {e}")).keyed(delivery_id.clone()))?;
         if payload.get("type").and_then(Value::as_str) == Some("heartbeat") {
-            return Ok(Intake::Heartbeat);
+            let proof = match (signed_at, delivery_id) {
+                // Standard Webhooks: what the signature covers.
+                (Some(signed_at), Some(id)) => HeartbeatProof::new(id, signed_at),
+                _ => HeartbeatProof {
+                    id: payload.get("id").and_then(Value::as_str).map(str::to_owned),
+                    signed_at: payload.get("time").and_then(Value::as_str).and_then(rfc3339),
+                },
+            };
+            return Ok(Intake::Heartbeat(proof));
         }
         let dedupe_key = delivery_id.unwrap_or_else(|| body_hash(body));
         Ok(Intake::events(vec![NewEvent { dedupe_key, kind: settings.event_kind, occurred_at: occurred_at(&payload), payload }]))
@@ -111,12 +130,22 @@ fn body_hash(body: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(body)))
 }
 
+/// What verification learned of a delivery.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The delivery id the signature covers or its header names, if one counts.
+    id: Option<String>,
+    /// The time the signature covers (Standard Webhooks).
+    signed_at: Option<DateTime<Utc>>,
+}
+
 /// The event time a payload states at its top level, if any.
 fn occurred_at(payload: &Value) -> Option<DateTime<Utc>> {
-    ["occurred_at", "time", "timestamp"].iter().find_map(|key| {
-        let text = payload.get(*key)?.as_str()?;
-        DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
-    })
+    ["occurred_at", "time", "timestamp"].iter().find_map(|key| rfc3339(payload.get(*key)?.as_str()?))
+}
+
+fn rfc3339(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]

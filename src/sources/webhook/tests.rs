@@ -71,9 +71,37 @@ async fn the_auth_is_parsed_once_when_the_connection_is_loaded() {
 }
 
 #[tokio::test]
-async fn heartbeat_body_is_a_heartbeat() {
+async fn heartbeat_body_is_a_heartbeat_with_the_id_and_time_it_carries() {
+    let body = br#"{"type": "heartbeat", "id": "hb-2026-12-01T10:05:00Z", "time": "2026-12-01T10:05:00Z"}"#;
+    let proof = HeartbeatProof::new("hb-2026-12-01T10:05:00Z", "2026-12-01T10:05:00Z".parse().unwrap());
+    assert_eq!(receive(&signed("s3cret", body), body, &config()).await.unwrap(), Intake::Heartbeat(proof));
+    // Without them (or with a time that is not RFC 3339) it names nothing: ingest refuses it.
     let body = br#"{"type":"heartbeat"}"#;
-    assert_eq!(receive(&signed("s3cret", body), body, &config()).await.unwrap(), Intake::Heartbeat);
+    let nothing = HeartbeatProof { id: None, signed_at: None };
+    assert_eq!(receive(&signed("s3cret", body), body, &config()).await.unwrap(), Intake::Heartbeat(nothing));
+    let body = br#"{"type":"heartbeat","id":"a","time":"yesterday"}"#;
+    let untimed = HeartbeatProof { id: Some("a".into()), signed_at: None };
+    assert_eq!(receive(&signed("s3cret", body), body, &config()).await.unwrap(), Intake::Heartbeat(untimed));
+}
+
+#[tokio::test]
+async fn a_standard_webhooks_heartbeat_is_the_signed_id_and_timestamp() {
+    use base64::Engine;
+    let key = b"0123456789abcdef0123456789abcdef";
+    let config = json!({"auth": {"type": "standard_webhooks",
+        "secret": format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key))}});
+    // The body's own id and time are not what the signature covers: they are ignored.
+    let body = br#"{"type":"heartbeat","id":"body-id","time":"2020-01-01T00:00:00Z"}"#;
+    let at = Utc::now() - chrono::Duration::seconds(20);
+    let timestamp = at.timestamp().to_string();
+    let tag = crate::verify::hmac_sha256(key, &[b"msg_1", b".", timestamp.as_bytes(), b".", body]);
+    let mut headers = HeaderMap::new();
+    headers.insert("webhook-id", "msg_1".parse().unwrap());
+    headers.insert("webhook-timestamp", timestamp.parse().unwrap());
+    let signature = format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(tag));
+    headers.insert("webhook-signature", signature.parse().unwrap());
+    let signed_at = DateTime::from_timestamp(at.timestamp(), 0).unwrap();
+    assert_eq!(receive(&headers, body, &config).await.unwrap(), Intake::Heartbeat(HeartbeatProof::new("msg_1", signed_at)));
 }
 
 #[tokio::test]

@@ -32,8 +32,9 @@ fn spec_headers(signature: &str, timestamp: &str) -> HeaderMap {
 #[test]
 fn standard_webhooks_accepts_the_specification_example() {
     let auth = parse(json!({"type": "standard_webhooks", "secret": SPEC_SECRET}));
-    let id = auth.check(&spec_headers(SPEC_SIG, "1614265330"), SPEC_BODY, now()).unwrap();
-    assert_eq!(id.as_deref(), Some(SPEC_ID));
+    let signed = auth.check(&spec_headers(SPEC_SIG, "1614265330"), SPEC_BODY, now()).unwrap().unwrap();
+    assert_eq!(signed.id, SPEC_ID);
+    assert_eq!(signed.at, DateTime::from_timestamp(1_614_265_330, 0).unwrap(), "the signed webhook-timestamp");
     // Several signatures in the header: one good one is enough.
     let both = format!("v1,AAAA {SPEC_SIG} v1a,ignored");
     assert!(auth.check(&spec_headers(&both, "1614265330"), SPEC_BODY, now()).is_ok());

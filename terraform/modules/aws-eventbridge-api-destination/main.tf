@@ -177,6 +177,9 @@ resource "aws_cloudwatch_event_target" "findings" {
   depends_on = [aws_iam_role_policy.invoke, aws_sqs_queue_policy.dlq]
 }
 
+# The Scheduled Event goes to pushgate as EventBridge made it (no input transformer): its
+# `id` and `time` are the heartbeat's id and signed time. A retry that arrives later than
+# the connection's interval + grace is acknowledged but counts nothing.
 resource "aws_cloudwatch_event_target" "heartbeat" {
   rule      = aws_cloudwatch_event_rule.heartbeat.name
   target_id = "pushgate-api-destination-heartbeat"

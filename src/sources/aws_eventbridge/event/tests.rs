@@ -19,7 +19,7 @@ fn parse(text: &str) -> Value {
 fn stored(decoded: Decoded) -> Vec<NewEvent> {
     match decoded {
         Decoded::Events(events) => events,
-        Decoded::Heartbeat => panic!("expected events, got a heartbeat"),
+        Decoded::Heartbeat { .. } => panic!("expected events, got a heartbeat"),
     }
 }
 
@@ -103,7 +103,7 @@ fn a_guardduty_finding_is_one_alert_at_its_update() {
 fn a_scheduled_event_is_a_heartbeat() {
     let scheduled = parse(SCHEDULED);
     assert!(is_heartbeat(&scheduled));
-    assert_eq!(decode(scheduled, "hb"), Decoded::Heartbeat);
+    assert_eq!(decode(scheduled, "hb"), Decoded::Heartbeat { time: Some("2015-10-08T16:53:06Z".parse().unwrap()) });
     // Only EventBridge's own schedule counts: the same detail-type from elsewhere is data.
     let lookalike = json!({"source": "acme.jobs", "detail-type": "Scheduled Event", "detail": {}});
     assert!(!is_heartbeat(&lookalike));
@@ -206,7 +206,7 @@ fn anything_but_an_object_is_one_telemetry_event() {
 
 #[test]
 fn sns_messages_are_events_or_json_values_and_text_is_not_decoded() {
-    assert_eq!(decode_message(SCHEDULED, "m").unwrap(), Decoded::Heartbeat);
+    assert_eq!(decode_message(SCHEDULED, "m").unwrap(), Decoded::Heartbeat { time: Some("2015-10-08T16:53:06Z".parse().unwrap()) });
     let finding = stored(decode_message(CIS_1_3, "m-1").unwrap());
     assert_eq!((finding.len(), finding[0].kind, finding[0].dedupe_key.as_str()), (1, EventKind::Alert, "m-1"));
     for (message, payload) in [("[1, 2]", json!([1, 2])), ("\"quoted\"", json!("quoted")), ("42", json!(42))] {
