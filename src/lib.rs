@@ -44,6 +44,7 @@ pub mod gcp;
 pub mod health;
 pub mod http;
 pub mod ingest;
+pub mod jobs;
 pub mod metrics;
 pub mod microsoft;
 pub mod model;

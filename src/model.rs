@@ -4,7 +4,7 @@
 //! to rows and the HTTP layer to JSON.
 //!
 //! One file: these are the types every layer shares, read together; forwarding's nouns are
-//! in `model/forwarding.rs`.
+//! in `model/forwarding.rs`, those of the jobs that run on one replica in `model/jobs.rs`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,8 +12,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 mod forwarding;
+mod jobs;
 
 pub use forwarding::*;
+pub use jobs::*;
 
 /// The kinds of sender pushgate can receive from (INTERFACE.md section 2): the name that
 /// is stored. Everything else about a source (its route, default stream, config) is its

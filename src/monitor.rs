@@ -6,8 +6,11 @@
 //! the store writes it only when the stored status is still the one this monitor saw
 //! (a conditional write in one transaction). Connections are evaluated in bounded
 //! batches, and only transitions are written one by one; the time of the check is one
-//! statement per batch. Each recorded transition is handed to the alert webhook, which
-//! never blocks the monitor.
+//! statement per batch. Each recorded transition is queued for the alert webhook (in the
+//! store, see `alerts.rs`), which never blocks the monitor. The monitor runs on every
+//! replica: the conditional write, not a lease, is what makes each transition recorded
+//! and alerted once, and a replica whose monitor is slow or stopped is covered by the
+//! others at once.
 //!
 //! A Graph lifecycle `missed` report changes no status (the subscription still works; data
 //! was lost upstream), yet an operator must hear of it as of a transition: the monitor
@@ -75,7 +78,7 @@ pub async fn record(
     tracing::info!(connection = %connection.id, old = ?change.old_status, new = ?change.new_status,
         message = ?change.message, "connection status changed");
     if let Some(alerts) = alerts {
-        alerts.send(Alert::connection(connection, change));
+        alerts.send(Alert::connection(connection, change)).await;
     }
     Ok(true)
 }
@@ -92,7 +95,7 @@ async fn record_missed(
     if store.record_missed(connection.id, &entry).await? {
         tracing::warn!(connection = %connection.id, at = %entry.at, "Graph reported missed notifications");
         if let Some(alerts) = alerts {
-            alerts.send(Alert::connection(connection, entry));
+            alerts.send(Alert::connection(connection, entry)).await;
         }
     }
     Ok(())

@@ -49,6 +49,28 @@ macro_rules! sql_store {
                     .bind(change.message.as_deref())
             }
 
+            /// The statement keeping one alert delivery's outcome.
+            fn alert_delivery_insert<'q>(d: &'q AlertDelivery) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+                let (connection, destination) = match d.subject {
+                    AlertSubject::Connection(id) => (Some(id.to_string()), None),
+                    AlertSubject::Destination(id) => (None, Some(id.to_string())),
+                };
+                sqlx::query(
+                    "INSERT INTO alert_deliveries (connection_id, destination_id, at, old_status, new_status, message, attempts, \
+                     delivered, last_error, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(connection)
+                .bind(destination)
+                .bind(d.at)
+                .bind(d.old_status.as_deref())
+                .bind(d.new_status.as_str())
+                .bind(d.message.as_deref())
+                .bind(i32::try_from(d.attempts).unwrap_or(i32::MAX))
+                .bind(d.delivered)
+                .bind(d.last_error.as_deref())
+                .bind(d.finished_at)
+            }
+
             /// The statement applying a subscription change made at `at` (a loss carries the
             /// vendor's time instead).
             fn subscription_query<'q>(
@@ -493,26 +515,7 @@ macro_rules! sql_store {
             }
 
             async fn record_alert_delivery(&self, d: &AlertDelivery) -> Result<(), StoreError> {
-                let (connection, destination) = match d.subject {
-                    AlertSubject::Connection(id) => (Some(id.to_string()), None),
-                    AlertSubject::Destination(id) => (None, Some(id.to_string())),
-                };
-                sqlx::query(
-                    "INSERT INTO alert_deliveries (connection_id, destination_id, at, old_status, new_status, message, attempts, \
-                     delivered, last_error, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(connection)
-                .bind(destination)
-                .bind(d.at)
-                .bind(d.old_status.as_deref())
-                .bind(d.new_status.as_str())
-                .bind(d.message.as_deref())
-                .bind(i32::try_from(d.attempts).unwrap_or(i32::MAX))
-                .bind(d.delivered)
-                .bind(d.last_error.as_deref())
-                .bind(d.finished_at)
-                .execute(&self.pool)
-                .await?;
+                Self::alert_delivery_insert(d).execute(&self.pool).await?;
                 Ok(())
             }
 
