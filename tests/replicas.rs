@@ -9,6 +9,8 @@
 //! print SKIPPED.
 
 mod common;
+// Only part of the fake is used here (no refusals, no tampering).
+#[allow(dead_code)]
 #[path = "common/fake_graph.rs"]
 mod fake_graph;
 
@@ -163,7 +165,11 @@ async fn two_replicas_keep_one_graph_subscription_and_hand_the_upkeep_over() {
     assert!(took <= TAKEOVER, "taken over in {took:?}");
     // The new holder keeps the same subscription: it renews it, and creates none.
     other.upkeep_passes(5).await;
-    assert!(fake.count("PATCH", &format!("/subscriptions/{subscription}")) > renewals, "the new holder renews the subscription: {:?}", fake.requests().iter().map(|r| (r.method.clone(), r.path.clone())).collect::<Vec<_>>());
+    assert!(
+        fake.count("PATCH", &format!("/subscriptions/{subscription}")) > renewals,
+        "the new holder renews the subscription: {:?}",
+        fake.requests().iter().map(|r| (r.method.clone(), r.path.clone())).collect::<Vec<_>>()
+    );
     assert_eq!(fake.count("POST", "/subscriptions"), 1, "still one subscription after the takeover");
     let c = other.connection(&id).await;
     assert_eq!(c["subscription"]["external_id"], subscription.as_str());

@@ -21,8 +21,7 @@ use crate::model::{Alert, AlertDelivery, JobLease, QueuedAlert};
 pub trait Jobs: Send + Sync {
     /// Takes the lease on `job` for `holder` until `until`, when it is free or expired
     /// (at `now`) or already `holder`'s; each take is a new generation.
-    async fn acquire_job(&self, job: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>)
-        -> Result<Option<JobLease>, StoreError>;
+    async fn acquire_job(&self, job: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<JobLease>, StoreError>;
     /// Extends a lease still held (no take since); false when it was lost.
     async fn renew_job(&self, lease: &JobLease, until: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Gives the lease up (it stays expired, so the next take is a new generation).
@@ -46,15 +45,7 @@ pub trait Jobs: Send + Sync {
 /// the current take of its job.
 macro_rules! job_fence {
     ($job:literal, $holder:literal, $generation:literal) => {
-        concat!(
-            "EXISTS (SELECT 1 FROM leases WHERE name = ",
-            $job,
-            " AND holder = ",
-            $holder,
-            " AND generation = ",
-            $generation,
-            ")"
-        )
+        concat!("EXISTS (SELECT 1 FROM leases WHERE name = ", $job, " AND holder = ", $holder, " AND generation = ", $generation, ")")
     };
 }
 
@@ -133,13 +124,12 @@ macro_rules! jobs_store {
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
-                let dropped = sqlx::query(
-                    "DELETE FROM alert_queue WHERE id <= (SELECT id FROM alert_queue ORDER BY id DESC LIMIT 1 OFFSET $1)",
-                )
-                .bind(i64::from(cap))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                let dropped =
+                    sqlx::query("DELETE FROM alert_queue WHERE id <= (SELECT id FROM alert_queue ORDER BY id DESC LIMIT 1 OFFSET $1)")
+                        .bind(i64::from(cap))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
                 tx.commit().await?;
                 Ok(dropped)
             }
@@ -165,14 +155,12 @@ macro_rules! jobs_store {
                 )
                 .fetch_optional(&self.pool)
                 .await?;
-                let Some((id, connection, destination, tenant_id, name, at, old_status, new_status, message, attempts, next, error)) =
-                    row
+                let Some((id, connection, destination, tenant_id, name, at, old_status, new_status, message, attempts, next, error)) = row
                 else {
                     return Ok(None);
                 };
-                let parse = |text: &str| {
-                    Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("queued alert {id}: subject id: {e}")))
-                };
+                let parse =
+                    |text: &str| Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("queued alert {id}: subject id: {e}")));
                 let subject = match (connection, destination) {
                     (Some(c), _) => crate::model::AlertSubject::Connection(parse(&c)?),
                     (None, Some(d)) => crate::model::AlertSubject::Destination(parse(&d)?),

@@ -152,7 +152,8 @@ async fn a_lost_lease_cannot_record_alert_outcomes(store: Arc<dyn Store>) {
 async fn racing_monitors_record_a_transition_once(store: Arc<dyn Store>) {
     let c = new_connection("acme", SourceKind::Webhook);
     store.create_connection(&c).await.unwrap();
-    let change = StatusChange { at: now(), old_status: None, new_status: Status::RequiresAction, message: Some("Awaiting subscription".into()) };
+    let change =
+        StatusChange { at: now(), old_status: None, new_status: Status::RequiresAction, message: Some("Awaiting subscription".into()) };
     // Two replicas evaluated the same connection and saw the same transition.
     let (one, other) = tokio::join!(store.record_status(c.id, &change), store.record_status(c.id, &change));
     assert_eq!([one.unwrap(), other.unwrap()].iter().filter(|recorded| **recorded).count(), 1, "recorded once");
