@@ -17,6 +17,7 @@ mod fake_graph;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::process::Process;
 use common::receiver::{Answer, Receiver};
 use common::{eventually, hmac_hex, Backend, TestServer, TestServerBuilder};
 use fake_graph::FakeGraph;
@@ -235,6 +236,60 @@ async fn two_replicas_publish_each_canary_once_per_interval() {
     let after = publishes(&sns).len();
     published_once_per_interval(&sns, after, 4).await;
     other.stop().await;
+}
+
+/// Whether the process `server` says (in `/metrics`) that it holds the lease of `job`.
+async fn process_holds(server: &Process, job: &str) -> bool {
+    let metrics = reqwest::Client::new().get(server.url("/metrics")).bearer_auth(common::ADMIN_TOKEN).send().await.unwrap();
+    let text = metrics.text().await.unwrap();
+    text.lines().any(|line| line == format!("pushgate_job_lease_held{{job=\"{job}\"}} 1"))
+}
+
+/// With the default leases (20 s, renewed every 5 s), and the holder killed with SIGKILL
+/// (no lease given up): the other replica publishes the canary within 30 s.
+#[tokio::test]
+async fn a_killed_canary_holder_is_taken_over_within_30_s() {
+    let test = "a_killed_canary_holder_is_taken_over_within_30_s";
+    let Some(database) = pushgate::testing::fresh_postgres_url(test).await else { return };
+    // reqwest needs a TLS provider installed before a client is built (see common/mod.rs).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let sns = fake_sns().await;
+    let endpoint = sns.url.trim_end_matches("/ingest").to_owned();
+    let env = [
+        ("PUSHGATE_AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", REGION),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let a = Process::start(&database, &env).await;
+    let b = Process::start(&database, &env).await;
+    let connection = json!({"tenant_id": "acme", "name": "canary", "source": "aws_sns", "heartbeat_interval_seconds": 60,
+        "config": {"topic_arns": [TOPIC], "canary": {"topic_arn": TOPIC, "interval_seconds": 1}}});
+    let created =
+        reqwest::Client::new().post(a.url("/v1/connections")).bearer_auth(common::ADMIN_TOKEN).json(&connection).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+    published_once_per_interval(&sns, 0, 3).await;
+    let a_holds = eventually("a holder of the canaries", WAIT, async || {
+        match (process_holds(&a, "canaries").await, process_holds(&b, "canaries").await) {
+            (true, false) => Some(true),
+            (false, true) => Some(false),
+            (true, true) => panic!("both replicas hold the canaries"),
+            (false, false) => None,
+        }
+    })
+    .await;
+    let (mut dead, survivor) = if a_holds { (a, b) } else { (b, a) };
+    dead.kill().await;
+    let killed = Instant::now();
+    let before = publishes(&sns).len();
+    eventually("a canary published by the survivor", Duration::from_secs(30), async || (publishes(&sns).len() > before).then_some(()))
+        .await;
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(30), "taken over after {took:?}");
+    assert!(process_holds(&survivor, "canaries").await);
+    published_once_per_interval(&sns, before, 3).await;
+    println!("canaries taken over {took:?} after the kill");
 }
 
 // (c) and (d): alerts.
