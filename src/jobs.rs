@@ -12,7 +12,8 @@
 //! its leases expire (within the TTL plus one renewal period). Writes a job makes in the
 //! store under its lease (the alert queue's) are fenced with the lease's generation too.
 //!
-//! Whether this replica holds each job's lease is the gauge `pushgate_job_lease_held{job}`;
+//! Whether this replica holds each job's lease is the gauge `pushgate_job_lease_held{lease}`
+//! (the label is not `job`, which Prometheus gives every series of a scrape target);
 //! taking and losing a lease are logged at info.
 
 use std::future::Future;

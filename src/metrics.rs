@@ -136,7 +136,7 @@ impl Metrics {
 
     /// Whether this replica holds the lease of `job` (and runs it).
     pub fn job_lease_held(&self, job: &str, held: bool) {
-        let key = Key::from_parts(JOB_LEASE_HELD, vec![label("job", job)]);
+        let key = Key::from_parts(JOB_LEASE_HELD, vec![label("lease", job)]);
         self.recorder.register_gauge(&key, &METADATA).set(if held { 1.0 } else { 0.0 });
     }
 

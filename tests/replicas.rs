@@ -54,7 +54,7 @@ async fn two_replicas(test: &str, configure: impl Fn(TestServerBuilder) -> TestS
 /// Whether `server` says (in `/metrics`) that it holds the lease of `job`.
 async fn holds(server: &TestServer, job: &str) -> bool {
     let text = server.admin(reqwest::Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
-    text.lines().any(|line| line == format!("pushgate_job_lease_held{{job=\"{job}\"}} 1"))
+    text.lines().any(|line| line == format!("pushgate_job_lease_held{{lease=\"{job}\"}} 1"))
 }
 
 /// Waits until exactly one of the replicas holds `job`; which one (0 or 1).
@@ -242,7 +242,7 @@ async fn two_replicas_publish_each_canary_once_per_interval() {
 async fn process_holds(server: &Process, job: &str) -> bool {
     let metrics = reqwest::Client::new().get(server.url("/metrics")).bearer_auth(common::ADMIN_TOKEN).send().await.unwrap();
     let text = metrics.text().await.unwrap();
-    text.lines().any(|line| line == format!("pushgate_job_lease_held{{job=\"{job}\"}} 1"))
+    text.lines().any(|line| line == format!("pushgate_job_lease_held{{lease=\"{job}\"}} 1"))
 }
 
 /// With the default leases (20 s, renewed every 5 s), and the holder killed with SIGKILL
