@@ -28,7 +28,7 @@ use uuid::Uuid;
 use crate::config::AlertWebhook;
 use crate::metrics::Metrics;
 use crate::model::{now, rfc3339, AlertDelivery, AlertSubject, Connection, JobLease, QueuedAlert, StatusChange};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 pub use crate::model::Alert;
 
@@ -111,18 +111,38 @@ impl AlertSender {
     /// take it loses it, with a warning.
     pub async fn send(&self, alert: Alert) {
         match self.store.enqueue_alert(&alert, now(), QUEUE_CAP).await {
-            Ok(0) => {}
-            Ok(dropped) => {
-                tracing::warn!(dropped, cap = QUEUE_CAP, "alert queue full: the oldest waiting alerts were dropped");
-                self.metrics.alerts_dropped(dropped);
-            }
+            Ok(dropped) => self.queued(dropped),
             Err(e) => tracing::warn!(subject = ?alert.subject, error = %e, "alert not queued; it is lost"),
+        }
+    }
+
+    /// Records a connection's status transition together with its alert (one
+    /// transaction, so a crash loses neither without the other); whether it was recorded
+    /// (not by another monitor first).
+    pub async fn record_status(&self, connection: &Connection, change: &StatusChange) -> Result<bool, StoreError> {
+        let alert = Alert::connection(connection, change.clone());
+        let recorded = self.store.record_status_alerting(connection.id, change, &alert, QUEUE_CAP).await?;
+        Ok(recorded.map(|dropped| self.queued(dropped)).is_some())
+    }
+
+    /// Enters a Graph `missed` report in the history together with its alert, likewise.
+    pub async fn record_missed(&self, connection: &Connection, entry: &StatusChange) -> Result<bool, StoreError> {
+        let alert = Alert::connection(connection, entry.clone());
+        let recorded = self.store.record_missed_alerting(connection.id, entry, &alert, QUEUE_CAP).await?;
+        Ok(recorded.map(|dropped| self.queued(dropped)).is_some())
+    }
+
+    /// An alert was queued, and `dropped` older ones with it.
+    fn queued(&self, dropped: u64) {
+        if dropped > 0 {
+            tracing::warn!(dropped, cap = QUEUE_CAP, "alert queue full: the oldest waiting alerts were dropped");
+            self.metrics.alerts_dropped(dropped);
         }
         self.queued.notify_one();
     }
 
     /// What wakes the deliverer when an alert was queued here.
-    pub fn queued(&self) -> Arc<Notify> {
+    pub fn wakes(&self) -> Arc<Notify> {
         self.queued.clone()
     }
 }

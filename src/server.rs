@@ -134,7 +134,7 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
     let alerts = config.alerts.map(|webhook| (Arc::new(alerts::AlertSender::new(store.clone(), metrics.clone())), webhook));
     if let Some((sender, webhook)) = &alerts {
         let target = alerts::Target::new(webhook.clone()).map_err(StartError::Config)?;
-        let (store, queued) = (store.clone(), sender.queued());
+        let (store, queued) = (store.clone(), sender.wakes());
         leases.spawn("alerts", stop_rx.clone(), move |lease| alerts::deliver(store.clone(), target.clone(), lease, queued.clone()));
     }
     let alerts = alerts.map(|(sender, _)| sender);

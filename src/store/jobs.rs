@@ -13,9 +13,10 @@
 //! finished alert leaves the queue for `alert_deliveries` in one transaction.
 
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::StoreError;
-use crate::model::{Alert, AlertDelivery, JobLease, QueuedAlert};
+use crate::model::{Alert, AlertDelivery, JobLease, QueuedAlert, StatusChange};
 
 #[async_trait::async_trait]
 pub trait Jobs: Send + Sync {
@@ -29,6 +30,25 @@ pub trait Jobs: Send + Sync {
 
     /// Queues an alert, then drops the oldest beyond `cap` waiting ones; how many dropped.
     async fn enqueue_alert(&self, alert: &Alert, at: DateTime<Utc>, cap: u32) -> Result<u64, StoreError>;
+    /// [`Store::record_status`](super::Store::record_status) and, when it records the
+    /// transition, [`Jobs::enqueue_alert`] in the same transaction: a transition is
+    /// recorded with its alert or not at all. `None` when nothing was recorded, else how
+    /// many alerts were dropped.
+    async fn record_status_alerting(
+        &self,
+        connection: Uuid,
+        change: &StatusChange,
+        alert: &Alert,
+        cap: u32,
+    ) -> Result<Option<u64>, StoreError>;
+    /// [`Store::record_missed`](super::Store::record_missed) with its alert, likewise.
+    async fn record_missed_alerting(
+        &self,
+        connection: Uuid,
+        entry: &StatusChange,
+        alert: &Alert,
+        cap: u32,
+    ) -> Result<Option<u64>, StoreError>;
     /// The oldest alert waiting.
     async fn next_alert(&self) -> Result<Option<QueuedAlert>, StoreError>;
     /// How many alerts wait.
@@ -50,7 +70,44 @@ macro_rules! job_fence {
 }
 
 macro_rules! jobs_store {
-    ($store:ident) => {
+    ($store:ident, $db:ty) => {
+        impl $store {
+            /// Queues `alert` in `tx` and drops the oldest beyond `cap`; how many dropped.
+            async fn enqueue_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                alert: &crate::model::Alert,
+                at: DateTime<Utc>,
+                cap: u32,
+            ) -> Result<u64, StoreError> {
+                let (connection, destination) = match alert.subject {
+                    crate::model::AlertSubject::Connection(id) => (Some(id.to_string()), None),
+                    crate::model::AlertSubject::Destination(id) => (None, Some(id.to_string())),
+                };
+                sqlx::query(
+                    "INSERT INTO alert_queue (connection_id, destination_id, tenant_id, name, at, old_status, new_status, message, \
+                     enqueued_at, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $9)",
+                )
+                .bind(connection)
+                .bind(destination)
+                .bind(alert.tenant_id.as_deref())
+                .bind(alert.name.as_str())
+                .bind(alert.at)
+                .bind(alert.old_status.as_deref())
+                .bind(alert.new_status.as_str())
+                .bind(alert.message.as_deref())
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+                let dropped =
+                    sqlx::query("DELETE FROM alert_queue WHERE id <= (SELECT id FROM alert_queue ORDER BY id DESC LIMIT 1 OFFSET $1)")
+                        .bind(i64::from(cap))
+                        .execute(&mut **tx)
+                        .await?
+                        .rows_affected();
+                Ok(dropped)
+            }
+        }
+
         #[async_trait::async_trait]
         impl super::jobs::Jobs for $store {
             async fn acquire_job(
@@ -103,33 +160,43 @@ macro_rules! jobs_store {
             }
 
             async fn enqueue_alert(&self, alert: &crate::model::Alert, at: DateTime<Utc>, cap: u32) -> Result<u64, StoreError> {
-                let (connection, destination) = match alert.subject {
-                    crate::model::AlertSubject::Connection(id) => (Some(id.to_string()), None),
-                    crate::model::AlertSubject::Destination(id) => (None, Some(id.to_string())),
-                };
                 let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO alert_queue (connection_id, destination_id, tenant_id, name, at, old_status, new_status, message, \
-                     enqueued_at, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $9)",
-                )
-                .bind(connection)
-                .bind(destination)
-                .bind(alert.tenant_id.as_deref())
-                .bind(alert.name.as_str())
-                .bind(alert.at)
-                .bind(alert.old_status.as_deref())
-                .bind(alert.new_status.as_str())
-                .bind(alert.message.as_deref())
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-                let dropped =
-                    sqlx::query("DELETE FROM alert_queue WHERE id <= (SELECT id FROM alert_queue ORDER BY id DESC LIMIT 1 OFFSET $1)")
-                        .bind(i64::from(cap))
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
+                let dropped = Self::enqueue_in(&mut tx, alert, at, cap).await?;
+                tx.commit().await?;
+                Ok(dropped)
+            }
+
+            async fn record_status_alerting(
+                &self,
+                connection: Uuid,
+                change: &crate::model::StatusChange,
+                alert: &crate::model::Alert,
+                cap: u32,
+            ) -> Result<Option<u64>, StoreError> {
+                let _turn = self.write_turn().await;
+                let mut tx = self.pool.begin().await?;
+                let dropped = match Self::status_in(&mut tx, connection, change).await? {
+                    true => Some(Self::enqueue_in(&mut tx, alert, crate::model::now(), cap).await?),
+                    false => None,
+                };
+                tx.commit().await?;
+                Ok(dropped)
+            }
+
+            async fn record_missed_alerting(
+                &self,
+                connection: Uuid,
+                entry: &crate::model::StatusChange,
+                alert: &crate::model::Alert,
+                cap: u32,
+            ) -> Result<Option<u64>, StoreError> {
+                let _turn = self.write_turn().await;
+                let mut tx = self.pool.begin().await?;
+                let dropped = match Self::missed_in(&mut tx, connection, entry).await? {
+                    true => Some(Self::enqueue_in(&mut tx, alert, crate::model::now(), cap).await?),
+                    false => None,
+                };
                 tx.commit().await?;
                 Ok(dropped)
             }

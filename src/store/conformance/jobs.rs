@@ -157,5 +157,21 @@ async fn racing_monitors_record_a_transition_once(store: Arc<dyn Store>) {
     // Two replicas evaluated the same connection and saw the same transition.
     let (one, other) = tokio::join!(store.record_status(c.id, &change), store.record_status(c.id, &change));
     assert_eq!([one.unwrap(), other.unwrap()].iter().filter(|recorded| **recorded).count(), 1, "recorded once");
-    assert_eq!(store.list_history(c.id).await.unwrap(), [change]);
+    assert_eq!(store.list_history(c.id).await.unwrap(), std::slice::from_ref(&change));
+    // With its alert: the transition and the alert are one write, made once.
+    let next = StatusChange { at: now(), old_status: Some(Status::RequiresAction), new_status: Status::Connected, message: None };
+    let announced = alert(AlertSubject::Connection(c.id), "connected");
+    let (one, other) = tokio::join!(
+        store.record_status_alerting(c.id, &next, &announced, 100),
+        store.record_status_alerting(c.id, &next, &announced, 100)
+    );
+    assert_eq!([one.unwrap(), other.unwrap()].iter().filter(|recorded| recorded.is_some()).count(), 1, "recorded once");
+    assert_eq!(store.list_history(c.id).await.unwrap(), [change, next.clone()]);
+    assert_eq!(store.pending_alerts().await.unwrap(), 1, "alerted once");
+    assert_eq!(store.next_alert().await.unwrap().unwrap().alert, announced);
+    // A missed report, likewise.
+    let missed = StatusChange { message: Some("Notifications were missed".into()), old_status: Some(Status::Connected), ..next };
+    assert_eq!(store.record_missed_alerting(c.id, &missed, &announced, 100).await.unwrap(), Some(0));
+    assert_eq!(store.record_missed_alerting(c.id, &missed, &announced, 100).await.unwrap(), None, "entered once");
+    assert_eq!(store.pending_alerts().await.unwrap(), 2);
 }
