@@ -1,6 +1,6 @@
 //! The store's half of the jobs that run on one replica at a time: job leases and the
 //! durable alert queue. Every [`Store`](super::Store) implements [`Jobs`] with the SQL of
-//! [`jobs_store!`], written to run unchanged on both backends.
+//! `jobs_store!`, written to run unchanged on both backends.
 //!
 //! **Leases.** A job's lease is one row of `leases`: whoever holds an unexpired row runs
 //! the job. Each take is a new generation, and a released lease keeps its row (expired),
