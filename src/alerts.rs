@@ -3,42 +3,44 @@
 //! `PUSHGATE_ALERT_WEBHOOK_URL`, with `X-Pushgate-Signature: sha256=<hex HMAC-SHA256 of the
 //! body>` under `PUSHGATE_ALERT_WEBHOOK_SECRET`.
 //!
-//! Sending never blocks the monitor (let alone ingestion): alerts wait in a bounded queue
-//! and one task delivers them in order, retrying a failed delivery with exponential
-//! backoff. Every delivery's outcome (attempts, delivered or the last error) is stored.
+//! Alerts are durable: the monitor, the Graph upkeep and forwarding queue each one in the
+//! store ([`AlertSender::send`], never waiting on the webhook), and the one replica that
+//! holds the `alerts` job lease delivers them oldest first ([`deliver`]), retrying a
+//! failed delivery with exponential backoff (1 s, then twice as long each time, five
+//! attempts). Each attempt is recorded with the queued alert, so a restart (or another
+//! replica taking the lease over) carries on where the last holder stopped; every
+//! delivery's outcome (attempts, delivered or the last error) is stored. At most
+//! [`QUEUE_CAP`] alerts wait: beyond, the oldest are dropped (logged and counted in
+//! `pushgate_alerts_dropped_total`), so a dead webhook cannot fill the disk.
+//!
+//! An alert may be POSTed twice (a holder that loses its lease in the middle of an
+//! attempt, on a clock that is off by more than the lease's margin): receivers can tell
+//! a repeat by its `connection_id` or `destination_id`, `new_status` and `at`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
-use tokio::sync::mpsc;
-
 use chrono::{DateTime, Utc};
-
-use crate::config::AlertWebhook;
-use crate::model::{now, rfc3339, AlertDelivery, AlertSubject, Connection, StatusChange};
-use crate::store::Store;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
-/// Alerts waiting at most; beyond, new ones are dropped (and logged).
-const QUEUE: usize = 1024;
+use crate::config::AlertWebhook;
+use crate::metrics::Metrics;
+use crate::model::{now, rfc3339, AlertDelivery, AlertSubject, Connection, JobLease, QueuedAlert, StatusChange};
+use crate::store::{Store, StoreError};
+
+pub use crate::model::Alert;
+
+/// Alerts waiting at most; beyond, the oldest are dropped (and logged).
+pub const QUEUE_CAP: u32 = 10_000;
 /// Attempts per alert, the first after `FIRST_RETRY`, each later one twice as late.
-const ATTEMPTS: u32 = 5;
+const ATTEMPTS: i64 = 5;
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// One transition to announce: of a connection's health, or of a destination's delivery.
-#[derive(Debug, Clone)]
-pub struct Alert {
-    pub subject: AlertSubject,
-    /// The connection's tenant; destinations belong to no tenant.
-    pub tenant_id: Option<String>,
-    pub name: String,
-    pub at: DateTime<Utc>,
-    pub old_status: Option<String>,
-    pub new_status: String,
-    pub message: Option<String>,
-}
+/// How often the queue is looked at when nothing woke the deliverer: alerts queued by
+/// another replica are seen within it.
+const POLL: Duration = Duration::from_secs(1);
 
 impl Alert {
     pub fn connection(connection: &Connection, change: StatusChange) -> Alert {
@@ -92,95 +94,153 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(crate::verify::hmac_sha256(secret.as_bytes(), &[body])))
 }
 
+/// Where alerts are queued; shared by everything on a replica that announces transitions.
 pub struct AlertSender {
-    queue: mpsc::Sender<Alert>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    /// Wakes this replica's deliverer (when it holds the lease) at once.
+    queued: Arc<Notify>,
 }
 
 impl AlertSender {
-    /// Starts the delivery task to `webhook`; it ends when `stop` turns true.
-    pub fn start(webhook: AlertWebhook, store: Arc<dyn Store>, stop: tokio::sync::watch::Receiver<bool>) -> Result<AlertSender, String> {
-        let client = crate::outbound::operator_client(TIMEOUT)?;
-        let (queue, alerts) = mpsc::channel(QUEUE);
-        tokio::spawn(deliver_all(alerts, Target { client, webhook }, store, stop));
-        Ok(AlertSender { queue })
+    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> AlertSender {
+        AlertSender { store, metrics, queued: Arc::default() }
     }
 
-    /// Queues an alert; never waits. A full queue drops it, with a warning.
-    pub fn send(&self, alert: Alert) {
-        if let Err(e) = self.queue.try_send(alert) {
-            tracing::warn!(error = %e, "alert queue full or closed; an alert was dropped");
+    /// Queues an alert in the store; never waits for the webhook. A store that cannot
+    /// take it loses it, with a warning.
+    pub async fn send(&self, alert: Alert) {
+        match self.store.enqueue_alert(&alert, now(), QUEUE_CAP).await {
+            Ok(dropped) => self.queued(dropped),
+            Err(e) => tracing::warn!(subject = ?alert.subject, error = %e, "alert not queued; it is lost"),
         }
+    }
+
+    /// Records a connection's status transition together with its alert (one
+    /// transaction, so a crash loses neither without the other); whether it was recorded
+    /// (not by another monitor first).
+    pub async fn record_status(&self, connection: &Connection, change: &StatusChange) -> Result<bool, StoreError> {
+        let alert = Alert::connection(connection, change.clone());
+        let recorded = self.store.record_status_alerting(connection.id, change, &alert, QUEUE_CAP).await?;
+        Ok(recorded.map(|dropped| self.queued(dropped)).is_some())
+    }
+
+    /// Enters a Graph `missed` report in the history together with its alert, likewise.
+    pub async fn record_missed(&self, connection: &Connection, entry: &StatusChange) -> Result<bool, StoreError> {
+        let alert = Alert::connection(connection, entry.clone());
+        let recorded = self.store.record_missed_alerting(connection.id, entry, &alert, QUEUE_CAP).await?;
+        Ok(recorded.map(|dropped| self.queued(dropped)).is_some())
+    }
+
+    /// An alert was queued, and `dropped` older ones with it.
+    fn queued(&self, dropped: u64) {
+        if dropped > 0 {
+            tracing::warn!(dropped, cap = QUEUE_CAP, "alert queue full: the oldest waiting alerts were dropped");
+            self.metrics.alerts_dropped(dropped);
+        }
+        self.queued.notify_one();
+    }
+
+    /// What wakes the deliverer when an alert was queued here.
+    pub fn wakes(&self) -> Arc<Notify> {
+        self.queued.clone()
     }
 }
 
-struct Target {
+/// The webhook alerts go to, with the client that posts to it.
+#[derive(Clone)]
+pub struct Target {
     client: reqwest::Client,
     webhook: AlertWebhook,
 }
 
-async fn deliver_all(
-    mut alerts: mpsc::Receiver<Alert>,
-    target: Target,
-    store: Arc<dyn Store>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+impl Target {
+    pub fn new(webhook: AlertWebhook) -> Result<Target, String> {
+        Ok(Target { client: crate::outbound::operator_client(TIMEOUT)?, webhook })
+    }
+}
+
+/// Delivers queued alerts oldest first, for as long as it runs (the holder of the
+/// `alerts` lease runs it; every outcome is written fenced with `lease`).
+pub async fn deliver(store: Arc<dyn Store>, target: Target, lease: JobLease, queued: Arc<Notify>) {
     loop {
-        let alert = tokio::select! {
-            next = alerts.recv() => match next { Some(a) => a, None => return },
-            _ = stop.wait_for(|s| *s) => return,
+        let wait = match store.next_alert().await {
+            Ok(Some(alert)) => {
+                let due = alert.next_attempt_at;
+                if due <= now() {
+                    attempt(store.as_ref(), &target, &lease, alert).await;
+                    continue;
+                }
+                (due - now()).to_std().unwrap_or_default().min(POLL)
+            }
+            Ok(None) => POLL,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the alert queue; trying again shortly");
+                POLL
+            }
         };
-        let delivery = deliver(&target, &alert).await;
-        if let Err(e) = store.record_alert_delivery(&delivery).await {
-            tracing::warn!(subject = ?alert.subject, error = %e, "alert delivery outcome not recorded");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = queued.notified() => {}
         }
     }
 }
 
-/// Delivers one alert, retrying with backoff; the outcome says how it went.
-async fn deliver(target: &Target, alert: &Alert) -> AlertDelivery {
-    let body = alert.body().to_string();
+/// One attempt at the oldest alert, and its outcome recorded.
+async fn attempt(store: &dyn Store, target: &Target, lease: &JobLease, mut queued: QueuedAlert) {
+    let body = queued.alert.body().to_string();
     let signature = signature(target.webhook.secret.expose(), body.as_bytes());
-    let mut last_error = None;
-    let mut attempts = 0;
-    let mut wait = FIRST_RETRY;
-    while attempts < ATTEMPTS {
-        if attempts > 0 {
-            tokio::time::sleep(wait).await;
-            wait *= 2;
+    let sent = target
+        .client
+        .post(&target.webhook.url)
+        .header("content-type", "application/json")
+        .header("x-pushgate-signature", &signature)
+        .body(body)
+        .send()
+        .await;
+    queued.attempts += 1;
+    let error = match sent {
+        Ok(answer) if answer.status().is_success() => None,
+        Ok(answer) => Some(format!("the alert webhook answered {}", answer.status())),
+        // Without the URL: it may hold a credential in its path.
+        Err(e) => Some(format!("the alert webhook could not be reached: {}", e.without_url())),
+    };
+    let recorded = match error {
+        Some(error) if queued.attempts < ATTEMPTS => {
+            queued.next_attempt_at = now() + chrono::Duration::from_std(retry_wait(queued.attempts)).unwrap_or(chrono::Duration::MAX);
+            queued.last_error = Some(error);
+            store.retry_alert(lease, &queued).await
         }
-        attempts += 1;
-        let sent = target
-            .client
-            .post(&target.webhook.url)
-            .header("content-type", "application/json")
-            .header("x-pushgate-signature", &signature)
-            .body(body.clone())
-            .send()
-            .await;
-        match sent {
-            Ok(answer) if answer.status().is_success() => {
-                last_error = None;
-                break;
+        error => {
+            if let Some(e) = &error {
+                tracing::warn!(subject = ?queued.alert.subject, attempts = queued.attempts, error = %e, "alert not delivered");
             }
-            Ok(answer) => last_error = Some(format!("the alert webhook answered {}", answer.status())),
-            // Without the URL: it may hold a credential in its path.
-            Err(e) => last_error = Some(format!("the alert webhook could not be reached: {}", e.without_url())),
+            let alert = &queued.alert;
+            let delivery = AlertDelivery {
+                subject: alert.subject,
+                at: alert.at,
+                old_status: alert.old_status.clone(),
+                new_status: alert.new_status.clone(),
+                message: alert.message.clone(),
+                attempts: queued.attempts,
+                delivered: error.is_none(),
+                last_error: error,
+                finished_at: now(),
+            };
+            store.finish_alert(lease, queued.id, &delivery).await
         }
+    };
+    match recorded {
+        Ok(true) => {}
+        // Dropped from a full queue meanwhile, or the lease was taken over.
+        Ok(false) => tracing::debug!(alert = queued.id, "alert outcome not recorded: no longer queued under this lease"),
+        Err(e) => tracing::warn!(alert = queued.id, error = %e, "alert delivery outcome not recorded; the attempt is repeated"),
     }
-    if let Some(e) = &last_error {
-        tracing::warn!(subject = ?alert.subject, attempts, error = %e, "alert not delivered");
-    }
-    AlertDelivery {
-        subject: alert.subject,
-        at: alert.at,
-        old_status: alert.old_status.clone(),
-        new_status: alert.new_status.clone(),
-        message: alert.message.clone(),
-        attempts: i64::from(attempts),
-        delivered: last_error.is_none(),
-        last_error,
-        finished_at: now(),
-    }
+}
+
+/// The wait after `attempts` failed attempts: 1 s, then twice as long each time.
+fn retry_wait(attempts: i64) -> Duration {
+    FIRST_RETRY * 2u32.saturating_pow(u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]
@@ -192,5 +252,11 @@ mod tests {
         let body = br#"{"new_status":"error"}"#;
         let expected = hex::encode(crate::verify::hmac_sha256(b"alert-secret", &[body]));
         assert_eq!(signature("alert-secret", body), format!("sha256={expected}"));
+    }
+
+    #[test]
+    fn retries_wait_twice_as_long_each_time() {
+        let waits: Vec<u64> = (1..ATTEMPTS).map(|n| retry_wait(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8]);
     }
 }

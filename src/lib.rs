@@ -22,7 +22,9 @@
 //!   retention; [`destinations`]: admin-side validation and sealing of destinations.
 //! - [`health`]: the pure `evaluate(facts, policy, now)` behind every status;
 //!   [`monitor`]: evaluates every connection periodically and records transitions;
-//!   [`alerts`]: posts each transition to the alert webhook.
+//!   [`alerts`]: queues each transition in the store and posts it to the alert webhook.
+//! - [`jobs`]: the job leases under which the Graph upkeep, the canaries, the Pub/Sub
+//!   check and alert deliveries run on one replica at a time.
 //! - [`connections`], [`secrets`], [`crypto`]: admin-side validation, secret masking and
 //!   sealing at rest with the master key.
 //! - [`config`], [`cli`]: configuration and the command line; [`startup`]: the store,
@@ -44,6 +46,7 @@ pub mod gcp;
 pub mod health;
 pub mod http;
 pub mod ingest;
+pub mod jobs;
 pub mod metrics;
 pub mod microsoft;
 pub mod model;

@@ -30,6 +30,8 @@ pub const DUPLICATES_TOTAL: &str = "pushgate_duplicates_total";
 pub const RETENTION_PASSES_TOTAL: &str = "pushgate_retention_passes_total";
 pub const RETENTION_DELETED_TOTAL: &str = "pushgate_retention_deleted_events_total";
 pub const RETENTION_EXPIRED_TOTAL: &str = "pushgate_retention_expired_events_total";
+pub const JOB_LEASE_HELD: &str = "pushgate_job_lease_held";
+pub const ALERTS_DROPPED_TOTAL: &str = "pushgate_alerts_dropped_total";
 
 pub const FORWARD_DELIVERED_TOTAL: &str = "pushgate_forward_delivered_total";
 pub const FORWARD_DEAD_LETTERS_TOTAL: &str = "pushgate_forward_dead_letters_total";
@@ -99,6 +101,16 @@ impl Metrics {
             None,
             SharedString::const_str("Events retention deleted before a destination that wanted them delivered them"),
         );
+        recorder.describe_gauge(
+            JOB_LEASE_HELD.into(),
+            None,
+            SharedString::const_str("1 while this replica holds the lease of the job (and runs it), else 0"),
+        );
+        recorder.describe_counter(
+            ALERTS_DROPPED_TOTAL.into(),
+            None,
+            SharedString::const_str("Queued alerts dropped undelivered because the alert queue was full"),
+        );
         let handle = recorder.handle();
         Metrics { recorder, handle }
     }
@@ -133,6 +145,17 @@ impl Metrics {
         self.recorder.register_counter(&Key::from_name(RETENTION_PASSES_TOTAL), &METADATA).increment(1);
         self.recorder.register_counter(&Key::from_name(RETENTION_DELETED_TOTAL), &METADATA).increment(deleted);
         self.recorder.register_counter(&Key::from_name(RETENTION_EXPIRED_TOTAL), &METADATA).increment(expired);
+    }
+
+    /// Whether this replica holds the lease of `job` (and runs it).
+    pub fn job_lease_held(&self, job: &str, held: bool) {
+        let key = Key::from_parts(JOB_LEASE_HELD, vec![label("lease", job)]);
+        self.recorder.register_gauge(&key, &METADATA).set(if held { 1.0 } else { 0.0 });
+    }
+
+    /// Counts queued alerts dropped from a full queue.
+    pub fn alerts_dropped(&self, n: u64) {
+        self.recorder.register_counter(&Key::from_name(ALERTS_DROPPED_TOTAL), &METADATA).increment(n);
     }
 
     /// Folds recorded latency samples into their buckets. Rendering does it too, but a

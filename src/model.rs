@@ -4,7 +4,7 @@
 //! to rows and the HTTP layer to JSON.
 //!
 //! One file: these are the types every layer shares, read together; forwarding's nouns are
-//! in `model/forwarding.rs`.
+//! in `model/forwarding.rs`, those of the jobs that run on one replica in `model/jobs.rs`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,9 +13,11 @@ use uuid::Uuid;
 
 mod forwarding;
 pub mod heartbeat;
+mod jobs;
 
 pub use forwarding::*;
 pub use heartbeat::{CountedHeartbeat, HeartbeatProof};
+pub use jobs::*;
 
 /// The kinds of sender pushgate can receive from (INTERFACE.md section 2): the name that
 /// is stored. Everything else about a source (its route, default stream, config) is its

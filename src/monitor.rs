@@ -6,8 +6,12 @@
 //! the store writes it only when the stored status is still the one this monitor saw
 //! (a conditional write in one transaction). Connections are evaluated in bounded
 //! batches, and only transitions are written one by one; the time of the check is one
-//! statement per batch. Each recorded transition is handed to the alert webhook, which
-//! never blocks the monitor.
+//! statement per batch. Each recorded transition is queued for the alert webhook in the
+//! same transaction (see `alerts.rs`), so a transition is never recorded without its
+//! alert; the webhook never blocks the monitor. The monitor runs on every
+//! replica: the conditional write, not a lease, is what makes each transition recorded
+//! and alerted once, and a replica whose monitor is slow or stopped is covered by the
+//! others at once.
 //!
 //! A Graph lifecycle `missed` report changes no status (the subscription still works; data
 //! was lost upstream), yet an operator must hear of it as of a transition: the monitor
@@ -23,7 +27,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::alerts::{Alert, AlertSender};
+use crate::alerts::AlertSender;
 use crate::health::{evaluate, Policy, MSG_NOTIFICATIONS_MISSED};
 use crate::model::{now, Connection, ConnectionFilter, StatusChange};
 use crate::passes::Passes;
@@ -69,15 +73,15 @@ pub async fn record(
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let Some(change) = transition(connection, at) else { return Ok(false) };
-    if !store.record_status(connection.id, &change).await? {
-        return Ok(false);
+    let recorded = match alerts {
+        Some(alerts) => alerts.record_status(connection, &change).await?,
+        None => store.record_status(connection.id, &change).await?,
+    };
+    if recorded {
+        tracing::info!(connection = %connection.id, old = ?change.old_status, new = ?change.new_status,
+            message = ?change.message, "connection status changed");
     }
-    tracing::info!(connection = %connection.id, old = ?change.old_status, new = ?change.new_status,
-        message = ?change.message, "connection status changed");
-    if let Some(alerts) = alerts {
-        alerts.send(Alert::connection(connection, change));
-    }
-    Ok(true)
+    Ok(recorded)
 }
 
 /// Enters a Graph `missed` report not entered yet in the history, and announces it (see
@@ -89,11 +93,12 @@ async fn record_missed(
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let Some(entry) = missed_entry(connection, at) else { return Ok(()) };
-    if store.record_missed(connection.id, &entry).await? {
+    let entered = match alerts {
+        Some(alerts) => alerts.record_missed(connection, &entry).await?,
+        None => store.record_missed(connection.id, &entry).await?,
+    };
+    if entered {
         tracing::warn!(connection = %connection.id, at = %entry.at, "Graph reported missed notifications");
-        if let Some(alerts) = alerts {
-            alerts.send(Alert::connection(connection, entry));
-        }
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::http::{AppState, BodyBudget, Limits};
 use crate::ingest::Ingest;
 use crate::passes::Passes;
 use crate::startup::{admin_tokens, master_key, open_store, StartError};
-use crate::{alerts, aws, canary, forward, gcp, http, metrics, microsoft, monitor, outbound, sources};
+use crate::{alerts, aws, canary, forward, gcp, http, jobs, metrics, microsoft, monitor, outbound, sources};
 
 /// Longest outbound request (SNS certificate fetch, SubscribeURL confirmation).
 const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,6 +40,8 @@ pub struct RunOptions {
     pub monitor_passes: Passes,
     /// Tests: counts the Graph subscription upkeep's completed passes.
     pub graph_upkeep_passes: Passes,
+    /// Tests: the job leases' TTL and renewal period instead of 20 s and 5 s.
+    pub job_leases: Option<jobs::LeaseSettings>,
 }
 
 /// Serves on `listener` until `shutdown` completes, then finishes in-flight requests
@@ -74,7 +76,9 @@ pub struct Server {
 
 /// Opens the store, key and tokens, builds the senders, ingest and the HTTP app, and
 /// starts the background jobs (monitor, canaries, alerts, forwarding, retention, the
-/// Pub/Sub check, the Graph upkeep), which stop when the server does.
+/// Pub/Sub check, the Graph upkeep), which stop when the server does. The canaries, alert
+/// deliveries, the Pub/Sub check and the Graph upkeep run only while this replica holds
+/// their job lease (see `jobs.rs`).
 pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -> Result<Server, StartError> {
     // Libraries that use rustls without choosing a provider (the Pub/Sub client) get
     // aws-lc-rs, the one crypto library of pushgate. Already installed: nothing to do.
@@ -111,15 +115,30 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
     let ingest = Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone(), metrics.clone(), graph_upkeep.clone()));
     tokio::spawn(every(Duration::from_secs(60), Arc::downgrade(&ingest), Ingest::tidy));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let holder = forward::holder_name();
+    // The jobs below that act on the world outside (Graph subscriptions, canary
+    // publishes, subscription checks, alert webhook POSTs) run on one replica at a time.
+    let leases = jobs::Leases {
+        store: store.clone(),
+        holder: holder.clone(),
+        settings: options.job_leases.unwrap_or_default(),
+        metrics: metrics.clone(),
+    };
     let pubsub_api = Arc::new(gcp::PubSubApi::new(config.cloud.pubsub.clone()));
     let publishers = canary::Publishers { sns: sns_api, pubsub: pubsub_api.clone() };
-    tokio::spawn(canary::run(store.clone(), publishers, stop_rx.clone()));
-    let alerts = match config.alerts {
-        Some(webhook) => Some(Arc::new(alerts::AlertSender::start(webhook, store.clone(), stop_rx.clone()).map_err(StartError::Config)?)),
-        None => None,
-    };
+    {
+        let (store, stop) = (store.clone(), stop_rx.clone());
+        leases.spawn("canaries", stop_rx.clone(), move |_| canary::run(store.clone(), publishers.clone(), stop.clone()));
+    }
+    // Alerts are queued by every replica and delivered by the holder of their lease.
+    let alerts = config.alerts.map(|webhook| (Arc::new(alerts::AlertSender::new(store.clone(), metrics.clone())), webhook));
+    if let Some((sender, webhook)) = &alerts {
+        let target = alerts::Target::new(webhook.clone()).map_err(StartError::Config)?;
+        let (store, queued) = (store.clone(), sender.wakes());
+        leases.spawn("alerts", stop_rx.clone(), move |lease| alerts::deliver(store.clone(), target.clone(), lease, queued.clone()));
+    }
+    let alerts = alerts.map(|(sender, _)| sender);
     tokio::spawn(monitor::run(store.clone(), alerts.clone(), config.monitor_interval, options.monitor_passes.clone(), stop_rx.clone()));
-    let holder = forward::holder_name();
     let forward_settings = options.forward_settings.clone().unwrap_or_default();
     let forwarder =
         forward::Forwarder::start(store.clone(), key.clone(), alerts.clone(), forward_settings, holder.clone(), stop_rx.clone());
@@ -130,7 +149,12 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
     };
     tokio::spawn(forward::retention::run(store.clone(), retention, holder, metrics.clone(), stop_rx.clone()));
     let check_interval = options.subscription_check_interval.unwrap_or(gcp::check::DEFAULT_INTERVAL);
-    tokio::spawn(gcp::check::run(store.clone(), pubsub_api, public_url.clone(), check_interval, stop_rx.clone()));
+    {
+        let (store, url, stop) = (store.clone(), public_url.clone(), stop_rx.clone());
+        leases.spawn("pubsub_check", stop_rx.clone(), move |_| {
+            gcp::check::run(store.clone(), pubsub_api.clone(), url.clone(), check_interval, stop.clone())
+        });
+    }
     if config.graph.upkeep {
         let api = microsoft::GraphApi::new(&config.graph.endpoint, &config.graph.login_endpoint).map_err(StartError::Config)?;
         let upkeep = microsoft::Upkeep {
@@ -143,9 +167,10 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
             passes: options.graph_upkeep_passes.clone(),
             alerts,
         };
-        tokio::spawn(upkeep.run(stop_rx.clone()));
+        let stop = stop_rx.clone();
+        leases.spawn("graph_upkeep", stop_rx.clone(), move |_| upkeep.clone().run(stop.clone()));
     } else {
-        tracing::info!("Graph subscription upkeep is off on this replica (PUSHGATE_GRAPH_UPKEEP=false)");
+        tracing::info!("Graph subscription upkeep is off on this replica (PUSHGATE_GRAPH_UPKEEP=false): it never takes the upkeep's lease");
     }
     let state = AppState {
         store: store.clone(),

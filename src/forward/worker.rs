@@ -435,7 +435,7 @@ impl Run<'_> {
             tracing::warn!(destination = %d.id, name = %d.name, error = %error.message, "destination failing");
             if let Some(alerts) = &self.worker.alerts {
                 let was = self.status_without_failure(self.sending_since).as_str();
-                alerts.send(Alert::destination(d.id, &d.name, was, "failing", Some(error.message.clone()), now()));
+                alerts.send(Alert::destination(d.id, &d.name, was, "failing", Some(error.message.clone()), now())).await;
             }
         }
         Ok(())
@@ -455,7 +455,7 @@ impl Run<'_> {
                         Err(_) => None,
                     };
                     let now_status = self.status_without_failure(oldest).as_str();
-                    alerts.send(Alert::destination(d.id, &d.name, "failing", now_status, None, now()));
+                    alerts.send(Alert::destination(d.id, &d.name, "failing", now_status, None, now())).await;
                 }
             }
         }

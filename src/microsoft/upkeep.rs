@@ -14,7 +14,9 @@
 //! after another. A connection whose last action failed is tried again after one
 //! interval, then two, four... up to sixteen ([`backoff_delay`]), unless it was nudged or
 //! changed by an admin since. The subscription of a deleted connection is deleted from
-//! Graph in the background ([`UpkeepHandle::retire`]).
+//! Graph in the background ([`UpkeepHandle::retire`]). With several replicas, the upkeep
+//! runs on the one holding its job lease (`jobs.rs`); nudges on the others wait for the
+//! holder's next pass.
 //!
 //! Graph is the source of truth for what a subscription delivers: a pass with nothing to
 //! do reads the subscription (`GET /subscriptions/{id}`), and a renewal's answer is read
@@ -183,6 +185,7 @@ impl UpkeepHandle {
 }
 
 /// The upkeep task and what it needs.
+#[derive(Clone)]
 pub struct Upkeep {
     pub store: Arc<dyn Store>,
     pub key: Arc<MasterKey>,
@@ -197,11 +200,29 @@ pub struct Upkeep {
     pub alerts: Option<Arc<AlertSender>>,
 }
 
+/// Marks the handle's upkeep as running for as long as it lives.
+struct Running<'a>(&'a UpkeepHandle);
+
+impl<'a> Running<'a> {
+    fn mark(handle: &'a UpkeepHandle) -> Running<'a> {
+        handle.shared.running.store(true, Ordering::SeqCst);
+        Running(handle)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.shared.running.store(false, Ordering::SeqCst);
+    }
+}
+
 impl Upkeep {
     /// Runs a pass at once, then every `interval` and on every nudge, until `stop` turns true.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut backoff = Backoff::default();
-        self.handle.shared.running.store(true, Ordering::SeqCst);
+        // Cleared however the run ends, an abort included (the replica lost the upkeep's
+        // job lease): nudges and retirements are then not kept here.
+        let _running = Running::mark(&self.handle);
         loop {
             if *stop.borrow() {
                 break;
@@ -217,7 +238,6 @@ impl Upkeep {
                 _ = stop.wait_for(|s| *s) => break,
             };
         }
-        self.handle.shared.running.store(false, Ordering::SeqCst);
     }
 
     /// Deletes the subscriptions of deleted connections, best-effort: a failure is logged

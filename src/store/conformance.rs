@@ -2,7 +2,7 @@
 //! `DATABASE_URL` names a server, against a fresh PostgreSQL database.
 //!
 //! One file: the cases run through one macro against both backends; forwarding's cases are
-//! in `conformance/forwarding.rs`.
+//! in `conformance/forwarding.rs`, the one-replica jobs' in `conformance/jobs.rs`.
 
 use std::sync::Arc;
 
@@ -621,6 +621,7 @@ async fn a_missed_report_is_entered_in_the_history_once(store: Arc<dyn Store>) {
 }
 
 mod forwarding;
+mod jobs;
 
 /// Events and heartbeats per hour of arrival, each kind in its own table, only the
 /// connection's own and only inside the window (its first edge in, its last out).

@@ -12,6 +12,8 @@
 mod sql;
 #[macro_use]
 mod forward_sql;
+#[macro_use]
+mod jobs;
 mod batch;
 mod forward_rows;
 mod forwarding;
@@ -32,6 +34,7 @@ use crate::model::{
 };
 
 pub use forwarding::Forwarding;
+pub use jobs::Jobs;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -113,9 +116,10 @@ pub enum OpOutcome {
     ConnectionGone,
 }
 
-/// Durable state of pushgate; forwarding's part is [`Forwarding`].
+/// Durable state of pushgate; forwarding's part is [`Forwarding`], the one-replica jobs'
+/// part [`Jobs`].
 #[async_trait::async_trait]
-pub trait Store: Forwarding + Send + Sync + 'static {
+pub trait Store: Forwarding + Jobs + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> Result<(), StoreError>;

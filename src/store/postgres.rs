@@ -67,3 +67,4 @@ impl PostgresStore {
 
 sql_store!(PostgresStore, Postgres, "postgres");
 forward_store!(PostgresStore, Postgres);
+jobs_store!(PostgresStore, Postgres);

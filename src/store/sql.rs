@@ -107,6 +107,77 @@ macro_rules! sql_store {
                 Ok(counts)
             }
 
+            /// [`Store::record_status`](crate::store::Store::record_status) in `tx`: a
+            /// compare-and-set on the stored status, so concurrent monitors record a
+            /// transition once.
+            async fn status_in(tx: &mut sqlx::Transaction<'_, $db>, connection: Uuid, change: &StatusChange) -> Result<bool, StoreError> {
+                let id = connection.to_string();
+                // Conditional on the status the caller saw, so two monitors record one change once.
+                let changed = sqlx::query(
+                    "UPDATE connections SET last_status = $2, last_status_message = $3, status_last_checked_at = $4 \
+                     WHERE id = $1 AND last_status IS NOT DISTINCT FROM $5 \
+                     AND (last_status IS DISTINCT FROM $2 OR last_status_message IS DISTINCT FROM $3)",
+                )
+                .bind(&id)
+                .bind(change.new_status.as_str())
+                .bind(change.message.as_deref())
+                .bind(change.at)
+                .bind(change.old_status.map(|s| s.as_str()))
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+                    > 0;
+                if changed {
+                    Self::history_insert(&id, change).execute(&mut **tx).await?;
+                } else {
+                    sqlx::query("UPDATE connections SET status_last_checked_at = $2 WHERE id = $1")
+                        .bind(&id)
+                        .bind(change.at)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(changed)
+            }
+
+            /// [`Store::record_missed`](crate::store::Store::record_missed) in `tx`.
+            async fn missed_in(tx: &mut sqlx::Transaction<'_, $db>, connection: Uuid, entry: &StatusChange) -> Result<bool, StoreError> {
+                let id = connection.to_string();
+                let entered =
+                    sqlx::query("UPDATE connections SET missed_recorded_at = $2 WHERE id = $1 AND missed_recorded_at IS DISTINCT FROM $2")
+                        .bind(&id)
+                        .bind(entry.at)
+                        .execute(&mut **tx)
+                        .await?
+                        .rows_affected()
+                        > 0;
+                if entered {
+                    Self::history_insert(&id, entry).execute(&mut **tx).await?;
+                }
+                Ok(entered)
+            }
+
+            /// The statement keeping one alert delivery's outcome.
+            fn alert_delivery_insert<'q>(d: &'q AlertDelivery) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+                let (connection, destination) = match d.subject {
+                    AlertSubject::Connection(id) => (Some(id.to_string()), None),
+                    AlertSubject::Destination(id) => (None, Some(id.to_string())),
+                };
+                sqlx::query(
+                    "INSERT INTO alert_deliveries (connection_id, destination_id, at, old_status, new_status, message, attempts, \
+                     delivered, last_error, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(connection)
+                .bind(destination)
+                .bind(d.at)
+                .bind(d.old_status.as_deref())
+                .bind(d.new_status.as_str())
+                .bind(d.message.as_deref())
+                .bind(i32::try_from(d.attempts).unwrap_or(i32::MAX))
+                .bind(d.delivered)
+                .bind(d.last_error.as_deref())
+                .bind(d.finished_at)
+            }
+
             /// The statement applying a subscription change made at `at` (a loss carries the
             /// vendor's time instead).
             fn subscription_query<'q>(
@@ -459,32 +530,8 @@ macro_rules! sql_store {
             }
 
             async fn record_status(&self, connection: Uuid, change: &StatusChange) -> Result<bool, StoreError> {
-                let id = connection.to_string();
                 let mut tx = self.pool.begin().await?;
-                // Conditional on the status the caller saw, so two monitors record one change once.
-                let changed = sqlx::query(
-                    "UPDATE connections SET last_status = $2, last_status_message = $3, status_last_checked_at = $4 \
-                     WHERE id = $1 AND last_status IS NOT DISTINCT FROM $5 \
-                     AND (last_status IS DISTINCT FROM $2 OR last_status_message IS DISTINCT FROM $3)",
-                )
-                .bind(&id)
-                .bind(change.new_status.as_str())
-                .bind(change.message.as_deref())
-                .bind(change.at)
-                .bind(change.old_status.map(|s| s.as_str()))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    > 0;
-                if changed {
-                    Self::history_insert(&id, change).execute(&mut *tx).await?;
-                } else {
-                    sqlx::query("UPDATE connections SET status_last_checked_at = $2 WHERE id = $1")
-                        .bind(&id)
-                        .bind(change.at)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                let changed = Self::status_in(&mut tx, connection, change).await?;
                 tx.commit().await?;
                 Ok(changed)
             }
@@ -553,19 +600,8 @@ macro_rules! sql_store {
             }
 
             async fn record_missed(&self, connection: Uuid, entry: &StatusChange) -> Result<bool, StoreError> {
-                let id = connection.to_string();
                 let mut tx = self.pool.begin().await?;
-                let entered =
-                    sqlx::query("UPDATE connections SET missed_recorded_at = $2 WHERE id = $1 AND missed_recorded_at IS DISTINCT FROM $2")
-                        .bind(&id)
-                        .bind(entry.at)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                        > 0;
-                if entered {
-                    Self::history_insert(&id, entry).execute(&mut *tx).await?;
-                }
+                let entered = Self::missed_in(&mut tx, connection, entry).await?;
                 tx.commit().await?;
                 Ok(entered)
             }
@@ -594,26 +630,7 @@ macro_rules! sql_store {
             }
 
             async fn record_alert_delivery(&self, d: &AlertDelivery) -> Result<(), StoreError> {
-                let (connection, destination) = match d.subject {
-                    AlertSubject::Connection(id) => (Some(id.to_string()), None),
-                    AlertSubject::Destination(id) => (None, Some(id.to_string())),
-                };
-                sqlx::query(
-                    "INSERT INTO alert_deliveries (connection_id, destination_id, at, old_status, new_status, message, attempts, \
-                     delivered, last_error, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(connection)
-                .bind(destination)
-                .bind(d.at)
-                .bind(d.old_status.as_deref())
-                .bind(d.new_status.as_str())
-                .bind(d.message.as_deref())
-                .bind(i32::try_from(d.attempts).unwrap_or(i32::MAX))
-                .bind(d.delivered)
-                .bind(d.last_error.as_deref())
-                .bind(d.finished_at)
-                .execute(&self.pool)
-                .await?;
+                Self::alert_delivery_insert(d).execute(&self.pool).await?;
                 Ok(())
             }
 

@@ -1,0 +1,27 @@
+-- Job leases: the background jobs that run on one replica at a time (the Graph
+-- subscription upkeep, the canaries, the Pub/Sub subscription check, alert deliveries,
+-- retention) each hold a row of `leases` (0006). Every take of a lease is a new
+-- generation; a released lease keeps its row (expired), so generations only grow and a
+-- write fenced with an old generation is refused. `acquired_at` says since when the
+-- current holder holds it.
+ALTER TABLE leases ADD COLUMN acquired_at TIMESTAMPTZ;
+
+-- The durable alert queue: each transition to announce waits here, oldest first, until
+-- the replica holding the `alerts` lease has delivered it or given up; its outcome then
+-- moves to `alert_deliveries` in the same transaction. `attempts` and `next_attempt_at`
+-- carry the backoff across restarts.
+CREATE TABLE alert_queue (
+    id               BIGSERIAL PRIMARY KEY,
+    connection_id    TEXT,
+    destination_id   TEXT,
+    tenant_id        TEXT,
+    name             TEXT NOT NULL,
+    at               TIMESTAMPTZ NOT NULL,      -- when the transition happened
+    old_status       TEXT,
+    new_status       TEXT NOT NULL,
+    message          TEXT,
+    enqueued_at      TIMESTAMPTZ NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  TIMESTAMPTZ NOT NULL,
+    last_error       TEXT
+);
