@@ -36,7 +36,8 @@ async fn view_times(database_url: &str, id: &str) -> (Option<DateTime<Utc>>, Dat
 /// The "Status last checked" cell of the dashboard row of the connection named `name`.
 async fn dashboard_checked_cell(server: &TestServer, name: &str) -> String {
     let body = server.admin(Method::GET, "/").send().await.unwrap().text().await.unwrap();
-    let row = body.split("<tr>").find(|row| row.contains(&format!("<td>{name}</td>"))).unwrap_or_else(|| panic!("no row for {name}"));
+    // The name links to the connection's page.
+    let row = body.split("<tr>").find(|row| row.contains(&format!("\">{name}</a></td>"))).unwrap_or_else(|| panic!("no row for {name}"));
     let last = row.rsplit("<td class=\"time\">").next().unwrap();
     last.split("</td>").next().unwrap().to_owned()
 }
