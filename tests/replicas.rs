@@ -303,12 +303,13 @@ async fn webhook_connection(server: &TestServer) -> String {
 }
 
 async fn heartbeat(server: &TestServer, id: &str) {
-    let body = br#"{"type":"heartbeat"}"#;
+    // Fresh and unique, so it counts (a bare heartbeat proves nothing with hmac_sha256).
+    let body = common::heartbeat_body();
     let response = server
         .client
         .post(server.url(&format!("/push/webhook/{id}")))
-        .header("x-signature", hmac_hex(WEBHOOK_SECRET, body))
-        .body(body.to_vec())
+        .header("x-signature", hmac_hex(WEBHOOK_SECRET, &body))
+        .body(body)
         .send()
         .await
         .unwrap();
