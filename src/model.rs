@@ -419,6 +419,14 @@ pub struct HourlyArrivals {
 
 /// The current time, at the microsecond precision both stores keep, so a value read
 /// back equals the value written.
+/// `sha256:` and the lowercase hex SHA-256 of `bytes`: the dedupe key of what its sender
+/// gave no id (a webhook body, a raw event, an unwrapped Pub/Sub push), and of an id too
+/// long to keep as it is.
+pub fn content_key(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
 pub fn now() -> DateTime<Utc> {
     use chrono::SubsecRound;
     Utc::now().trunc_subsecs(6)

@@ -21,8 +21,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-use crate::model::heartbeat::freshness_window;
-use crate::model::{now, ConnectionFilter, Hold, PruneWindow};
+use crate::model::{now, Hold, PruneWindow};
 use crate::store::{Store, StoreError};
 
 /// Events per retention step.
@@ -95,14 +94,10 @@ pub async fn run(store: Arc<dyn Store>, retention: Retention, holder: String, me
     }
 }
 
-/// Forgets heartbeat ids past each connection's memory ([`HEARTBEAT_MEMORY`]); how many.
+/// Forgets heartbeat ids past each connection's memory ([`HEARTBEAT_MEMORY`], or its
+/// interval + grace when longer); how many.
 pub async fn prune_heartbeats(store: &dyn Store, at: DateTime<Utc>) -> Result<u64, StoreError> {
-    let mut pruned = 0;
-    for c in store.list_connections(&ConnectionFilter::default()).await? {
-        let window = freshness_window(c.heartbeat_interval_seconds, c.grace_seconds).map_or(HEARTBEAT_MEMORY, |w| w.max(HEARTBEAT_MEMORY));
-        pruned += store.prune_heartbeats(c.id, at - window).await?;
-    }
-    Ok(pruned)
+    store.prune_heartbeats(at, HEARTBEAT_MEMORY).await
 }
 
 /// One pass at `at`, for as long as `holder` keeps the job lease.

@@ -21,12 +21,11 @@
 
 use base64::Engine;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::cache::LoadedConnection;
 use super::PushAccepted;
 use crate::model::heartbeat::{self, judge};
-use crate::model::{CountedHeartbeat, EventKind, NewEvent, ReportedChange, SourceKind, SubscriptionChange};
+use crate::model::{content_key, CountedHeartbeat, EventKind, NewEvent, ReportedChange, SourceKind, SubscriptionChange};
 use crate::sources::{Handshake, Intake, RejectClass, Rejected};
 use crate::store::{Accepted, OpOutcome};
 
@@ -228,14 +227,9 @@ pub fn raw_event(rejected: &Rejected, body: &[u8], content_type: Option<&str>) -
     };
     let dedupe_key = match kept.and_then(|k| k.dedupe_key.clone()) {
         Some(id) => id,
-        None => body_hash(body),
+        None => content_key(body),
     };
     sanitize(NewEvent { dedupe_key, kind: EventKind::Raw, occurred_at: None, payload })
-}
-
-/// `sha256:` and the lowercase hex SHA-256 of `bytes`: the dedupe key of what has no id.
-pub fn body_hash(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// Makes an event storable in both backends: PostgreSQL's `jsonb` and `text` refuse NUL
@@ -253,7 +247,7 @@ fn sanitize_heartbeat(counted: CountedHeartbeat) -> CountedHeartbeat {
 
 fn sanitize_key(key: String) -> String {
     if key.len() > MAX_DEDUPE_KEY || key.contains('\0') {
-        format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
+        content_key(key.as_bytes())
     } else {
         key
     }

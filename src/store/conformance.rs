@@ -727,13 +727,13 @@ async fn heartbeat_ids_are_pruned_by_arrival(store: Arc<dyn Store>) {
         .commit(&[heartbeat(&c, "old", old, old), heartbeat(&c, "recent", at - Duration::days(8), at - Duration::hours(1))])
         .await
         .unwrap();
-    assert_eq!(store.prune_heartbeats(c.id, at - Duration::days(7)).await.unwrap(), 1, "only the one that arrived before");
-    assert_eq!(store.prune_heartbeats(c.id, at - Duration::days(7)).await.unwrap(), 0);
+    assert_eq!(store.prune_heartbeats(at, Duration::days(7)).await.unwrap(), 1, "only the one that arrived before");
+    assert_eq!(store.prune_heartbeats(at, Duration::days(7)).await.unwrap(), 0);
     // A pruned id is new again (the freshness rule refuses such a replay before the store);
     // a kept one is still a duplicate.
     let again = store.commit(&[heartbeat(&c, "old", old, at), heartbeat(&c, "recent", old, at)]).await.unwrap();
     assert_eq!(again, [OpOutcome::Accepted { stored: 0, duplicates: 0 }, OpOutcome::Accepted { stored: 0, duplicates: 1 }]);
     // Deleting the connection forgets its heartbeats.
     assert!(store.delete_connection(c.id).await.unwrap());
-    assert_eq!(store.prune_heartbeats(c.id, at + Duration::days(1)).await.unwrap(), 0);
+    assert_eq!(store.prune_heartbeats(at + Duration::days(30), Duration::days(7)).await.unwrap(), 0, "nothing of it was left");
 }

@@ -133,8 +133,9 @@ pub trait Store: Forwarding + Jobs + Send + Sync + 'static {
     async fn set_paused(&self, id: Uuid, paused: bool, at: DateTime<Utc>) -> Result<Option<Connection>, StoreError>;
     /// Deletes the connection with its events, heartbeats, rejections and history.
     async fn delete_connection(&self, id: Uuid) -> Result<bool, StoreError>;
-    /// Forgets the heartbeat ids connection `id` received before `before`; how many.
-    async fn prune_heartbeats(&self, id: Uuid, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Forgets the heartbeat ids that arrived longer than `memory` before `at`, or, for a
+    /// connection whose interval + grace is longer, than that; how many.
+    async fn prune_heartbeats(&self, at: DateTime<Utc>, memory: chrono::Duration) -> Result<u64, StoreError>;
 
     /// Applies a batch in one transaction; one outcome per op, in order.
     async fn commit(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError>;

@@ -361,15 +361,32 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn prune_heartbeats(&self, id: Uuid, before: DateTime<Utc>) -> Result<u64, StoreError> {
+            async fn prune_heartbeats(&self, at: DateTime<Utc>, memory: chrono::Duration) -> Result<u64, StoreError> {
                 // One writer at a time on SQLite, taken in this process (see `write_turn`).
                 let _turn = self.write_turn().await;
-                let done = sqlx::query("DELETE FROM heartbeats WHERE connection_id = $1 AND received_at < $2")
-                    .bind(id.to_string())
-                    .bind(before)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected())
+                // One statement for every connection whose interval + grace is within the
+                // memory (all but a few), whatever their number; then each of the others.
+                const LONGER: &str = "SELECT id, heartbeat_interval_seconds, grace_seconds FROM connections \
+                                      WHERE heartbeat_interval_seconds + grace_seconds > $1";
+                let mut pruned = sqlx::query(&format!(
+                    "DELETE FROM heartbeats WHERE received_at < $2 AND connection_id NOT IN (SELECT id FROM ({LONGER}) AS longer)"
+                ))
+                .bind(memory.num_seconds())
+                .bind(at - memory)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                let longer: Vec<(String, i64, i64)> = sqlx::query_as(LONGER).bind(memory.num_seconds()).fetch_all(&self.pool).await?;
+                for (id, interval, grace) in longer {
+                    let window = crate::model::heartbeat::freshness_window(Some(interval), grace).unwrap_or(memory);
+                    pruned += sqlx::query("DELETE FROM heartbeats WHERE connection_id = $1 AND received_at < $2")
+                        .bind(id)
+                        .bind(at - window)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                }
+                Ok(pruned)
             }
 
             async fn commit(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError> {

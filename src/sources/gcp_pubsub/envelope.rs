@@ -68,7 +68,6 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::sources::{json_kind, Rejected};
 
@@ -267,7 +266,7 @@ fn json_data(data: Option<&Value>) -> Result<Vec<u8>, Rejected> {
 fn from_unwrapped(headers: &HeaderMap, body: &[u8]) -> Result<PushMessage, Rejected> {
     let header_id = metadata_header(headers, MESSAGE_ID_HEADER)?;
     let attributes = if header_id.is_some() { header_attributes(headers)? } else { BTreeMap::new() };
-    let message_id = header_id.unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(body))));
+    let message_id = header_id.unwrap_or_else(|| crate::model::content_key(body));
     let publish_time_text = metadata_header(headers, PUBLISH_TIME_HEADER)?;
     Ok(PushMessage {
         message_id,

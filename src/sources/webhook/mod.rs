@@ -26,10 +26,9 @@ pub mod ndjson;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::{header, ConfigSpec, Intake, RawRequest, Rejected, Source, SourceSpec, StoredAnswer, UnauthenticatedAnswer, Verified};
-use crate::model::{EventKind, HeartbeatProof, NewEvent, SourceKind};
+use crate::model::{content_key, EventKind, HeartbeatProof, NewEvent, SourceKind};
 use crate::verify::auth::{Allowed, Auth};
 
 pub const SPEC: SourceSpec = SourceSpec {
@@ -120,14 +119,9 @@ impl Source for WebhookSender {
             };
             return Ok(Intake::Heartbeat(proof));
         }
-        let dedupe_key = delivery_id.unwrap_or_else(|| body_hash(body));
+        let dedupe_key = delivery_id.unwrap_or_else(|| content_key(body));
         Ok(Intake::events(vec![NewEvent { dedupe_key, kind: settings.event_kind, occurred_at: occurred_at(&payload), payload }]))
     }
-}
-
-/// `sha256:` and the lowercase hex SHA-256 of a body: the key of a delivery with no id.
-fn body_hash(body: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(body)))
 }
 
 /// What verification learned of a delivery.

@@ -55,7 +55,7 @@ pub fn intake(body: &[u8], delivery_id: Option<String>, kind: EventKind) -> Resu
         let detail = if lines.broken.is_empty() { "the body has no line".to_owned() } else { "no line of the body is JSON".to_owned() };
         return Err(Rejected::undecodable("ndjson_no_event", detail).keyed(delivery_id));
     }
-    let base = delivery_id.unwrap_or_else(|| super::body_hash(body));
+    let base = delivery_id.unwrap_or_else(|| crate::model::content_key(body));
     let events = lines
         .good
         .into_iter()

@@ -4,6 +4,7 @@ use crate::sources::{Batch, RejectClass};
 use crate::sources::{ConnectionConfig, Sender};
 use http::HeaderMap;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 fn request<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> RawRequest<'a> {
     RawRequest { headers, query: None, body, push_url: "http://x/push/webhook/1", now: Utc::now() }

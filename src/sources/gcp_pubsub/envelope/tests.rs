@@ -1,6 +1,7 @@
 use http::{HeaderName, HeaderValue};
 use proptest::prelude::*;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::sources::RejectClass;
