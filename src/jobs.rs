@@ -1,6 +1,6 @@
 //! Background jobs that run on one replica at a time, each under a job lease in the store
 //! (the Graph subscription upkeep, the canaries, the Pub/Sub subscription check, alert
-//! deliveries): [`Leases::spawn`] keeps trying to take the job's lease, runs the job
+//! deliveries, retention): [`Leases::spawn`] keeps trying to take the job's lease, runs the job
 //! while it holds it, and renews it every [`LeaseSettings::renew_every`].
 //!
 //! A holder that cannot renew stops the job before its lease runs out: the job's task is

@@ -147,7 +147,11 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
         max_backlog: config.retention.max_backlog(),
         every: options.retention_interval.unwrap_or(Duration::from_secs(60)),
     };
-    tokio::spawn(forward::retention::run(store.clone(), retention, holder, metrics.clone(), stop_rx.clone()));
+    {
+        let (store, metrics, stop) = (store.clone(), metrics.clone(), stop_rx.clone());
+        leases
+            .spawn("retention", stop_rx.clone(), move |_| forward::retention::run(store.clone(), retention, metrics.clone(), stop.clone()));
+    }
     let check_interval = options.subscription_check_interval.unwrap_or(gcp::check::DEFAULT_INTERVAL);
     {
         let (store, url, stop) = (store.clone(), public_url.clone(), stop_rx.clone());

@@ -9,7 +9,8 @@
 //! [`HEARTBEAT_MEMORY`] (or the connection's interval + grace, when longer), whatever the
 //! event retention.
 //!
-//! A pass runs every minute on one process at a time (a job lease), off the push path,
+//! A pass runs every minute on one replica at a time (the job lease `retention`, kept by
+//! [`crate::jobs::Leases`] like every other such job), off the push path,
 //! in windows of [`WINDOW`] events, each its own short transaction, so ingest never waits
 //! long behind it. Deleting cannot make a destination skip anything: positions are
 //! places in commit order, not offsets, and no deleted `seq` is ever reused.
@@ -33,9 +34,6 @@ pub const WINDOW: u32 = 1000;
 /// for a connection without an interval, where age alone refuses nothing, and keeps the
 /// last day's arrivals for the dashboard's chart.
 pub const HEARTBEAT_MEMORY: chrono::Duration = chrono::Duration::days(7);
-/// The job lease's name, and how long it lasts.
-const LEASE: &str = "retention";
-const LEASE_TTL: chrono::Duration = chrono::Duration::minutes(5);
 
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
@@ -57,8 +55,9 @@ pub struct Pass {
     pub heartbeats: u64,
 }
 
-/// Runs a pass every `retention.every` until `stop`, counting each in `metrics`.
-pub async fn run(store: Arc<dyn Store>, retention: Retention, holder: String, metrics: Arc<Metrics>, mut stop: watch::Receiver<bool>) {
+/// Runs a pass every `retention.every` until `stop`, counting each in `metrics`. Run it
+/// under the job lease: the lease's holder aborts it when the lease is lost.
+pub async fn run(store: Arc<dyn Store>, retention: Retention, metrics: Arc<Metrics>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(retention.every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -66,16 +65,7 @@ pub async fn run(store: Arc<dyn Store>, retention: Retention, holder: String, me
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let at = now();
-        match store.try_job_lease(LEASE, &holder, at, at + LEASE_TTL).await {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, "retention: the store failed; trying at the next pass");
-                continue;
-            }
-        }
-        match pass(store.as_ref(), &retention, at, &holder, &stop).await {
+        match pass(store.as_ref(), &retention, now(), &stop).await {
             Ok(done) => {
                 if done != Pass::default() {
                     tracing::info!(
@@ -100,25 +90,15 @@ pub async fn prune_heartbeats(store: &dyn Store, at: DateTime<Utc>) -> Result<u6
     store.prune_heartbeats(at, HEARTBEAT_MEMORY).await
 }
 
-/// One pass at `at`, for as long as `holder` keeps the job lease.
-pub async fn pass(
-    store: &dyn Store,
-    retention: &Retention,
-    at: DateTime<Utc>,
-    holder: &str,
-    stop: &watch::Receiver<bool>,
-) -> Result<Pass, StoreError> {
+/// One pass at `at`, until `stop`. Each window is its own transaction, so a pass aborted
+/// when its lease is lost leaves nothing half done.
+pub async fn pass(store: &dyn Store, retention: &Retention, at: DateTime<Utc>, stop: &watch::Receiver<bool>) -> Result<Pass, StoreError> {
     let mut done = Pass { heartbeats: prune_heartbeats(store, at).await?, ..Pass::default() };
     let Some(keep) = retention.events else { return Ok(done) };
     let cutoff = at - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
     let expire_before = cutoff - chrono::Duration::from_std(retention.max_backlog).unwrap_or(chrono::Duration::MAX);
     let mut after = 0i64;
     while !*stop.borrow() {
-        // A long pass keeps its lease, or stops when another process took the job.
-        let renewed = now();
-        if !store.try_job_lease(LEASE, holder, renewed, renewed + LEASE_TTL).await? {
-            break;
-        }
         let Some(upto) = store.retention_window(after, WINDOW).await? else { break };
         // Read per window: a destination created meanwhile holds what it has not seen.
         let holds = store

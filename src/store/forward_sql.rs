@@ -409,27 +409,6 @@ macro_rules! forward_store {
                 Ok(true)
             }
 
-            async fn try_job_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>)
-                -> Result<bool, StoreError>
-            {
-                // One writer at a time on SQLite, taken in this process (see `write_turn`).
-                let _turn = self.write_turn().await;
-                let taken: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO leases (name, holder, generation, expires_at) VALUES ($1, $2, 1, $3) \
-                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at, \
-                     generation = CASE WHEN leases.holder = excluded.holder THEN leases.generation ELSE leases.generation + 1 END \
-                     WHERE leases.holder = excluded.holder OR leases.expires_at < $4 \
-                     RETURNING generation",
-                )
-                .bind(name)
-                .bind(holder)
-                .bind(until)
-                .bind(now)
-                .fetch_optional(&self.progress)
-                .await?;
-                Ok(taken.is_some())
-            }
-
             async fn retention_window(&self, after_seq: i64, size: u32) -> Result<Option<i64>, StoreError> {
                 let offset = i64::from(size.max(1)) - 1;
                 let end: Option<i64> = sqlx::query_scalar("SELECT seq FROM events WHERE seq > $1 ORDER BY seq LIMIT 1 OFFSET $2")

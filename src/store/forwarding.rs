@@ -76,9 +76,6 @@ pub trait Forwarding: Send + Sync {
     async fn replays(&self, id: Uuid, limit: u32) -> Result<Vec<DeadLetter>, StoreError>;
     async fn complete_replay(&self, lease: &Lease, replay: &CompletedReplay, at: DateTime<Utc>) -> Result<bool, StoreError>;
 
-    /// Takes or extends the lease on a background job for `holder`; false while another
-    /// holder's lease on it runs.
-    async fn try_job_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError>;
     /// The end of the retention window of about `size` events after `after_seq`, or
     /// `None` when no event lies after it.
     async fn retention_window(&self, after_seq: i64, size: u32) -> Result<Option<i64>, StoreError>;

@@ -16,7 +16,6 @@ conformance!(
     dead_letters_are_replayed,
     backlog_counts_what_is_undelivered,
     retention_deletes_only_what_was_delivered,
-    job_leases_have_one_holder,
     history_follows_retention,
     commits_tick_the_signal,
 );
@@ -300,17 +299,6 @@ async fn retention_deletes_only_what_was_delivered(store: Arc<dyn Store>) {
     let next = store.read_events(Position::START, settled_horizon(&store).await, &EventFilter::default(), 1).await.unwrap();
     assert!(next[0].position > all[3].position, "a deleted seq is never reused");
     assert_eq!(store.retention_window(0, 1000).await.unwrap(), Some(next[0].position.seq));
-}
-
-async fn job_leases_have_one_holder(store: Arc<dyn Store>) {
-    let at = now();
-    assert!(store.try_job_lease("retention", "a", at, at + Duration::minutes(5)).await.unwrap());
-    assert!(store.try_job_lease("retention", "a", at, at + Duration::minutes(5)).await.unwrap(), "its holder renews it");
-    assert!(!store.try_job_lease("retention", "b", at, at + Duration::minutes(5)).await.unwrap());
-    assert!(store.try_job_lease("other", "b", at, at + Duration::minutes(5)).await.unwrap());
-    let later = at + Duration::minutes(6);
-    assert!(store.try_job_lease("retention", "b", later, later + Duration::minutes(5)).await.unwrap(), "expired: taken over");
-    assert!(!store.try_job_lease("retention", "a", later, later + Duration::minutes(5)).await.unwrap());
 }
 
 async fn history_follows_retention(store: Arc<dyn Store>) {
