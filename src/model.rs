@@ -137,8 +137,16 @@ pub struct Connection {
     pub facts: Facts,
     pub counters: Counters,
     pub canary: TaskOutcome,
-    /// Graph subscription upkeep (connections with `config.subscription`).
+    /// Subscription upkeep (Graph and Office 365 connections with `config.subscription`).
     pub upkeep: TaskOutcome,
+}
+
+impl Connection {
+    /// pushgate keeps this connection's subscription itself: a Graph or Office 365
+    /// connection with a `subscription` in its config (INTERFACE.md section 3, rows 2 and 3).
+    pub fn subscription_upkept(&self) -> bool {
+        matches!(self.source, SourceKind::MsGraph | SourceKind::O365Activity) && self.config_public.get("subscription").is_some()
+    }
 }
 
 /// The outcome of a background task's runs for one connection: the canary heartbeat

@@ -8,6 +8,7 @@
 //! - [`upkeep`]: the background task and its pure decision, [`upkeep::decide`].
 
 pub mod api;
+pub mod runner;
 pub mod upkeep;
 
 pub use api::{GraphApi, GraphError};

@@ -12,8 +12,8 @@
 //! [`UpkeepHandle::nudge`] is called for a connection (by the push path right after it
 //! stores a lifecycle notification, by the admin API after a change), one connection
 //! after another. A connection whose last action failed is tried again after one
-//! interval, then two, four... up to sixteen ([`backoff_delay`]), unless it was nudged or
-//! changed by an admin since. The subscription of a deleted connection is deleted from
+//! interval, then two, four... up to sixteen ([`super::runner::backoff_delay`]), unless it
+//! was nudged or changed by an admin since. The subscription of a deleted connection is deleted from
 //! Graph in the background ([`UpkeepHandle::retire`]). With several replicas, the upkeep
 //! runs on the one holding its job lease (`jobs.rs`); nudges on the others wait for the
 //! holder's next pass.
@@ -37,27 +37,25 @@
 //!
 //! One file: a pass, its decision and the recording of each outcome are one sequence whose
 //! order matters (store the new subscription, record the outcome, record the status, then
-//! delete the old subscription); the pure parts are [`decide`], [`mismatch`] and
-//! [`backoff_delay`], tested in `upkeep/tests.rs`.
+//! delete the old subscription); the pure parts are [`decide`] and [`mismatch`], tested in
+//! `upkeep/tests.rs`. The loop, the backoff and the recording it shares with the Office 365
+//! upkeep are in [`super::runner`].
 //!
 //! One file: the pass (decide, act, record) is one state machine over a connection's facts;
 //! what it reads of a config is in `upkeep/settings.rs`, the check against Graph in
 //! `upkeep/check.rs`, its tests in `upkeep/tests.rs`.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Notify;
-use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::api::{GraphApi, GraphError, NewSubscription, Subscription};
+use super::runner::{self, Failure, Keeper, Signals};
 use crate::alerts::AlertSender;
 use crate::crypto::MasterKey;
-use crate::model::{now, BackgroundTask, Connection, ConnectionFilter, Facts, SourceKind, SubscriptionChange, UpkeepFailure};
+use crate::model::{now, Connection, Facts, SourceKind, SubscriptionChange};
 use crate::passes::Passes;
 use crate::store::Store;
 
@@ -125,17 +123,7 @@ pub fn decide(facts: &Facts, lifetime: chrono::Duration, settings_hash: &str, no
 /// (cheap to clone: one `Arc`).
 #[derive(Clone, Default)]
 pub struct UpkeepHandle {
-    shared: Arc<HandleShared>,
-}
-
-#[derive(Default)]
-struct HandleShared {
-    notify: Notify,
-    /// An upkeep task runs: without one, nudges and retirements are not kept.
-    running: AtomicBool,
-    /// Connections nudged since the last pass started.
-    nudged: Mutex<HashSet<Uuid>>,
-    retirements: Mutex<Vec<Retirement>>,
+    shared: Arc<Signals<Retirement>>,
 }
 
 /// The Graph subscription of a deleted connection, to delete.
@@ -155,32 +143,18 @@ impl UpkeepHandle {
     /// connection is looked at even while it waits after a failure. Nudges while a pass
     /// runs fold into one more pass; without a running upkeep they do nothing.
     pub fn nudge(&self, connection_id: Uuid) {
-        if !self.shared.running.load(Ordering::SeqCst) {
-            return;
-        }
-        self.shared.nudged.lock().expect("nudged connections").insert(connection_id);
-        self.shared.notify.notify_one();
+        self.shared.nudge(connection_id);
     }
 
     /// Asks the upkeep to delete the Graph subscription `external_id` of a deleted
     /// connection, made with `settings`, best-effort and in the background. Without a
     /// running upkeep the subscription is left to expire.
     pub fn retire(&self, connection_id: Uuid, settings: Settings, external_id: String) {
-        if !self.shared.running.load(Ordering::SeqCst) {
-            tracing::info!(connection = %connection_id, subscription = external_id,
+        let subscription = external_id.clone();
+        if !self.shared.retire(Retirement { connection_id, settings, external_id }) {
+            tracing::info!(connection = %connection_id, subscription,
                 "no Graph subscription upkeep runs here: the deleted connection's subscription is left to expire");
-            return;
         }
-        self.shared.retirements.lock().expect("retirements").push(Retirement { connection_id, settings, external_id });
-        self.shared.notify.notify_one();
-    }
-
-    fn take_nudged(&self) -> HashSet<Uuid> {
-        std::mem::take(&mut *self.shared.nudged.lock().expect("nudged connections"))
-    }
-
-    fn take_retirements(&self) -> Vec<Retirement> {
-        std::mem::take(&mut *self.shared.retirements.lock().expect("retirements"))
     }
 }
 
@@ -200,52 +174,36 @@ pub struct Upkeep {
     pub alerts: Option<Arc<AlertSender>>,
 }
 
-/// Marks the handle's upkeep as running for as long as it lives.
-struct Running<'a>(&'a UpkeepHandle);
+#[async_trait::async_trait]
+impl Keeper for Upkeep {
+    type Retirement = Retirement;
+    const SOURCE: SourceKind = SourceKind::MsGraph;
+    const NAME: &'static str = "Graph subscription upkeep";
 
-impl<'a> Running<'a> {
-    fn mark(handle: &'a UpkeepHandle) -> Running<'a> {
-        handle.shared.running.store(true, Ordering::SeqCst);
-        Running(handle)
+    fn store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
-}
 
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.0.shared.running.store(false, Ordering::SeqCst);
+    fn alerts(&self) -> Option<&AlertSender> {
+        self.alerts.as_deref()
+    }
+
+    async fn keep(&self, connection: &Connection) -> Option<bool> {
+        self.keep_subscription(connection).await
+    }
+
+    /// Deletes the subscription of a deleted connection, best-effort: a failure is logged
+    /// and the subscription left to expire.
+    async fn retire(&self, Retirement { connection_id, settings, external_id }: Retirement) {
+        self.delete_subscription(connection_id, &settings, &external_id, "its connection was deleted").await;
     }
 }
 
 impl Upkeep {
     /// Runs a pass at once, then every `interval` and on every nudge, until `stop` turns true.
-    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let mut backoff = Backoff::default();
-        // Cleared however the run ends, an abort included (the replica lost the upkeep's
-        // job lease): nudges and retirements are then not kept here.
-        let _running = Running::mark(&self.handle);
-        loop {
-            if *stop.borrow() {
-                break;
-            }
-            self.retire_deleted().await;
-            // Nudges from now on count for the next pass.
-            let nudged = self.handle.take_nudged();
-            self.pass(&mut backoff, &nudged).await;
-            self.passes.completed();
-            tokio::select! {
-                _ = tokio::time::sleep(self.interval) => {}
-                _ = self.handle.shared.notify.notified() => {}
-                _ = stop.wait_for(|s| *s) => break,
-            };
-        }
-    }
-
-    /// Deletes the subscriptions of deleted connections, best-effort: a failure is logged
-    /// and the subscription left to expire.
-    async fn retire_deleted(&self) {
-        for Retirement { connection_id, settings, external_id } in self.handle.take_retirements() {
-            self.delete_subscription(connection_id, &settings, &external_id, "its connection was deleted").await;
-        }
+    pub async fn run(self, stop: tokio::sync::watch::Receiver<bool>) {
+        let signals = self.handle.shared.clone();
+        runner::run(&self, &signals, self.interval, &self.passes, stop).await;
     }
 
     async fn delete_subscription(&self, connection_id: Uuid, settings: &Settings, external_id: &str, reason: &str) {
@@ -256,42 +214,9 @@ impl Upkeep {
         }
     }
 
-    /// Looks at every unpaused `ms_graph` connection with a subscription once, skipping
-    /// those still waiting after a failure unless `nudged` names them (a lifecycle
-    /// notification or an admin change is news worth acting on at once).
-    async fn pass(&self, backoff: &mut Backoff, nudged: &HashSet<Uuid>) {
-        let filter = ConnectionFilter { source: Some(SourceKind::MsGraph), ..Default::default() };
-        let connections = match self.store.list_connections(&filter).await {
-            Ok(list) => list,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list connections for the Graph subscription upkeep");
-                return;
-            }
-        };
-        backoff.0.retain(|id, _| connections.iter().any(|c| c.id == *id));
-        // pushgate no longer keeps their subscription: the upkeep's failures say nothing
-        // about them any more.
-        for connection in connections.iter().filter(|c| c.facts.upkeep_failure.is_some() && c.config_public.get("subscription").is_none()) {
-            match self.store.clear_upkeep_failure(connection.id).await {
-                Ok(()) => self.announce(connection.id).await,
-                Err(e) => tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep failure not cleared"),
-            }
-        }
-        for connection in connections.iter().filter(|c| !c.facts.paused && c.config_public.get("subscription").is_some()) {
-            if backoff.skips(connection, nudged, Instant::now()) {
-                continue;
-            }
-            match self.keep(connection).await {
-                Some(true) => backoff.succeeded(connection.id),
-                Some(false) => backoff.failed(connection, self.interval, Instant::now()),
-                None => {}
-            }
-        }
-    }
-
     /// Decides and acts for one connection, and records the outcome of any action (a read
     /// of the subscription included): whether it succeeded, or `None` when nothing was done.
-    async fn keep(&self, connection: &Connection) -> Option<bool> {
+    async fn keep_subscription(&self, connection: &Connection) -> Option<bool> {
         let config = match crate::connections::open_config(&self.key, connection) {
             Ok(config) => config,
             Err(e) => {
@@ -316,12 +241,12 @@ impl Upkeep {
                 Ok(held) => match mismatch(&held.delivery, &push_url, &settings) {
                     None => return Some(self.record(connection, Ok(Acted::default()), &fingerprint).await),
                     Some(why) => {
-                        self.flag(connection, why).await;
+                        runner::flag(self, connection, why).await;
                         action = Action::Replace { old: id.clone() };
                     }
                 },
                 Err(e) if e.is_not_found() => {
-                    self.flag(connection, format!("{e}: Graph no longer knows the subscription")).await;
+                    runner::flag(self, connection, format!("{e}: Graph no longer knows the subscription")).await;
                     action = Action::Create { reason: "Graph no longer knows the subscription" };
                 }
                 Err(e) => return Some(self.record(connection, Err(e.into()), &fingerprint).await),
@@ -375,7 +300,7 @@ impl Upkeep {
                 tracing::info!(connection = %connection.id, subscription = id, %expires_at, "Graph subscription renewed");
                 // Graph answers a renewal with the subscription as it holds it.
                 if let Some(why) = mismatch(&delivery, push_url, settings) {
-                    self.flag(connection, why).await;
+                    runner::flag(self, connection, why).await;
                     let acted = self.create(connection, settings, "the subscription no longer matches the connection").await?;
                     return Ok(Acted { replaced: Some(id), ..acted });
                 }
@@ -413,43 +338,6 @@ impl Upkeep {
         Ok(Acted { changes, created: true, replaced: None })
     }
 
-    /// Records that the subscription Graph holds failed its check (`why`), before the
-    /// action that replaces it, with the status that leads to: otherwise a replacement
-    /// within the same pass would leave no trace in the history or the alerts.
-    async fn flag(&self, connection: &Connection, why: String) {
-        let failure = Failure { text: why, class: Some(UpkeepFailure::Validation) };
-        self.record_failure(connection, &failure).await;
-        self.announce(connection.id).await;
-    }
-
-    /// Stores a failure: its text, and its class when it has one.
-    async fn record_failure(&self, connection: &Connection, failure: &Failure) {
-        tracing::warn!(connection = %connection.id, error = %failure.text, "Graph subscription upkeep failed");
-        let at = now();
-        // A classified failure changes the status: its text and class go in one write, so
-        // whoever reads that status (an admin, an alert) finds its cause with it.
-        let recorded = match failure.class {
-            Some(class) => self.store.record_upkeep_failure(connection.id, class, at, &failure.text).await,
-            None => self.store.record_task(connection.id, BackgroundTask::Upkeep, at, Some(&failure.text)).await,
-        };
-        if let Err(e) = recorded {
-            tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep outcome not recorded");
-        }
-    }
-
-    /// Records the status transition, if any, of the connection as stored now, and
-    /// announces it, as a monitor pass would.
-    async fn announce(&self, id: Uuid) {
-        let recorded = match self.store.get_connection(id).await {
-            Ok(Some(connection)) => crate::monitor::record(self.store.as_ref(), self.alerts.as_deref(), &connection, now()).await,
-            Ok(None) => return,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = recorded {
-            tracing::warn!(connection = %id, error = %e, "the status after a Graph subscription upkeep outcome is left to the monitor");
-        }
-    }
-
     /// Stores the changes and the outcome of one action, and after a create the
     /// fingerprint of the settings it was made with, then the status that leads to;
     /// whether it succeeded.
@@ -480,30 +368,11 @@ impl Upkeep {
             Err(e) => Some(e),
         };
         match &failure {
-            Some(failure) => self.record_failure(connection, failure).await,
-            None => {
-                if let Err(e) = self.store.record_task(connection.id, BackgroundTask::Upkeep, now(), None).await {
-                    tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep outcome not recorded");
-                }
-            }
+            Some(failure) => runner::record_failure(self, connection, failure).await,
+            None => runner::record_success(self, connection).await,
         }
-        self.announce(connection.id).await;
+        runner::announce(self, connection.id).await;
         failure.is_none()
-    }
-}
-
-/// Why an action failed: the text kept in `subscription.upkeep.last_error` (Graph's
-/// error code and message, never a secret), and what it says about the connection.
-#[derive(Debug)]
-struct Failure {
-    text: String,
-    class: Option<UpkeepFailure>,
-}
-
-impl Failure {
-    /// A failure that says nothing about the connection's credentials or URL.
-    fn plain(text: String) -> Failure {
-        Failure { text, class: None }
     }
 }
 
@@ -521,51 +390,6 @@ struct Acted {
     changes: Vec<SubscriptionChange>,
     created: bool,
     replaced: Option<String>,
-}
-
-/// The longest wait after failures, in intervals (16 minutes at the default interval).
-const MAX_BACKOFF_INTERVALS: u32 = 16;
-
-/// The wait before trying a connection again after `failures` failed actions in a row:
-/// one interval, doubling up to [`MAX_BACKOFF_INTERVALS`]. A connection Graph keeps
-/// refusing (missing permission, failed validation) is then not asked about every minute.
-pub fn backoff_delay(interval: Duration, failures: u32) -> Duration {
-    let factor = 1u32 << failures.saturating_sub(1).min(MAX_BACKOFF_INTERVALS.trailing_zeros());
-    interval.saturating_mul(factor)
-}
-
-/// Connections whose last action failed, and when to try them again. Kept in memory: a
-/// restart tries every connection at once. An admin change of the connection (a fixed
-/// secret, another resource) ends its wait.
-#[derive(Default)]
-struct Backoff(HashMap<Uuid, Retry>);
-
-struct Retry {
-    failures: u32,
-    not_before: Instant,
-    updated_at: DateTime<Utc>,
-}
-
-impl Backoff {
-    fn waits(&self, connection: &Connection, now: Instant) -> bool {
-        self.0.get(&connection.id).is_some_and(|r| r.updated_at == connection.updated_at && r.not_before > now)
-    }
-
-    /// Whether a pass skips this connection: it waits, and was not nudged since the last pass.
-    fn skips(&self, connection: &Connection, nudged: &HashSet<Uuid>, now: Instant) -> bool {
-        !nudged.contains(&connection.id) && self.waits(connection, now)
-    }
-
-    fn failed(&mut self, connection: &Connection, interval: Duration, now: Instant) {
-        let before = self.0.get(&connection.id).filter(|r| r.updated_at == connection.updated_at).map_or(0, |r| r.failures);
-        let failures = before.saturating_add(1);
-        let not_before = now.checked_add(backoff_delay(interval, failures)).unwrap_or(now);
-        self.0.insert(connection.id, Retry { failures, not_before, updated_at: connection.updated_at });
-    }
-
-    fn succeeded(&mut self, id: Uuid) {
-        self.0.remove(&id);
-    }
 }
 
 #[cfg(test)]
