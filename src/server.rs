@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub subscription_check_interval: Option<Duration>,
     /// Tests: run the Graph subscription upkeep this often instead of every minute.
     pub graph_upkeep_interval: Option<Duration>,
+    /// Tests: run the Office 365 subscription upkeep this often instead of every minute.
+    pub o365_upkeep_interval: Option<Duration>,
     /// Tests: forwarding's backoff, polling and lease timings.
     pub forward_settings: Option<forward::Settings>,
     /// Tests: run retention this often instead of every minute.
@@ -40,6 +42,8 @@ pub struct RunOptions {
     pub monitor_passes: Passes,
     /// Tests: counts the Graph subscription upkeep's completed passes.
     pub graph_upkeep_passes: Passes,
+    /// Tests: counts the Office 365 subscription upkeep's completed passes.
+    pub o365_upkeep_passes: Passes,
     /// Tests: the job leases' TTL and renewal period instead of 20 s and 5 s.
     pub job_leases: Option<jobs::LeaseSettings>,
 }
@@ -112,6 +116,7 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
     tokio::spawn(every(Duration::from_secs(5), Arc::downgrade(&metrics), metrics::Metrics::upkeep));
     // Built before ingest so a stored Graph lifecycle notification can start a pass.
     let graph_upkeep = microsoft::UpkeepHandle::new();
+    let o365_upkeep = microsoft::o365::upkeep::UpkeepHandle::new();
     let ingest = Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone(), metrics.clone(), graph_upkeep.clone()));
     tokio::spawn(every(Duration::from_secs(60), Arc::downgrade(&ingest), Ingest::tidy));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -169,12 +174,24 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
             interval: options.graph_upkeep_interval.unwrap_or(microsoft::upkeep::DEFAULT_INTERVAL),
             handle: graph_upkeep.clone(),
             passes: options.graph_upkeep_passes.clone(),
-            alerts,
+            alerts: alerts.clone(),
         };
         let stop = stop_rx.clone();
         leases.spawn("graph_upkeep", stop_rx.clone(), move |_| upkeep.clone().run(stop.clone()));
+        let upkeep = microsoft::o365::upkeep::Upkeep {
+            store: store.clone(),
+            key: key.clone(),
+            api: manage_api.clone(),
+            public_url: public_url.clone(),
+            interval: options.o365_upkeep_interval.unwrap_or(microsoft::o365::upkeep::DEFAULT_INTERVAL),
+            handle: o365_upkeep.clone(),
+            passes: options.o365_upkeep_passes.clone(),
+            alerts,
+        };
+        let stop = stop_rx.clone();
+        leases.spawn("o365_upkeep", stop_rx.clone(), move |_| upkeep.clone().run(stop.clone()));
     } else {
-        tracing::info!("Graph subscription upkeep is off on this replica (PUSHGATE_GRAPH_UPKEEP=false): it never takes the upkeep's lease");
+        tracing::info!("Microsoft subscription upkeep is off on this replica (PUSHGATE_GRAPH_UPKEEP=false): it never takes the Graph or Office 365 upkeep's lease");
     }
     let state = AppState {
         store: store.clone(),
@@ -189,6 +206,7 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
         body_budget: BodyBudget::new(config.http.max_buffered_body_bytes),
         metrics,
         graph_upkeep,
+        o365_upkeep,
         forwarder,
     };
     let limits = Limits { request_timeout: config.http.request_timeout, max_concurrent_requests: config.http.max_concurrent_requests };

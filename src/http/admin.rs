@@ -17,6 +17,7 @@ use super::extract::{AdminBody, ApiPath as Path, ApiQuery as Query};
 use super::{views, AppState};
 use crate::aws::ConfirmError;
 use crate::connections::{prepare_new, prepare_update, CreateRequest, PatchRequest};
+use crate::microsoft::o365::settings::O365Settings;
 use crate::microsoft::upkeep::Settings;
 use crate::model::{now, Connection, ConnectionFilter, SourceKind, Status, SubscriptionChange};
 
@@ -99,11 +100,16 @@ pub async fn patch(_: Admin, State(state): State<AppState>, Path(id): Path<Strin
     Ok(view(&state, &updated))
 }
 
-/// A Graph connection with upkeep gets its subscription created or changed now, not at
-/// the upkeep's next pass.
+/// A connection with upkeep gets its subscription created or changed now, not at the
+/// upkeep's next pass.
 fn nudge_upkeep(state: &AppState, c: &Connection) {
-    if c.source == SourceKind::MsGraph && !c.facts.paused && c.config_public.get("subscription").is_some() {
-        state.graph_upkeep.nudge(c.id);
+    if c.facts.paused || !c.subscription_upkept() {
+        return;
+    }
+    match c.source {
+        SourceKind::MsGraph => state.graph_upkeep.nudge(c.id),
+        SourceKind::O365Activity => state.o365_upkeep.nudge(c.id),
+        _ => {}
     }
 }
 
@@ -127,16 +133,18 @@ pub async fn resume(_: Admin, State(state): State<AppState>, Path(id): Path<Stri
 pub async fn delete(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
     // Read before the row is gone: what the upkeep needs to delete the Graph subscription.
-    let subscription = match state.store.get_connection(id).await? {
-        Some(c) => upkept_subscription(&state, &c),
-        None => None,
-    };
+    let existing = state.store.get_connection(id).await?;
+    let subscription = existing.as_ref().and_then(|c| upkept_subscription(&state, c));
+    let o365_subscriptions = existing.as_ref().and_then(|c| upkept_o365_subscriptions(&state, c));
     let deleted = state.store.delete_connection(id).await?;
     state.ingest.invalidate(id);
     if deleted {
         tracing::info!(connection = %id, "connection deleted");
         if let Some((settings, external_id)) = subscription {
             state.graph_upkeep.retire(id, settings, external_id);
+        }
+        if let Some((settings, push_url)) = o365_subscriptions {
+            state.o365_upkeep.retire(id, settings, push_url);
         }
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -162,6 +170,22 @@ fn upkept_subscription(state: &AppState, c: &Connection) -> Option<(Settings, St
         Ok(settings) => Some((settings?, external_id)),
         Err(e) => {
             tracing::warn!(connection = %c.id, error = %e, "the deleted connection's subscription settings are unusable: its Graph subscription is left to expire");
+            None
+        }
+    }
+}
+
+/// The upkeep settings and push URL of an Office 365 connection with upkeep: its
+/// subscriptions are stopped with the connection where they still push to it.
+fn upkept_o365_subscriptions(state: &AppState, c: &Connection) -> Option<(O365Settings, String)> {
+    if c.source != SourceKind::O365Activity || !c.subscription_upkept() {
+        return None;
+    }
+    let settings = crate::connections::open_config(&state.key, c).and_then(|config| O365Settings::of(&config));
+    match settings {
+        Ok(settings) => Some((settings?, crate::sources::connection_push_url(c, &state.public_url))),
+        Err(e) => {
+            tracing::warn!(connection = %c.id, error = %e, "the deleted connection's Office 365 subscriptions are left to Microsoft");
             None
         }
     }

@@ -60,6 +60,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Starts a Graph subscription upkeep pass now (after a lifecycle notification).
     pub graph_upkeep: crate::microsoft::UpkeepHandle,
+    /// Starts an Office 365 subscription upkeep pass now (after an admin change).
+    pub o365_upkeep: crate::microsoft::o365::upkeep::UpkeepHandle,
     /// Wakes a destination's delivery after an admin changed it.
     pub forwarder: crate::forward::Forwarder,
 }

@@ -35,16 +35,16 @@ pub fn connection(c: &Connection, public_url: &str, now: DateTime<Utc>) -> Value
         subscription["reauthorization_required_at"] = opt_time(c.facts.reauthorization_required_at);
         // Graph reported notifications it could not deliver: data was lost upstream.
         subscription["missed_at"] = opt_time(c.facts.missed_at);
-        if c.config_public.get("subscription").is_some() {
-            subscription["upkeep"] = json!({
-                "last_success_at": opt_time(c.upkeep.last_success_at),
-                "last_error": c.upkeep.last_error,
-                "last_error_at": opt_time(c.upkeep.last_error_at),
-                // Since when its calls are refused for the reason the status names
-                // (`Unable to read API Endpoint`, `Subscription validation failed`).
-                "failing_since": opt_time(c.facts.upkeep_failing_since),
-            });
-        }
+    }
+    if c.subscription_upkept() {
+        subscription["upkeep"] = json!({
+            "last_success_at": opt_time(c.upkeep.last_success_at),
+            "last_error": c.upkeep.last_error,
+            "last_error_at": opt_time(c.upkeep.last_error_at),
+            // Since when its calls are refused for the reason the status names
+            // (`Unable to read API Endpoint`, `Subscription validation failed`).
+            "failing_since": opt_time(c.facts.upkeep_failing_since),
+        });
     }
     let mut view = json!({
         "id": c.id,

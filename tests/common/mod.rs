@@ -29,6 +29,8 @@ pub struct TestServer {
     pub monitor: Passes,
     /// The passes of the Graph subscription upkeep (none when it is off).
     pub graph_upkeep: Passes,
+    /// The passes of the Office 365 subscription upkeep (none when it is off).
+    pub o365_upkeep: Passes,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), pushgate::StartError>>>,
     _dir: tempfile::TempDir,
@@ -152,6 +154,7 @@ impl TestServerBuilder {
         let (stop, stopped) = oneshot::channel::<()>();
         let monitor = options.monitor_passes.clone();
         let graph_upkeep = options.graph_upkeep_passes.clone();
+        let o365_upkeep = options.o365_upkeep_passes.clone();
         let task = tokio::spawn(pushgate::run_with(
             config,
             listener,
@@ -166,6 +169,7 @@ impl TestServerBuilder {
             client: reqwest::Client::new(),
             monitor,
             graph_upkeep,
+            o365_upkeep,
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
@@ -207,6 +211,12 @@ impl TestServer {
     /// (the first may have begun before the call); panics after 30 s.
     pub async fn upkeep_passes(&self, n: u64) {
         wait_for_passes(&self.graph_upkeep, "the Graph subscription upkeep", self.graph_upkeep.count() + n).await;
+    }
+
+    /// Waits until the Office 365 subscription upkeep has completed `n` more passes than
+    /// now (the first may have begun before the call); panics after 30 s.
+    pub async fn o365_upkeep_passes(&self, n: u64) {
+        wait_for_passes(&self.o365_upkeep, "the Office 365 subscription upkeep", self.o365_upkeep.count() + n).await;
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -44,8 +44,10 @@ pub struct ConnectionPage<'a> {
     pub arrivals_width: String,
     pub arrivals_baseline: String,
     pub subscription: Vec<Fact>,
-    /// The Graph subscription upkeep's outcome; empty unless pushgate keeps the subscription.
+    /// The subscription upkeep's outcome; empty unless pushgate keeps the subscription.
     pub upkeep: Vec<Fact>,
+    /// The upkeep's heading: whose subscriptions it keeps.
+    pub upkeep_heading: &'static str,
     /// The canary's outcome; empty without a canary.
     pub canary: Vec<Fact>,
     pub counters: Counters,
@@ -150,6 +152,7 @@ impl<'a> ConnectionPage<'a> {
             arrivals_baseline: format!("{:.0}", arrivals::BASELINE),
             subscription: subscription(c, now),
             upkeep: upkeep(c, now),
+            upkeep_heading: if c.source == SourceKind::O365Activity { "Office 365 subscription upkeep" } else { "Graph subscription upkeep" },
             canary: canary(c, now),
             counters: c.counters,
             times: vec![
@@ -196,9 +199,9 @@ fn subscription(c: &Connection, now: DateTime<Utc>) -> Vec<Fact> {
     facts
 }
 
-/// The Graph subscription upkeep, for connections whose subscription pushgate keeps.
+/// The subscription upkeep, for connections whose subscription pushgate keeps.
 fn upkeep(c: &Connection, now: DateTime<Utc>) -> Vec<Fact> {
-    if c.source != SourceKind::MsGraph || c.config_public.get("subscription").is_none() {
+    if !c.subscription_upkept() {
         return Vec::new();
     }
     vec![
@@ -304,5 +307,18 @@ mod tests {
         assert!(page.contains("<span class=\"message\">Unable to read API Endpoint</span>"));
         assert!(page.contains("<h3>On Microsoft, look at</h3>") && page.contains("<code>subscription.upkeep.last_error</code>"));
         assert!(page.contains("<dd>sub-1</dd>"));
+    }
+
+    #[test]
+    fn the_office_365_upkeep_is_shown_only_with_a_subscription() {
+        let now = at("2026-12-02T12:00:00Z");
+        let facts = Facts { upkeep_failure: Some(crate::model::UpkeepFailure::Validation), ..Facts::default() };
+        let mut c = connection(SourceKind::O365Activity, serde_json::json!({"auth_id": "***", "subscription": {}}), facts);
+        c.upkeep.last_error = Some("Audit.Exchange: its webhook is \"disabled\"".into());
+        let page = render(&c, now);
+        assert!(page.contains("<h3>Office 365 subscription upkeep</h3>"), "{page}");
+        assert!(page.contains("<span class=\"message\">Subscription validation failed</span>"));
+        c.config_public = serde_json::json!({"auth_id": "***"});
+        assert!(!render(&c, now).contains("subscription upkeep</h3>"), "started by someone else: no upkeep");
     }
 }
