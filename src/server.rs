@@ -178,10 +178,12 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
         };
         let stop = stop_rx.clone();
         leases.spawn("graph_upkeep", stop_rx.clone(), move |_| upkeep.clone().run(stop.clone()));
+        let manage_api =
+            microsoft::o365::ManageApi::new(&config.graph.login_endpoint, &config.graph.o365_endpoints).map_err(StartError::Config)?;
         let upkeep = microsoft::o365::upkeep::Upkeep {
             store: store.clone(),
             key: key.clone(),
-            api: manage_api.clone(),
+            api: Arc::new(manage_api),
             public_url: public_url.clone(),
             interval: options.o365_upkeep_interval.unwrap_or(microsoft::o365::upkeep::DEFAULT_INTERVAL),
             handle: o365_upkeep.clone(),

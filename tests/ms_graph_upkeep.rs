@@ -10,8 +10,7 @@ mod common;
 #[path = "common/fake_graph.rs"]
 mod fake_graph;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -50,7 +49,7 @@ const POLL: Duration = Duration::from_millis(100);
 const TRIES: u32 = 100;
 
 async fn start(backend: Backend, test: &str, fake: &FakeGraph) -> Option<TestServer> {
-    capture_logs();
+    common::logs::capture();
     TestServer::builder(backend, test).envs(fake.env()).with_options(|o| o.graph_upkeep_interval = Some(INTERVAL)).start().await
 }
 
@@ -296,7 +295,7 @@ async fn token_failures_are_shown_without_the_secret(backend: Backend) {
     for view in views {
         assert!(!view.contains(SECRET), "the secret leaked: {view}");
     }
-    let logs = captured_logs();
+    let logs = common::logs::captured();
     assert!(logs.contains("Graph subscription upkeep failed") && logs.contains("AADSTS7000215"), "logs are captured");
     assert!(!logs.contains(SECRET), "the secret reached the log");
 
@@ -331,39 +330,6 @@ async fn a_certificate_asks_for_rich_notifications(backend: Backend) {
     let der_base64: String = cert.lines().filter(|l| !l.starts_with("-----")).collect::<Vec<_>>().concat();
     assert_eq!(asked["encryptionCertificate"], der_base64.as_str());
     server.stop().await;
-}
-
-/// Every log line of this test binary (pushgate at debug), kept to look for the secret.
-fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(Arc::default)
-}
-
-struct LogWriter;
-
-impl Write for LogWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        log_buffer().lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("warn,pushgate=debug"))
-            .with_writer(|| LogWriter)
-            .with_ansi(false)
-            .try_init();
-    });
-}
-
-fn captured_logs() -> String {
-    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
 }
 
 async fn the_upkeep_acts_at_once_on_a_new_connection_and_a_lifecycle_notification(backend: Backend) {
@@ -502,7 +468,7 @@ impl AlertHook {
 /// A server whose upkeep talks to `fake` and whose alerts go to `hook`, its monitor
 /// running every `monitor_ms`.
 async fn start_watched(backend: Backend, test: &str, fake: &FakeGraph, hook: &AlertHook, monitor_ms: u64) -> Option<TestServer> {
-    capture_logs();
+    common::logs::capture();
     let monitor = monitor_ms.to_string();
     TestServer::builder(backend, test)
         .envs(fake.env())

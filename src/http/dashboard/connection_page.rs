@@ -152,7 +152,11 @@ impl<'a> ConnectionPage<'a> {
             arrivals_baseline: format!("{:.0}", arrivals::BASELINE),
             subscription: subscription(c, now),
             upkeep: upkeep(c, now),
-            upkeep_heading: if c.source == SourceKind::O365Activity { "Office 365 subscription upkeep" } else { "Graph subscription upkeep" },
+            upkeep_heading: if c.source == SourceKind::O365Activity {
+                "Office 365 subscription upkeep"
+            } else {
+                "Graph subscription upkeep"
+            },
             canary: canary(c, now),
             counters: c.counters,
             times: vec![

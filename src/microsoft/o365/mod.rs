@@ -8,9 +8,12 @@
 //! - [`manage`]: the REST client (tokens for the endpoint's `/.default` scope,
 //!   `/subscriptions/start`, `/subscriptions/list`, content blobs), which fetches only
 //!   from the connection's own, allow-listed endpoint.
+//! - [`upkeep`]: the background task that keeps each content type's subscription started
+//!   and checks it, and its pure decision, [`upkeep::decide`].
 
 pub mod manage;
 pub mod settings;
+pub mod upkeep;
 
 pub use manage::{ManageApi, ManageError};
 pub use settings::O365Settings;
