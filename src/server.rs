@@ -166,30 +166,25 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
     }
     if config.graph.upkeep {
         let api = microsoft::GraphApi::new(&config.graph.endpoint, &config.graph.login_endpoint).map_err(StartError::Config)?;
-        let upkeep = microsoft::Upkeep {
+        let base = microsoft::runner::Base {
             store: store.clone(),
             key: key.clone(),
-            api: Arc::new(api),
             public_url: public_url.clone(),
             interval: options.graph_upkeep_interval.unwrap_or(microsoft::upkeep::DEFAULT_INTERVAL),
-            handle: graph_upkeep.clone(),
             passes: options.graph_upkeep_passes.clone(),
-            alerts: alerts.clone(),
+            alerts,
         };
+        let upkeep = microsoft::Upkeep { base: base.clone(), api: Arc::new(api), handle: graph_upkeep.clone() };
         let stop = stop_rx.clone();
         leases.spawn("graph_upkeep", stop_rx.clone(), move |_| upkeep.clone().run(stop.clone()));
         let manage_api =
             microsoft::o365::ManageApi::new(&config.graph.login_endpoint, &config.graph.o365_endpoints).map_err(StartError::Config)?;
-        let upkeep = microsoft::o365::upkeep::Upkeep {
-            store: store.clone(),
-            key: key.clone(),
-            api: Arc::new(manage_api),
-            public_url: public_url.clone(),
+        let base = microsoft::runner::Base {
             interval: options.o365_upkeep_interval.unwrap_or(microsoft::o365::upkeep::DEFAULT_INTERVAL),
-            handle: o365_upkeep.clone(),
             passes: options.o365_upkeep_passes.clone(),
-            alerts,
+            ..base
         };
+        let upkeep = microsoft::o365::upkeep::Upkeep { base, api: Arc::new(manage_api), handle: o365_upkeep.clone() };
         let stop = stop_rx.clone();
         leases.spawn("o365_upkeep", stop_rx.clone(), move |_| upkeep.clone().run(stop.clone()));
     } else {

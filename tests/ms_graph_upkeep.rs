@@ -486,18 +486,7 @@ const MONITOR_IDLE_MS: u64 = 3_600_000;
 
 /// The status history as (old, new, message).
 async fn history(server: &TestServer, id: &str) -> Vec<(Option<String>, String, Option<String>)> {
-    server.get_json(&format!("/v1/connections/{id}/history")).await["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            (
-                h["old_status"].as_str().map(str::to_owned),
-                h["new_status"].as_str().unwrap().to_owned(),
-                h["message"].as_str().map(str::to_owned),
-            )
-        })
-        .collect()
+    server.history(id).await
 }
 
 /// How many history entries carry `message`.

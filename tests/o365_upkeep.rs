@@ -88,22 +88,6 @@ async fn connected(server: &TestServer, fake: &FakeO365) -> (String, Value) {
 
 type Entry = (Option<String>, String, Option<String>);
 
-/// The status history as (old, new, message).
-async fn history(server: &TestServer, id: &str) -> Vec<Entry> {
-    server.get_json(&format!("/v1/connections/{id}/history")).await["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            (
-                h["old_status"].as_str().map(str::to_owned),
-                h["new_status"].as_str().unwrap().to_owned(),
-                h["message"].as_str().map(str::to_owned),
-            )
-        })
-        .collect()
-}
-
 fn entry(old: Option<&str>, new: &str, message: Option<&str>) -> Entry {
     (old.map(str::to_owned), new.to_owned(), message.map(str::to_owned))
 }
@@ -111,7 +95,7 @@ fn entry(old: Option<&str>, new: &str, message: Option<&str>) -> Entry {
 /// Waits until the history ends with `last`; panics after 10 s.
 async fn history_ends_with(server: &TestServer, id: &str, last: &[Entry]) -> Vec<Entry> {
     common::eventually(&format!("the history ending with {last:?}"), Duration::from_secs(10), async || {
-        let history = history(server, id).await;
+        let history = server.history(id).await;
         history.ends_with(last).then_some(history)
     })
     .await
@@ -167,7 +151,7 @@ async fn creating_the_connection_starts_each_content_type(backend: Backend) {
     assert!(fake.count("GET", "/subscriptions/list") >= lists + 3);
     assert_eq!(fake.count("POST", "/token"), 1);
     assert_eq!(status(&server.connection(&id).await), ("connected", None));
-    assert_eq!(history(&server, &id).await.last(), Some(&entry(None, "connected", None)));
+    assert_eq!(server.history(&id).await.last(), Some(&entry(None, "connected", None)));
     server.stop().await;
 }
 
@@ -205,7 +189,7 @@ async fn fails_validation_and_is_mended(backend: Backend, test: &str, tamper: im
     // Mended: later passes find nothing more.
     server.o365_upkeep_passes(3).await;
     assert_eq!(fake.count("POST", "/subscriptions/start"), 3);
-    let history = history(&server, &id).await;
+    let history = server.history(&id).await;
     assert_eq!(history.iter().filter(|(_, _, m)| m.as_deref() == Some("Subscription validation failed")).count(), 1, "{history:?}");
     server.stop().await;
 }

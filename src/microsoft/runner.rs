@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -20,9 +20,45 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::alerts::AlertSender;
+use crate::crypto::MasterKey;
 use crate::model::{now, BackgroundTask, Connection, ConnectionFilter, SourceKind, UpkeepFailure};
 use crate::passes::Passes;
 use crate::store::Store;
+
+/// What every subscription upkeep runs with.
+#[derive(Clone)]
+pub struct Base {
+    pub store: Arc<dyn Store>,
+    /// Opens the connections' sealed configs (the client secrets).
+    pub key: Arc<MasterKey>,
+    /// Base URL of push routes, without a trailing slash.
+    pub public_url: String,
+    /// How often every connection is looked at.
+    pub interval: Duration,
+    /// Counts every completed pass (retirements, then the connections).
+    pub passes: Passes,
+    /// Where the status transitions the upkeep's outcomes cause are announced.
+    pub alerts: Option<Arc<AlertSender>>,
+}
+
+impl Base {
+    /// The connection's full config, secrets included, or `None` (logged) when it cannot be
+    /// opened.
+    pub fn open_config(&self, connection: &Connection, name: &str) -> Option<serde_json::Value> {
+        match crate::connections::open_config(&self.key, connection) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                tracing::warn!(connection = %connection.id, error = %e, "{name} cannot read the connection's secrets");
+                None
+            }
+        }
+    }
+
+    /// Where the connection's vendor pushes.
+    pub fn push_url(&self, connection: &Connection) -> String {
+        crate::sources::connection_push_url(connection, &self.public_url)
+    }
+}
 
 /// What one subscription upkeep does; [`run`] runs it.
 #[async_trait::async_trait]
@@ -34,8 +70,7 @@ pub trait Keeper: Send + Sync {
     /// The upkeep's name in logs ("Graph subscription upkeep").
     const NAME: &'static str;
 
-    fn store(&self) -> &dyn Store;
-    fn alerts(&self) -> Option<&AlertSender>;
+    fn base(&self) -> &Base;
     /// Decides and acts for one connection, and records the outcome of anything it
     /// asked the vendor: whether that succeeded, or `None` when nothing was asked.
     async fn keep(&self, connection: &Connection) -> Option<bool>;
@@ -107,16 +142,12 @@ impl<R> Drop for Running<'_, R> {
     }
 }
 
-/// Runs `keeper`: a pass at once, then every `interval` and on every nudge of `signals`,
+/// Runs `keeper`: a pass at once, then every interval and on every nudge of `signals`,
 /// until `stop` turns true; each completed pass (retirements, then the connections) is
-/// counted in `passes`.
-pub async fn run<K: Keeper>(
-    keeper: &K,
-    signals: &Signals<K::Retirement>,
-    interval: Duration,
-    passes: &Passes,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+/// counted.
+pub async fn run<K: Keeper>(keeper: &K, signals: &Signals<K::Retirement>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Base { interval, passes, .. } = keeper.base();
+    let interval = *interval;
     let mut backoff = Backoff::default();
     // Cleared however the run ends, an abort included (the replica lost the upkeep's job
     // lease): nudges and retirements are then not kept here.
@@ -145,7 +176,7 @@ pub async fn run<K: Keeper>(
 /// notification or an admin change is news worth acting on at once).
 async fn pass<K: Keeper>(keeper: &K, backoff: &mut Backoff, nudged: &HashSet<Uuid>, interval: Duration) {
     let filter = ConnectionFilter { source: Some(K::SOURCE), ..Default::default() };
-    let connections = match keeper.store().list_connections(&filter).await {
+    let connections = match keeper.base().store.list_connections(&filter).await {
         Ok(list) => list,
         Err(e) => {
             tracing::warn!(error = %e, "cannot list connections for the {}", K::NAME);
@@ -156,7 +187,7 @@ async fn pass<K: Keeper>(keeper: &K, backoff: &mut Backoff, nudged: &HashSet<Uui
     // pushgate no longer keeps their subscription: the upkeep's failures say nothing
     // about them any more.
     for connection in connections.iter().filter(|c| c.facts.upkeep_failure.is_some() && !c.subscription_upkept()) {
-        match keeper.store().clear_upkeep_failure(connection.id).await {
+        match keeper.base().store.clear_upkeep_failure(connection.id).await {
             Ok(()) => announce(keeper, connection.id).await,
             Err(e) => tracing::warn!(connection = %connection.id, error = %e, "{} failure not cleared", K::NAME),
         }
@@ -195,8 +226,8 @@ pub async fn record_failure<K: Keeper>(keeper: &K, connection: &Connection, fail
     // A classified failure changes the status: its text and class go in one write, so
     // whoever reads that status (an admin, an alert) finds its cause with it.
     let recorded = match failure.class {
-        Some(class) => keeper.store().record_upkeep_failure(connection.id, class, at, &failure.text).await,
-        None => keeper.store().record_task(connection.id, BackgroundTask::Upkeep, at, Some(&failure.text)).await,
+        Some(class) => keeper.base().store.record_upkeep_failure(connection.id, class, at, &failure.text).await,
+        None => keeper.base().store.record_task(connection.id, BackgroundTask::Upkeep, at, Some(&failure.text)).await,
     };
     if let Err(e) = recorded {
         tracing::warn!(connection = %connection.id, error = %e, "{} outcome not recorded", K::NAME);
@@ -205,7 +236,7 @@ pub async fn record_failure<K: Keeper>(keeper: &K, connection: &Connection, fail
 
 /// Stores a success, which clears the failure class.
 pub async fn record_success<K: Keeper>(keeper: &K, connection: &Connection) {
-    if let Err(e) = keeper.store().record_task(connection.id, BackgroundTask::Upkeep, now(), None).await {
+    if let Err(e) = keeper.base().store.record_task(connection.id, BackgroundTask::Upkeep, now(), None).await {
         tracing::warn!(connection = %connection.id, error = %e, "{} outcome not recorded", K::NAME);
     }
 }
@@ -222,8 +253,10 @@ pub async fn flag<K: Keeper>(keeper: &K, connection: &Connection, why: String) {
 /// Records the status transition, if any, of the connection as stored now, and announces
 /// it, as a monitor pass would.
 pub async fn announce<K: Keeper>(keeper: &K, id: Uuid) {
-    let recorded = match keeper.store().get_connection(id).await {
-        Ok(Some(connection)) => crate::monitor::record(keeper.store(), keeper.alerts(), &connection, now()).await,
+    let recorded = match keeper.base().store.get_connection(id).await {
+        Ok(Some(connection)) => {
+            crate::monitor::record(keeper.base().store.as_ref(), keeper.base().alerts.as_deref(), &connection, now()).await
+        }
         Ok(None) => return,
         Err(e) => Err(e),
     };

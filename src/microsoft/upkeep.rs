@@ -52,12 +52,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::api::{GraphApi, GraphError, NewSubscription, Subscription};
-use super::runner::{self, Failure, Keeper, Signals};
-use crate::alerts::AlertSender;
-use crate::crypto::MasterKey;
+use super::runner::{self, Base, Failure, Keeper, Signals};
 use crate::model::{now, Connection, Facts, SourceKind, SubscriptionChange};
-use crate::passes::Passes;
-use crate::store::Store;
 
 mod check;
 mod settings;
@@ -161,17 +157,9 @@ impl UpkeepHandle {
 /// The upkeep task and what it needs.
 #[derive(Clone)]
 pub struct Upkeep {
-    pub store: Arc<dyn Store>,
-    pub key: Arc<MasterKey>,
+    pub base: Base,
     pub api: Arc<GraphApi>,
-    /// Base URL of push routes, without a trailing slash.
-    pub public_url: String,
-    pub interval: Duration,
     pub handle: UpkeepHandle,
-    /// Counts every completed pass (retirements, then the connections).
-    pub passes: Passes,
-    /// Where the status transitions the upkeep's outcomes cause are announced.
-    pub alerts: Option<Arc<AlertSender>>,
 }
 
 #[async_trait::async_trait]
@@ -180,12 +168,8 @@ impl Keeper for Upkeep {
     const SOURCE: SourceKind = SourceKind::MsGraph;
     const NAME: &'static str = "Graph subscription upkeep";
 
-    fn store(&self) -> &dyn Store {
-        self.store.as_ref()
-    }
-
-    fn alerts(&self) -> Option<&AlertSender> {
-        self.alerts.as_deref()
+    fn base(&self) -> &Base {
+        &self.base
     }
 
     async fn keep(&self, connection: &Connection) -> Option<bool> {
@@ -203,7 +187,7 @@ impl Upkeep {
     /// Runs a pass at once, then every `interval` and on every nudge, until `stop` turns true.
     pub async fn run(self, stop: tokio::sync::watch::Receiver<bool>) {
         let signals = self.handle.shared.clone();
-        runner::run(&self, &signals, self.interval, &self.passes, stop).await;
+        runner::run(&self, &signals, stop).await;
     }
 
     async fn delete_subscription(&self, connection_id: Uuid, settings: &Settings, external_id: &str, reason: &str) {
@@ -217,13 +201,7 @@ impl Upkeep {
     /// Decides and acts for one connection, and records the outcome of any action (a read
     /// of the subscription included): whether it succeeded, or `None` when nothing was done.
     async fn keep_subscription(&self, connection: &Connection) -> Option<bool> {
-        let config = match crate::connections::open_config(&self.key, connection) {
-            Ok(config) => config,
-            Err(e) => {
-                tracing::warn!(connection = %connection.id, error = %e, "Graph subscription upkeep cannot read the connection's secrets");
-                return None;
-            }
-        };
+        let config = self.base.open_config(connection, Self::NAME)?;
         let settings = match Settings::of(&config) {
             Ok(Some(settings)) => settings,
             Ok(None) => return None,
@@ -231,7 +209,7 @@ impl Upkeep {
                 return Some(self.record(connection, Err(Failure::plain(format!("the subscription settings are unusable: {e}"))), "").await)
             }
         };
-        let push_url = crate::sources::connection_push_url(connection, &self.public_url);
+        let push_url = self.base.push_url(connection);
         let fingerprint = settings.fingerprint(&push_url);
         let mut action = decide(&connection.facts, settings.lifetime, &fingerprint, now());
         // Nothing is due by pushgate's facts (so a subscription is known): Graph's answer
@@ -316,7 +294,7 @@ impl Upkeep {
     }
 
     async fn create(&self, connection: &Connection, settings: &Settings, reason: &str) -> Result<Acted, Failure> {
-        let push_url = crate::sources::connection_push_url(connection, &self.public_url);
+        let push_url = self.base.push_url(connection);
         let new = NewSubscription {
             change_type: settings.change_type.clone(),
             lifecycle_notification_url: format!("{push_url}/lifecycle"),
@@ -346,7 +324,7 @@ impl Upkeep {
             Ok(Acted { changes, created, .. }) => {
                 let mut failed = None;
                 for change in &changes {
-                    match self.store.change_subscription(connection.id, change, now()).await {
+                    match self.base.store.change_subscription(connection.id, change, now()).await {
                         Ok(Some(_)) => {}
                         Ok(None) => {
                             failed = Some("the connection was deleted while its subscription was kept".to_owned());
@@ -359,7 +337,7 @@ impl Upkeep {
                     }
                 }
                 if failed.is_none() && created {
-                    if let Err(e) = self.store.record_upkeep_settings(connection.id, fingerprint).await {
+                    if let Err(e) = self.base.store.record_upkeep_settings(connection.id, fingerprint).await {
                         failed = Some(format!("the new subscription's settings could not be recorded: {e}"));
                     }
                 }

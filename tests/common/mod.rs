@@ -259,6 +259,14 @@ impl TestServer {
         panic!("timed out waiting for {what}: {}", self.connection(id).await);
     }
 
+    /// The connection's status history, oldest first, as (old status, new status, message).
+    pub async fn history(&self, id: &str) -> Vec<(Option<String>, String, Option<String>)> {
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        let history = self.get_json(&format!("/v1/connections/{id}/history")).await;
+        let entries = history["history"].as_array().cloned().unwrap_or_default();
+        entries.iter().map(|h| (text(&h["old_status"]), h["new_status"].as_str().unwrap().to_owned(), text(&h["message"]))).collect()
+    }
+
     pub async fn events(&self, id: &str) -> Vec<Value> {
         self.get_json(&format!("/v1/connections/{id}/events?limit=1000")).await["events"].as_array().unwrap().clone()
     }

@@ -31,12 +31,8 @@ use uuid::Uuid;
 
 use super::manage::{ContentSubscription, ManageApi, ManageError};
 use super::settings::O365Settings;
-use crate::alerts::AlertSender;
-use crate::crypto::MasterKey;
-use crate::microsoft::runner::{self, Failure, Keeper, Signals};
+use crate::microsoft::runner::{self, Base, Failure, Keeper, Signals};
 use crate::model::{Connection, SourceKind};
-use crate::passes::Passes;
-use crate::store::Store;
 
 /// How often every connection's subscriptions are listed.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
@@ -133,17 +129,9 @@ impl UpkeepHandle {
 /// The upkeep task and what it needs.
 #[derive(Clone)]
 pub struct Upkeep {
-    pub store: Arc<dyn Store>,
-    pub key: Arc<MasterKey>,
+    pub base: Base,
     pub api: Arc<ManageApi>,
-    /// Base URL of push routes, without a trailing slash.
-    pub public_url: String,
-    pub interval: Duration,
     pub handle: UpkeepHandle,
-    /// Counts every completed pass (retirements, then the connections).
-    pub passes: Passes,
-    /// Where the status transitions the upkeep's outcomes cause are announced.
-    pub alerts: Option<Arc<AlertSender>>,
 }
 
 impl From<ManageError> for Failure {
@@ -158,22 +146,12 @@ impl Keeper for Upkeep {
     const SOURCE: SourceKind = SourceKind::O365Activity;
     const NAME: &'static str = "Office 365 subscription upkeep";
 
-    fn store(&self) -> &dyn Store {
-        self.store.as_ref()
-    }
-
-    fn alerts(&self) -> Option<&AlertSender> {
-        self.alerts.as_deref()
+    fn base(&self) -> &Base {
+        &self.base
     }
 
     async fn keep(&self, connection: &Connection) -> Option<bool> {
-        let config = match crate::connections::open_config(&self.key, connection) {
-            Ok(config) => config,
-            Err(e) => {
-                tracing::warn!(connection = %connection.id, error = %e, "Office 365 subscription upkeep cannot read the connection's secrets");
-                return None;
-            }
-        };
+        let config = self.base.open_config(connection, Self::NAME)?;
         let outcome = match O365Settings::of(&config) {
             Ok(Some(settings)) => self.keep_subscriptions(connection, &settings).await,
             Ok(None) => return None,
@@ -208,13 +186,13 @@ impl Upkeep {
     /// Runs a pass at once, then every `interval` and on every nudge, until `stop` turns true.
     pub async fn run(self, stop: tokio::sync::watch::Receiver<bool>) {
         let signals = self.handle.shared.clone();
-        runner::run(&self, &signals, self.interval, &self.passes, stop).await;
+        runner::run(&self, &signals, stop).await;
     }
 
     /// Lists, checks and starts the connection's subscriptions; a failed check is
     /// recorded (and announced) before the starts that mend it.
     async fn keep_subscriptions(&self, connection: &Connection, settings: &O365Settings) -> Result<(), Failure> {
-        let push_url = crate::sources::connection_push_url(connection, &self.public_url);
+        let push_url = self.base.push_url(connection);
         let fingerprint = settings.fingerprint(&push_url);
         let started = connection.facts.upkeep_settings_hash.as_deref() == Some(fingerprint.as_str());
         let held = self.api.list(settings).await?;
@@ -231,7 +209,8 @@ impl Upkeep {
             self.stop(connection.id, settings, content_type, "the connection no longer asks for it").await;
         }
         if !started {
-            self.store
+            self.base
+                .store
                 .record_upkeep_settings(connection.id, &fingerprint)
                 .await
                 .map_err(|e| Failure::plain(format!("the started subscriptions' settings could not be recorded: {e}")))?;
