@@ -25,6 +25,7 @@ on_both_backends_with!(
     a_webhook_moved_elsewhere_fails_validation_and_is_moved_back,
     a_refused_secret_is_unable_to_read_the_api_until_patched,
     a_deleted_connection_stops_its_subscriptions,
+    an_unavailable_api_changes_no_status,
 );
 
 const TENANT: &str = "41463f53-8812-40f4-890f-865bf6e35190";
@@ -275,5 +276,32 @@ async fn a_deleted_connection_stops_its_subscriptions(backend: Backend) {
     assert_eq!(stops.len(), 2, "{stops:?}");
     server.o365_upkeep_passes(3).await;
     assert_eq!(fake.count("POST", "/subscriptions/start"), 2, "nothing started for a deleted connection");
+    server.stop().await;
+}
+
+async fn an_unavailable_api_changes_no_status(backend: Backend) {
+    let fake = FakeO365::start(CLIENT_ID, SECRET).await;
+    let alerts = Receiver::start().await;
+    let Some(server) = start(backend, "an_unavailable_api_changes_no_status", &fake, &alerts).await else { return };
+    let (id, _) = connected(&server, &fake).await;
+
+    fake.fail_lists(true);
+    let c = server.wait_for(&id, "the failure", TRIES, POLL, |c| !c["subscription"]["upkeep"]["last_error"].is_null()).await;
+    let error = c["subscription"]["upkeep"]["last_error"].as_str().unwrap();
+    assert!(error.contains("503") && error.contains("AF50000"), "{error}");
+    assert_eq!(status(&c), ("connected", None), "says nothing about the connection: {c}");
+    assert!(c["subscription"]["upkeep"]["failing_since"].is_null(), "no failure class: {c}");
+    server.o365_upkeep_passes(2).await;
+    assert_eq!(fake.count("POST", "/subscriptions/start"), 2, "nothing restarted for an outage");
+
+    fake.fail_lists(false);
+    let failed_at = c["subscription"]["upkeep"]["last_error_at"].clone();
+    let c = server
+        .wait_for(&id, "a success", TRIES, POLL, |c| c["subscription"]["upkeep"]["last_success_at"].as_str() > failed_at.as_str())
+        .await;
+    assert_eq!(status(&c), ("connected", None));
+    assert_eq!(server.history(&id).await, [entry(None, "connected", None)], "no transition");
+    alerted(&alerts, &id, "connected", None).await;
+    assert_eq!(alerts_of(&alerts, &id).len(), 1, "only the first connected: {:?}", alerts_of(&alerts, &id));
     server.stop().await;
 }

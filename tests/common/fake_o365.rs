@@ -66,6 +66,8 @@ struct Shared {
     /// By content id: the blob's records.
     blobs: Mutex<HashMap<String, Vec<Value>>>,
     requests: Mutex<Vec<Recorded>>,
+    /// See [`FakeO365::fail_lists`].
+    lists_unavailable: AtomicBool,
 }
 
 pub struct FakeO365 {
@@ -304,6 +306,9 @@ async fn list(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>, hea
     if let Some(refusal) = unauthorized(&shared, &headers) {
         return refusal;
     }
+    if let Some(outage) = list_outage(&shared) {
+        return outage;
+    }
     let held = shared.subscriptions.lock().unwrap();
     let mut list: Vec<Value> = held.iter().filter(|((t, _), _)| *t == tenant).map(|(_, s)| s.clone()).collect();
     list.sort_by_key(|s| s["contentType"].as_str().unwrap_or_default().to_owned());
@@ -344,4 +349,21 @@ async fn blob(State(shared): State<Arc<Shared>>, Path((tenant, content_id)): Pat
         Some(records) => Json(Value::Array(records.clone())).into_response(),
         None => api_error(StatusCode::BAD_REQUEST, "AF20050", &format!("The specified content ({content_id}) does not exist.")),
     }
+}
+
+// Switches of the subscription upkeep's tests (tests/o365_upkeep.rs).
+
+impl FakeO365 {
+    /// Every `subscriptions/list` answers 503, as during an outage of the service.
+    pub fn fail_lists(&self, on: bool) {
+        self.shared.lists_unavailable.store(on, Ordering::SeqCst);
+    }
+}
+
+/// The answer of `subscriptions/list` while [`FakeO365::fail_lists`] is on.
+fn list_outage(shared: &Shared) -> Option<Response> {
+    shared
+        .lists_unavailable
+        .load(Ordering::SeqCst)
+        .then(|| api_error(StatusCode::SERVICE_UNAVAILABLE, "AF50000", "An internal error occurred. Retry the request."))
 }
