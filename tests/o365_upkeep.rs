@@ -26,6 +26,7 @@ on_both_backends_with!(
     a_refused_secret_is_unable_to_read_the_api_until_patched,
     a_deleted_connection_stops_its_subscriptions,
     an_unavailable_api_changes_no_status,
+    admin_changes_reach_microsoft_at_once,
 );
 
 const TENANT: &str = "41463f53-8812-40f4-890f-865bf6e35190";
@@ -44,13 +45,18 @@ const TRIES: u32 = 100;
 /// one pass at start, waited for here, and none within the test: every status recorded
 /// later is the upkeep's, and a new connection's first entry has no old status.
 async fn start(backend: Backend, test: &str, fake: &FakeO365, alerts: &Receiver) -> Option<TestServer> {
+    start_every(backend, test, fake, alerts, INTERVAL).await
+}
+
+/// [`start`], with the upkeep's passes `interval` apart.
+async fn start_every(backend: Backend, test: &str, fake: &FakeO365, alerts: &Receiver, interval: Duration) -> Option<TestServer> {
     common::logs::capture();
     let server = TestServer::builder(backend, test)
         .envs(fake.env())
         .env("PUSHGATE_ALERT_WEBHOOK_URL", &alerts.url)
         .env("PUSHGATE_ALERT_WEBHOOK_SECRET", "o365-alert-secret")
         .env("PUSHGATE_MONITOR_INTERVAL_MS", "3600000")
-        .with_options(|o| o.o365_upkeep_interval = Some(INTERVAL))
+        .with_options(|o| o.o365_upkeep_interval = Some(interval))
         .start()
         .await?;
     common::wait_for_passes(&server.monitor, "the monitor's pass at start", 1).await;
@@ -303,5 +309,41 @@ async fn an_unavailable_api_changes_no_status(backend: Backend) {
     assert_eq!(server.history(&id).await, [entry(None, "connected", None)], "no transition");
     alerted(&alerts, &id, "connected", None).await;
     assert_eq!(alerts_of(&alerts, &id).len(), 1, "only the first connected: {:?}", alerts_of(&alerts, &id));
+    server.stop().await;
+}
+
+async fn admin_changes_reach_microsoft_at_once(backend: Backend) {
+    let fake = FakeO365::start(CLIENT_ID, SECRET).await;
+    let alerts = Receiver::start().await;
+    // An hour between passes: whatever happens within the test was started by a nudge.
+    let hour = Duration::from_secs(3600);
+    let Some(server) = start_every(backend, "admin_changes_reach_microsoft_at_once", &fake, &alerts, hour).await else { return };
+    common::wait_for_passes(&server.o365_upkeep, "the pass at start, which finds nothing", 1).await;
+    let (id, c) = connected(&server, &fake).await;
+    assert_eq!(fake.subscriptions(TENANT).len(), 2);
+
+    // One more content type: started at once, the others asked again (unchanged: AF20024).
+    let mut config = c["config"].clone();
+    config["subscription"]["content_types"] = json!(["Audit.Exchange", "Audit.General", "Audit.SharePoint"]);
+    let answer =
+        server.admin(reqwest::Method::PATCH, &format!("/v1/connections/{id}")).json(&json!({"config": config})).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    common::eventually("the new content type started", Duration::from_secs(10), async || {
+        (fake.subscriptions(TENANT).len() == 3).then_some(())
+    })
+    .await;
+    // And one less: the one no longer asked for is stopped.
+    config["subscription"]["content_types"] = json!(["Audit.Exchange", "Audit.SharePoint"]);
+    let answer =
+        server.admin(reqwest::Method::PATCH, &format!("/v1/connections/{id}")).json(&json!({"config": config})).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    common::eventually("the content type stopped", Duration::from_secs(10), async || {
+        let held = fake.subscriptions(TENANT);
+        let types: Vec<&str> = held.iter().filter_map(|s| s["contentType"].as_str()).collect();
+        (types == ["Audit.Exchange", "Audit.SharePoint"]).then_some(())
+    })
+    .await;
+    assert_eq!(fake.count("POST", "/subscriptions/stop"), 1, "{:?}", fake.requests());
+    assert_eq!(status(&server.connection(&id).await), ("connected", None));
     server.stop().await;
 }
