@@ -23,7 +23,7 @@
 //! - [`health`]: the pure `evaluate(facts, policy, now)` behind every status;
 //!   [`monitor`]: evaluates every connection periodically and records transitions;
 //!   [`alerts`]: queues each transition in the store and posts it to the alert webhook.
-//! - [`jobs`]: the job leases under which the Graph upkeep, the canaries, the Pub/Sub
+//! - [`jobs`]: the job leases under which the Microsoft upkeeps, the canaries, the Pub/Sub
 //!   check and alert deliveries run on one replica at a time.
 //! - [`connections`], [`secrets`], [`crypto`]: admin-side validation, secret masking and
 //!   sealing at rest with the master key.

@@ -150,7 +150,7 @@ impl Connection {
 }
 
 /// The outcome of a background task's runs for one connection: the canary heartbeat
-/// publishes (connections with a `canary`) and the Graph subscription upkeep.
+/// publishes (connections with a `canary`) and the Graph and Office 365 subscription upkeeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskOutcome {
     pub last_success_at: Option<DateTime<Utc>>,
@@ -183,10 +183,10 @@ pub struct Facts {
     pub recorded_message: Option<String>,
     /// Consecutive pushes rejected as unauthenticated since the last verified one.
     pub auth_failure_streak: i64,
-    /// Fingerprint of the settings the Graph subscription upkeep last created a
+    /// Fingerprint of the settings the subscription upkeep last created (Graph) or started (Office 365) a
     /// subscription with (`None`: created before fingerprints were kept, or never).
     pub upkeep_settings_hash: Option<String>,
-    /// Why the Graph subscription upkeep's calls are refused, when that says something
+    /// Why the subscription upkeep's calls are refused, when that says something
     /// about the connection (refused credentials, a failed validation), with no success
     /// since; and since when it is refused for that reason.
     pub upkeep_failure: Option<UpkeepFailure>,
@@ -330,7 +330,7 @@ impl ReportedChange {
 pub enum BackgroundTask {
     /// Canary heartbeat publishes.
     Canary,
-    /// Graph subscription upkeep (create, renew, reauthorize).
+    /// Subscription upkeep (Graph: create, renew, reauthorize; Office 365: list, start).
     Upkeep,
 }
 

@@ -64,7 +64,7 @@ pub async fn pass(store: &dyn Store, alerts: Option<&AlertSender>, at: DateTime<
 
 /// Evaluates one connection at `at` and records its transition, if any, announcing it:
 /// what a pass does for each connection, also called by a job that has just changed a
-/// connection's facts (the Graph upkeep), so that a state lasting less than one monitor
+/// connection's facts (the subscription upkeeps), so that a state lasting less than one monitor
 /// interval is in the history too. Whether a transition was recorded.
 pub async fn record(
     store: &dyn Store,

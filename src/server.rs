@@ -80,8 +80,8 @@ pub struct Server {
 
 /// Opens the store, key and tokens, builds the senders, ingest and the HTTP app, and
 /// starts the background jobs (monitor, canaries, alerts, forwarding, retention, the
-/// Pub/Sub check, the Graph upkeep), which stop when the server does. The canaries, alert
-/// deliveries, the Pub/Sub check and the Graph upkeep run only while this replica holds
+/// Pub/Sub check, the Graph and Office 365 upkeeps), which stop when the server does. The canaries, alert
+/// deliveries, the Pub/Sub check and the upkeeps run only while this replica holds
 /// their job lease (see `jobs.rs`).
 pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -> Result<Server, StartError> {
     // Libraries that use rustls without choosing a provider (the Pub/Sub client) get

@@ -172,7 +172,7 @@ pub trait Store: Forwarding + Jobs + Send + Sync + 'static {
     /// already (so concurrent monitors enter it once). Whether it was written.
     async fn record_missed(&self, connection: Uuid, entry: &StatusChange) -> Result<bool, StoreError>;
 
-    /// Keeps the fingerprint of the settings the Graph subscription upkeep just created a
+    /// Keeps the fingerprint of the settings a subscription upkeep just created a
     /// subscription with ([`crate::model::Facts::upkeep_settings_hash`]).
     async fn record_upkeep_settings(&self, id: Uuid, hash: &str) -> Result<(), StoreError>;
 
