@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{OpOutcome, WriteOp};
-use crate::model::{CountedHeartbeat, NewEvent, NewRejection, SubscriptionChange};
+use crate::model::{ContentFetch, CountedHeartbeat, NewEvent, NewRejection, SubscriptionChange};
 
 /// The change a batch makes to one connection row.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -170,6 +170,29 @@ pub fn changes<'o>(
     ordered
 }
 
+/// The content fetches a committed batch queues, each with its connection and the time
+/// of its push: those whose notification is new (a repeated notification queues nothing
+/// again), of connections not deleted meanwhile.
+pub fn fetches<'o>(
+    ops: &'o [WriteOp],
+    inserted: &HashSet<(String, String)>,
+    gone: &HashSet<Uuid>,
+) -> Vec<(Uuid, &'o ContentFetch, DateTime<Utc>)> {
+    ops.iter()
+        .filter_map(|op| match op {
+            WriteOp::Accept(a) if !gone.contains(&a.connection_id) => Some(a),
+            _ => None,
+        })
+        .flat_map(|a| {
+            let id = a.connection_id.to_string();
+            a.fetches
+                .iter()
+                .filter(move |f| inserted.contains(&(id.clone(), f.event_key.clone())))
+                .map(move |f| (a.connection_id, f, a.received_at))
+        })
+        .collect()
+}
+
 fn latest(current: Option<DateTime<Utc>>, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
     Some(current.map_or(at, |c| c.max(at)))
 }
@@ -200,6 +223,7 @@ mod tests {
             authenticated: true,
             kept_rejections: Vec::new(),
             changes: Vec::new(),
+            fetches: Vec::new(),
         })
     }
 

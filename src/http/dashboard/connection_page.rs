@@ -48,6 +48,8 @@ pub struct ConnectionPage<'a> {
     pub upkeep: Vec<Fact>,
     /// The canary's outcome; empty without a canary.
     pub canary: Vec<Fact>,
+    /// Office 365 audit content fetching; empty for other sources.
+    pub fetch: Vec<Fact>,
     pub counters: Counters,
     pub times: Vec<Fact>,
     pub settings: Vec<Fact>,
@@ -151,6 +153,7 @@ impl<'a> ConnectionPage<'a> {
             subscription: subscription(c, now),
             upkeep: upkeep(c, now),
             canary: canary(c, now),
+            fetch: fetch(c, now),
             counters: c.counters,
             times: vec![
                 Fact::time("Created", Some(c.created_at), now),
@@ -209,6 +212,22 @@ fn upkeep(c: &Connection, now: DateTime<Utc>) -> Vec<Fact> {
     ]
 }
 
+/// Office 365 audit content fetched after its notifications.
+fn fetch(c: &Connection, now: DateTime<Utc>) -> Vec<Fact> {
+    if c.source != SourceKind::O365Activity {
+        return Vec::new();
+    }
+    let f = &c.fetch;
+    vec![
+        Fact::time("Data last fetched", f.last_fetched_at, now),
+        Fact::text("Waiting to be fetched", format!("{} content blobs", f.backlog)),
+        Fact::text("Records fetched", f.records.to_string()),
+        Fact::text("Expired before they could be fetched", format!("{} content blobs", f.expired)),
+        Fact::text("Last error", or_dash(f.last_error.as_deref())),
+        Fact::time("Last error at", f.last_error_at, now),
+    ]
+}
+
 fn canary(c: &Connection, now: DateTime<Utc>) -> Vec<Fact> {
     if c.config_public.get("canary").is_none() {
         return Vec::new();
@@ -256,6 +275,7 @@ mod tests {
             counters: Default::default(),
             canary: Default::default(),
             upkeep: Default::default(),
+            fetch: Default::default(),
         }
     }
 
