@@ -272,6 +272,28 @@ mod tests {
     }
 
     #[test]
+    fn only_new_notifications_of_live_connections_queue_their_fetch() {
+        let (c, deleted) = (Uuid::new_v4(), Uuid::new_v4());
+        let fetch = |key: &str| ContentFetch {
+            content_id: key.into(),
+            content_type: "Audit.General".into(),
+            content_uri: format!("https://manage.office.com/api/v1.0/t/activity/feed/audit/{key}"),
+            content_created: None,
+            expires_at: at(600),
+            event_key: key.into(),
+        };
+        let with = |conn: Uuid, keys: &[&str], t: i64| {
+            let WriteOp::Accept(mut a) = accept(conn, keys, t) else { unreachable!() };
+            a.fetches = keys.iter().map(|k| fetch(k)).collect();
+            WriteOp::Accept(a)
+        };
+        let ops = [with(c, &["new", "seen"], 1), with(deleted, &["new"], 2)];
+        let inserted: HashSet<_> = [(c.to_string(), "new".to_string()), (deleted.to_string(), "new".to_string())].into();
+        let queued = fetches(&ops, &inserted, &[deleted].into());
+        assert_eq!(queued, [(c, &fetch("new"), at(1))], "a repeated notification and a deleted connection queue nothing");
+    }
+
+    #[test]
     fn first_op_with_a_key_stores_it_and_later_ones_are_duplicates() {
         let c = Uuid::new_v4();
         let ops = [accept(c, &["a", "b"], 1), accept(c, &["a"], 2), accept(c, &["old"], 3)];

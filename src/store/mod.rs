@@ -35,7 +35,7 @@ use crate::model::{
     SubscriptionChange, UpkeepFailure,
 };
 
-pub use fetches::Fetches;
+pub use fetches::{Fetches, FETCH_JOB};
 pub use forwarding::Forwarding;
 pub use jobs::Jobs;
 pub use postgres::PostgresStore;
