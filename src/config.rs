@@ -31,7 +31,7 @@ use serde::{Serialize, Serializer};
 pub use alerts::AlertWebhook;
 pub use cloud::CloudEndpoints;
 pub use database::{redact_password, Database};
-pub use graph::GraphSettings;
+pub use graph::{origin, GraphSettings};
 pub use http::HttpLimits;
 pub use keys::{KeySources, SnsCertificates};
 pub use logging::{LogFormat, Logging};

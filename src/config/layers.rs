@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Keys in the order `check-config` documents them, with their defaults.
-pub(super) const DEFAULTS: [(&str, Option<&str>); 26] = [
+pub(super) const DEFAULTS: [(&str, Option<&str>); 27] = [
     ("listen", Some("127.0.0.1:8080")),
     ("database_url", Some("sqlite://pushgate.db")),
     ("public_url", None),
@@ -22,6 +22,7 @@ pub(super) const DEFAULTS: [(&str, Option<&str>); 26] = [
     ("pubsub_endpoint", None),
     ("graph_endpoint", Some("https://graph.microsoft.com/v1.0")),
     ("microsoft_login_endpoint", Some("https://login.microsoftonline.com")),
+    ("o365_endpoints", Some(DEFAULT_O365_ENDPOINTS)),
     ("graph_upkeep", Some("true")),
     ("alert_webhook_url", None),
     ("alert_webhook_secret", None),
@@ -37,7 +38,12 @@ pub(super) const DEFAULTS: [(&str, Option<&str>); 26] = [
 
 /// Keys whose value is a list: comma-separated in a variable, a TOML list (or the same
 /// comma-separated string) in the file.
-const LISTS: [&str; 1] = ["trusted_proxies"];
+const LISTS: [&str; 2] = ["trusted_proxies", "o365_endpoints"];
+
+/// The Office 365 Management API hosts Microsoft documents ("Activity API operations"):
+/// Enterprise, GCC, GCC High and DoD.
+pub(super) const DEFAULT_O365_ENDPOINTS: &str =
+    "https://manage.office.com,https://manage-gcc.office.com,https://manage.office365.us,https://manage.protection.apps.mil";
 
 /// The layered text of every key, and the problems found so far.
 pub(super) struct Layers {

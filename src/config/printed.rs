@@ -38,6 +38,7 @@ pub(super) struct Printed<'a> {
     pubsub_endpoint: Option<&'a str>,
     graph_endpoint: &'a str,
     microsoft_login_endpoint: &'a str,
+    o365_endpoints: &'a [String],
     graph_upkeep: bool,
     /// Often a bearer URL (the path is the credential): printed as scheme and host only.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "scheme_and_host")]
@@ -89,6 +90,7 @@ impl<'a> Printed<'a> {
             pubsub_endpoint: cloud.pubsub.as_deref(),
             graph_endpoint: &graph.endpoint,
             microsoft_login_endpoint: &graph.login_endpoint,
+            o365_endpoints: &graph.o365_endpoints,
             graph_upkeep: graph.upkeep,
             alert_webhook_url: alerts.as_ref().map(|a| a.url.as_str()),
             // A secret set without its URL is unused, but shown as set all the same.

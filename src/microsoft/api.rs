@@ -5,24 +5,21 @@
 //!
 //! Every call is bounded by [`TIMEOUT`] (a create by [`CREATE_TIMEOUT`]) and every answer
 //! body by [`MAX_ANSWER_BYTES`]; an answer that is not the JSON expected is an error, never
-//! a panic. Tokens are cached per (tenant, client id, SHA-256 of the client secret) until
-//! five minutes before they expire: a rotated or wrong secret never gets a cached token. The client secret is
-//! only ever written into the token request's form body: error texts are built from
-//! Graph's and the identity platform's error codes and messages, and scrubbed of the
-//! secret anyway, because they end up in logs and in the connection's API view.
+//! a panic. Tokens come from [`crate::microsoft::identity::Tokens`] (cached per secret and
+//! scope). Error texts are built from Graph's and the identity platform's error codes and
+//! messages, and scrubbed of the secret anyway, because they end up in logs and in the
+//! connection's API view.
 //!
 //! One file: each Graph call and the token request share the error scrubbing and the
 //! answer parsing around them; the inline tests exercise those against documented answers.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use tokio::time::Instant;
 
+pub use super::identity::Credentials;
+use super::identity::{read, scrub, short, Tokens};
 use crate::config::Secret;
 use crate::model::UpkeepFailure;
 
@@ -38,13 +35,6 @@ pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
 
 /// The scope of an app-only token for Graph: the application permissions granted to it.
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
-
-/// A token is used until this long before it expires.
-const TOKEN_MARGIN: Duration = Duration::from_secs(5 * 60);
-
-/// Error texts from the other side are cut to this many characters (identity platform
-/// descriptions carry trace ids and timestamps over several lines).
-const MAX_DETAIL_CHARS: usize = 300;
 
 /// Why a Graph call failed. The texts name what failed and the other side's error code
 /// and message; they never hold the client secret.
@@ -87,9 +77,7 @@ impl GraphError {
     /// that cannot be read) says nothing about the connection's credentials or URL.
     pub fn failure(&self) -> Option<UpkeepFailure> {
         match self {
-            GraphError::Token { status: Some(400 | 401), code: Some(code), .. }
-                if matches!(code.as_str(), "invalid_client" | "unauthorized_client") =>
-            {
+            GraphError::Token { status, code, .. } if super::identity::refuses_credentials(*status, code.as_deref()) => {
                 Some(UpkeepFailure::Credentials)
             }
             GraphError::Refused { status: 401 | 403, .. } => Some(UpkeepFailure::Credentials),
@@ -101,14 +89,6 @@ impl GraphError {
             _ => None,
         }
     }
-}
-
-/// The app registration the upkeep acts as: its tenant, id and secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub tenant_id: String,
-    pub client_id: String,
-    pub client_secret: Secret,
 }
 
 /// A subscription to create (Graph's `subscription` resource, the fields pushgate sets).
@@ -179,18 +159,11 @@ pub fn graph_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-struct CachedToken {
-    token: Secret,
-    valid_until: Instant,
-}
-
 /// The Graph client: its endpoints, an HTTP client and the token cache.
 pub struct GraphApi {
     client: reqwest::Client,
     graph: String,
-    login: String,
-    /// Keyed by tenant, client id and the SHA-256 (hex) of the client secret.
-    tokens: Mutex<HashMap<(String, String, String), CachedToken>>,
+    tokens: Tokens,
 }
 
 impl GraphApi {
@@ -199,12 +172,7 @@ impl GraphApi {
     pub fn new(graph: &str, login: &str) -> Result<GraphApi, String> {
         // The endpoints are the operator's (tests point them at a local fake over http).
         let client = crate::outbound::operator_client(TIMEOUT)?;
-        Ok(GraphApi {
-            client,
-            graph: graph.trim_end_matches('/').to_owned(),
-            login: login.trim_end_matches('/').to_owned(),
-            tokens: Mutex::default(),
-        })
+        Ok(GraphApi { tokens: Tokens::new(client.clone(), login), client, graph: graph.trim_end_matches('/').to_owned() })
     }
 
     /// Creates a subscription. Graph validates both notification URLs before it answers.
@@ -263,64 +231,13 @@ impl GraphApi {
 
     /// A token for Graph: cached, or fetched with the client credentials grant.
     pub async fn token(&self, credentials: &Credentials) -> Result<Secret, GraphError> {
-        let secret_sha256 = hex::encode(Sha256::digest(credentials.client_secret.expose().as_bytes()));
-        let key = (credentials.tenant_id.clone(), credentials.client_id.clone(), secret_sha256);
-        if let Some(cached) = self.tokens.lock().expect("token cache").get(&key) {
-            if cached.valid_until > Instant::now() {
-                return Ok(cached.token.clone());
-            }
-        }
-        let refused = |status: Option<u16>, code: Option<&str>, detail: String| GraphError::Token {
+        self.tokens.token(credentials, GRAPH_SCOPE).await.map_err(|refusal| GraphError::Token {
             tenant_id: credentials.tenant_id.clone(),
             client_id: credentials.client_id.clone(),
-            status,
-            code: code.map(|c| scrub(c, credentials)),
-            detail: scrub(&detail, credentials),
-        };
-        let failed = |detail: String| refused(None, None, detail);
-        let mut url = url::Url::parse(&self.login).map_err(|e| failed(format!("login endpoint is not a URL: {e}")))?;
-        url.path_segments_mut().map_err(|_| failed("login endpoint cannot take a path".into()))?.pop_if_empty().extend([
-            credentials.tenant_id.as_str(),
-            "oauth2",
-            "v2.0",
-            "token",
-        ]);
-        let form = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("client_id", &credentials.client_id)
-            .append_pair("client_secret", credentials.client_secret.expose())
-            .append_pair("scope", GRAPH_SCOPE)
-            .append_pair("grant_type", "client_credentials")
-            .finish();
-        let request = self.client.post(url).header("content-type", "application/x-www-form-urlencoded").body(form);
-        let started = Instant::now();
-        let (status, body) = read(request, TIMEOUT).await.map_err(failed)?;
-        let answer: Option<Value> = serde_json::from_slice(&body).ok();
-        if !status.is_success() {
-            // {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret ..."}
-            let code = answer.as_ref().and_then(|a| a.get("error")).and_then(Value::as_str);
-            let description = answer.as_ref().and_then(|a| a.get("error_description")).and_then(Value::as_str).unwrap_or("");
-            let detail = format!("HTTP {} {}: {}", status.as_u16(), code.unwrap_or("no error code"), short(description));
-            return Err(refused(Some(status.as_u16()), code, detail));
-        }
-        let answer = answer.ok_or_else(|| failed("the answer is not JSON".into()))?;
-        let token = answer
-            .get("access_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| failed("the answer has no access_token".into()))?;
-        let lifetime = answer
-            .get("expires_in")
-            .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
-            .map(Duration::from_secs)
-            .unwrap_or_default();
-        let token = Secret::new(token);
-        // A token that lives less than the margin is used for this call only.
-        if let Some(valid_until) = lifetime.checked_sub(TOKEN_MARGIN).and_then(|left| started.checked_add(left)) {
-            let mut tokens = self.tokens.lock().expect("token cache");
-            tokens.retain(|_, t| t.valid_until > Instant::now());
-            tokens.insert(key, CachedToken { token: token.clone(), valid_until });
-        }
-        Ok(token)
+            status: refusal.status,
+            code: refusal.code,
+            detail: refusal.detail,
+        })
     }
 
     /// `{graph}/{segments...}`, each segment percent-encoded (a subscription id comes
@@ -341,7 +258,7 @@ impl GraphApi {
         timeout: Duration,
         credentials: &Credentials,
     ) -> Result<Vec<u8>, GraphError> {
-        let (status, body) = read(request, timeout).await.map_err(|detail| GraphError::Unreachable { call, detail })?;
+        let (status, body) = read(request, timeout, MAX_ANSWER_BYTES).await.map_err(|detail| GraphError::Unreachable { call, detail })?;
         if status.is_success() {
             return Ok(body);
         }
@@ -355,21 +272,6 @@ impl GraphApi {
             message: scrub(&short(&field("message").unwrap_or_default()), credentials),
         })
     }
-}
-
-/// Sends a request and reads at most [`MAX_ANSWER_BYTES`] of its answer; `timeout` is the
-/// request's own, for the error text.
-async fn read(request: reqwest::RequestBuilder, timeout: Duration) -> Result<(reqwest::StatusCode, Vec<u8>), String> {
-    let mut response = request.send().await.map_err(|e| crate::outbound::describe_error(&e, timeout))?;
-    let status = response.status();
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| crate::outbound::describe_error(&e, timeout))? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok((status, body))
 }
 
 /// The subscription in a Graph answer (`id`, `expirationDateTime`, and what it delivers
@@ -395,25 +297,6 @@ fn subscription_of(call: &'static str, body: &[u8], fallback: Option<Subscriptio
         client_state: text("clientState").map(Secret::new),
     };
     Ok(Subscription { id: id.to_owned(), expires_at, delivery })
-}
-
-/// `text` without the client secret, should the other side ever echo it.
-fn scrub(text: &str, credentials: &Credentials) -> String {
-    let secret = credentials.client_secret.expose();
-    if secret.is_empty() {
-        text.to_owned()
-    } else {
-        text.replace(secret, "***")
-    }
-}
-
-/// The first line of `text`, at most [`MAX_DETAIL_CHARS`] characters.
-fn short(text: &str) -> String {
-    let line = text.lines().next().unwrap_or_default().trim();
-    match line.char_indices().nth(MAX_DETAIL_CHARS) {
-        Some((end, _)) => format!("{}…", &line[..end]),
-        None => line.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -516,11 +399,7 @@ mod tests {
     }
 
     #[test]
-    fn error_texts_never_hold_the_secret() {
-        assert_eq!(scrub("AADSTS7000215: s3cr3t-value is wrong", &credentials()), "AADSTS7000215: *** is wrong");
-        let long = "x".repeat(1000) + "\nTrace ID: 1";
-        assert_eq!(short(&long).chars().count(), MAX_DETAIL_CHARS + 1);
-        assert_eq!(short("one\ntwo"), "one");
+    fn a_404_refusal_reads_as_not_found() {
         let e = GraphError::Refused { call: "renew subscription", status: 404, code: "ResourceNotFound".into(), message: "gone".into() };
         assert!(e.is_not_found());
         assert_eq!(e.to_string(), "renew subscription: Graph answered 404 ResourceNotFound: gone");
@@ -570,21 +449,6 @@ mod tests {
         assert_eq!(created.unwrap().id, "s1");
         let e = renewed.unwrap_err();
         assert!(matches!(&e, GraphError::Unreachable { detail, .. } if detail.contains("10000 ms")), "{e}");
-    }
-
-    #[tokio::test]
-    async fn tokens_are_cached_per_secret() {
-        use std::sync::atomic::Ordering;
-        let (api, requests) = slow_graph(Duration::ZERO).await;
-        api.token(&credentials()).await.unwrap();
-        api.token(&credentials()).await.unwrap();
-        assert_eq!(requests.load(Ordering::SeqCst), 1, "cached");
-        let rotated = Credentials { client_secret: Secret::new("another-secret"), ..credentials() };
-        api.token(&rotated).await.unwrap();
-        assert_eq!(requests.load(Ordering::SeqCst), 2, "another secret is not served the cached token");
-        api.token(&rotated).await.unwrap();
-        api.token(&credentials()).await.unwrap();
-        assert_eq!(requests.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

@@ -41,7 +41,7 @@ pub const SPEC: SourceSpec = SourceSpec {
     route_segment: "o365-activity",
     lifecycle_route: false,
     default_stream: "cloud_ms_o365_activity_log",
-    secret_fields: &["auth_id"],
+    secret_fields: &["auth_id", "subscription.client_secret"],
     heartbeat: "none: the Management Activity API sends no heartbeat; each content notification counts as data",
     stored: StoredAnswer::Ok,
     unauthenticated: UnauthenticatedAnswer::Unauthorized,
