@@ -40,6 +40,10 @@ pub struct RunOptions {
     pub monitor_passes: Passes,
     /// Tests: counts the Graph subscription upkeep's completed passes.
     pub graph_upkeep_passes: Passes,
+    /// Tests: counts the Office 365 content fetch's completed passes.
+    pub o365_fetch_passes: Passes,
+    /// Tests: the Office 365 content fetch looks at its queue this often instead of every second.
+    pub o365_fetch_poll: Option<Duration>,
     /// Tests: the job leases' TTL and renewal period instead of 20 s and 5 s.
     pub job_leases: Option<jobs::LeaseSettings>,
 }
@@ -158,6 +162,20 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
         leases.spawn("pubsub_check", stop_rx.clone(), move |_| {
             gcp::check::run(store.clone(), pubsub_api.clone(), url.clone(), check_interval, stop.clone())
         });
+    }
+    {
+        let api =
+            microsoft::o365::ManageApi::new(&config.graph.login_endpoint, &config.graph.o365_endpoints).map_err(StartError::Config)?;
+        let fetcher = microsoft::o365::fetch::Fetcher {
+            store: store.clone(),
+            key: key.clone(),
+            api: Arc::new(api),
+            metrics: metrics.clone(),
+            alerts: alerts.clone(),
+            poll: options.o365_fetch_poll.unwrap_or(microsoft::o365::fetch::DEFAULT_POLL),
+            passes: options.o365_fetch_passes.clone(),
+        };
+        leases.spawn(microsoft::o365::fetch::JOB, stop_rx.clone(), move |lease| fetcher.clone().run(lease));
     }
     if config.graph.upkeep {
         let api = microsoft::GraphApi::new(&config.graph.endpoint, &config.graph.login_endpoint).map_err(StartError::Config)?;

@@ -8,7 +8,10 @@
 //! - [`manage`]: the REST client (tokens for the endpoint's `/.default` scope,
 //!   `/subscriptions/start`, `/subscriptions/list`, content blobs), which fetches only
 //!   from the connection's own, allow-listed endpoint.
+//! - [`fetch`]: the job that fetches the content each stored notification queued and
+//!   stores its audit records.
 
+pub mod fetch;
 pub mod manage;
 pub mod settings;
 
