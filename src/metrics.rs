@@ -170,7 +170,8 @@ impl Metrics {
     }
 
     /// Counts one Office 365 content fetch that failed for `reason` (`token`,
-    /// `unreachable`, `throttled`, `refused`, `bad_answer`, `settings`, `not_allowed`).
+    /// `unreachable`, `throttled`, `refused`, `bad_answer`, `gone`, `settings`,
+    /// `endpoint_not_allowed`, `not_allowed`).
     pub fn o365_fetch_failure(&self, reason: &str) {
         let key = Key::from_parts(O365_FETCH_FAILURES_TOTAL, vec![label("reason", reason)]);
         self.recorder.register_counter(&key, &METADATA).increment(1);
