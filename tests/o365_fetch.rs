@@ -156,7 +156,7 @@ async fn audit_records_are_fetched_and_stored_once(backend: Backend) {
     s.notify(&[first.clone(), second.clone()]).await;
     // The same records in another blob (a re-fetch after a crash is the same): nothing new.
     let again = s.fake.publish(TENANT, "Audit.AzureActiveDirectory", sample.clone());
-    s.notify(&[again.clone()]).await;
+    s.notify(std::slice::from_ref(&again)).await;
     s.passes().await;
     assert_eq!((s.gets(&first).len(), s.gets(&second).len(), s.gets(&again).len()), (1, 1, 1));
     let c = s.server.connection(&s.id).await;
@@ -213,12 +213,12 @@ async fn retry_after_is_honoured_for_every_fetch_of_the_connection(backend: Back
     let Some(s) = start(backend, "retry_after_is_honoured_for_every_fetch_of_the_connection", None).await else { return };
     s.fake.throttle(1, 2);
     let throttled = s.fake.publish(TENANT, "Audit.Exchange", records("t", 2));
-    s.notify(&[throttled.clone()]).await;
+    s.notify(std::slice::from_ref(&throttled)).await;
     let c = s.until("the 429", |c| c["fetch"]["last_error"].as_str().is_some_and(|e| e.contains("429"))).await;
     assert_eq!(c["fetch"]["backlog"], 1, "{c}");
     // Notified while the connection waits: it waits too.
     let later = s.fake.publish(TENANT, "Audit.Exchange", records("l", 1));
-    s.notify(&[later.clone()]).await;
+    s.notify(std::slice::from_ref(&later)).await;
     s.until("both fetched", |c| c["fetch"]["backlog"] == 0 && c["fetch"]["records"] == 3).await;
 
     let gets = s.gets(&throttled);

@@ -199,9 +199,8 @@ impl Fetcher {
         let mut pass = Pass { due: due.len(), ..Pass::default() };
         let mut loaded: HashMap<Uuid, Option<Arc<Loaded>>> = HashMap::new();
         for fetch in &due {
-            if !loaded.contains_key(&fetch.connection_id) {
-                let connection = self.load(fetch.connection_id).await?;
-                loaded.insert(fetch.connection_id, connection.map(Arc::new));
+            if let std::collections::hash_map::Entry::Vacant(slot) = loaded.entry(fetch.connection_id) {
+                slot.insert(self.load(fetch.connection_id).await?.map(Arc::new));
             }
         }
         let (gone, due): (Vec<_>, Vec<_>) = due.into_iter().partition(|f| loaded.get(&f.connection_id).is_none_or(Option::is_none));
