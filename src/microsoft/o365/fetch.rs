@@ -28,6 +28,10 @@
 //!   history ("Audit content expired before it could be fetched", its status unchanged,
 //!   as a Graph `missed` report is) and alerted, in one transaction: never dropped
 //!   unseen. One entry per connection and pass, however many blobs expired in it.
+//!
+//! One file: a pass (expire, set aside, fetch, record each outcome) is one sequence over
+//! the queue, and its pure rules ([`next_attempt`], [`backoff`], [`expired`],
+//! [`creation_time`], [`record_event`]) sit beside it; their tests are in `fetch/tests.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -89,6 +93,8 @@ pub struct Fetcher {
 pub struct Pass {
     /// Due fetches read (at most a batch: more may be due when it is full).
     pub due: usize,
+    /// Of them, those of connections deleted meanwhile (their rows go with them).
+    pub skipped: usize,
     pub fetched: usize,
     pub records: u64,
     pub failed: usize,
@@ -163,7 +169,8 @@ impl Fetcher {
         let mut pruned_at: Option<tokio::time::Instant> = None;
         loop {
             let full = match self.pass(&lease, now(), &throttled).await {
-                Ok(pass) => pass.due >= BATCH as usize,
+                // A full batch that did something: more may be due at once.
+                Ok(pass) => pass.due >= BATCH as usize && pass.skipped < pass.due,
                 Err(e) => {
                     tracing::warn!(error = %e, "Office 365 content fetch pass failed; trying again shortly");
                     false
@@ -204,6 +211,7 @@ impl Fetcher {
             }
         }
         let (gone, due): (Vec<_>, Vec<_>) = due.into_iter().partition(|f| loaded.get(&f.connection_id).is_none_or(Option::is_none));
+        pass.skipped = gone.len();
         if !gone.is_empty() {
             tracing::debug!(fetches = gone.len(), "Office 365 content of deleted connections is not fetched");
         }
