@@ -27,6 +27,7 @@ on_both_backends!(
     five_bad_signatures_in_a_row_are_an_error,
     rejection_records_are_rate_limited_but_counted,
     concurrent_pushes_are_each_stored_exactly_once,
+    a_sentinel_playbook_posts_incidents_and_a_recurrence_heartbeat,
 );
 
 async fn push(server: &TestServer, id: &str, body: &[u8], headers: &[(&str, String)]) -> (u16, Value) {
@@ -607,4 +608,54 @@ async fn buffered_body_memory_is_bounded_sqlite() {
 #[tokio::test]
 async fn buffered_body_memory_is_bounded_postgres() {
     body_budget(common::Backend::Postgres).await;
+}
+
+/// The path the README gives for Microsoft Defender XDR alerts: a Sentinel automation rule
+/// runs a playbook whose HTTP action POSTs the incident with an API key header, into a
+/// connection of its own stream; a recurrence workflow POSTs the heartbeat. The incident is
+/// the documented sample (tests/fixtures/PROVENANCE.md, ms-sentinel), with the top-level
+/// `time` the playbook's `setProperty(..., 'time', lastModifiedTimeUtc)` adds.
+async fn a_sentinel_playbook_posts_incidents_and_a_recurrence_heartbeat(server: TestServer) {
+    let c = server
+        .create(json!({"tenant_id": "acme", "name": "Defender XDR incidents (Sentinel playbook)", "source": "webhook",
+            "stream": "cloud_ms_sentinel_incident", "heartbeat_interval_seconds": 300, "grace_seconds": 120,
+            "config": {"auth": {"type": "api_key", "header": "X-Pushgate-Key", "value": "key-from-key-vault"}}}))
+        .await;
+    let id = id_of(&c);
+    let key = vec![("x-pushgate-key", "key-from-key-vault".to_string()), ("content-type", "application/json".to_string())];
+    let fixture = include_str!("fixtures/ms-sentinel/incident_get-by-id.json");
+    let mut incident: Value = serde_json::from_str(fixture).unwrap();
+    let modified = incident["properties"]["lastModifiedTimeUtc"].clone();
+    incident["time"] = modified;
+    let body = serde_json::to_vec(&incident).unwrap();
+
+    let (status, answer) = push(&server, &id, &body, &key).await;
+    assert_eq!((status, answer), (200, json!({"status": "stored", "stored": 1, "duplicates": 0})));
+    // The HTTP action's retry (after a timeout, 408, 429 or 5xx) sends the same body again.
+    let (status, answer) = push(&server, &id, &body, &key).await;
+    assert_eq!((status, answer), (200, json!({"status": "stored", "stored": 0, "duplicates": 1})));
+    // Without the key nothing is stored, and the refusal is kept.
+    let (status, _) = push(&server, &id, &body, &[]).await;
+    assert_eq!(status, 401);
+
+    let events = server.events(&id).await;
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!((e["stream"].as_str(), e["kind"].as_str()), (Some("cloud_ms_sentinel_incident"), Some("alert")));
+    assert_eq!(e["occurred_at"], "2019-01-01T13:15:30Z");
+    assert_eq!(e["payload"], incident, "the incident is stored as the playbook sent it");
+    assert_eq!(e["payload"]["properties"]["title"], "My incident");
+    assert_eq!(e["dedupe_key"], format!("sha256:{}", hex::encode(Sha256::digest(&body))));
+
+    // The recurrence workflow: {"type":"heartbeat","id":"@{guid()}","time":"@{utcNow()}"}.
+    let now = chrono::Utc::now().trunc_subsecs(0);
+    let beat = common::heartbeat_body_at("0f8fad5b-d9cb-469f-a165-70867728950e", now);
+    let (status, answer) = push(&server, &id, &beat, &key).await;
+    assert_eq!((status, answer), (200, json!({"status": "heartbeat", "duplicate": false})));
+    let c = server.connection(&id).await;
+    assert_eq!(c["last_heartbeat_at"], common::api_time(now));
+    assert_eq!((c["status"].as_str(), c["stream"].as_str()), (Some("connected"), Some("cloud_ms_sentinel_incident")));
+    assert_eq!(c["counters"], json!({"events": 1, "heartbeats": 1, "duplicates": 1, "rejections": 1}));
+    assert_eq!(server.rejections(&id).await.len(), 1);
+    server.stop().await;
 }

@@ -21,7 +21,7 @@ variable "owners" {
 }
 
 variable "graph_application_permissions" {
-  description = "Microsoft Graph application permissions (app role values) granted with admin consent. Each subscribed resource needs its own permission: users -> User.Read.All, groups -> Group.Read.All, messages (mail) -> Mail.Read, events -> Calendars.Read, Teams channel messages -> ChannelMessage.Read.All, Teams chats -> Chat.Read.All, security alerts (security/alerts) -> SecurityEvents.Read.All (see the permissions section of each Graph subscription resource). Keep only what the subscription(s) need."
+  description = "Microsoft Graph application permissions (app role values) granted with admin consent. Each subscribed resource needs its own permission: users -> User.Read.All, groups -> Group.Read.All, messages (mail) -> Mail.Read, events -> Calendars.Read, Teams channel messages -> ChannelMessage.Read.All, Teams chats -> Chat.Read.All (see the permissions section of each Graph subscription resource). Keep only what the subscription(s) need."
   type        = list(string)
   default     = ["User.Read.All", "Group.Read.All"]
 
@@ -37,7 +37,7 @@ variable "graph_application_permissions" {
 }
 
 variable "subscription_resource" {
-  description = "Graph resource pushgate subscribes to (config.subscription.resource), e.g. \"users\", \"groups\", \"users/{id}/messages\", \"teams/getAllMessages\", \"security/alerts\". Its permission must be in graph_application_permissions."
+  description = "Graph resource pushgate subscribes to (config.subscription.resource), e.g. \"users\", \"groups\", \"users/{id}/messages\", \"teams/getAllMessages\". Security alerts cannot be subscribed to (the legacy security/alerts resource is retired; see the README's Microsoft Defender XDR alerts). Its permission must be in graph_application_permissions."
   type        = string
   default     = "users"
 
