@@ -152,6 +152,11 @@ async fn audit_records_are_fetched_and_stored_once(backend: Backend) {
         assert_eq!((stored["stream"].as_str(), stored["source"].as_str()), (Some("cloud_ms_o365_activity_log"), Some("o365_activity")));
     }
 
+    // What a destination filtering `kinds: ["telemetry"]` reads: the audit records only.
+    let feed = s.server.feed("&kind=telemetry").await;
+    assert_eq!(feed.len(), total);
+    assert!(feed.iter().all(|e| e["kind"] == "telemetry" && e["connection_id"] == s.id.as_str()));
+
     // Microsoft repeats a notification it saw no 200 to: stored once, fetched once.
     s.notify(&[first.clone(), second.clone()]).await;
     // The same records in another blob (a re-fetch after a crash is the same): nothing new.
