@@ -276,6 +276,7 @@ async fn fill(store: &dyn pushgate::store::Store, connection: uuid::Uuid, n: usi
             authenticated: true,
             kept_rejections: vec![],
             changes: vec![],
+            fetches: vec![],
         });
         store.commit(&[op]).await.unwrap();
     }

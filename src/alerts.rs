@@ -132,8 +132,10 @@ impl AlertSender {
         Ok(recorded.map(|dropped| self.queued(dropped)).is_some())
     }
 
-    /// An alert was queued, and `dropped` older ones with it.
-    fn queued(&self, dropped: u64) {
+    /// An alert was queued, and `dropped` older ones with it: wakes the deliverer. Also
+    /// called by jobs that queue an alert in a store write of their own, together with
+    /// what it announces.
+    pub fn queued(&self, dropped: u64) {
         if dropped > 0 {
             tracing::warn!(dropped, cap = QUEUE_CAP, "alert queue full: the oldest waiting alerts were dropped");
             self.metrics.alerts_dropped(dropped);

@@ -32,6 +32,10 @@ pub const RETENTION_DELETED_TOTAL: &str = "pushgate_retention_deleted_events_tot
 pub const RETENTION_EXPIRED_TOTAL: &str = "pushgate_retention_expired_events_total";
 pub const JOB_LEASE_HELD: &str = "pushgate_job_lease_held";
 pub const ALERTS_DROPPED_TOTAL: &str = "pushgate_alerts_dropped_total";
+pub const O365_FETCH_FAILURES_TOTAL: &str = "pushgate_o365_fetch_failures_total";
+pub const O365_RECORDS_FETCHED_TOTAL: &str = "pushgate_o365_records_fetched_total";
+pub const O365_BLOBS_EXPIRED_TOTAL: &str = "pushgate_o365_blobs_expired_total";
+pub const O365_FETCH_BACKLOG: &str = "pushgate_o365_fetch_backlog";
 
 pub const FORWARD_DELIVERED_TOTAL: &str = "pushgate_forward_delivered_total";
 pub const FORWARD_DEAD_LETTERS_TOTAL: &str = "pushgate_forward_dead_letters_total";
@@ -111,6 +115,13 @@ impl Metrics {
             None,
             SharedString::const_str("Queued alerts dropped undelivered because the alert queue was full"),
         );
+        recorder.describe_counter(
+            O365_FETCH_FAILURES_TOTAL.into(),
+            None,
+            SharedString::const_str(
+                "Office 365 content fetches that failed (and are tried again) or were refused, by reason (this process)",
+            ),
+        );
         let handle = recorder.handle();
         Metrics { recorder, handle }
     }
@@ -156,6 +167,14 @@ impl Metrics {
     /// Counts queued alerts dropped from a full queue.
     pub fn alerts_dropped(&self, n: u64) {
         self.recorder.register_counter(&Key::from_name(ALERTS_DROPPED_TOTAL), &METADATA).increment(n);
+    }
+
+    /// Counts one Office 365 content fetch that failed for `reason` (`token`,
+    /// `unreachable`, `throttled`, `refused`, `bad_answer`, `gone`, `settings`,
+    /// `endpoint_not_allowed`, `not_allowed`).
+    pub fn o365_fetch_failure(&self, reason: &str) {
+        let key = Key::from_parts(O365_FETCH_FAILURES_TOTAL, vec![label("reason", reason)]);
+        self.recorder.register_counter(&key, &METADATA).increment(1);
     }
 
     /// Folds recorded latency samples into their buckets. Rendering does it too, but a
@@ -210,6 +229,14 @@ fn render_connections(connections: &[Connection], now: DateTime<Utc>) -> String 
         recorder.register_counter(&Key::from_parts(EVENTS_TOTAL, identity()), &METADATA).absolute(events);
         let duplicates = u64::try_from(c.counters.duplicates).unwrap_or(0);
         recorder.register_counter(&Key::from_parts(DUPLICATES_TOTAL, identity()), &METADATA).absolute(duplicates);
+        if c.source == crate::model::SourceKind::O365Activity {
+            let fetch = &c.fetch;
+            let records = u64::try_from(fetch.records).unwrap_or(0);
+            recorder.register_counter(&Key::from_parts(O365_RECORDS_FETCHED_TOTAL, identity()), &METADATA).absolute(records);
+            let expired = u64::try_from(fetch.expired).unwrap_or(0);
+            recorder.register_counter(&Key::from_parts(O365_BLOBS_EXPIRED_TOTAL, identity()), &METADATA).absolute(expired);
+            recorder.register_gauge(&Key::from_parts(O365_FETCH_BACKLOG, identity()), &METADATA).set(fetch.backlog as f64);
+        }
     }
     recorder.handle().render()
 }
@@ -279,6 +306,17 @@ fn describe_connection_metrics(recorder: &PrometheusRecorder) {
         None,
         SharedString::const_str("Pushes to the connection acknowledged as duplicates"),
     );
+    recorder.describe_counter(
+        O365_RECORDS_FETCHED_TOTAL.into(),
+        None,
+        SharedString::const_str("Office 365 audit records fetched and stored for the connection, repeats excluded"),
+    );
+    recorder.describe_counter(
+        O365_BLOBS_EXPIRED_TOTAL.into(),
+        None,
+        SharedString::const_str("Office 365 content blobs that expired before they could be fetched"),
+    );
+    recorder.describe_gauge(O365_FETCH_BACKLOG.into(), None, SharedString::const_str("Office 365 content blobs waiting to be fetched"));
 }
 
 /// Seconds from `then` to `now`, never negative: a clock step back reads as "just now".

@@ -4,17 +4,20 @@
 //! to rows and the HTTP layer to JSON.
 //!
 //! One file: these are the types every layer shares, read together; forwarding's nouns are
-//! in `model/forwarding.rs`, those of the jobs that run on one replica in `model/jobs.rs`.
+//! in `model/forwarding.rs`, those of the jobs that run on one replica in `model/jobs.rs`,
+//! Office 365 content fetching's in `model/fetches.rs`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+mod fetches;
 mod forwarding;
 pub mod heartbeat;
 mod jobs;
 
+pub use fetches::*;
 pub use forwarding::*;
 pub use heartbeat::{CountedHeartbeat, HeartbeatProof};
 pub use jobs::*;
@@ -139,6 +142,8 @@ pub struct Connection {
     pub canary: TaskOutcome,
     /// Subscription upkeep (Graph and Office 365 connections with `config.subscription`).
     pub upkeep: TaskOutcome,
+    /// Office 365 audit content fetched after its notifications (`o365_activity`).
+    pub fetch: FetchOutcome,
 }
 
 impl Connection {

@@ -44,6 +44,10 @@ pub struct RunOptions {
     pub graph_upkeep_passes: Passes,
     /// Tests: counts the Office 365 subscription upkeep's completed passes.
     pub o365_upkeep_passes: Passes,
+    /// Tests: counts the Office 365 content fetch's completed passes.
+    pub o365_fetch_passes: Passes,
+    /// Tests: the Office 365 content fetch looks at its queue this often instead of every second.
+    pub o365_fetch_poll: Option<Duration>,
     /// Tests: the job leases' TTL and renewal period instead of 20 s and 5 s.
     pub job_leases: Option<jobs::LeaseSettings>,
 }
@@ -164,6 +168,22 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
             gcp::check::run(store.clone(), pubsub_api.clone(), url.clone(), check_interval, stop.clone())
         });
     }
+    // One Management API client (and token cache) for the content fetch and the upkeep.
+    let manage_api = Arc::new(
+        microsoft::o365::ManageApi::new(&config.graph.login_endpoint, &config.graph.o365_endpoints).map_err(StartError::Config)?,
+    );
+    {
+        let fetcher = microsoft::o365::fetch::Fetcher {
+            store: store.clone(),
+            key: key.clone(),
+            api: manage_api.clone(),
+            metrics: metrics.clone(),
+            alerts: alerts.clone(),
+            poll: options.o365_fetch_poll.unwrap_or(microsoft::o365::fetch::DEFAULT_POLL),
+            passes: options.o365_fetch_passes.clone(),
+        };
+        leases.spawn(microsoft::o365::fetch::JOB, stop_rx.clone(), move |lease| fetcher.clone().run(lease));
+    }
     if config.graph.upkeep {
         let api = microsoft::GraphApi::new(&config.graph.endpoint, &config.graph.login_endpoint).map_err(StartError::Config)?;
         let base = microsoft::runner::Base {
@@ -177,14 +197,12 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
         let upkeep = microsoft::Upkeep { base: base.clone(), api: Arc::new(api), handle: graph_upkeep.clone() };
         let stop = stop_rx.clone();
         leases.spawn("graph_upkeep", stop_rx.clone(), move |_| upkeep.clone().run(stop.clone()));
-        let manage_api =
-            microsoft::o365::ManageApi::new(&config.graph.login_endpoint, &config.graph.o365_endpoints).map_err(StartError::Config)?;
         let base = microsoft::runner::Base {
             interval: options.o365_upkeep_interval.unwrap_or(microsoft::o365::upkeep::DEFAULT_INTERVAL),
             passes: options.o365_upkeep_passes.clone(),
             ..base
         };
-        let upkeep = microsoft::o365::upkeep::Upkeep { base, api: Arc::new(manage_api), handle: o365_upkeep.clone() };
+        let upkeep = microsoft::o365::upkeep::Upkeep { base, api: manage_api, handle: o365_upkeep.clone() };
         let stop = stop_rx.clone();
         leases.spawn("o365_upkeep", stop_rx.clone(), move |_| upkeep.clone().run(stop.clone()));
     } else {

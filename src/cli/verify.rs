@@ -90,6 +90,7 @@ pub async fn check(args: &VerifyArgs, config_file: Option<&std::path::Path>) -> 
             let events: Vec<Value> = match &intake {
                 Intake::Events { events, stream: hint, .. } => events.iter().map(|e| event(e, source, &connection, *hint)).collect(),
                 Intake::Lifecycle { event: e, .. } => vec![event(e, source, &connection, None)],
+                Intake::Content { events, .. } => events.iter().map(|e| event(e, source, &connection, None)).collect(),
                 // An undecodable item is stored beside the others, as a raw event.
                 Intake::Batch(batch) => batch
                     .events

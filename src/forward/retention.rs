@@ -174,6 +174,7 @@ mod tests {
             authenticated: true,
             kept_rejections: Vec::new(),
             changes: Vec::new(),
+            fetches: Vec::new(),
         })
     }
 

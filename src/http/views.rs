@@ -69,6 +69,17 @@ pub fn connection(c: &Connection, public_url: &str, now: DateTime<Utc>) -> Value
         "counters": c.counters,
         "config": c.config_public,
     });
+    if c.source == SourceKind::O365Activity {
+        // Audit records fetched after their notifications (with Management API credentials).
+        view["data_last_fetched_at"] = opt_time(c.fetch.last_fetched_at);
+        view["fetch"] = json!({
+            "backlog": c.fetch.backlog,
+            "records": c.fetch.records,
+            "expired": c.fetch.expired,
+            "last_error": c.fetch.last_error,
+            "last_error_at": opt_time(c.fetch.last_error_at),
+        });
+    }
     if c.config_public.get("canary").is_some() {
         view["canary"] = json!({
             "last_published_at": opt_time(c.canary.last_success_at),

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 pub use cache::LoadedConnection;
 pub use group_commit::{CommitError, GroupCommit};
-pub use plan::raw_event;
+pub use plan::{raw_event, sanitize};
 
 use crate::aws::{ConfirmError, Confirmer};
 use crate::crypto::MasterKey;

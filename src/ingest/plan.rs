@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use super::cache::LoadedConnection;
 use super::PushAccepted;
 use crate::model::heartbeat::{self, judge};
-use crate::model::{content_key, CountedHeartbeat, EventKind, NewEvent, ReportedChange, SourceKind, SubscriptionChange};
+use crate::model::{content_key, ContentFetch, CountedHeartbeat, EventKind, NewEvent, ReportedChange, SourceKind, SubscriptionChange};
 use crate::sources::{Handshake, Intake, RejectClass, Rejected};
 use crate::store::{Accepted, OpOutcome};
 
@@ -76,6 +76,7 @@ pub(super) fn plan(decoded: Result<Intake, Rejected>, connection: &LoadedConnect
         authenticated: true,
         kept_rejections: Vec::new(),
         changes: Vec::new(),
+        fetches: Vec::new(),
     };
     let mut plan = Plan {
         accepted,
@@ -101,6 +102,11 @@ pub(super) fn plan(decoded: Result<Intake, Rejected>, connection: &LoadedConnect
             if let Some(hint) = stream.filter(|_| connection.stream == crate::sources::spec(connection.source).default_stream) {
                 accepted.stream = hint.to_owned();
             }
+        }
+        Ok(Intake::Content { events, fetches }) => {
+            accepted.events = events.into_iter().map(sanitize).collect();
+            // A key the sanitizer shortened is shortened the same way for its fetch.
+            accepted.fetches = fetches.into_iter().map(|f| ContentFetch { event_key: sanitize_key(f.event_key), ..f }).collect();
         }
         Ok(Intake::Lifecycle { event, change }) => {
             let event = sanitize(event);
@@ -234,7 +240,7 @@ pub fn raw_event(rejected: &Rejected, body: &[u8], content_type: Option<&str>) -
 
 /// Makes an event storable in both backends: PostgreSQL's `jsonb` and `text` refuse NUL
 /// characters, and a very long sender id is kept as its hash.
-fn sanitize(mut event: NewEvent) -> NewEvent {
+pub fn sanitize(mut event: NewEvent) -> NewEvent {
     event.dedupe_key = sanitize_key(event.dedupe_key);
     strip_nul(&mut event.payload);
     event

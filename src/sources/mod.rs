@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use serde_json::Value;
 
-use crate::model::{HeartbeatProof, NewEvent, ReportedChange, SourceKind, SubscriptionChange};
+use crate::model::{ContentFetch, HeartbeatProof, NewEvent, ReportedChange, SourceKind, SubscriptionChange};
 pub(crate) use crate::verify::header;
 pub use crate::verify::{RejectClass, Rejected};
 
@@ -92,6 +92,9 @@ pub enum Intake {
     /// A batch whose items were checked one by one (Graph): the events of the items that
     /// verified, the subscription changes they report, and each item that failed.
     Batch(Batch),
+    /// Notifications of content to fetch in the background (Office 365 with Management
+    /// API credentials): the notifications' events, and each content blob they announce.
+    Content { events: Vec<NewEvent>, fetches: Vec<ContentFetch> },
 }
 
 /// The verified part of a batch, and why each other item was refused.
@@ -111,7 +114,7 @@ impl Intake {
     /// The `kind` of a `pushgate verify` report.
     pub fn kind_name(&self) -> &'static str {
         match self {
-            Intake::Events { .. } => "events",
+            Intake::Events { .. } | Intake::Content { .. } => "events",
             Intake::Heartbeat(_) => "heartbeat",
             Intake::Handshake(_) => "handshake",
             Intake::Lifecycle { .. } => "lifecycle",

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{OpOutcome, WriteOp};
-use crate::model::{CountedHeartbeat, NewEvent, NewRejection, SubscriptionChange};
+use crate::model::{ContentFetch, CountedHeartbeat, NewEvent, NewRejection, SubscriptionChange};
 
 /// The change a batch makes to one connection row.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -170,6 +170,29 @@ pub fn changes<'o>(
     ordered
 }
 
+/// The content fetches a committed batch queues, each with its connection and the time
+/// of its push: those whose notification is new (a repeated notification queues nothing
+/// again), of connections not deleted meanwhile.
+pub fn fetches<'o>(
+    ops: &'o [WriteOp],
+    inserted: &HashSet<(String, String)>,
+    gone: &HashSet<Uuid>,
+) -> Vec<(Uuid, &'o ContentFetch, DateTime<Utc>)> {
+    ops.iter()
+        .filter_map(|op| match op {
+            WriteOp::Accept(a) if !gone.contains(&a.connection_id) => Some(a),
+            _ => None,
+        })
+        .flat_map(|a| {
+            let id = a.connection_id.to_string();
+            a.fetches
+                .iter()
+                .filter(move |f| inserted.contains(&(id.clone(), f.event_key.clone())))
+                .map(move |f| (a.connection_id, f, a.received_at))
+        })
+        .collect()
+}
+
 fn latest(current: Option<DateTime<Utc>>, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
     Some(current.map_or(at, |c| c.max(at)))
 }
@@ -200,6 +223,7 @@ mod tests {
             authenticated: true,
             kept_rejections: Vec::new(),
             changes: Vec::new(),
+            fetches: Vec::new(),
         })
     }
 
@@ -245,6 +269,28 @@ mod tests {
         expected.extend(tail);
         assert_eq!(applied, expected, "a duplicate's loss is dropped, one observation per connection");
         assert!(changes(&ops, &inserted, &[c, other].into()).is_empty(), "nothing for deleted connections");
+    }
+
+    #[test]
+    fn only_new_notifications_of_live_connections_queue_their_fetch() {
+        let (c, deleted) = (Uuid::new_v4(), Uuid::new_v4());
+        let fetch = |key: &str| ContentFetch {
+            content_id: key.into(),
+            content_type: "Audit.General".into(),
+            content_uri: format!("https://manage.office.com/api/v1.0/t/activity/feed/audit/{key}"),
+            content_created: None,
+            expires_at: at(600),
+            event_key: key.into(),
+        };
+        let with = |conn: Uuid, keys: &[&str], t: i64| {
+            let WriteOp::Accept(mut a) = accept(conn, keys, t) else { unreachable!() };
+            a.fetches = keys.iter().map(|k| fetch(k)).collect();
+            WriteOp::Accept(a)
+        };
+        let ops = [with(c, &["new", "seen"], 1), with(deleted, &["new"], 2)];
+        let inserted: HashSet<_> = [(c.to_string(), "new".to_string()), (deleted.to_string(), "new".to_string())].into();
+        let queued = fetches(&ops, &inserted, &[deleted].into());
+        assert_eq!(queued, [(c, &fetch("new"), at(1))], "a repeated notification and a deleted connection queue nothing");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `DATABASE_URL` names a server, against a fresh PostgreSQL database.
 //!
 //! One file: the cases run through one macro against both backends; forwarding's cases are
-//! in `conformance/forwarding.rs`, the one-replica jobs' in `conformance/jobs.rs`.
+//! in `conformance/forwarding.rs`, the one-replica jobs' in `conformance/jobs.rs`, Office
+//! 365 content fetching's in `conformance/fetches.rs`.
 
 use std::sync::Arc;
 
@@ -123,6 +124,7 @@ fn accept(c: &NewConnection, keys: &[&str]) -> WriteOp {
         authenticated: true,
         kept_rejections: Vec::new(),
         changes: Vec::new(),
+        fetches: Vec::new(),
     })
 }
 
@@ -620,6 +622,7 @@ async fn a_missed_report_is_entered_in_the_history_once(store: Arc<dyn Store>) {
     assert_eq!(store.list_history(c.id).await.unwrap().len(), 3);
 }
 
+mod fetches;
 mod forwarding;
 mod jobs;
 

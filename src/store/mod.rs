@@ -14,6 +14,8 @@ mod sql;
 mod forward_sql;
 #[macro_use]
 mod jobs;
+#[macro_use]
+mod fetches;
 mod batch;
 mod forward_rows;
 mod forwarding;
@@ -28,11 +30,12 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::model::{
-    AlertDelivery, AlertSubject, BackgroundTask, Connection, ConnectionFilter, ConnectionUpdate, CountedHeartbeat, HourlyArrivals,
-    NewConnection, NewEvent, NewRejection, ReportedChange, SourceKind, StatusChange, StoredEvent, StoredRejection, SubscriptionChange,
-    UpkeepFailure,
+    AlertDelivery, AlertSubject, BackgroundTask, Connection, ConnectionFilter, ConnectionUpdate, ContentFetch, CountedHeartbeat,
+    HourlyArrivals, NewConnection, NewEvent, NewRejection, ReportedChange, SourceKind, StatusChange, StoredEvent, StoredRejection,
+    SubscriptionChange, UpkeepFailure,
 };
 
+pub use fetches::{Fetches, FETCH_JOB};
 pub use forwarding::Forwarding;
 pub use jobs::Jobs;
 pub use postgres::PostgresStore;
@@ -93,6 +96,9 @@ pub struct Accepted {
     /// Changes of the subscription this push reported or caused (SNS confirmation,
     /// unsubscribe, Graph lifecycle events), applied in the same transaction as its events.
     pub changes: Vec<ReportedChange>,
+    /// Office 365 content to fetch in the background, queued in the same transaction as
+    /// the notifications that announced it (each only when its notification is new).
+    pub fetches: Vec<ContentFetch>,
 }
 
 #[derive(Debug, Clone)]
@@ -117,9 +123,9 @@ pub enum OpOutcome {
 }
 
 /// Durable state of pushgate; forwarding's part is [`Forwarding`], the one-replica jobs'
-/// part [`Jobs`].
+/// part [`Jobs`], Office 365 content fetching's [`Fetches`].
 #[async_trait::async_trait]
-pub trait Store: Forwarding + Jobs + Send + Sync + 'static {
+pub trait Store: Forwarding + Jobs + Fetches + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> Result<(), StoreError>;

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::model::{
-    AlertDelivery, AlertSubject, Connection, Counters, EventKind, Facts, SourceKind, Status, StatusChange, StoredEvent, StoredRejection,
-    TaskOutcome, UpkeepFailure,
+    AlertDelivery, AlertSubject, Connection, Counters, EventKind, Facts, FetchOutcome, SourceKind, Status, StatusChange, StoredEvent,
+    StoredRejection, TaskOutcome, UpkeepFailure,
 };
 
 /// The columns of `connections`, in the order every SELECT lists them.
@@ -19,7 +19,9 @@ pub const CONNECTION_COLUMNS: &str = "id, tenant_id, name, source, stream, heart
     status_last_checked_at, auth_failure_streak, events_count, heartbeats_count, duplicates_count, rejections_count, \
     canary_last_published_at, canary_last_error, canary_last_error_at, last_status, last_status_message, missed_at, \
     upkeep_last_success_at, upkeep_last_error, upkeep_last_error_at, upkeep_settings_hash, upkeep_failure, \
-    upkeep_failing_since, missed_recorded_at";
+    upkeep_failing_since, missed_recorded_at, data_last_fetched_at, records_fetched_count, blobs_expired_count, \
+    fetch_last_error, fetch_last_error_at, \
+    (SELECT COUNT(*) FROM o365_fetches f WHERE f.connection_id = connections.id AND f.state = 'pending') AS fetch_backlog";
 
 pub const EVENT_COLUMNS: &str = "seq, id, connection_id, tenant_id, source, stream, kind, dedupe_key, occurred_at, received_at, payload";
 
@@ -66,6 +68,12 @@ pub struct ConnectionRow {
     upkeep_failure: Option<String>,
     upkeep_failing_since: Option<DateTime<Utc>>,
     missed_recorded_at: Option<DateTime<Utc>>,
+    data_last_fetched_at: Option<DateTime<Utc>>,
+    records_fetched_count: i64,
+    blobs_expired_count: i64,
+    fetch_last_error: Option<String>,
+    fetch_last_error_at: Option<DateTime<Utc>>,
+    fetch_backlog: i64,
 }
 
 impl TryFrom<ConnectionRow> for Connection {
@@ -128,6 +136,14 @@ impl TryFrom<ConnectionRow> for Connection {
                 last_success_at: r.upkeep_last_success_at,
                 last_error: r.upkeep_last_error,
                 last_error_at: r.upkeep_last_error_at,
+            },
+            fetch: FetchOutcome {
+                last_fetched_at: r.data_last_fetched_at,
+                records: r.records_fetched_count,
+                backlog: r.fetch_backlog,
+                expired: r.blobs_expired_count,
+                last_error: r.fetch_last_error,
+                last_error_at: r.fetch_last_error_at,
             },
         })
     }

@@ -40,6 +40,16 @@ pub const UPDATE_FACTS: &str = "UPDATE connections SET \
 /// the recent end of a connection's events.
 pub const ARRIVAL_ORDER_SLACK: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
+/// One event to insert, with the connection it belongs to and when it arrived.
+pub struct EventInsert<'a> {
+    pub connection_id: uuid::Uuid,
+    pub tenant_id: &'a str,
+    pub source: crate::model::SourceKind,
+    pub stream: &'a str,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    pub event: &'a crate::model::NewEvent,
+}
+
 /// Which arrivals [`Store::hourly_arrivals`](super::Store::hourly_arrivals) counts.
 #[derive(Clone, Copy)]
 pub enum Arrived {
@@ -105,6 +115,37 @@ macro_rules! sql_store {
                     *slot = count;
                 }
                 Ok(counts)
+            }
+
+            /// Inserts `rows` into `events` in `tx`, skipping those whose dedupe key the
+            /// connection has already; the `(connection id, dedupe key)` pairs that were new.
+            async fn insert_events_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                rows: &[$crate::store::sql::EventInsert<'_>],
+            ) -> Result<std::collections::HashSet<(String, String)>, StoreError> {
+                let mut inserted = std::collections::HashSet::new();
+                for chunk in rows.chunks($crate::store::sql::INSERT_CHUNK) {
+                    let mut qb = QueryBuilder::<$db>::new(
+                        "INSERT INTO events (id, connection_id, tenant_id, source, stream, kind, dedupe_key, \
+                         occurred_at, received_at, payload) ",
+                    );
+                    qb.push_values(chunk, |mut b, row| {
+                        b.push_bind(Uuid::now_v7().to_string())
+                            .push_bind(row.connection_id.to_string())
+                            .push_bind(row.tenant_id)
+                            .push_bind(row.source.as_str())
+                            .push_bind(row.stream)
+                            .push_bind(row.event.kind.as_str())
+                            .push_bind(row.event.dedupe_key.as_str())
+                            .push_bind(row.event.occurred_at)
+                            .push_bind(row.received_at)
+                            .push_bind(Json(&row.event.payload));
+                    });
+                    qb.push(" ON CONFLICT (connection_id, dedupe_key) DO NOTHING RETURNING connection_id, dedupe_key");
+                    let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut **tx).await?;
+                    inserted.extend(rows);
+                }
+                Ok(inserted)
             }
 
             /// [`Store::record_status`](crate::store::Store::record_status) in `tx`: a
@@ -354,7 +395,7 @@ macro_rules! sql_store {
                 // The connection row first: that waits for a group commit holding its lock,
                 // so the child rows deleted next include what that commit wrote.
                 let done = sqlx::query("DELETE FROM connections WHERE id = $1").bind(&id).execute(&mut *tx).await?;
-                for table in ["events", "heartbeats", "rejections", "status_history", "alert_deliveries"] {
+                for table in ["events", "heartbeats", "rejections", "status_history", "alert_deliveries", "o365_fetches"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE connection_id = $1")).bind(&id).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
@@ -393,30 +434,21 @@ macro_rules! sql_store {
                 // One writer at a time on SQLite, taken in this process (see `write_turn`).
                 let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await?;
-                let events = batch::events(ops);
-                let mut inserted = std::collections::HashSet::new();
-                for chunk in events.chunks($crate::store::sql::INSERT_CHUNK) {
-                    let mut qb = QueryBuilder::<$db>::new(
-                        "INSERT INTO events (id, connection_id, tenant_id, source, stream, kind, dedupe_key, \
-                         occurred_at, received_at, payload) ",
-                    );
-                    qb.push_values(chunk, |mut b, (i, connection_id, e)| {
-                        let WriteOp::Accept(a) = &ops[*i] else { unreachable!("events come from Accept ops") };
-                        b.push_bind(Uuid::now_v7().to_string())
-                            .push_bind(connection_id.to_string())
-                            .push_bind(a.tenant_id.as_str())
-                            .push_bind(a.source.as_str())
-                            .push_bind(a.stream.as_str())
-                            .push_bind(e.kind.as_str())
-                            .push_bind(e.dedupe_key.as_str())
-                            .push_bind(e.occurred_at)
-                            .push_bind(a.received_at)
-                            .push_bind(Json(&e.payload));
-                    });
-                    qb.push(" ON CONFLICT (connection_id, dedupe_key) DO NOTHING RETURNING connection_id, dedupe_key");
-                    let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-                    inserted.extend(rows);
-                }
+                let events: Vec<_> = batch::events(ops)
+                    .into_iter()
+                    .map(|(i, connection_id, event)| {
+                        let WriteOp::Accept(a) = &ops[i] else { unreachable!("events come from Accept ops") };
+                        $crate::store::sql::EventInsert {
+                            connection_id,
+                            tenant_id: &a.tenant_id,
+                            source: a.source,
+                            stream: &a.stream,
+                            received_at: a.received_at,
+                            event,
+                        }
+                    })
+                    .collect();
+                let inserted = Self::insert_events_in(&mut tx, &events).await?;
                 // A heartbeat id is kept once: a replay or a retry of it is a duplicate.
                 let heartbeats = batch::heartbeats(ops);
                 let mut new_heartbeats = std::collections::HashSet::new();
@@ -460,6 +492,8 @@ macro_rules! sql_store {
                 for (id, change, at) in batch::changes(ops, &inserted, &gone) {
                     Self::subscription_query(id.to_string(), change, at).execute(&mut *tx).await?;
                 }
+                // Office 365 content to fetch, queued with the notification that announced it.
+                Self::queue_fetches_in(&mut tx, &batch::fetches(ops, &inserted, &gone)).await?;
                 let rejections: Vec<_> =
                     batch::rejections(ops).into_iter().filter(|r| r.connection_id.is_none_or(|id| !gone.contains(&id))).collect();
                 for chunk in rejections.chunks($crate::store::sql::INSERT_CHUNK) {

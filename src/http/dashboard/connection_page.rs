@@ -50,6 +50,8 @@ pub struct ConnectionPage<'a> {
     pub upkeep_heading: &'static str,
     /// The canary's outcome; empty without a canary.
     pub canary: Vec<Fact>,
+    /// Office 365 audit content fetching; empty for other sources.
+    pub fetch: Vec<Fact>,
     pub counters: Counters,
     pub times: Vec<Fact>,
     pub settings: Vec<Fact>,
@@ -158,6 +160,7 @@ impl<'a> ConnectionPage<'a> {
                 "Graph subscription upkeep"
             },
             canary: canary(c, now),
+            fetch: fetch(c, now),
             counters: c.counters,
             times: vec![
                 Fact::time("Created", Some(c.created_at), now),
@@ -216,6 +219,22 @@ fn upkeep(c: &Connection, now: DateTime<Utc>) -> Vec<Fact> {
     ]
 }
 
+/// Office 365 audit content fetched after its notifications.
+fn fetch(c: &Connection, now: DateTime<Utc>) -> Vec<Fact> {
+    if c.source != SourceKind::O365Activity {
+        return Vec::new();
+    }
+    let f = &c.fetch;
+    vec![
+        Fact::time("Data last fetched", f.last_fetched_at, now),
+        Fact::text("Content blobs waiting to be fetched", f.backlog.to_string()),
+        Fact::text("Records fetched", f.records.to_string()),
+        Fact::text("Content blobs expired before they could be fetched", f.expired.to_string()),
+        Fact::text("Last error", or_dash(f.last_error.as_deref())),
+        Fact::time("Last error at", f.last_error_at, now),
+    ]
+}
+
 fn canary(c: &Connection, now: DateTime<Utc>) -> Vec<Fact> {
     if c.config_public.get("canary").is_none() {
         return Vec::new();
@@ -263,6 +282,7 @@ mod tests {
             counters: Default::default(),
             canary: Default::default(),
             upkeep: Default::default(),
+            fetch: Default::default(),
         }
     }
 
@@ -284,6 +304,28 @@ mod tests {
         // Waiting for an admin is an action to take, however long it has waited.
         assert!(page.contains("<span class=\"status status-requires_action\">requires_action</span>"), "{page}");
         assert!(page.contains("<h3>On AWS, look at</h3>"));
+    }
+
+    #[test]
+    fn office_365_fetching_shows_when_data_was_last_fetched_and_the_backlog() {
+        let now = at("2026-12-02T12:00:00Z");
+        let mut c = connection(SourceKind::O365Activity, serde_json::json!({"auth_id": "***"}), Facts::default());
+        c.fetch = crate::model::FetchOutcome {
+            last_fetched_at: Some(at("2026-12-02T11:58:00Z")),
+            records: 1200,
+            backlog: 3,
+            expired: 1,
+            last_error: Some("the Management API answered 429".into()),
+            last_error_at: Some(at("2026-12-02T11:59:00Z")),
+        };
+        let page = render(&c, now);
+        assert!(page.contains("<h3>Audit content fetched</h3>"), "{page}");
+        assert!(page.contains("<dt>Data last fetched</dt>") && page.contains(r#"<time datetime="2026-12-02T11:58:00Z""#), "{page}");
+        assert!(page.contains("<dt>Content blobs waiting to be fetched</dt>\n  <dd>3</dd>"), "{page}");
+        assert!(page.contains("<dt>Content blobs expired before they could be fetched</dt>\n  <dd>1</dd>"), "{page}");
+        assert!(page.contains("<dd>the Management API answered 429</dd>"));
+        let webhook = render(&connection(SourceKind::Webhook, serde_json::json!({}), Facts::default()), now);
+        assert!(!webhook.contains("Audit content fetched"), "only Office 365 connections fetch");
     }
 
     #[test]

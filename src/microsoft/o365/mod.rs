@@ -10,7 +10,10 @@
 //!   from the connection's own, allow-listed endpoint.
 //! - [`upkeep`]: the background task that keeps each content type's subscription started
 //!   and checks it, and its pure decision, [`upkeep::decide`].
+//! - [`fetch`]: the job that fetches the content each stored notification queued and
+//!   stores its audit records.
 
+pub mod fetch;
 pub mod manage;
 pub mod settings;
 pub mod upkeep;

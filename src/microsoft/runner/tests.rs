@@ -20,6 +20,7 @@ fn connection(id: Uuid) -> Connection {
         counters: Default::default(),
         canary: Default::default(),
         upkeep: Default::default(),
+        fetch: Default::default(),
     }
 }
 

@@ -12,7 +12,11 @@ fn headers(auth: Option<&str>) -> HeaderMap {
 }
 
 async fn run(auth: Option<&str>, body: &Value) -> Result<Intake, Rejected> {
-    let config = ConnectionConfig::load(&O365ActivitySender, json!({"auth_id": "o365-secret"}));
+    run_with(json!({"auth_id": "o365-secret"}), auth, body).await
+}
+
+async fn run_with(config: Value, auth: Option<&str>, body: &Value) -> Result<Intake, Rejected> {
+    let config = ConnectionConfig::load(&O365ActivitySender, config);
     let (h, body) = (headers(auth), serde_json::to_vec(body).unwrap());
     let request = RawRequest { headers: &h, query: None, body: &body, push_url: "http://x/push/o365-activity/1", now: Utc::now() };
     O365ActivitySender.receive(request, &config).await?
@@ -73,8 +77,30 @@ async fn malformed_content_is_kept_whole_as_undecodable() {
     let e = O365ActivitySender
         .normalize(
             Verified::new(RawRequest { headers: &HeaderMap::new(), query: None, body: b"{", push_url: "u", now: Utc::now() }, ()),
-            &String::new(),
+            &Settings { auth_id: String::new(), fetches: false },
         )
         .unwrap_err();
     assert_eq!(e.reason, "invalid_json");
+}
+
+#[tokio::test]
+async fn with_credentials_a_notification_is_a_lifecycle_event_and_its_blob_is_queued() {
+    let config = json!({"auth_id": "o365-secret", "subscription": {"tenant_id": "t", "client_id": "c", "client_secret": "s"}});
+    let mut undated = notification("undated");
+    undated.as_object_mut().unwrap().remove("contentExpiration");
+    let Intake::Content { events, fetches } =
+        run_with(config, Some("o365-secret"), &json!([notification("a"), undated.clone()])).await.unwrap()
+    else {
+        panic!("expected content to fetch")
+    };
+    assert_eq!(
+        events.iter().map(|e| (e.dedupe_key.as_str(), e.kind)).collect::<Vec<_>>(),
+        [("a", EventKind::Lifecycle), ("undated", EventKind::Lifecycle)]
+    );
+    assert_eq!((events[1].payload.clone(), events[1].occurred_at), (undated, fetches[1].content_created));
+    let a = &fetches[0];
+    assert_eq!((a.content_id.as_str(), a.content_type.as_str(), a.event_key.as_str()), ("a", "Audit.SharePoint", "a"));
+    assert_eq!(a.content_uri, "https://manage.office.com/api/v1.0/{GUID}/activity/feed/audit/a");
+    assert_eq!(a.expires_at.to_rfc3339(), "2015-05-30T17:35:00+00:00", "contentExpiration");
+    assert_eq!(fetches[1].expires_at.to_rfc3339(), "2015-05-30T17:35:00+00:00", "7 days after contentCreated without one");
 }
