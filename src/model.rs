@@ -11,10 +11,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+mod catch_up;
 mod forwarding;
 pub mod heartbeat;
 mod jobs;
 
+pub use catch_up::*;
 pub use forwarding::*;
 pub use heartbeat::{CountedHeartbeat, HeartbeatProof};
 pub use jobs::*;
@@ -139,6 +141,8 @@ pub struct Connection {
     pub canary: TaskOutcome,
     /// Graph subscription upkeep (connections with `config.subscription`).
     pub upkeep: TaskOutcome,
+    /// Graph catch-up rounds (delta queries after lost notifications).
+    pub catch_up: TaskOutcome,
 }
 
 /// The outcome of a background task's runs for one connection: the canary heartbeat
@@ -324,6 +328,8 @@ pub enum BackgroundTask {
     Canary,
     /// Graph subscription upkeep (create, renew, reauthorize).
     Upkeep,
+    /// Graph catch-up: a round of delta queries read to its end, or why it could not be.
+    CatchUp,
 }
 
 /// One event as a sender produced it, before it is stored.

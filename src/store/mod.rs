@@ -14,6 +14,8 @@ mod sql;
 mod forward_sql;
 #[macro_use]
 mod jobs;
+#[macro_use]
+mod catch_up;
 mod batch;
 mod forward_rows;
 mod forwarding;
@@ -33,6 +35,7 @@ use crate::model::{
     UpkeepFailure,
 };
 
+pub use catch_up::CatchUps;
 pub use forwarding::Forwarding;
 pub use jobs::Jobs;
 pub use postgres::PostgresStore;
@@ -117,9 +120,9 @@ pub enum OpOutcome {
 }
 
 /// Durable state of pushgate; forwarding's part is [`Forwarding`], the one-replica jobs'
-/// part [`Jobs`].
+/// part [`Jobs`], the Graph catch-up's [`CatchUps`].
 #[async_trait::async_trait]
-pub trait Store: Forwarding + Jobs + Send + Sync + 'static {
+pub trait Store: Forwarding + Jobs + CatchUps + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> Result<(), StoreError>;

@@ -68,3 +68,4 @@ impl PostgresStore {
 sql_store!(PostgresStore, Postgres, "postgres");
 forward_store!(PostgresStore, Postgres);
 jobs_store!(PostgresStore, Postgres);
+catch_up_store!(PostgresStore, Postgres);

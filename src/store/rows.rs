@@ -19,7 +19,7 @@ pub const CONNECTION_COLUMNS: &str = "id, tenant_id, name, source, stream, heart
     status_last_checked_at, auth_failure_streak, events_count, heartbeats_count, duplicates_count, rejections_count, \
     canary_last_published_at, canary_last_error, canary_last_error_at, last_status, last_status_message, missed_at, \
     upkeep_last_success_at, upkeep_last_error, upkeep_last_error_at, upkeep_settings_hash, upkeep_failure, \
-    upkeep_failing_since, missed_recorded_at";
+    upkeep_failing_since, missed_recorded_at, catch_up_last_success_at, catch_up_last_error, catch_up_last_error_at";
 
 pub const EVENT_COLUMNS: &str = "seq, id, connection_id, tenant_id, source, stream, kind, dedupe_key, occurred_at, received_at, payload";
 
@@ -66,6 +66,9 @@ pub struct ConnectionRow {
     upkeep_failure: Option<String>,
     upkeep_failing_since: Option<DateTime<Utc>>,
     missed_recorded_at: Option<DateTime<Utc>>,
+    catch_up_last_success_at: Option<DateTime<Utc>>,
+    catch_up_last_error: Option<String>,
+    catch_up_last_error_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<ConnectionRow> for Connection {
@@ -128,6 +131,11 @@ impl TryFrom<ConnectionRow> for Connection {
                 last_success_at: r.upkeep_last_success_at,
                 last_error: r.upkeep_last_error,
                 last_error_at: r.upkeep_last_error_at,
+            },
+            catch_up: TaskOutcome {
+                last_success_at: r.catch_up_last_success_at,
+                last_error: r.catch_up_last_error,
+                last_error_at: r.catch_up_last_error_at,
             },
         })
     }

@@ -121,6 +121,7 @@ async fn checkpoint_periodically(pool: SqlitePool) {
 sql_store!(SqliteStore, Sqlite, "sqlite");
 forward_store!(SqliteStore, Sqlite);
 jobs_store!(SqliteStore, Sqlite);
+catch_up_store!(SqliteStore, Sqlite);
 
 #[cfg(test)]
 mod tests {

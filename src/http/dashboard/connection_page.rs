@@ -256,6 +256,7 @@ mod tests {
             counters: Default::default(),
             canary: Default::default(),
             upkeep: Default::default(),
+            catch_up: Default::default(),
         }
     }
 

@@ -263,6 +263,7 @@ mod tests {
             counters: Default::default(),
             canary: Default::default(),
             upkeep: Default::default(),
+            catch_up: Default::default(),
         }
     }
 

@@ -126,6 +126,7 @@ fn connection(id: Uuid) -> Connection {
         counters: Default::default(),
         canary: Default::default(),
         upkeep: Default::default(),
+        catch_up: Default::default(),
     }
 }
 
