@@ -40,6 +40,12 @@ pub struct RunOptions {
     pub monitor_passes: Passes,
     /// Tests: counts the Graph subscription upkeep's completed passes.
     pub graph_upkeep_passes: Passes,
+    /// Tests: run the Graph catch-up this often instead of every minute.
+    pub graph_catch_up_interval: Option<Duration>,
+    /// Tests: read at most this many delta pages per connection and pass instead of 20.
+    pub graph_catch_up_pages_per_pass: Option<u32>,
+    /// Tests: counts the Graph catch-up's completed passes.
+    pub graph_catch_up_passes: Passes,
     /// Tests: the job leases' TTL and renewal period instead of 20 s and 5 s.
     pub job_leases: Option<jobs::LeaseSettings>,
 }
@@ -76,9 +82,9 @@ pub struct Server {
 
 /// Opens the store, key and tokens, builds the senders, ingest and the HTTP app, and
 /// starts the background jobs (monitor, canaries, alerts, forwarding, retention, the
-/// Pub/Sub check, the Graph upkeep), which stop when the server does. The canaries, alert
-/// deliveries, the Pub/Sub check and the Graph upkeep run only while this replica holds
-/// their job lease (see `jobs.rs`).
+/// Pub/Sub check, the Graph upkeep and catch-up), which stop when the server does. The
+/// canaries, alert deliveries, the Pub/Sub check and the Graph upkeep and catch-up run only
+/// while this replica holds their job lease (see `jobs.rs`).
 pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -> Result<Server, StartError> {
     // Libraries that use rustls without choosing a provider (the Pub/Sub client) get
     // aws-lc-rs, the one crypto library of pushgate. Already installed: nothing to do.
@@ -160,16 +166,30 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
         });
     }
     if config.graph.upkeep {
-        let api = microsoft::GraphApi::new(&config.graph.endpoint, &config.graph.login_endpoint).map_err(StartError::Config)?;
+        let api = Arc::new(microsoft::GraphApi::new(&config.graph.endpoint, &config.graph.login_endpoint).map_err(StartError::Config)?);
+        let catch_up_handle = microsoft::CatchUpHandle::default();
+        let catch_up = microsoft::CatchUp {
+            store: store.clone(),
+            key: key.clone(),
+            api: api.clone(),
+            interval: options.graph_catch_up_interval.unwrap_or(microsoft::catch_up::DEFAULT_INTERVAL),
+            pages_per_pass: options.graph_catch_up_pages_per_pass.unwrap_or(microsoft::catch_up::DEFAULT_PAGES_PER_PASS),
+            handle: catch_up_handle.clone(),
+            passes: options.graph_catch_up_passes.clone(),
+            metrics: metrics.clone(),
+        };
+        let stop = stop_rx.clone();
+        leases.spawn("graph_catch_up", stop_rx.clone(), move |_| catch_up.clone().run(stop.clone()));
         let upkeep = microsoft::Upkeep {
             store: store.clone(),
             key: key.clone(),
-            api: Arc::new(api),
+            api,
             public_url: public_url.clone(),
             interval: options.graph_upkeep_interval.unwrap_or(microsoft::upkeep::DEFAULT_INTERVAL),
             handle: graph_upkeep.clone(),
             passes: options.graph_upkeep_passes.clone(),
             alerts,
+            catch_up: catch_up_handle,
         };
         let stop = stop_rx.clone();
         leases.spawn("graph_upkeep", stop_rx.clone(), move |_| upkeep.clone().run(stop.clone()));

@@ -6,9 +6,12 @@
 //!
 //! - [`api`]: the Graph REST client (client-credentials tokens, `/subscriptions`).
 //! - [`upkeep`]: the background task and its pure decision, [`upkeep::decide`].
+//! - [`catch_up`]: after lost notifications, the changes read with delta queries.
 
 pub mod api;
+pub mod catch_up;
 pub mod upkeep;
 
 pub use api::{GraphApi, GraphError};
+pub use catch_up::{CatchUp, CatchUpHandle};
 pub use upkeep::{Upkeep, UpkeepHandle};
