@@ -29,6 +29,7 @@ pub struct TestServer {
     pub monitor: Passes,
     /// The passes of the Graph subscription upkeep (none when it is off).
     pub graph_upkeep: Passes,
+    pub graph_catch_up: Passes,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), pushgate::StartError>>>,
     _dir: tempfile::TempDir,
@@ -152,6 +153,7 @@ impl TestServerBuilder {
         let (stop, stopped) = oneshot::channel::<()>();
         let monitor = options.monitor_passes.clone();
         let graph_upkeep = options.graph_upkeep_passes.clone();
+        let graph_catch_up = options.graph_catch_up_passes.clone();
         let task = tokio::spawn(pushgate::run_with(
             config,
             listener,
@@ -166,6 +168,7 @@ impl TestServerBuilder {
             client: reqwest::Client::new(),
             monitor,
             graph_upkeep,
+            graph_catch_up,
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
@@ -207,6 +210,12 @@ impl TestServer {
     /// (the first may have begun before the call); panics after 30 s.
     pub async fn upkeep_passes(&self, n: u64) {
         wait_for_passes(&self.graph_upkeep, "the Graph subscription upkeep", self.graph_upkeep.count() + n).await;
+    }
+
+    /// Waits until the Graph catch-up has completed `n` more passes than now (the first
+    /// may have begun before the call); panics after 30 s.
+    pub async fn catch_up_passes(&self, n: u64) {
+        wait_for_passes(&self.graph_catch_up, "the Graph catch-up", self.graph_catch_up.count() + n).await;
     }
 
     pub fn url(&self, path: &str) -> String {
