@@ -34,7 +34,8 @@
 //! `subscription.catch_up.last_error`): a resource without a delta query, a gap with no
 //! earlier delta state to read from, a delta state Graph no longer knows (410 Gone, or
 //! `syncStateNotFound`: directory delta links last seven days). A round read to its end
-//! is entered there too, with how many changes it stored.
+//! is entered there too, with how many changes it stored, when it read any or answered a
+//! `missed` report.
 //!
 //! **Limits.** Graph's 429 is honoured: the connection is not asked again before its
 //! `Retry-After` (60 s without one). Other failures are retried after one interval,
@@ -381,7 +382,13 @@ impl CatchUp {
                 state.round_items, settings.resource, state.round_duplicates
             );
             tracing::info!(connection = %id, stored = state.round_items, duplicates = state.round_duplicates, "Graph catch-up done");
-            self.note(connection, at, text).await?;
+            // News for the history: changes were read, or Graph's report of lost
+            // notifications is answered. A subscription created again with nothing changed
+            // meanwhile leaves only `catch_up.last_success_at`.
+            if state.round_items + state.round_duplicates > 0 || state.due_reason.as_deref() == Some(REASON_MISSED) {
+                self.store.record_task(id, BackgroundTask::CatchUp, at, None).await?;
+                self.note(connection, at, text).await?;
+            }
             self.metrics.graph_catch_up_round("caught_up");
         } else {
             tracing::info!(connection = %id, resource = settings.resource, "Graph catch-up learned the delta state");
@@ -400,9 +407,10 @@ impl CatchUp {
         let text = format!("the gap cannot be closed: {why} ({reason})");
         tracing::warn!(connection = %connection.id, "{text}");
         let at = now();
-        self.note(connection, at, text.clone()).await?;
+        // The outcome first: whoever reads the note finds it on the connection too.
+        self.store.record_task(connection.id, BackgroundTask::CatchUp, at, Some(&text)).await?;
         self.metrics.graph_catch_up_round("not_closable");
-        self.store.record_task(connection.id, BackgroundTask::CatchUp, at, Some(&text)).await
+        self.note(connection, at, text).await
     }
 
     /// Enters `text` in the history with the connection's status unchanged.
