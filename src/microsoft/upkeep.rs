@@ -354,10 +354,14 @@ impl Upkeep {
         if let (true, Some(reason)) = (succeeded, gap) {
             // The changes between the old subscription's end and the new one's start.
             let asked = format!("the subscription was created again: {reason}");
-            match self.store.request_catch_up(connection.id, &asked, now()).await {
-                Ok(()) => self.catch_up.nudge(),
-                Err(e) => tracing::warn!(connection = %connection.id, error = %e, "Graph catch-up not asked for"),
+            if let Err(e) = self.store.request_catch_up(connection.id, &asked, now()).await {
+                tracing::warn!(connection = %connection.id, error = %e, "Graph catch-up not asked for");
             }
+        }
+        if succeeded && created.is_some() {
+            // A new subscription: the catch-up learns the resource's state now (so that a
+            // later gap has one to be read from), or reads the gap.
+            self.catch_up.nudge();
         }
         match (&created, succeeded, replaced) {
             (Some(_), true, Some(old)) => {

@@ -32,6 +32,9 @@
 //! and the OAuth 2.0 client credentials flow", Error response): `{"error":
 //! "invalid_client", "error_description": "AADSTS7000215: Invalid client secret
 //! provided...", "error_codes": [7000215], ...}` with 401.
+//!
+//! One file: the routes share one state (issued tokens, held subscriptions, collections,
+//! switches) and one request log, which every Graph test reads.
 
 #![allow(dead_code)]
 
