@@ -116,9 +116,19 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
     // Latency samples are folded into buckets every few seconds, so an unscraped server
     // does not keep them all.
     tokio::spawn(every(Duration::from_secs(5), Arc::downgrade(&metrics), metrics::Metrics::upkeep));
-    // Built before ingest so a stored Graph lifecycle notification can start a pass.
+    // Built before ingest so a stored Graph lifecycle notification can start a pass (of the
+    // upkeep, or of the catch-up).
     let graph_upkeep = microsoft::UpkeepHandle::new();
-    let ingest = Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone(), metrics.clone(), graph_upkeep.clone()));
+    let catch_up_handle = microsoft::CatchUpHandle::default();
+    let ingest = Arc::new(Ingest::new(
+        store.clone(),
+        key.clone(),
+        senders,
+        confirmer.clone(),
+        metrics.clone(),
+        graph_upkeep.clone(),
+        catch_up_handle.clone(),
+    ));
     tokio::spawn(every(Duration::from_secs(60), Arc::downgrade(&ingest), Ingest::tidy));
     let (stop_tx, stop_rx) = watch::channel(false);
     let holder = forward::holder_name();
@@ -167,7 +177,6 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
     }
     if config.graph.upkeep {
         let api = Arc::new(microsoft::GraphApi::new(&config.graph.endpoint, &config.graph.login_endpoint).map_err(StartError::Config)?);
-        let catch_up_handle = microsoft::CatchUpHandle::default();
         let catch_up = microsoft::CatchUp {
             store: store.clone(),
             key: key.clone(),

@@ -39,7 +39,9 @@
 //!
 //! **Limits.** Graph's 429 is honoured: the connection is not asked again before its
 //! `Retry-After` (60 s without one). Other failures are retried after one interval,
-//! doubling up to sixteen. It runs on the replica holding the `graph_catch_up` job lease.
+//! doubling up to sixteen. It runs on the replica holding the `graph_catch_up` job lease,
+//! every interval and whenever [`CatchUpHandle::nudge`] is called (by the push path after
+//! it stored a `missed` report, by the upkeep after it created a subscription).
 //!
 //! One file: a pass, its rounds and the recording of their outcomes are one sequence over
 //! a connection's delta state; the resource mapping is `catch_up/resources.rs`, the
