@@ -180,6 +180,7 @@ mod tests {
             canary: Default::default(),
             upkeep: Default::default(),
             fetch: Default::default(),
+            catch_up: Default::default(),
         }
     }
 

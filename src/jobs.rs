@@ -1,5 +1,5 @@
 //! Background jobs that run on one replica at a time, each under a job lease in the store
-//! (the Graph and Office 365 subscription upkeeps, the canaries, the Pub/Sub subscription check, alert
+//! (the Graph and Office 365 subscription upkeeps, the Graph catch-up, the Office 365 content fetch, the canaries, the Pub/Sub subscription check, alert
 //! deliveries, retention): [`Leases::spawn`] keeps trying to take the job's lease, runs the job
 //! while it holds it, and renews it every [`LeaseSettings::renew_every`].
 //!

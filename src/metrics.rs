@@ -36,6 +36,9 @@ pub const O365_FETCH_FAILURES_TOTAL: &str = "pushgate_o365_fetch_failures_total"
 pub const O365_RECORDS_FETCHED_TOTAL: &str = "pushgate_o365_records_fetched_total";
 pub const O365_BLOBS_EXPIRED_TOTAL: &str = "pushgate_o365_blobs_expired_total";
 pub const O365_FETCH_BACKLOG: &str = "pushgate_o365_fetch_backlog";
+pub const GRAPH_CATCH_UP_ITEMS_TOTAL: &str = "pushgate_graph_catch_up_items_total";
+pub const GRAPH_CATCH_UP_ROUNDS_TOTAL: &str = "pushgate_graph_catch_up_rounds_total";
+pub const GRAPH_CATCH_UP_THROTTLED_TOTAL: &str = "pushgate_graph_catch_up_throttled_total";
 
 pub const FORWARD_DELIVERED_TOTAL: &str = "pushgate_forward_delivered_total";
 pub const FORWARD_DEAD_LETTERS_TOTAL: &str = "pushgate_forward_dead_letters_total";
@@ -122,6 +125,21 @@ impl Metrics {
                 "Office 365 content fetches that failed (and are tried again) or were refused, by reason (this process)",
             ),
         );
+        recorder.describe_counter(
+            GRAPH_CATCH_UP_ITEMS_TOTAL.into(),
+            None,
+            SharedString::const_str("Changes a Graph catch-up read with a delta query, by outcome: stored, or duplicate (stored already)"),
+        );
+        recorder.describe_counter(
+            GRAPH_CATCH_UP_ROUNDS_TOTAL.into(),
+            None,
+            SharedString::const_str("Graph catch-up rounds, by outcome: caught_up, first_read (the state learned), not_closable"),
+        );
+        recorder.describe_counter(
+            GRAPH_CATCH_UP_THROTTLED_TOTAL.into(),
+            None,
+            SharedString::const_str("Delta queries Graph answered 429 (the catch-up waits for its Retry-After)"),
+        );
         let handle = recorder.handle();
         Metrics { recorder, handle }
     }
@@ -162,6 +180,25 @@ impl Metrics {
     pub fn job_lease_held(&self, job: &str, held: bool) {
         let key = Key::from_parts(JOB_LEASE_HELD, vec![label("lease", job)]);
         self.recorder.register_gauge(&key, &METADATA).set(if held { 1.0 } else { 0.0 });
+    }
+
+    /// Counts changes a Graph catch-up read: `stored` and `duplicates`.
+    pub fn graph_catch_up_items(&self, stored: u32, duplicates: u32) {
+        for (outcome, n) in [("stored", stored), ("duplicate", duplicates)] {
+            let key = Key::from_parts(GRAPH_CATCH_UP_ITEMS_TOTAL, vec![label("outcome", outcome)]);
+            self.recorder.register_counter(&key, &METADATA).increment(u64::from(n));
+        }
+    }
+
+    /// Counts one Graph catch-up round ended with `outcome`.
+    pub fn graph_catch_up_round(&self, outcome: &str) {
+        let key = Key::from_parts(GRAPH_CATCH_UP_ROUNDS_TOTAL, vec![label("outcome", outcome)]);
+        self.recorder.register_counter(&key, &METADATA).increment(1);
+    }
+
+    /// Counts one delta query Graph answered 429.
+    pub fn graph_catch_up_throttled(&self) {
+        self.recorder.register_counter(&Key::from_name(GRAPH_CATCH_UP_THROTTLED_TOTAL), &METADATA).increment(1);
     }
 
     /// Counts queued alerts dropped from a full queue.

@@ -12,11 +12,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+mod catch_up;
 mod fetches;
 mod forwarding;
 pub mod heartbeat;
 mod jobs;
 
+pub use catch_up::*;
 pub use fetches::*;
 pub use forwarding::*;
 pub use heartbeat::{CountedHeartbeat, HeartbeatProof};
@@ -144,6 +146,8 @@ pub struct Connection {
     pub upkeep: TaskOutcome,
     /// Office 365 audit content fetched after its notifications (`o365_activity`).
     pub fetch: FetchOutcome,
+    /// Graph catch-up rounds (delta queries after lost notifications).
+    pub catch_up: TaskOutcome,
 }
 
 impl Connection {
@@ -337,6 +341,8 @@ pub enum BackgroundTask {
     Canary,
     /// Subscription upkeep (Graph: create, renew, reauthorize; Office 365: list, start).
     Upkeep,
+    /// Graph catch-up: a round of delta queries read to its end, or why it could not be.
+    CatchUp,
 }
 
 /// One event as a sender produced it, before it is stored.

@@ -48,6 +48,12 @@ pub struct RunOptions {
     pub o365_fetch_passes: Passes,
     /// Tests: the Office 365 content fetch looks at its queue this often instead of every second.
     pub o365_fetch_poll: Option<Duration>,
+    /// Tests: run the Graph catch-up this often instead of every minute.
+    pub graph_catch_up_interval: Option<Duration>,
+    /// Tests: read at most this many delta pages per connection and pass instead of 20.
+    pub graph_catch_up_pages_per_pass: Option<u32>,
+    /// Tests: counts the Graph catch-up's completed passes.
+    pub graph_catch_up_passes: Passes,
     /// Tests: the job leases' TTL and renewal period instead of 20 s and 5 s.
     pub job_leases: Option<jobs::LeaseSettings>,
 }
@@ -84,8 +90,9 @@ pub struct Server {
 
 /// Opens the store, key and tokens, builds the senders, ingest and the HTTP app, and
 /// starts the background jobs (monitor, canaries, alerts, forwarding, retention, the
-/// Pub/Sub check, the Graph and Office 365 upkeeps), which stop when the server does. The canaries, alert
-/// deliveries, the Pub/Sub check and the upkeeps run only while this replica holds
+/// Pub/Sub check, the Graph and Office 365 upkeeps, the Graph catch-up, the Office 365
+/// content fetch), which stop when the server does. The canaries, alert deliveries, the
+/// Pub/Sub check, the upkeeps, the catch-up and the fetch run only while this replica holds
 /// their job lease (see `jobs.rs`).
 pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -> Result<Server, StartError> {
     // Libraries that use rustls without choosing a provider (the Pub/Sub client) get
@@ -118,10 +125,20 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
     // Latency samples are folded into buckets every few seconds, so an unscraped server
     // does not keep them all.
     tokio::spawn(every(Duration::from_secs(5), Arc::downgrade(&metrics), metrics::Metrics::upkeep));
-    // Built before ingest so a stored Graph lifecycle notification can start a pass.
+    // Built before ingest so a stored Graph lifecycle notification can start a pass (of the
+    // upkeep, or of the catch-up).
     let graph_upkeep = microsoft::UpkeepHandle::new();
     let o365_upkeep = microsoft::o365::upkeep::UpkeepHandle::new();
-    let ingest = Arc::new(Ingest::new(store.clone(), key.clone(), senders, confirmer.clone(), metrics.clone(), graph_upkeep.clone()));
+    let catch_up_handle = microsoft::CatchUpHandle::default();
+    let ingest = Arc::new(Ingest::new(
+        store.clone(),
+        key.clone(),
+        senders,
+        confirmer.clone(),
+        metrics.clone(),
+        graph_upkeep.clone(),
+        catch_up_handle.clone(),
+    ));
     tokio::spawn(every(Duration::from_secs(60), Arc::downgrade(&ingest), Ingest::tidy));
     let (stop_tx, stop_rx) = watch::channel(false);
     let holder = forward::holder_name();
@@ -169,9 +186,8 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
         });
     }
     // One Management API client (and token cache) for the content fetch and the upkeep.
-    let manage_api = Arc::new(
-        microsoft::o365::ManageApi::new(&config.graph.login_endpoint, &config.graph.o365_endpoints).map_err(StartError::Config)?,
-    );
+    let manage_api =
+        Arc::new(microsoft::o365::ManageApi::new(&config.graph.login_endpoint, &config.graph.o365_endpoints).map_err(StartError::Config)?);
     {
         let fetcher = microsoft::o365::fetch::Fetcher {
             store: store.clone(),
@@ -185,7 +201,19 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
         leases.spawn(microsoft::o365::fetch::JOB, stop_rx.clone(), move |lease| fetcher.clone().run(lease));
     }
     if config.graph.upkeep {
-        let api = microsoft::GraphApi::new(&config.graph.endpoint, &config.graph.login_endpoint).map_err(StartError::Config)?;
+        let api = Arc::new(microsoft::GraphApi::new(&config.graph.endpoint, &config.graph.login_endpoint).map_err(StartError::Config)?);
+        let catch_up = microsoft::CatchUp {
+            store: store.clone(),
+            key: key.clone(),
+            api: api.clone(),
+            interval: options.graph_catch_up_interval.unwrap_or(microsoft::catch_up::DEFAULT_INTERVAL),
+            pages_per_pass: options.graph_catch_up_pages_per_pass.unwrap_or(microsoft::catch_up::DEFAULT_PAGES_PER_PASS),
+            handle: catch_up_handle.clone(),
+            passes: options.graph_catch_up_passes.clone(),
+            metrics: metrics.clone(),
+        };
+        let stop = stop_rx.clone();
+        leases.spawn("graph_catch_up", stop_rx.clone(), move |_| catch_up.clone().run(stop.clone()));
         let base = microsoft::runner::Base {
             store: store.clone(),
             key: key.clone(),
@@ -194,7 +222,7 @@ pub async fn build(config: Config, listener: TcpListener, options: RunOptions) -
             passes: options.graph_upkeep_passes.clone(),
             alerts,
         };
-        let upkeep = microsoft::Upkeep { base: base.clone(), api: Arc::new(api), handle: graph_upkeep.clone() };
+        let upkeep = microsoft::Upkeep { base: base.clone(), api, handle: graph_upkeep.clone(), catch_up: catch_up_handle };
         let stop = stop_rx.clone();
         leases.spawn("graph_upkeep", stop_rx.clone(), move |_| upkeep.clone().run(stop.clone()));
         let base = microsoft::runner::Base {

@@ -9,8 +9,6 @@
 //! print SKIPPED.
 
 mod common;
-// Only part of the fake is used here (no refusals, no tampering).
-#[allow(dead_code)]
 #[path = "common/fake_graph.rs"]
 mod fake_graph;
 

@@ -45,6 +45,14 @@ pub fn connection(c: &Connection, public_url: &str, now: DateTime<Utc>) -> Value
             // (`Unable to read API Endpoint`, `Subscription validation failed`).
             "failing_since": opt_time(c.facts.upkeep_failing_since),
         });
+        if c.source == SourceKind::MsGraph {
+            // The delta queries that read what lost notifications would have brought.
+            subscription["catch_up"] = json!({
+                "last_success_at": opt_time(c.catch_up.last_success_at),
+                "last_error": c.catch_up.last_error,
+                "last_error_at": opt_time(c.catch_up.last_error_at),
+            });
+        }
     }
     let mut view = json!({
         "id": c.id,

@@ -28,7 +28,7 @@ pub use plan::{raw_event, sanitize};
 use crate::aws::{ConfirmError, Confirmer};
 use crate::crypto::MasterKey;
 use crate::metrics::Metrics;
-use crate::microsoft::UpkeepHandle;
+use crate::microsoft::{CatchUpHandle, UpkeepHandle};
 use crate::model::{body_prefix, now, NewRejection, SourceKind, SubscriptionChange};
 use crate::sources::{Handshake, RawRequest, RejectClass, Rejected, Senders};
 use crate::store::{OpOutcome, Refused, Store, WriteOp};
@@ -118,6 +118,8 @@ pub struct Ingest {
     metrics: Arc<Metrics>,
     /// Started when Graph reports a subscription needing pushgate's upkeep.
     graph_upkeep: UpkeepHandle,
+    /// Started when Graph reports lost notifications (`missed`).
+    graph_catch_up: CatchUpHandle,
 }
 
 impl Ingest {
@@ -128,6 +130,7 @@ impl Ingest {
         confirmer: Arc<Confirmer>,
         metrics: Arc<Metrics>,
         graph_upkeep: UpkeepHandle,
+        graph_catch_up: CatchUpHandle,
     ) -> Ingest {
         // SQLite serializes writers, so one batch at a time; PostgreSQL overlaps a few.
         let writers = if store.backend() == "postgres" { 4 } else { 1 };
@@ -143,6 +146,7 @@ impl Ingest {
             key,
             metrics,
             graph_upkeep,
+            graph_catch_up,
         }
     }
 
@@ -210,9 +214,13 @@ impl Ingest {
         // A reauthorization request or a removal is for the upkeep to answer, now rather
         // than at its next pass (it works in the background, off this push's path).
         let for_upkeep = plan.for_upkeep();
+        let for_catch_up = plan.for_catch_up();
         let outcome = self.writer.submit(WriteOp::Accept(plan.accepted)).await;
         if for_upkeep && outcome.as_ref().is_ok_and(plan::stored_any) {
             self.graph_upkeep.nudge(id);
+        }
+        if for_catch_up && outcome.as_ref().is_ok_and(plan::stored_any) {
+            self.graph_catch_up.nudge();
         }
         match outcome {
             Ok(OpOutcome::Accepted { stored, duplicates }) => {

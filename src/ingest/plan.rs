@@ -199,6 +199,13 @@ impl Plan {
                 .any(|c| matches!(c.change, SubscriptionChange::ReauthorizationRequired { .. } | SubscriptionChange::Removed { .. }))
     }
 
+    /// Whether this push reports lost Graph notifications (`missed`), which the catch-up
+    /// reads back.
+    pub fn for_catch_up(&self) -> bool {
+        self.accepted.source == SourceKind::MsGraph
+            && self.accepted.changes.iter().any(|c| matches!(c.change, SubscriptionChange::Missed { .. }))
+    }
+
     /// The answer once the write committed with `outcome`'s counts (a heartbeat already
     /// counted is a duplicate).
     pub fn answer_after(answer: Option<PushAccepted>, refused_items: u32, stored: u32, duplicates: u32) -> PushAccepted {

@@ -1,6 +1,6 @@
-//! The Microsoft Graph REST calls of the subscription upkeep: an app-only token from the
-//! identity platform (client credentials), then create, get, renew (`PATCH`), reauthorize
-//! and delete of `/subscriptions`. [`GraphError::failure`] sorts a refusal into what it
+//! The Microsoft Graph REST calls of the subscription upkeep and the catch-up: an app-only
+//! token from the identity platform (client credentials), then create, get, renew
+//! (`PATCH`), reauthorize and delete of `/subscriptions`, and the pages of a delta query. [`GraphError::failure`] sorts a refusal into what it
 //! says about the connection (health rows 2 and 3).
 //!
 //! Every call is bounded by [`TIMEOUT`] (a create by [`CREATE_TIMEOUT`]) and every answer
@@ -19,7 +19,7 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde_json::{json, Value};
 
 pub use super::identity::Credentials;
-use super::identity::{read, scrub, short, Tokens};
+use super::identity::{read_with_headers, retry_after, scrub, short, Tokens};
 use crate::config::Secret;
 use crate::model::UpkeepFailure;
 
@@ -32,6 +32,14 @@ pub const CREATE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The largest answer read: a subscription or a token is well under it.
 pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// The largest page of a delta query read: pages are asked for with at most
+/// [`DELTA_PAGE_SIZE`] items, and a bigger answer is refused rather than read whole.
+pub const MAX_DELTA_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
+/// Items asked for per delta page (`Prefer: odata.maxpagesize`; Outlook honours it, other
+/// resources choose their own size).
+pub const DELTA_PAGE_SIZE: u32 = 100;
 
 /// The scope of an app-only token for Graph: the application permissions granted to it.
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
@@ -51,6 +59,10 @@ pub enum GraphError {
     /// Graph answered with an error status.
     #[error("{call}: Graph answered {status} {code}: {message}")]
     Refused { call: &'static str, status: u16, code: String, message: String },
+    /// Graph asked for fewer requests (429), to be tried again after `retry_after` when it
+    /// said so (`Retry-After`, in seconds).
+    #[error("{call}: Graph answered 429 (too many requests), retry after {retry_after:?}")]
+    Throttled { call: &'static str, retry_after: Option<Duration> },
     /// Graph answered 2xx with something that is not what the call returns.
     #[error("{call}: Graph's answer is not readable: {detail}")]
     BadAnswer { call: &'static str, detail: String },
@@ -229,6 +241,39 @@ impl GraphApi {
         }
     }
 
+    /// Reads one page of a delta query: `url` is the first request of a round (built from
+    /// [`GraphApi::graph_url_of`]) or an `@odata.nextLink` / `@odata.deltaLink` Graph
+    /// answered. A link is followed only to the configured Graph endpoint (same scheme,
+    /// host and port): the token is never sent anywhere else.
+    pub async fn delta(&self, credentials: &Credentials, url: &str) -> Result<DeltaPage, GraphError> {
+        const CALL: &str = "delta query";
+        let url = self.own_url(url, CALL)?;
+        let token = self.token(credentials).await?;
+        let request = self.client.get(url).bearer_auth(token.expose()).header("prefer", format!("odata.maxpagesize={DELTA_PAGE_SIZE}"));
+        let answer = self.send_bounded(CALL, request, TIMEOUT, credentials, MAX_DELTA_ANSWER_BYTES).await?;
+        delta_page_of(CALL, &answer)
+    }
+
+    /// `{graph}/{path}` for a path of Graph's (such as `users/delta`), with its query.
+    pub fn graph_url_of(&self, path_and_query: &str) -> String {
+        format!("{}/{}", self.graph, path_and_query.trim_start_matches('/'))
+    }
+
+    /// `url` if it points at the configured Graph endpoint.
+    fn own_url(&self, url: &str, call: &'static str) -> Result<url::Url, GraphError> {
+        let bad = |detail: String| GraphError::BadAnswer { call, detail };
+        let base = url::Url::parse(&self.graph)
+            .map_err(|e| GraphError::Unreachable { call, detail: format!("Graph endpoint is not a URL: {e}") })?;
+        let target = url::Url::parse(url).map_err(|_| bad("a delta link is not a URL".into()))?;
+        let same_origin = target.scheme() == base.scheme()
+            && target.host_str() == base.host_str()
+            && target.port_or_known_default() == base.port_or_known_default();
+        if !same_origin {
+            return Err(bad(format!("a delta link leads away from the Graph endpoint (to {:?})", target.host_str().unwrap_or_default())));
+        }
+        Ok(target)
+    }
+
     /// A token for Graph: cached, or fetched with the client credentials grant.
     pub async fn token(&self, credentials: &Credentials) -> Result<Secret, GraphError> {
         self.tokens.token(credentials, GRAPH_SCOPE).await.map_err(|refusal| GraphError::Token {
@@ -258,9 +303,26 @@ impl GraphApi {
         timeout: Duration,
         credentials: &Credentials,
     ) -> Result<Vec<u8>, GraphError> {
-        let (status, body) = read(request, timeout, MAX_ANSWER_BYTES).await.map_err(|detail| GraphError::Unreachable { call, detail })?;
+        self.send_bounded(call, request, timeout, credentials, MAX_ANSWER_BYTES).await
+    }
+
+    /// [`GraphApi::send`], reading at most `max_bytes` of the answer.
+    async fn send_bounded(
+        &self,
+        call: &'static str,
+        request: reqwest::RequestBuilder,
+        timeout: Duration,
+        credentials: &Credentials,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, GraphError> {
+        let (status, headers, body) =
+            read_with_headers(request, timeout, max_bytes).await.map_err(|detail| GraphError::Unreachable { call, detail })?;
+        let retry_after = headers.get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| retry_after(v, Utc::now()));
         if status.is_success() {
             return Ok(body);
+        }
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(GraphError::Throttled { call, retry_after });
         }
         // {"error": {"code": "ExtensionError", "message": "Subscription validation request failed ..."}}
         let error = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("error").cloned());
@@ -272,6 +334,32 @@ impl GraphApi {
             message: scrub(&short(&field("message").unwrap_or_default()), credentials),
         })
     }
+}
+
+/// One page of a delta query: its items, and the link to the next page or, on the last
+/// page of a round, the link of the next round.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeltaPage {
+    pub items: Vec<Value>,
+    pub next_link: Option<String>,
+    pub delta_link: Option<String>,
+}
+
+/// The page in a delta answer: `{"value": [...], "@odata.nextLink" or "@odata.deltaLink"}`;
+/// one with neither link (or both) is not a delta answer.
+fn delta_page_of(call: &'static str, body: &[u8]) -> Result<DeltaPage, GraphError> {
+    let bad = |detail: &str| GraphError::BadAnswer { call, detail: detail.to_owned() };
+    let answer: Value = serde_json::from_slice(body).map_err(|_| bad("the answer is not JSON"))?;
+    let items = match answer.get("value") {
+        Some(Value::Array(items)) => items.clone(),
+        _ => return Err(bad("no `value` list")),
+    };
+    let link = |name: &str| answer.get(name).and_then(Value::as_str).filter(|l| !l.is_empty()).map(str::to_owned);
+    let (next_link, delta_link) = (link("@odata.nextLink"), link("@odata.deltaLink"));
+    if next_link.is_some() == delta_link.is_some() {
+        return Err(bad("the answer has not exactly one of `@odata.nextLink` and `@odata.deltaLink`"));
+    }
+    Ok(DeltaPage { items, next_link, delta_link })
 }
 
 /// The subscription in a Graph answer (`id`, `expirationDateTime`, and what it delivers
@@ -396,6 +484,45 @@ mod tests {
         assert_eq!(graph(429, "TooManyRequests", "").failure(), None);
         assert_eq!(graph(503, "serviceNotAvailable", "").failure(), None);
         assert_eq!(GraphError::Unreachable { call: "c", detail: "timed out".into() }.failure(), None);
+    }
+
+    #[test]
+    fn delta_pages_are_read_as_graph_documents_them() {
+        // "Get incremental changes to messages in a folder", the sample second response (cut).
+        let page = delta_page_of(
+            "delta query",
+            br##"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#Collection(message)",
+            "@odata.nextLink":"https://graph.microsoft.com/v1.0/me/mailfolders('AQMkADNkNAAAgEMAAAA')/messages/delta?$skiptoken=GwcBoTmPKILK4jLH7mAd1lLU",
+            "value":[{"@odata.type":"#microsoft.graph.message","@odata.etag":"W/\"CQAAABYAAAARn2vdzPFjSbaPPxzjlqfdAAAEfYB+\"","id":"AQMkADNkNAAAgWkAAAA"}]}"##,
+        )
+        .unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert!(page.next_link.unwrap().ends_with("$skiptoken=GwcBoTmPKILK4jLH7mAd1lLU"));
+        assert_eq!(page.delta_link, None);
+        let last = delta_page_of("d", br#"{"value":[],"@odata.deltaLink":"https://g/users/delta?$deltatoken=x"}"#).unwrap();
+        assert_eq!(last.delta_link.as_deref(), Some("https://g/users/delta?$deltatoken=x"));
+        for bad in [
+            &br#"{"value":[]}"#[..],
+            br#"{"value":{},"@odata.deltaLink":"x"}"#,
+            br#"{"value":[],"@odata.nextLink":"a","@odata.deltaLink":"b"}"#,
+            b"no",
+        ] {
+            assert!(matches!(delta_page_of("d", bad), Err(GraphError::BadAnswer { .. })), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[tokio::test]
+    async fn delta_links_are_followed_only_to_the_graph_endpoint() {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let api = GraphApi::new("https://graph.example/v1.0", "https://login.example").unwrap();
+        assert!(api.own_url("https://graph.example/v1.0/users/delta?$skiptoken=a", "c").is_ok());
+        assert!(api.own_url("https://graph.example:443/v1.0/users/delta", "c").is_ok());
+        for away in
+            ["https://evil.example/v1.0/users/delta", "http://graph.example/v1.0/users/delta", "https://graph.example:8443/x", "nope"]
+        {
+            assert!(matches!(api.own_url(away, "c"), Err(GraphError::BadAnswer { .. })), "{away}");
+        }
+        assert_eq!(api.graph_url_of("users/delta?$deltatoken=latest"), "https://graph.example/v1.0/users/delta?$deltatoken=latest");
     }
 
     #[test]

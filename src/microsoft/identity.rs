@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
@@ -26,6 +27,9 @@ const MAX_TOKEN_ANSWER_BYTES: usize = 64 * 1024;
 
 /// A token is used until this long before it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// The longest `Retry-After` honoured as given; a longer one is cut to this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// Error texts from the other side are cut to this many characters (identity platform
 /// descriptions carry trace ids and timestamps over several lines).
@@ -173,6 +177,19 @@ pub async fn read_with_headers(
     Ok((status, headers, body))
 }
 
+/// A `Retry-After` value (seconds, or an HTTP date) as a wait from `now`, at most
+/// [`MAX_RETRY_AFTER`].
+pub fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let wait = match value.trim().parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = DateTime::parse_from_rfc2822(value.trim()).ok()?.with_timezone(&Utc);
+            (at - now).to_std().unwrap_or_default()
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
 /// `text` without the client secret, should the other side ever echo it.
 pub fn scrub(text: &str, credentials: &Credentials) -> String {
     let secret = credentials.client_secret.expose();
@@ -206,6 +223,16 @@ mod tests {
         let long = "x".repeat(1000) + "\nTrace ID: 1";
         assert_eq!(short(&long).chars().count(), MAX_DETAIL_CHARS + 1);
         assert_eq!(short("one\ntwo"), "one");
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date_and_bounded() {
+        let now = DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!(retry_after("30", now), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after("Tue, 01 Dec 2026 10:01:00 GMT", now), Some(Duration::from_secs(60)));
+        assert_eq!(retry_after("Tue, 01 Dec 2026 09:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(retry_after("999999", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after("soon", now), None);
     }
 
     #[test]

@@ -35,6 +35,10 @@
 //! knew, so a subscription left to expire turns `error` / `Subscription is missing` on
 //! its own.
 //!
+//! A subscription created again after Graph removed it, after it expired or when Graph no
+//! longer knew it leaves a gap: the upkeep then asks the catch-up (`catch_up.rs`) to read
+//! the changes in between.
+//!
 //! One file: a pass, its decision and the recording of each outcome are one sequence whose
 //! order matters (store the new subscription, record the outcome, record the status, then
 //! delete the old subscription); the pure parts are [`decide`] and [`mismatch`], tested in
@@ -160,7 +164,13 @@ pub struct Upkeep {
     pub base: Base,
     pub api: Arc<GraphApi>,
     pub handle: UpkeepHandle,
+    /// Told when a subscription was created again after a gap (`catch_up.rs`).
+    pub catch_up: super::CatchUpHandle,
 }
+
+/// The reasons to create a subscription that leave a gap the catch-up reads: the old one
+/// stopped delivering before the new one began.
+const GAP_REASONS: [&str; 3] = ["Graph removed the subscription", "the subscription expired", "Graph no longer knows the subscription"];
 
 #[async_trait::async_trait]
 impl Keeper for Upkeep {
@@ -242,7 +252,20 @@ impl Upkeep {
             _ => None,
         };
         let replaced = outcome.as_ref().ok().and_then(|acted| acted.replaced.clone());
+        let gap = outcome.as_ref().ok().and_then(|acted| acted.gap);
         let succeeded = self.record(connection, outcome, &fingerprint).await;
+        if let (true, Some(reason)) = (succeeded, gap) {
+            // The changes between the old subscription's end and the new one's start.
+            let asked = format!("the subscription was created again: {reason}");
+            if let Err(e) = self.base.store.request_catch_up(connection.id, &asked, now()).await {
+                tracing::warn!(connection = %connection.id, error = %e, "Graph catch-up not asked for");
+            }
+        }
+        if succeeded && created.is_some() {
+            // A new subscription: the catch-up learns the resource's state now (so that a
+            // later gap has one to be read from), or reads the gap.
+            self.catch_up.nudge();
+        }
         match (&created, succeeded, replaced) {
             (Some(_), true, Some(old)) => {
                 self.delete_subscription(connection.id, &settings, &old, "replaced by one that matches the connection").await;
@@ -313,7 +336,8 @@ impl Upkeep {
             // request: that is the confirmation, and it supersedes an earlier removal.
             SubscriptionChange::Confirmed { external_id: Some(id) },
         ];
-        Ok(Acted { changes, created: true, replaced: None })
+        let gap = GAP_REASONS.iter().find(|r| **r == reason).copied();
+        Ok(Acted { changes, created: true, replaced: None, gap })
     }
 
     /// Stores the changes and the outcome of one action, and after a create the
@@ -368,6 +392,8 @@ struct Acted {
     changes: Vec<SubscriptionChange>,
     created: bool,
     replaced: Option<String>,
+    /// It created a subscription after a gap ([`GAP_REASONS`]): why.
+    gap: Option<&'static str>,
 }
 
 #[cfg(test)]

@@ -622,6 +622,7 @@ async fn a_missed_report_is_entered_in_the_history_once(store: Arc<dyn Store>) {
     assert_eq!(store.list_history(c.id).await.unwrap().len(), 3);
 }
 
+mod catch_up;
 mod fetches;
 mod forwarding;
 mod jobs;

@@ -16,6 +16,8 @@ mod forward_sql;
 mod jobs;
 #[macro_use]
 mod fetches;
+#[macro_use]
+mod catch_up;
 mod batch;
 mod forward_rows;
 mod forwarding;
@@ -35,6 +37,7 @@ use crate::model::{
     SubscriptionChange, UpkeepFailure,
 };
 
+pub use catch_up::CatchUps;
 pub use fetches::{Fetches, FETCH_JOB};
 pub use forwarding::Forwarding;
 pub use jobs::Jobs;
@@ -123,9 +126,9 @@ pub enum OpOutcome {
 }
 
 /// Durable state of pushgate; forwarding's part is [`Forwarding`], the one-replica jobs'
-/// part [`Jobs`], Office 365 content fetching's [`Fetches`].
+/// part [`Jobs`], Office 365 content fetching's [`Fetches`], the Graph catch-up's [`CatchUps`].
 #[async_trait::async_trait]
-pub trait Store: Forwarding + Jobs + Fetches + Send + Sync + 'static {
+pub trait Store: Forwarding + Jobs + Fetches + CatchUps + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> Result<(), StoreError>;

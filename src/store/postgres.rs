@@ -69,3 +69,4 @@ sql_store!(PostgresStore, Postgres, "postgres");
 forward_store!(PostgresStore, Postgres);
 jobs_store!(PostgresStore, Postgres);
 fetches_store!(PostgresStore, Postgres);
+catch_up_store!(PostgresStore, Postgres);

@@ -20,7 +20,7 @@ pub const CONNECTION_COLUMNS: &str = "id, tenant_id, name, source, stream, heart
     canary_last_published_at, canary_last_error, canary_last_error_at, last_status, last_status_message, missed_at, \
     upkeep_last_success_at, upkeep_last_error, upkeep_last_error_at, upkeep_settings_hash, upkeep_failure, \
     upkeep_failing_since, missed_recorded_at, data_last_fetched_at, records_fetched_count, blobs_expired_count, \
-    fetch_last_error, fetch_last_error_at, \
+    fetch_last_error, fetch_last_error_at, catch_up_last_success_at, catch_up_last_error, catch_up_last_error_at, \
     (SELECT COUNT(*) FROM o365_fetches f WHERE f.connection_id = connections.id AND f.state = 'pending') AS fetch_backlog";
 
 pub const EVENT_COLUMNS: &str = "seq, id, connection_id, tenant_id, source, stream, kind, dedupe_key, occurred_at, received_at, payload";
@@ -74,6 +74,9 @@ pub struct ConnectionRow {
     fetch_last_error: Option<String>,
     fetch_last_error_at: Option<DateTime<Utc>>,
     fetch_backlog: i64,
+    catch_up_last_success_at: Option<DateTime<Utc>>,
+    catch_up_last_error: Option<String>,
+    catch_up_last_error_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<ConnectionRow> for Connection {
@@ -144,6 +147,11 @@ impl TryFrom<ConnectionRow> for Connection {
                 expired: r.blobs_expired_count,
                 last_error: r.fetch_last_error,
                 last_error_at: r.fetch_last_error_at,
+            },
+            catch_up: TaskOutcome {
+                last_success_at: r.catch_up_last_success_at,
+                last_error: r.catch_up_last_error,
+                last_error_at: r.catch_up_last_error_at,
             },
         })
     }

@@ -127,7 +127,7 @@ macro_rules! sql_store {
                 for chunk in rows.chunks($crate::store::sql::INSERT_CHUNK) {
                     let mut qb = QueryBuilder::<$db>::new(
                         "INSERT INTO events (id, connection_id, tenant_id, source, stream, kind, dedupe_key, \
-                         occurred_at, received_at, payload) ",
+                         occurred_at, received_at, payload, version_key) ",
                     );
                     qb.push_values(chunk, |mut b, row| {
                         b.push_bind(Uuid::now_v7().to_string())
@@ -139,9 +139,12 @@ macro_rules! sql_store {
                             .push_bind(row.event.dedupe_key.as_str())
                             .push_bind(row.event.occurred_at)
                             .push_bind(row.received_at)
-                            .push_bind(Json(&row.event.payload));
+                            .push_bind(Json(&row.event.payload))
+                            .push_bind($crate::model::version_key(row.source, &row.event.payload));
                     });
-                    qb.push(" ON CONFLICT (connection_id, dedupe_key) DO NOTHING RETURNING connection_id, dedupe_key");
+                    // Either key taken (the dedupe key, or a changed item's id and version)
+                    // makes the event a duplicate.
+                    qb.push(" ON CONFLICT DO NOTHING RETURNING connection_id, dedupe_key");
                     let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut **tx).await?;
                     inserted.extend(rows);
                 }
@@ -395,7 +398,8 @@ macro_rules! sql_store {
                 // The connection row first: that waits for a group commit holding its lock,
                 // so the child rows deleted next include what that commit wrote.
                 let done = sqlx::query("DELETE FROM connections WHERE id = $1").bind(&id).execute(&mut *tx).await?;
-                for table in ["events", "heartbeats", "rejections", "status_history", "alert_deliveries", "o365_fetches"] {
+                for table in ["events", "heartbeats", "rejections", "status_history", "alert_deliveries", "o365_fetches", "graph_catch_up"]
+                {
                     sqlx::query(&format!("DELETE FROM {table} WHERE connection_id = $1")).bind(&id).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
@@ -611,6 +615,10 @@ macro_rules! sql_store {
                         "UPDATE connections SET upkeep_last_success_at = $2, upkeep_failure = NULL, upkeep_failing_since = NULL \
                          WHERE id = $1",
                         "UPDATE connections SET upkeep_last_error_at = $2, upkeep_last_error = $3 WHERE id = $1",
+                    ),
+                    BackgroundTask::CatchUp => (
+                        "UPDATE connections SET catch_up_last_success_at = $2 WHERE id = $1",
+                        "UPDATE connections SET catch_up_last_error_at = $2, catch_up_last_error = $3 WHERE id = $1",
                     ),
                 };
                 let query = match error {

@@ -122,6 +122,7 @@ sql_store!(SqliteStore, Sqlite, "sqlite");
 forward_store!(SqliteStore, Sqlite);
 jobs_store!(SqliteStore, Sqlite);
 fetches_store!(SqliteStore, Sqlite);
+catch_up_store!(SqliteStore, Sqlite);
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,16 @@
 //! subscriptions vanish (404), and set the lifetime Graph grants. Every request is
 //! recorded (method, path, body) for assertions.
 //!
+//! Delta queries (`GET {resource}/delta`) read a collection the test fills with
+//! [`FakeGraph::change`]: a log of items as a delta answers them (an item, or one marked
+//! `@removed`). Like Graph ("Use delta query to track changes in Microsoft Graph data"), a
+//! round without a state token reads everything so far; `$deltatoken=latest` (or
+//! `token=latest`) answers no items and the link of the next round; a round is read in
+//! pages of [`DELTA_PAGE`] items, each page but the last with an `@odata.nextLink`
+//! (`$skiptoken`), the last with an `@odata.deltaLink` (`$deltatoken`) that the next round
+//! starts from. Answers have the documented shape (`@odata.context`, the link, `value`).
+//! [`FakeGraph::throttle`] makes the next delta requests answer 429 with a `Retry-After`.
+//!
 //! The refusals have the shapes Microsoft documents. Graph's errors ("Microsoft Graph
 //! error responses and resource types"): `{"error": {"code": "...", "message": "...",
 //! "innerError": {"request-id": "..."}}}`, with `ValidationError` and "Subscription
@@ -22,12 +32,18 @@
 //! and the OAuth 2.0 client credentials flow", Error response): `{"error":
 //! "invalid_client", "error_description": "AADSTS7000215: Invalid client secret
 //! provided...", "error_codes": [7000215], ...}` with 401.
+//!
+//! One file: the routes share one state (issued tokens, held subscriptions, collections,
+//! switches) and one request log, which every Graph test reads.
+
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
+use axum::extract::RawQuery;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -41,8 +57,14 @@ use serde_json::{json, Value};
 pub struct Recorded {
     pub method: String,
     pub path: String,
+    /// The query, percent-decoded (empty without one).
+    pub query: String,
     pub body: String,
+    pub at: std::time::Instant,
 }
+
+/// Items per delta page (the documented examples page by two).
+pub const DELTA_PAGE: usize = 2;
 
 /// A subscription the fake holds.
 #[derive(Debug, Clone)]
@@ -65,6 +87,11 @@ struct Shared {
     tokens: Mutex<Vec<String>>,
     subscriptions: Mutex<HashMap<String, FakeSubscription>>,
     requests: Mutex<Vec<Recorded>>,
+    /// Per lowercased resource path: the items changed so far, oldest first.
+    collections: Mutex<HashMap<String, Vec<Value>>>,
+    /// Delta requests still to answer 429, and the `Retry-After` they carry.
+    throttled: AtomicU64,
+    retry_after_seconds: AtomicU64,
 }
 
 pub struct FakeGraph {
@@ -81,6 +108,7 @@ impl FakeGraph {
             .route("/v1.0/subscriptions", post(create))
             .route("/v1.0/subscriptions/{id}", get(read).patch(renew).delete(delete))
             .route("/v1.0/subscriptions/{id}/reauthorize", post(reauthorize))
+            .route("/v1.0/{*path}", get(delta))
             .layer(axum::middleware::from_fn_with_state(shared.clone(), record))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -139,6 +167,24 @@ impl FakeGraph {
         self.shared.subscriptions.lock().unwrap().clear();
     }
 
+    /// The items of `resource` (`users`, `users/u/mailFolders/f/messages`) change: each
+    /// is appended to its log, as a delta query will answer it.
+    pub fn change(&self, resource: &str, items: impl IntoIterator<Item = Value>) {
+        let key = resource.trim_matches('/').to_ascii_lowercase();
+        self.shared.collections.lock().unwrap().entry(key).or_default().extend(items);
+    }
+
+    /// The next `n` delta requests answer 429 with `Retry-After: retry_after_seconds`.
+    pub fn throttle(&self, n: u64, retry_after_seconds: u64) {
+        self.shared.retry_after_seconds.store(retry_after_seconds, Ordering::SeqCst);
+        self.shared.throttled.store(n, Ordering::SeqCst);
+    }
+
+    /// Recorded delta requests (GET of a path ending in `/delta`), oldest first.
+    pub fn delta_requests(&self) -> Vec<Recorded> {
+        self.requests().into_iter().filter(|r| r.method == "GET" && r.path.ends_with("/delta")).collect()
+    }
+
     pub fn subscriptions(&self) -> Vec<FakeSubscription> {
         self.shared.subscriptions.lock().unwrap().values().cloned().collect()
     }
@@ -156,10 +202,14 @@ impl FakeGraph {
 async fn record(State(shared): State<Arc<Shared>>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let query =
+        parts.uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"));
     shared.requests.lock().unwrap().push(Recorded {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
+        query: query.unwrap_or_default(),
         body: String::from_utf8_lossy(&bytes).into_owned(),
+        at: std::time::Instant::now(),
     });
     next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
@@ -335,4 +385,60 @@ async fn delete(State(shared): State<Arc<Shared>>, Path(id): Path<String>, heade
         Some(_) => StatusCode::NO_CONTENT.into_response(),
         None => graph_error(StatusCode::NOT_FOUND, "ResourceNotFound", "The object was not found."),
     }
+}
+
+/// `GET /v1.0/{resource}/delta`: a page of the resource's changes (see the module's
+/// comment). Tokens: `$skiptoken={from}.{to}.{at}` (a round reading the log from `from` to
+/// `to`, at `at`), `$deltatoken={to}`.
+async fn delta(
+    State(shared): State<Arc<Shared>>,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let Some(resource) = path.strip_suffix("/delta") else {
+        return graph_error(StatusCode::NOT_FOUND, "ResourceNotFound", "Resource not found for the segment.");
+    };
+    if let Some(refusal) = check(&shared, &headers) {
+        return refusal;
+    }
+    if shared.throttled.load(Ordering::SeqCst) > 0 {
+        shared.throttled.fetch_sub(1, Ordering::SeqCst);
+        let seconds = shared.retry_after_seconds.load(Ordering::SeqCst).to_string();
+        let mut answer = graph_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests.");
+        answer.headers_mut().insert("retry-after", seconds.parse().unwrap());
+        return answer;
+    }
+    let params: HashMap<String, String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
+    let log = shared.collections.lock().unwrap().get(&resource.to_ascii_lowercase()).cloned().unwrap_or_default();
+    let latest = params.get("$deltatoken").or_else(|| params.get("token")).is_some_and(|t| t == "latest");
+    let (from, to, at) = if let Some(skip) = params.get("$skiptoken") {
+        let parts: Vec<usize> = skip.split('.').filter_map(|p| p.parse().ok()).collect();
+        let [from, to, at] = parts[..] else {
+            return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "The skip token is not valid.");
+        };
+        (from, to, at)
+    } else if latest {
+        (log.len(), log.len(), log.len())
+    } else if let Some(token) = params.get("$deltatoken") {
+        match token.parse::<usize>() {
+            Ok(from) if from <= log.len() => (from, log.len(), from),
+            _ => return graph_error(StatusCode::GONE, "resyncRequired", "Resync required."),
+        }
+    } else {
+        (0, log.len(), 0)
+    };
+    let end = (at + DELTA_PAGE).min(to);
+    let here = format!("http://{}{}", headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1"), uri.path());
+    let mut answer = json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(item)",
+        "value": log[at.min(end)..end],
+    });
+    if end < to {
+        answer["@odata.nextLink"] = json!(format!("{here}?$skiptoken={from}.{to}.{end}"));
+    } else {
+        answer["@odata.deltaLink"] = json!(format!("{here}?$deltatoken={to}"));
+    }
+    Json(answer).into_response()
 }

@@ -32,6 +32,7 @@ pub struct TestServer {
     pub graph_upkeep: Passes,
     /// The passes of the Office 365 subscription upkeep (none when it is off).
     pub o365_upkeep: Passes,
+    pub graph_catch_up: Passes,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), pushgate::StartError>>>,
     _dir: tempfile::TempDir,
@@ -156,6 +157,7 @@ impl TestServerBuilder {
         let monitor = options.monitor_passes.clone();
         let graph_upkeep = options.graph_upkeep_passes.clone();
         let o365_upkeep = options.o365_upkeep_passes.clone();
+        let graph_catch_up = options.graph_catch_up_passes.clone();
         let task = tokio::spawn(pushgate::run_with(
             config,
             listener,
@@ -171,6 +173,7 @@ impl TestServerBuilder {
             monitor,
             graph_upkeep,
             o365_upkeep,
+            graph_catch_up,
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
@@ -218,6 +221,12 @@ impl TestServer {
     /// now (the first may have begun before the call); panics after 30 s.
     pub async fn o365_upkeep_passes(&self, n: u64) {
         wait_for_passes(&self.o365_upkeep, "the Office 365 subscription upkeep", self.o365_upkeep.count() + n).await;
+    }
+
+    /// Waits until the Graph catch-up has completed `n` more passes than now (the first
+    /// may have begun before the call); panics after 30 s.
+    pub async fn catch_up_passes(&self, n: u64) {
+        wait_for_passes(&self.graph_catch_up, "the Graph catch-up", self.graph_catch_up.count() + n).await;
     }
 
     pub fn url(&self, path: &str) -> String {

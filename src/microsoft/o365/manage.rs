@@ -17,12 +17,12 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::settings::O365Settings;
 use crate::config::Secret;
-use crate::microsoft::identity::{read_with_headers, scrub, short, Tokens};
+use crate::microsoft::identity::{read_with_headers, retry_after, scrub, short, Tokens};
 use crate::model::UpkeepFailure;
 
 /// Longest a subscription call may take (`start` waits for Microsoft's validation of the
@@ -38,9 +38,6 @@ pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
 /// The largest content blob read. Microsoft does not document a maximum; blobs seen in
 /// practice hold up to a few thousand records of a few KB each.
 pub const MAX_CONTENT_BYTES: usize = 64 * 1024 * 1024;
-
-/// The longest `Retry-After` honoured as given; a longer one is cut to this.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// Why a Management API call failed. The texts never hold the client secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,7 +89,7 @@ impl ManageError {
     }
 
     /// How long the API asked to be left alone (`Retry-After` of a 429 or 503), at most
-    /// [`MAX_RETRY_AFTER`].
+    /// [`crate::microsoft::identity::MAX_RETRY_AFTER`].
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ManageError::Refused { retry_after, .. } => *retry_after,
@@ -323,19 +320,6 @@ pub fn content_uri_allowed(s: &O365Settings, content_uri: &str) -> Result<url::U
     Ok(url)
 }
 
-/// A `Retry-After` value (seconds, or an HTTP date) as a wait from `now`, at most
-/// [`MAX_RETRY_AFTER`].
-pub fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
-    let wait = match value.trim().parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => {
-            let at = DateTime::parse_from_rfc2822(value.trim()).ok()?.with_timezone(&Utc);
-            (at - now).to_std().unwrap_or_default()
-        }
-    };
-    Some(wait.min(MAX_RETRY_AFTER))
-}
-
 /// A subscription in an answer: `{"contentType", "status", "webhook": {"status", "address", "expiration"}}`.
 fn subscription_of(call: &'static str, value: &Value) -> Result<ContentSubscription, ManageError> {
     let text = |v: &Value, name: &str| v.get(name).and_then(Value::as_str).map(str::to_owned);
@@ -413,16 +397,6 @@ mod tests {
         assert!(matches!(&e, ManageError::NotAllowed { detail } if detail.contains("PUSHGATE_O365_ENDPOINTS")), "{e}");
         assert!(matches!(api.list(&s).await, Err(ManageError::NotAllowed { .. })));
         assert_eq!(e.failure(), Some(UpkeepFailure::Credentials));
-    }
-
-    #[test]
-    fn retry_after_is_seconds_or_a_date_and_bounded() {
-        let now = DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z").unwrap().with_timezone(&Utc);
-        assert_eq!(retry_after("30", now), Some(Duration::from_secs(30)));
-        assert_eq!(retry_after("Tue, 01 Dec 2026 10:01:00 GMT", now), Some(Duration::from_secs(60)));
-        assert_eq!(retry_after("Tue, 01 Dec 2026 09:00:00 GMT", now), Some(Duration::ZERO));
-        assert_eq!(retry_after("999999", now), Some(MAX_RETRY_AFTER));
-        assert_eq!(retry_after("soon", now), None);
     }
 
     #[test]

@@ -21,6 +21,7 @@ fn connection(id: Uuid) -> Connection {
         canary: Default::default(),
         upkeep: Default::default(),
         fetch: Default::default(),
+        catch_up: Default::default(),
     }
 }
 
