@@ -1,10 +1,10 @@
 //! The event of one item a catch-up read: shaped like the Graph change notification that
 //! would have brought it, with the item as its resource data.
 
-use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::model::{content_key, EventKind, NewEvent};
+use crate::sources::ms_graph::notifications::{canonical, rfc3339};
 
 /// The event of a delta item of the current subscription `subscription_id` in tenant
 /// `tenant_id` (each left out when not known); `item_base` is the resource path of the
@@ -35,23 +35,6 @@ pub fn catch_up_event(subscription_id: Option<&str>, tenant_id: Option<&str>, it
     let occurred_at =
         ["lastModifiedDateTime", "createdDateTime"].iter().find_map(|f| fields.get(*f).and_then(Value::as_str).and_then(rfc3339));
     Some(NewEvent { dedupe_key, kind: EventKind::Telemetry, occurred_at, payload: Value::Object(payload) })
-}
-
-/// `value` with every object's keys sorted.
-fn canonical(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), canonical(v))).collect())
-        }
-        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
-        other => other.clone(),
-    }
-}
-
-fn rfc3339(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]

@@ -277,8 +277,9 @@ fn hash(fields: &Map<String, Value>) -> String {
     hex::encode(&Sha256::digest(&canonical)[..16])
 }
 
-/// `value` with every object's keys sorted, whatever order they arrived in.
-fn canonical(value: &Value) -> Value {
+/// `value` with every object's keys sorted, whatever order they arrived in (what a
+/// content hash is taken of, here and in the Graph catch-up).
+pub fn canonical(value: &Value) -> Value {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
@@ -290,7 +291,8 @@ fn canonical(value: &Value) -> Value {
     }
 }
 
-fn rfc3339(text: &str) -> Option<DateTime<Utc>> {
+/// An RFC 3339 time, in UTC.
+pub fn rfc3339(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
 }
 
