@@ -43,6 +43,29 @@ pub struct Credentials {
     pub client_secret: Secret,
 }
 
+impl Credentials {
+    /// The `tenant_id`, `client_id` and `client_secret` of a connection's unsealed
+    /// `subscription` config (Graph's and Office 365's alike), or what is missing.
+    pub fn of_subscription(subscription: &Value) -> Result<Credentials, String> {
+        let field = |name: &str| subscription_text(subscription, name);
+        Ok(Credentials {
+            tenant_id: field("tenant_id")?,
+            client_id: field("client_id")?,
+            client_secret: Secret::new(field("client_secret")?),
+        })
+    }
+}
+
+/// The non-empty string field `name` of a `subscription` config, or what is missing.
+pub fn subscription_text(subscription: &Value, name: &str) -> Result<String, String> {
+    subscription
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("`subscription.{name}` is missing"))
+}
+
 /// Why no token was issued. `status` and `code` are the identity platform's answer's
 /// (`None` when it did not answer, or not with an OAuth error); the texts are scrubbed of
 /// the client secret.

@@ -26,14 +26,6 @@ impl O365Settings {
     /// `subscription`, an error text when something the calls need is unusable.
     pub fn of(config: &Value) -> Result<Option<O365Settings>, String> {
         let Some(subscription) = config.get("subscription") else { return Ok(None) };
-        let field = |name: &str| {
-            subscription
-                .get(name)
-                .and_then(Value::as_str)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-                .ok_or_else(|| format!("`subscription.{name}` is missing"))
-        };
         let mut content_types: Vec<String> = Vec::new();
         for t in subscription.get("content_types").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
             let t = t.as_str().ok_or("`subscription.content_types` holds something that is not a string")?;
@@ -50,11 +42,7 @@ impl O365Settings {
         };
         let auth_id = config.get("auth_id").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or("`auth_id` is missing")?;
         Ok(Some(O365Settings {
-            credentials: Credentials {
-                tenant_id: field("tenant_id")?,
-                client_id: field("client_id")?,
-                client_secret: Secret::new(field("client_secret")?),
-            },
+            credentials: Credentials::of_subscription(subscription)?,
             content_types,
             endpoint,
             auth_id: Secret::new(auth_id),

@@ -56,23 +56,12 @@ impl Settings {
     /// `subscription`, an error text when something the upkeep needs is unusable.
     pub fn of(config: &Value) -> Result<Option<Settings>, String> {
         let Some(subscription) = config.get("subscription") else { return Ok(None) };
-        let field = |name: &str| {
-            subscription
-                .get(name)
-                .and_then(Value::as_str)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-                .ok_or_else(|| format!("`subscription.{name}` is missing"))
-        };
+        let field = |name: &str| crate::microsoft::identity::subscription_text(subscription, name);
         let minutes = subscription.get("expiration_minutes").and_then(Value::as_i64).unwrap_or(DEFAULT_EXPIRATION_MINUTES);
         let client_state =
             config.get("client_state").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or("`client_state` is missing")?;
         Ok(Some(Settings {
-            credentials: Credentials {
-                tenant_id: field("tenant_id")?,
-                client_id: field("client_id")?,
-                client_secret: Secret::new(field("client_secret")?),
-            },
+            credentials: Credentials::of_subscription(subscription)?,
             resource: field("resource")?,
             change_type: field("change_type")?,
             lifetime: chrono::Duration::minutes(minutes.clamp(1, crate::sources::config_check::MAX_GRAPH_EXPIRATION_MINUTES)),
