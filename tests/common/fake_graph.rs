@@ -38,6 +38,9 @@
 
 #![allow(dead_code)]
 
+#[path = "fake_login.rs"]
+mod fake_login;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -219,26 +222,14 @@ fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 async fn token(State(shared): State<Arc<Shared>>, Path(_tenant): Path<String>, body: Bytes) -> Response {
-    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    let valid = field("client_id") == shared.client_id
-        && field("client_secret") == shared.client_secret
-        && field("grant_type") == "client_credentials"
-        && field("scope") == "https://graph.microsoft.com/.default";
-    if shared.fail_tokens.load(Ordering::SeqCst) || !valid {
-        let description = format!(
-            "AADSTS7000215: Invalid client secret provided ('{}'). Ensure the secret being sent in the request is the client secret value.\r\nTrace ID: 0\r\nTimestamp: now",
-            field("client_secret")
-        );
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "invalid_client", "error_description": description, "error_codes": [7000215]})),
-        )
-            .into_response();
-    }
-    let token = format!("fake-token-{}", uuid::Uuid::new_v4());
-    shared.tokens.lock().unwrap().push(token.clone());
-    Json(json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token})).into_response()
+    let registration = fake_login::Registration {
+        client_id: &shared.client_id,
+        client_secret: &shared.client_secret,
+        scope: "https://graph.microsoft.com/.default",
+    };
+    let (token, answer) = fake_login::answer(&body, &registration, shared.fail_tokens.load(Ordering::SeqCst), "fake-token");
+    shared.tokens.lock().unwrap().extend(token);
+    answer
 }
 
 /// The refusal for a request without a token this fake issued, or while refusing.
