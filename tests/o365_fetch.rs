@@ -267,5 +267,20 @@ async fn content_that_cannot_be_fetched_before_it_expires_is_counted_and_alerted
     s.passes().await;
     let c = s.server.connection(&s.id).await;
     assert_eq!((c["fetch"]["expired"].as_u64(), c["fetch"]["records"].as_u64()), (Some(1), Some(0)));
+    // A SQL dashboard reads the same from the connection_health view.
+    assert_eq!(view_fetch(&s.server.database_url, &s.id).await, (1, 0, 0), "expired, backlog, records");
     s.server.stop().await;
+}
+
+/// Blobs expired, blobs waiting and records stored, as the `connection_health` view has them.
+async fn view_fetch(database_url: &str, id: &str) -> (i64, i64, i64) {
+    use sqlx::Connection;
+    let sql = "SELECT blobs_expired_count, fetch_backlog, records_fetched_count FROM connection_health WHERE id = $1";
+    if database_url.starts_with("postgres") {
+        let mut db = sqlx::PgConnection::connect(database_url).await.unwrap();
+        sqlx::query_as(sql).bind(id).fetch_one(&mut db).await.unwrap()
+    } else {
+        let mut db = sqlx::SqliteConnection::connect(database_url).await.unwrap();
+        sqlx::query_as(sql).bind(id).fetch_one(&mut db).await.unwrap()
+    }
 }
