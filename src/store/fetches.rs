@@ -19,6 +19,9 @@ use crate::model::{Alert, Connection, NewEvent, NewRejection, QueuedFetch, Statu
 
 #[async_trait::async_trait]
 pub trait Fetches: Send + Sync {
+    /// Ticks after each commit that queued content to fetch (on this process): the fetch
+    /// job wakes on it, not on every commit of every push.
+    fn fetches_queued(&self) -> tokio::sync::watch::Receiver<u64>;
     /// Pending fetches due at `now`, the earliest first, at most `limit`.
     async fn due_fetches(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<QueuedFetch>, StoreError>;
     /// When the earliest pending fetch is due; `None` when none waits.
@@ -108,6 +111,10 @@ macro_rules! fetches_store {
 
         #[async_trait::async_trait]
         impl super::fetches::Fetches for $store {
+            fn fetches_queued(&self) -> tokio::sync::watch::Receiver<u64> {
+                self.fetches_queued.subscribe()
+            }
+
             async fn due_fetches(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<crate::model::QueuedFetch>, StoreError> {
                 type Row = (i64, String, String, String, String, DateTime<Utc>, i64, DateTime<Utc>, Option<String>);
                 let rows: Vec<Row> = sqlx::query_as(

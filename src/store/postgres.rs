@@ -29,6 +29,8 @@ pub struct PostgresStore {
     progress: PgPool,
     /// Ticks after each commit that stored events (forwarding wakes on it).
     commits: tokio::sync::watch::Sender<u64>,
+    /// Ticks after each commit that queued Office 365 content to fetch.
+    fetches_queued: tokio::sync::watch::Sender<u64>,
 }
 
 impl PostgresStore {
@@ -36,7 +38,12 @@ impl PostgresStore {
 
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
         let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(5)).connect(url).await?;
-        Ok(PostgresStore { progress: pool.clone(), pool, commits: tokio::sync::watch::Sender::new(0) })
+        Ok(PostgresStore {
+            progress: pool.clone(),
+            pool,
+            commits: tokio::sync::watch::Sender::new(0),
+            fetches_queued: tokio::sync::watch::Sender::new(0),
+        })
     }
 
     /// PostgreSQL writers do not wait on one another (row locks aside): no turns.

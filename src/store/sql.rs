@@ -497,7 +497,8 @@ macro_rules! sql_store {
                     Self::subscription_query(id.to_string(), change, at).execute(&mut *tx).await?;
                 }
                 // Office 365 content to fetch, queued with the notification that announced it.
-                Self::queue_fetches_in(&mut tx, &batch::fetches(ops, &inserted, &gone)).await?;
+                let fetches = batch::fetches(ops, &inserted, &gone);
+                Self::queue_fetches_in(&mut tx, &fetches).await?;
                 let rejections: Vec<_> =
                     batch::rejections(ops).into_iter().filter(|r| r.connection_id.is_none_or(|id| !gone.contains(&id))).collect();
                 for chunk in rejections.chunks($crate::store::sql::INSERT_CHUNK) {
@@ -527,6 +528,9 @@ macro_rules! sql_store {
                 tx.commit().await?;
                 if !inserted.is_empty() {
                     self.commits.send_modify(|n| *n = n.wrapping_add(1));
+                }
+                if !fetches.is_empty() {
+                    self.fetches_queued.send_modify(|n| *n = n.wrapping_add(1));
                 }
                 for (op, outcome) in ops.iter().zip(outcomes.iter_mut()) {
                     let connection = match op {

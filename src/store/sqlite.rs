@@ -38,6 +38,8 @@ pub struct SqliteStore {
     writer: tokio::sync::Mutex<()>,
     /// Ticks after each commit that stored events (forwarding wakes on it).
     commits: tokio::sync::watch::Sender<u64>,
+    /// Ticks after each commit that queued Office 365 content to fetch.
+    fetches_queued: tokio::sync::watch::Sender<u64>,
 }
 
 impl SqliteStore {
@@ -62,7 +64,13 @@ impl SqliteStore {
             .connect_with(options.synchronous(SqliteSynchronous::Normal))
             .await?;
         tokio::spawn(checkpoint_periodically(pool.clone()));
-        Ok(SqliteStore { pool, progress, writer: tokio::sync::Mutex::new(()), commits: tokio::sync::watch::Sender::new(0) })
+        Ok(SqliteStore {
+            pool,
+            progress,
+            writer: tokio::sync::Mutex::new(()),
+            commits: tokio::sync::watch::Sender::new(0),
+            fetches_queued: tokio::sync::watch::Sender::new(0),
+        })
     }
 
     /// A private in-memory database: one connection that lives as long as the store.
@@ -75,7 +83,13 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { progress: pool.clone(), pool, writer: tokio::sync::Mutex::new(()), commits: tokio::sync::watch::Sender::new(0) })
+        Ok(SqliteStore {
+            progress: pool.clone(),
+            pool,
+            writer: tokio::sync::Mutex::new(()),
+            commits: tokio::sync::watch::Sender::new(0),
+            fetches_queued: tokio::sync::watch::Sender::new(0),
+        })
     }
 
     /// This process's turn to write.

@@ -6,7 +6,9 @@
 //! (`sources::o365_activity`), so Microsoft's webhook is answered at once. This job runs
 //! on one replica at a time, the holder of the `o365_fetch` job lease (`jobs.rs`), and
 //! every write it makes is fenced with that lease. It wakes after every commit that
-//! stored events (a new notification) and at the next due fetch, at least every `poll`.
+//! queued a fetch (a new notification; other pushes' commits leave it asleep) and at the
+//! next due fetch, at least every `poll` (which is how fetches queued on another replica
+//! are seen).
 //!
 //! - **What is fetched.** Only a `contentUri` that [`ManageApi::fetch_content`] allows:
 //!   the connection's Management API endpoint (scheme, host and port, itself on the
@@ -164,7 +166,7 @@ pub fn failure_reason(error: &ManageError) -> &'static str {
 impl Fetcher {
     /// Works the queue for as long as this replica holds the job's lease.
     pub async fn run(self, lease: JobLease) {
-        let mut commits = self.store.commits();
+        let mut queued = self.store.fetches_queued();
         let throttled = Throttled::default();
         let mut pruned_at: Option<tokio::time::Instant> = None;
         loop {
@@ -194,7 +196,7 @@ impl Fetcher {
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = commits.changed() => {}
+                _ = queued.changed() => {}
             }
         }
     }

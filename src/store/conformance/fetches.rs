@@ -8,6 +8,7 @@ use crate::model::{Alert, ContentFetch, JobLease, QueuedFetch};
 
 conformance!(
     a_new_notification_queues_its_fetch_once,
+    only_commits_that_queue_a_fetch_tick_its_signal,
     a_fetched_blob_is_stored_once_with_its_row_done,
     failures_are_retried_deferred_and_fenced,
     a_refused_uri_is_kept_as_a_rejection,
@@ -66,6 +67,19 @@ async fn a_new_notification_queues_its_fetch_once(store: Arc<dyn Store>) {
     assert_eq!((connection.fetch.backlog, connection.counters.events), (3, 3));
     assert!(store.due_fetches(now() - Duration::minutes(1), 100).await.unwrap().is_empty(), "not due before it was queued");
     assert!(store.next_fetch_due().await.unwrap().is_some_and(|t| t <= now()));
+}
+
+async fn only_commits_that_queue_a_fetch_tick_its_signal(store: Arc<dyn Store>) {
+    let mut queued = store.fetches_queued();
+    queued.borrow_and_update();
+    let c = o365(&store).await;
+    store.commit(&[accept(&c, &["plain"])]).await.unwrap();
+    assert!(!queued.has_changed().unwrap(), "an event without content to fetch leaves the fetch job asleep");
+    store.commit(&[notify(&c, &["blob"])]).await.unwrap();
+    assert!(queued.has_changed().unwrap(), "a queued fetch wakes it");
+    queued.borrow_and_update();
+    store.commit(&[notify(&c, &["blob"])]).await.unwrap();
+    assert!(!queued.has_changed().unwrap(), "a repeated notification queues nothing");
 }
 
 async fn a_fetched_blob_is_stored_once_with_its_row_done(store: Arc<dyn Store>) {
