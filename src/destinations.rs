@@ -12,9 +12,6 @@ use crate::forward::config::SinkConfig;
 use crate::model::{Destination, DestinationKind, DestinationUpdate, EventFilter, EventKind, NewDestination, SourceKind, StartFrom};
 use crate::secrets::{masked_with, restore_masked_with, DESTINATION_SECRET_FIELDS};
 
-/// Kinds the contract names that a later version ships.
-const NOT_YET: [&str; 2] = ["kafka", "s3"];
-
 /// Body of `POST /v1/destinations`. Its `Debug` masks the config's secrets.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,11 +82,7 @@ pub fn prepare_new(req: CreateRequest, key: &MasterKey, now: DateTime<Utc>) -> R
     let kind = DestinationKind::parse(&req.kind);
     if kind.is_none() {
         let all: Vec<_> = DestinationKind::ALL.iter().map(|k| k.as_str()).collect();
-        if NOT_YET.contains(&req.kind.as_str()) {
-            errors.push(format!("`kind` `{}` is not available in this version (available: {})", req.kind, all.join(", ")));
-        } else {
-            errors.push(format!("`kind` `{}` is not one of {}", req.kind, all.join(", ")));
-        }
+        errors.push(format!("`kind` `{}` is not one of {}", req.kind, all.join(", ")));
     }
     let filter = parse_filter(req.filter.as_ref(), &mut errors);
     let start_from = match req.start_from.as_deref() {
@@ -305,9 +298,9 @@ mod tests {
         .unwrap_err();
         assert_eq!(errors.len(), 9, "{errors:#?}");
         let e = prepare_new(request(json!({"name": "n", "kind": "kafka"})), &key(), crate::model::now()).unwrap_err();
-        assert!(e[0].contains("not available in this version"), "{e:?}");
+        assert_eq!(e, ["config.brokers: is required"]);
         let e = prepare_new(request(json!({"name": "n", "kind": "pigeon"})), &key(), crate::model::now()).unwrap_err();
-        assert!(e[0].contains("is not one of nats, http"), "{e:?}");
+        assert!(e[0].contains("is not one of nats, http, kafka, s3"), "{e:?}");
     }
 
     #[test]

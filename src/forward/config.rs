@@ -20,11 +20,26 @@ pub const DEFAULT_HTTP_BATCH_EVENTS: usize = 500;
 pub const DEFAULT_HTTP_BATCH_BYTES: usize = 1_048_576;
 const MAX_HTTP_BATCH_EVENTS: i64 = 10_000;
 const MAX_HTTP_BATCH_BYTES: i64 = 16 * 1_048_576;
+/// Default Kafka topic and record key.
+pub const DEFAULT_TOPIC: &str = "pushgate.{stream}";
+pub const DEFAULT_KEY: &str = "{tenant_id}";
+const MAX_BROKERS: usize = 32;
+/// Default S3 key prefix and batch limits.
+pub const DEFAULT_PREFIX: &str = "pushgate";
+pub const DEFAULT_S3_BATCH_EVENTS: usize = 10_000;
+pub const DEFAULT_S3_BATCH_BYTES: usize = 16 * 1_048_576;
+pub const DEFAULT_S3_BATCH_SECONDS: u64 = 60;
+const MAX_S3_BATCH_EVENTS: i64 = 100_000;
+/// A batch is held in memory while it is gathered and compressed.
+const MAX_S3_BATCH_BYTES: i64 = 64 * 1_048_576;
+const MAX_S3_BATCH_SECONDS: i64 = 3600;
 
 #[derive(Debug, Clone)]
 pub enum SinkConfig {
     Nats(NatsConfig),
     Http(HttpConfig),
+    Kafka(KafkaConfig),
+    S3(S3Config),
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +89,83 @@ pub enum HttpAuth {
     Splunk(Secret),
 }
 
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `host:port` of the bootstrap brokers.
+    pub brokers: Vec<String>,
+    pub topic: Template,
+    pub key: Template,
+    pub compression: KafkaCompression,
+    pub sasl: Option<KafkaSasl>,
+    pub tls: Option<KafkaTls>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KafkaCompression {
+    None,
+    Lz4,
+    Zstd,
+}
+
+impl KafkaCompression {
+    /// The name librdkafka's `compression.codec` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KafkaCompression::None => "none",
+            KafkaCompression::Lz4 => "lz4",
+            KafkaCompression::Zstd => "zstd",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaSasl {
+    pub mechanism: SaslMechanism,
+    pub username: String,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaslMechanism {
+    Plain,
+    ScramSha256,
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    const ALL: [SaslMechanism; 3] = [SaslMechanism::Plain, SaslMechanism::ScramSha256, SaslMechanism::ScramSha512];
+
+    /// The name Kafka (and librdkafka's `sasl.mechanism`) uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KafkaTls {
+    /// Verify the brokers against the system's roots.
+    SystemRoots,
+    /// Verify the brokers against this CA (PEM).
+    CaPem(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    pub bucket: String,
+    /// Without a trailing `/`; may be empty (objects then start at `tenant_id=`).
+    pub prefix: String,
+    pub region: Option<String>,
+    pub endpoint_url: Option<url::Url>,
+    pub force_path_style: bool,
+    pub max_batch_events: usize,
+    pub max_batch_bytes: usize,
+    pub max_batch_seconds: u64,
+}
+
 /// Key bytes that never show in `Debug`.
 #[derive(Clone)]
 pub struct SecretBytes(pub Vec<u8>);
@@ -95,6 +187,8 @@ impl SinkConfig {
         let parsed = match kind {
             DestinationKind::Nats => nats(&mut fields).map(SinkConfig::Nats),
             DestinationKind::Http => http(&mut fields).map(SinkConfig::Http),
+            DestinationKind::Kafka => kafka(&mut fields).map(SinkConfig::Kafka),
+            DestinationKind::S3 => s3(&mut fields).map(SinkConfig::S3),
         };
         fields.finish();
         match parsed {
@@ -120,6 +214,9 @@ impl SinkConfig {
                 Some(HttpAuth::Header { value, .. }) => vec![value.expose().to_owned()],
                 Some(HttpAuth::StandardWebhooks { .. }) | None => vec![],
             },
+            SinkConfig::Kafka(k) => k.sasl.iter().map(|s| s.password.expose().to_owned()).collect(),
+            // Credentials come from the AWS chain, never from the config.
+            SinkConfig::S3(_) => vec![],
         }
     }
 }
@@ -297,6 +394,173 @@ fn http_auth(a: &mut Fields<'_>) -> Option<HttpAuth> {
     }
 }
 
+fn kafka(f: &mut Fields<'_>) -> Option<KafkaConfig> {
+    let brokers = match f.get("brokers") {
+        Some(Value::Array(list)) if !list.is_empty() && list.len() <= MAX_BROKERS => {
+            let mut brokers = Vec::new();
+            for (i, b) in list.iter().enumerate() {
+                match b.as_str().ok_or_else(|| "must be a string".to_owned()).and_then(broker) {
+                    Ok(b) => brokers.push(b),
+                    Err(e) => f.errors.push(format!("config.{}brokers[{i}]: {e}", f.path)),
+                }
+            }
+            (brokers.len() == list.len()).then_some(brokers)
+        }
+        Some(_) => {
+            f.error("brokers", &format!("must be a list of 1 to {MAX_BROKERS} `host:port` strings"));
+            None
+        }
+        None => {
+            f.error("brokers", "is required");
+            None
+        }
+    };
+    let topic_text = f.string("topic", false).unwrap_or_else(|| DEFAULT_TOPIC.to_owned());
+    let topic = match Template::parse(&topic_text).and_then(|t| kafka_topic(&t).map(|_| t)) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            f.error("topic", &e);
+            None
+        }
+    };
+    let key_text = f.string("key", false).unwrap_or_else(|| DEFAULT_KEY.to_owned());
+    let key = Template::parse(&key_text).map_err(|e| f.error("key", &e)).ok();
+    let compression = match f.string("compression", false).as_deref() {
+        None | Some("zstd") => Some(KafkaCompression::Zstd),
+        Some("lz4") => Some(KafkaCompression::Lz4),
+        Some("none") => Some(KafkaCompression::None),
+        Some(other) => {
+            f.error("compression", &format!("`{other}` is not `none`, `lz4` or `zstd`"));
+            None
+        }
+    };
+    let sasl = f.object("sasl").and_then(|mut a| {
+        let mechanism = a.string("mechanism", true).and_then(|m| match SaslMechanism::ALL.into_iter().find(|k| k.as_str() == m) {
+            Some(k) => Some(k),
+            None => {
+                a.error("mechanism", &format!("`{m}` is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"));
+                None
+            }
+        });
+        let username = a.string("username", true);
+        let password = a.secret("password");
+        a.finish();
+        Some(KafkaSasl { mechanism: mechanism?, username: username?, password: password? })
+    });
+    let tls = match f.get("tls") {
+        None | Some(Value::Bool(false)) => None,
+        Some(Value::Bool(true)) => Some(KafkaTls::SystemRoots),
+        Some(Value::Object(map)) => {
+            let pem = map.get("ca_pem").and_then(Value::as_str);
+            let unknown: Vec<_> = map.keys().filter(|k| *k != "ca_pem").collect();
+            for key in unknown {
+                f.errors.push(format!("config.{}tls.{key}: unknown key", f.path));
+            }
+            match pem {
+                Some(pem) if pem.contains("-----BEGIN CERTIFICATE-----") && pem.len() <= 65_536 => Some(KafkaTls::CaPem(pem.to_owned())),
+                _ => {
+                    f.errors.push(format!("config.{}tls.ca_pem: must be PEM certificates (-----BEGIN CERTIFICATE-----)", f.path));
+                    None
+                }
+            }
+        }
+        Some(_) => {
+            f.error("tls", "must be true, false or {\"ca_pem\": \"-----BEGIN CERTIFICATE-----...\"}");
+            None
+        }
+    };
+    Some(KafkaConfig { brokers: brokers?, topic: topic?, key: key?, compression: compression?, sasl, tls })
+}
+
+/// `host:port`, as librdkafka's `bootstrap.servers` takes it (no scheme).
+fn broker(text: &str) -> Result<String, String> {
+    let (host, port) = text.rsplit_once(':').ok_or_else(|| format!("`{text}` is not `host:port`"))?;
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && (host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            || (host.starts_with('[') && host.ends_with(']') && host[1..host.len() - 1].parse::<std::net::Ipv6Addr>().is_ok()));
+    if !host_ok {
+        return Err(format!("`{text}` is not `host:port`"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(text.to_owned()),
+        _ => Err(format!("`{text}` has no valid port")),
+    }
+}
+
+/// A topic the template makes may hold only `A-Z a-z 0-9 . _ -`, at most 249 of them;
+/// placeholders always fill in with such characters.
+fn kafka_topic(t: &Template) -> Result<(), String> {
+    for c in t.literal_text().flat_map(str::chars) {
+        if !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+            return Err(format!("a topic cannot hold `{}` (only A-Z a-z 0-9 . _ -)", c.escape_default()));
+        }
+    }
+    let sample = t.render_with("x");
+    if sample == "." || sample == ".." {
+        return Err(format!("`{sample}` is not a topic name"));
+    }
+    if sample.len() > 249 {
+        return Err("topics are limited to 249 characters".into());
+    }
+    Ok(())
+}
+
+fn s3(f: &mut Fields<'_>) -> Option<S3Config> {
+    let bucket = f.string("bucket", true).and_then(|b| bucket_name(&b).map_err(|e| f.error("bucket", &e)).ok());
+    let prefix = match f.string("prefix", false) {
+        None => Some(DEFAULT_PREFIX.to_owned()),
+        Some(p) => {
+            let p = p.trim_matches('/').to_owned();
+            if p.len() > 512 || p.split('/').any(|part| part.is_empty() || part == "." || part == "..") && !p.is_empty() {
+                f.error("prefix", "must be at most 512 characters of `/`-separated names (no empty, `.` or `..` part)");
+                None
+            } else {
+                Some(p)
+            }
+        }
+    };
+    let region = f.string("region", false).and_then(|r| {
+        if r.len() <= 32 && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            Some(r)
+        } else {
+            f.error("region", &format!("`{r}` is not an AWS region like eu-west-1"));
+            None
+        }
+    });
+    let endpoint_url = f.string("endpoint_url", false).and_then(|u| http_url(&u).map_err(|e| f.error("endpoint_url", &e)).ok());
+    let force_path_style = f.boolean("force_path_style").unwrap_or(false);
+    let max_batch_events = f.integer("max_batch_events", 1, MAX_S3_BATCH_EVENTS).map_or(DEFAULT_S3_BATCH_EVENTS, |n| n as usize);
+    let max_batch_bytes = f.integer("max_batch_bytes", 1024, MAX_S3_BATCH_BYTES).map_or(DEFAULT_S3_BATCH_BYTES, |n| n as usize);
+    let max_batch_seconds = f.integer("max_batch_seconds", 0, MAX_S3_BATCH_SECONDS).map_or(DEFAULT_S3_BATCH_SECONDS, |n| n as u64);
+    Some(S3Config {
+        bucket: bucket?,
+        prefix: prefix?,
+        region,
+        endpoint_url,
+        force_path_style,
+        max_batch_events,
+        max_batch_bytes,
+        max_batch_seconds,
+    })
+}
+
+/// S3's bucket naming rules: 3 to 63 of `a-z 0-9 . -`, starting and ending with a letter
+/// or digit, no `..`.
+fn bucket_name(name: &str) -> Result<String, String> {
+    let edges_ok = name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if (3..=63).contains(&name.len())
+        && edges_ok
+        && !name.contains("..")
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+    {
+        Ok(name.to_owned())
+    } else {
+        Err(format!("`{name}` is not an S3 bucket name (3 to 63 of a-z 0-9 . -)"))
+    }
+}
+
 /// Reads the keys of one JSON object, collecting errors under a path prefix.
 struct Fields<'a> {
     map: &'a Map<String, Value>,
@@ -463,5 +727,84 @@ mod tests {
             &json!({"url": "http://127.0.0.1:9/x", "auth": {"type": "standard_webhooks", "secret": format!("whsec_{key}")}})
         )
         .is_ok());
+    }
+
+    #[test]
+    fn a_kafka_config_with_defaults_and_every_option() {
+        let SinkConfig::Kafka(k) = SinkConfig::parse(DestinationKind::Kafka, &json!({"brokers": ["127.0.0.1:9092"]})).unwrap() else {
+            panic!()
+        };
+        assert_eq!((k.topic.render_with("x"), k.key.render_with("t")), ("pushgate.x".to_owned(), "t".to_owned()));
+        assert_eq!((k.compression, k.sasl.is_none(), k.tls.is_none()), (KafkaCompression::Zstd, true, true));
+        let parsed = SinkConfig::parse(
+            DestinationKind::Kafka,
+            &json!({"brokers": ["b-1.kafka.example:9096", "[::1]:9092"], "topic": "soc-{tenant_id}", "key": "{connection_id}",
+                "compression": "lz4", "sasl": {"mechanism": "SCRAM-SHA-512", "username": "u", "password": "kafka-secret"},
+                "tls": {"ca_pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}}),
+        )
+        .unwrap();
+        assert_eq!(parsed.secrets(), ["kafka-secret"]);
+        assert!(!format!("{parsed:?}").contains("kafka-secret"));
+        let SinkConfig::Kafka(k) = parsed else { panic!() };
+        assert_eq!((k.brokers.len(), k.compression, k.sasl.unwrap().mechanism), (2, KafkaCompression::Lz4, SaslMechanism::ScramSha512));
+        assert!(matches!(k.tls, Some(KafkaTls::CaPem(_))));
+        let SinkConfig::Kafka(k) = SinkConfig::parse(DestinationKind::Kafka, &json!({"brokers": ["k:9092"], "tls": true})).unwrap() else {
+            panic!()
+        };
+        assert_eq!(k.tls, Some(KafkaTls::SystemRoots));
+    }
+
+    #[test]
+    fn every_kafka_problem_is_listed() {
+        let e = errors(
+            DestinationKind::Kafka,
+            json!({"brokers": ["kafka://x:9092", "h:0", 7], "topic": "a b", "key": "{tenant", "compression": "gzip",
+                "sasl": {"mechanism": "GSSAPI", "username": "u"}, "tls": {"ca_pem": "x", "cert": 1}, "acks": 1}),
+        );
+        assert_eq!(e.len(), 11, "{e:#?}");
+        for wanted in [
+            "config.brokers[0]:",
+            "config.brokers[1]:",
+            "config.brokers[2]:",
+            "config.topic:",
+            "config.key:",
+            "config.compression:",
+            "config.sasl.mechanism:",
+            "config.sasl.password: is required",
+            "config.tls.ca_pem:",
+            "config.tls.cert: unknown key",
+            "config.acks: unknown key",
+        ] {
+            assert!(e.iter().any(|m| m.starts_with(wanted)), "{wanted} in {e:#?}");
+        }
+        assert_eq!(errors(DestinationKind::Kafka, json!({})), ["config.brokers: is required"]);
+        assert_eq!(errors(DestinationKind::Kafka, json!({"brokers": []})).len(), 1);
+        assert_eq!(errors(DestinationKind::Kafka, json!({"brokers": ["k:1"], "topic": "{stream}/x"})).len(), 1);
+    }
+
+    #[test]
+    fn s3_configs_and_their_problems() {
+        let SinkConfig::S3(s) = SinkConfig::parse(DestinationKind::S3, &json!({"bucket": "soc-archive"})).unwrap() else { panic!() };
+        assert_eq!((s.prefix.as_str(), s.region, s.endpoint_url, s.force_path_style), ("pushgate", None, None, false));
+        assert_eq!((s.max_batch_events, s.max_batch_bytes, s.max_batch_seconds), (10_000, 16_777_216, 60));
+        let SinkConfig::S3(s) = SinkConfig::parse(
+            DestinationKind::S3,
+            &json!({"bucket": "b.example-1", "prefix": "/lake/pushgate/", "region": "eu-west-1", "endpoint_url": "http://127.0.0.1:5000",
+                "force_path_style": true, "max_batch_events": 5, "max_batch_bytes": 2048, "max_batch_seconds": 0}),
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!((s.prefix.as_str(), s.max_batch_seconds, s.force_path_style), ("lake/pushgate", 0, true));
+        let e = errors(
+            DestinationKind::S3,
+            json!({"bucket": "Bad_Bucket", "prefix": "a//b", "region": "EU WEST", "endpoint_url": "ftp://x", "force_path_style": "yes",
+                "max_batch_events": 0, "max_batch_bytes": 10, "max_batch_seconds": 99999, "access_key_id": "AKIA"}),
+        );
+        assert_eq!(e.len(), 9, "{e:#?}");
+        assert_eq!(errors(DestinationKind::S3, json!({})), ["config.bucket: is required"]);
+        for bad in ["ab", "-ab", "a..b", "ab-", &"a".repeat(64)] {
+            assert_eq!(errors(DestinationKind::S3, json!({"bucket": bad})).len(), 1, "{bad}");
+        }
     }
 }

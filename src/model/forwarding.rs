@@ -46,15 +46,19 @@ impl Position {
 pub enum DestinationKind {
     Nats,
     Http,
+    Kafka,
+    S3,
 }
 
 impl DestinationKind {
-    pub const ALL: [DestinationKind; 2] = [DestinationKind::Nats, DestinationKind::Http];
+    pub const ALL: [DestinationKind; 4] = [DestinationKind::Nats, DestinationKind::Http, DestinationKind::Kafka, DestinationKind::S3];
 
     pub fn as_str(self) -> &'static str {
         match self {
             DestinationKind::Nats => "nats",
             DestinationKind::Http => "http",
+            DestinationKind::Kafka => "kafka",
+            DestinationKind::S3 => "s3",
         }
     }
 

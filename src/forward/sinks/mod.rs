@@ -4,7 +4,9 @@
 //! one module here plus one line in [`build`].
 
 pub mod http;
+pub mod kafka;
 pub mod nats;
+pub mod s3;
 
 use std::time::Duration;
 
@@ -96,6 +98,8 @@ pub fn build(config: SinkConfig) -> Result<Box<dyn Sink>, String> {
     Ok(match config {
         SinkConfig::Nats(c) => Box::new(nats::NatsSink::new(c)),
         SinkConfig::Http(c) => Box::new(http::HttpSink::new(c)?),
+        SinkConfig::Kafka(c) => Box::new(kafka::KafkaSink::new(c)?),
+        SinkConfig::S3(c) => Box::new(s3::S3Sink::new(c)?),
     })
 }
 
