@@ -127,8 +127,12 @@ impl S3Sink {
                     )),
                 }
             }
-            Err(e @ SdkError::DispatchFailure(_)) => Err(self.not_sent(format!("S3 could not be reached: {}", DisplayErrorContext(&e))).await),
-            Err(SdkError::TimeoutError(_)) => Err(SinkError::transient(format!("S3 did not answer within {}s", OPERATION_TIMEOUT.as_secs()))),
+            Err(e @ SdkError::DispatchFailure(_)) => {
+                Err(self.not_sent(format!("S3 could not be reached: {}", DisplayErrorContext(&e))).await)
+            }
+            Err(SdkError::TimeoutError(_)) => {
+                Err(SinkError::transient(format!("S3 did not answer within {}s", OPERATION_TIMEOUT.as_secs())))
+            }
             Err(e) => Err(SinkError::transient(format!("S3 could not be reached: {}", DisplayErrorContext(&e)))),
         }
     }
@@ -158,13 +162,32 @@ fn classify(status: u16, code: Option<&str>) -> Option<Failure> {
         (409, _) | (_, "ConditionalRequestConflict") => Some(Failure::Transient),
         (
             _,
-            "NoSuchBucket" | "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "PermanentRedirect"
-            | "AuthorizationHeaderMalformed" | "ExpiredToken" | "InvalidToken" | "TokenRefreshRequired" | "AllAccessDisabled"
-            | "AccountProblem" | "InvalidBucketName" | "InvalidBucketState" | "KMS.DisabledException" | "KMS.NotFoundException",
+            "NoSuchBucket"
+            | "AccessDenied"
+            | "InvalidAccessKeyId"
+            | "SignatureDoesNotMatch"
+            | "PermanentRedirect"
+            | "AuthorizationHeaderMalformed"
+            | "ExpiredToken"
+            | "InvalidToken"
+            | "TokenRefreshRequired"
+            | "AllAccessDisabled"
+            | "AccountProblem"
+            | "InvalidBucketName"
+            | "InvalidBucketState"
+            | "KMS.DisabledException"
+            | "KMS.NotFoundException",
         ) => Some(Failure::Failing),
-        (_, "SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable" | "BadDigest" | "IncompleteBody" | "RequestTimeTooSkewed") => {
-            Some(Failure::Transient)
-        }
+        (
+            _,
+            "SlowDown"
+            | "RequestTimeout"
+            | "InternalError"
+            | "ServiceUnavailable"
+            | "BadDigest"
+            | "IncompleteBody"
+            | "RequestTimeTooSkewed",
+        ) => Some(Failure::Transient),
         (_, "EntityTooLarge" | "InvalidArgument") | (413, _) => Some(Failure::RefusedBatch),
         (408 | 429 | 500..=599, _) => Some(Failure::Transient),
         // 301 (another region), 401, 403, 404 and any other answer splitting cannot help.
@@ -358,9 +381,7 @@ mod tests {
         let groups = groups(&records);
         let shape: Vec<(&str, &str, u32, Vec<u128>)> = groups
             .iter()
-            .map(|g| {
-                (g.tenant, g.stream, chrono::Datelike::day(&g.date), g.records.iter().map(|r| r.event.id.as_u128()).collect())
-            })
+            .map(|g| (g.tenant, g.stream, chrono::Datelike::day(&g.date), g.records.iter().map(|r| r.event.id.as_u128()).collect()))
             .collect();
         assert_eq!(
             shape,
