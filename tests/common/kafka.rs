@@ -181,7 +181,7 @@ impl Broker {
         };
         let port = free_port();
         let proxy = Proxy::start(port).await;
-        let child = Command::new(bin)
+        let mut child = Command::new(bin)
             .args(["broker", "--listener-url", &format!("tcp://127.0.0.1:{port}")])
             .args(["--advertised-listener-url", &format!("tcp://127.0.0.1:{}", proxy.port), "--storage-engine", "memory://tansu/"])
             .stdout(Stdio::null())
@@ -194,6 +194,8 @@ impl Broker {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("tansu did not start on port {port}");
     }
 }
