@@ -73,7 +73,7 @@ struct Loaded {
 fn load(destination: Destination, key: &MasterKey) -> Result<Loaded, String> {
     let config = crate::destinations::open_config(key, &destination)?;
     let parsed = SinkConfig::parse(destination.kind, &config).map_err(|e| format!("the stored config is not valid: {}", e.join("; ")))?;
-    Ok(Loaded { sink: sinks::build(parsed)?, destination })
+    Ok(Loaded { sink: sinks::build(parsed, destination.id)?, destination })
 }
 
 /// A batch read from the store.

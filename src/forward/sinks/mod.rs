@@ -93,13 +93,14 @@ pub trait Sink: Send + Sync {
     async fn send(&self, batch_id: Uuid, records: &[Record]) -> Result<(), SinkError>;
 }
 
-/// The sink a destination's typed config describes.
-pub fn build(config: SinkConfig) -> Result<Box<dyn Sink>, String> {
+/// The sink a destination's typed config describes; `destination_id` names what it writes
+/// where the store keeps it (S3 object keys).
+pub fn build(config: SinkConfig, destination_id: Uuid) -> Result<Box<dyn Sink>, String> {
     Ok(match config {
         SinkConfig::Nats(c) => Box::new(nats::NatsSink::new(c)),
         SinkConfig::Http(c) => Box::new(http::HttpSink::new(c)?),
         SinkConfig::Kafka(c) => Box::new(kafka::KafkaSink::new(c)?),
-        SinkConfig::S3(c) => Box::new(s3::S3Sink::new(c)?),
+        SinkConfig::S3(c) => Box::new(s3::S3Sink::new(c, destination_id)?),
     })
 }
 
