@@ -3,6 +3,7 @@
 //! HTTP and to wait for its background jobs.
 #![allow(dead_code)]
 
+pub mod kafka;
 pub mod logs;
 pub mod nats;
 pub mod process;

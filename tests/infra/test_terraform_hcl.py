@@ -683,3 +683,123 @@ def test_azure_example():
     assert "client_secret" not in text(attr(redacted, "value"))
     assert "client_secret" not in text(cfg.locals["connection_body_public"])
     assert attr(cfg.variables["client_state"], "sensitive") is True
+
+
+# --------------------------------------------------------------------------
+# AWS: the bucket of an s3 destination and pushgate's grant on it. terraform test
+# (terraform/modules/aws-s3-destination/tests) checks the plan; these checks keep the
+# grant pinned where terraform is not installed.
+# --------------------------------------------------------------------------
+
+S3_MODULE = "aws-s3-destination"
+
+
+def s3_statements(cfg: Config, document: str) -> list[dict]:
+    """Every statement of a policy document, the dynamic ones' content included."""
+    doc = cfg.data["aws_iam_policy_document"][document]
+    found = list(blocks(doc, "statement"))
+    for dyn in blocks(doc, "dynamic"):
+        if "statement" in dyn:
+            found.extend(blocks(dyn["statement"], "content"))
+    return found
+
+
+def test_s3_destination_grants_only_put_object_on_the_prefix():
+    cfg = module(S3_MODULE)
+    assert text(cfg.locals["bucket_arn"]) == "arn:${data.aws_partition.current.partition}:s3:::${var.bucket_name}"
+    assert text(cfg.locals["objects_arn"]) == "${local.bucket_arn}/${var.prefix}/*"
+
+    statements = s3_statements(cfg, "put")
+    assert len(statements) == 2, "one PutObject statement and the optional KMS one"
+    for s in statements:
+        assert attr(s, "effect") == "Allow"
+        for widening in ("not_actions", "not_resources", "principals"):
+            assert widening not in s, f"the grant must not use {widening}"
+    by_sid = {attr(s, "sid"): s for s in statements}
+    put = by_sid["PutPushgateObjects"]
+    assert attr(put, "actions") == ["s3:PutObject"]
+    assert [text(r) for r in attr(put, "resources")] == ["${local.objects_arn}"]
+
+    kms = by_sid["EncryptPushgateObjects"]
+    assert attr(kms, "actions") == ["kms:GenerateDataKey"]
+    assert [text(r) for r in attr(kms, "resources")] == ["${statement.value}"]
+    dyn = one_block(cfg.data["aws_iam_policy_document"]["put"], "dynamic")["statement"]
+    assert text(attr(dyn, "for_each")) == "${var.kms_key_arn==null?[]:[${var.kms_key_arn}]}"
+    via = one_block(kms, "condition")
+    assert (attr(via, "test"), attr(via, "variable")) == ("StringEquals", "kms:ViaService")
+    assert [text(v) for v in attr(via, "values")] == ["s3.${data.aws_region.current.name}.amazonaws.com"]
+
+    policy = cfg.resource("aws_iam_policy", "put")
+    assert is_ref(attr(policy, "policy"), "data.aws_iam_policy_document.put.json")
+    assert is_ref(attr(cfg.outputs["policy_json"], "value"), "data.aws_iam_policy_document.put.json")
+    attachment = cfg.resource("aws_iam_role_policy_attachment", "put")
+    assert is_ref(attr(attachment, "role"), "var.role_name")
+    assert "var.role_name==null?0:1" in text(attr(attachment, "count"))
+    # no other grant anywhere in the module
+    assert set(cfg.resources) & {"aws_iam_role_policy", "aws_iam_user_policy", "aws_iam_group_policy"} == set()
+    assert set(cfg.data["aws_iam_policy_document"]) == {"put", "bucket"}
+
+
+def test_s3_destination_bucket_policy_only_denies_plain_http():
+    cfg = module(S3_MODULE)
+    (deny,) = s3_statements(cfg, "bucket")
+    assert attr(deny, "effect") == "Deny"
+    assert attr(deny, "actions") == ["s3:*"]
+    assert sorted(text(r) for r in attr(deny, "resources")) == ["${local.bucket_arn}", "${local.bucket_arn}/*"]
+    principals = one_block(deny, "principals")
+    assert (attr(principals, "type"), attr(principals, "identifiers")) == ("*", ["*"])
+    tls = one_block(deny, "condition")
+    assert (attr(tls, "test"), attr(tls, "variable"), attr(tls, "values")) == ("Bool", "aws:SecureTransport", ["false"])
+    assert is_ref(attr(cfg.resource("aws_s3_bucket_policy", "this"), "policy"), "data.aws_iam_policy_document.bucket.json")
+
+
+def test_s3_destination_bucket_settings():
+    cfg = module(S3_MODULE)
+    assert text(cfg.locals["bucket"]) == "${var.create_bucket?1:0}"
+    for rtype in ("aws_s3_bucket", "aws_s3_bucket_server_side_encryption_configuration", "aws_s3_bucket_versioning",
+                  "aws_s3_bucket_public_access_block", "aws_s3_bucket_ownership_controls",
+                  "aws_s3_bucket_lifecycle_configuration", "aws_s3_bucket_policy"):
+        body = cfg.resource(rtype, "this")
+        assert is_ref(attr(body, "count"), "local.bucket"), f"{rtype} must exist only with create_bucket"
+        if rtype != "aws_s3_bucket":
+            assert is_ref(attr(body, "bucket"), "aws_s3_bucket.this[count.index].id")
+
+    sse = one_block(one_block(cfg.resource("aws_s3_bucket_server_side_encryption_configuration", "this"), "rule"),
+                    "apply_server_side_encryption_by_default")
+    assert text(attr(sse, "sse_algorithm")) == "${var.kms_key_arn==null?AES256:aws:kms}"
+    assert is_ref(attr(sse, "kms_master_key_id"), "var.kms_key_arn")
+
+    versioning = one_block(cfg.resource("aws_s3_bucket_versioning", "this"), "versioning_configuration")
+    assert attr(versioning, "status") == "Disabled"
+
+    pab = cfg.resource("aws_s3_bucket_public_access_block", "this")
+    for setting in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"):
+        assert attr(pab, setting) is True, setting
+    ownership = one_block(cfg.resource("aws_s3_bucket_ownership_controls", "this"), "rule")
+    assert attr(ownership, "object_ownership") == "BucketOwnerEnforced"
+
+    rules = {attr(r, "id"): r for r in blocks(cfg.resource("aws_s3_bucket_lifecycle_configuration", "this"), "rule")}
+    assert set(rules) == {"pushgate-retention", "abort-incomplete-multipart-uploads"}
+    retention = rules["pushgate-retention"]
+    assert attr(retention, "status") == "Enabled"
+    assert text(attr(one_block(retention, "filter"), "prefix")) == "${var.prefix}/"
+    assert is_ref(attr(one_block(retention, "expiration"), "days"), "var.retention_days")
+    cleanup = rules["abort-incomplete-multipart-uploads"]
+    assert attr(cleanup, "status") == "Enabled" and "expiration" not in cleanup
+    assert is_ref(attr(one_block(cleanup, "abort_incomplete_multipart_upload"), "days_after_initiation"),
+                  "var.abort_incomplete_multipart_upload_days")
+    assert attr(cfg.variables["retention_days"], "default") == 365
+
+
+def test_s3_destination_prefix_cannot_widen_the_grant():
+    cfg = module(S3_MODULE)
+    prefix = validation_text(cfg.variables["prefix"])
+    # the allowed characters exclude IAM wildcards and policy variables, and '/' only separates names
+    allowed = re.search(r"\^\[([^\]]*)\]\+\(/\[([^\]]*)\]\+\)\*\$", prefix)
+    assert allowed, prefix
+    for chars in allowed.groups():
+        assert not set(chars) & set("*?$/{}"), chars
+    assert "<=512" in prefix
+    out = attr(cfg.outputs["destination_config"], "value")
+    assert set(k for k in out if not k.startswith("__")) == {"bucket", "prefix", "region"}
+    assert is_ref(out["prefix"], "var.prefix")

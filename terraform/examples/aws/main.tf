@@ -78,6 +78,21 @@ module "securityhub_eventbridge" {
   tags              = var.tags
 }
 
+# Optional: the bucket of an s3 destination that keeps this tenant's events, and pushgate's
+# PutObject-only grant on it (attached to the role pushgate runs as, when named).
+module "event_archive" {
+  source = "../../modules/aws-s3-destination"
+  count  = var.archive_bucket_name == null ? 0 : 1
+
+  name_prefix    = var.name_prefix
+  bucket_name    = var.archive_bucket_name
+  prefix         = var.archive_prefix
+  retention_days = var.archive_retention_days
+  kms_key_arn    = var.archive_kms_key_arn
+  role_name      = var.pushgate_role_name
+  tags           = var.tags
+}
+
 check "sns_topic_arn_matches_connection" {
   assert {
     condition     = var.sns_connection_id == null || try(module.securityhub_sns[0].topic_arn == local.predicted_topic_arn, true)

@@ -32,3 +32,19 @@ output "eventbridge_dlq_url" {
   description = "Dead-letter queue of the EventBridge feed; watch its depth (null when not deployed)."
   value       = try(module.securityhub_eventbridge[0].dlq_url, null)
 }
+
+output "pushgate_destination_body" {
+  description = "JSON POST /v1/destinations body of the s3 destination that archives this tenant's events in the bucket (null when archive_bucket_name is not set)."
+  value = var.archive_bucket_name == null ? null : jsonencode({
+    name       = "${var.connection_name} archive (s3://${module.event_archive[0].bucket_name}/${var.archive_prefix})"
+    kind       = "s3"
+    filter     = { tenant_ids = [var.tenant_id] }
+    start_from = "earliest"
+    config     = module.event_archive[0].destination_config
+  })
+}
+
+output "archive_policy_arn" {
+  description = "ARN of the IAM policy that lets pushgate write to the archive bucket; attach it to pushgate's identity if pushgate_role_name is not set (null without a bucket)."
+  value       = try(module.event_archive[0].policy_arn, null)
+}

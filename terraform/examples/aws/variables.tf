@@ -121,6 +121,36 @@ variable "workflow_statuses" {
   default     = ["NEW", "NOTIFIED"]
 }
 
+variable "archive_bucket_name" {
+  description = "Name of a bucket to create for an s3 destination archiving this tenant's events (see modules/aws-s3-destination for the naming rules). Null: no bucket, no destination body."
+  type        = string
+  default     = null
+}
+
+variable "archive_prefix" {
+  description = "Key prefix of the archive in the bucket (the destination's config.prefix), without leading or trailing '/'."
+  type        = string
+  default     = "pushgate"
+}
+
+variable "archive_retention_days" {
+  description = "Days the archive keeps objects before the bucket's lifecycle rule deletes them."
+  type        = number
+  default     = 365
+}
+
+variable "archive_kms_key_arn" {
+  description = "KMS key ARN for SSE-KMS of the archive bucket; null = SSE-S3."
+  type        = string
+  default     = null
+}
+
+variable "pushgate_role_name" {
+  description = "Name of the IAM role pushgate runs as; the archive's PutObject policy is attached to it. Null: attach archive_policy_arn yourself."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags applied to every taggable resource."
   type        = map(string)

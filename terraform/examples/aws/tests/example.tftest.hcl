@@ -15,6 +15,25 @@ mock_provider "aws" {
     }
   }
 
+  mock_data "aws_region" {
+    defaults = {
+      name = "eu-west-1"
+    }
+  }
+
+  mock_resource "aws_s3_bucket" {
+    defaults = {
+      id  = "acme-pushgate-archive"
+      arn = "arn:aws:s3:::acme-pushgate-archive"
+    }
+  }
+
+  mock_resource "aws_iam_policy" {
+    defaults = {
+      arn = "arn:aws:iam::123456789012:policy/pushgate-s3-put-acme-pushgate-archive"
+    }
+  }
+
   mock_data "aws_iam_policy_document" {
     defaults = {
       json = "{}"
@@ -112,6 +131,57 @@ run "bootstrap_outputs_bodies_without_ids" {
   assert {
     condition     = output.sns_push_url == null && output.eventbridge_push_url == null
     error_message = "no push URLs before the connections exist"
+  }
+
+  assert {
+    condition     = length(module.event_archive) == 0 && output.pushgate_destination_body == null && output.archive_policy_arn == null
+    error_message = "without archive_bucket_name there is no bucket and no destination body"
+  }
+}
+
+run "archive_bucket_and_destination_body" {
+  command = plan
+
+  variables {
+    archive_bucket_name    = "acme-pushgate-archive"
+    archive_prefix         = "lake/pushgate"
+    archive_retention_days = 90
+    pushgate_role_name     = "pushgate"
+  }
+
+  assert {
+    condition     = length(module.event_archive) == 1 && length(module.securityhub_sns) == 0 && length(module.securityhub_eventbridge) == 0
+    error_message = "the archive is independent of the feeds"
+  }
+
+  assert {
+    condition = jsondecode(output.pushgate_destination_body) == {
+      name       = "AWS Security Hub archive (s3://acme-pushgate-archive/lake/pushgate)"
+      kind       = "s3"
+      filter     = { tenant_ids = ["acme"] }
+      start_from = "earliest"
+      config = {
+        bucket = "acme-pushgate-archive"
+        prefix = "lake/pushgate"
+        region = "eu-west-1"
+      }
+    }
+    error_message = "s3 destination body"
+  }
+
+  assert {
+    condition     = jsondecode(output.pushgate_destination_body).config == module.event_archive[0].destination_config
+    error_message = "the body's config must be the module's destination_config"
+  }
+
+  assert {
+    condition     = module.event_archive[0].objects_arn == "arn:aws:s3:::acme-pushgate-archive/lake/pushgate/*"
+    error_message = "pushgate's grant must cover exactly the archive prefix"
+  }
+
+  assert {
+    condition     = output.archive_policy_arn == "arn:aws:iam::123456789012:policy/pushgate-s3-put-acme-pushgate-archive"
+    error_message = "archive_policy_arn output"
   }
 }
 
