@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::receiver::{Answer, Receiver};
-use common::{hmac_webhook, Backend, TestServer};
+use common::{event_ids as ids, hmac_webhook, Backend, TestServer};
 use serde_json::{json, Value};
 
 on_both_backends_with!(
@@ -47,10 +47,6 @@ async fn destination_alerts(receiver: &Receiver, id: &str, n: usize) -> Vec<Valu
 
 fn alerts(n: usize) -> Vec<Value> {
     (0..n).map(|i| json!({"alert": format!("alert {i}"), "n": i})).collect()
-}
-
-fn ids(events: &[Value]) -> Vec<String> {
-    events.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect()
 }
 
 async fn transient_answers_are_retried_under_the_same_batch_id(backend: Backend) {

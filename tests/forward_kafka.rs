@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::kafka::{self, Broker};
 use common::process::Process;
-use common::{hmac_hex, hmac_webhook, Backend, TestServer, ADMIN_TOKEN};
+use common::{event_ids as ids, hmac_hex, hmac_webhook, push_alert as push, Backend, TestServer, ADMIN_TOKEN};
 use serde_json::{json, Value};
 
 on_both_backends_with!(
@@ -27,17 +27,6 @@ const WAIT: Duration = Duration::from_secs(60);
 
 fn topic_prefix() -> String {
     format!("t{}", uuid::Uuid::new_v4().simple())
-}
-
-async fn push(server: &TestServer, id: &str, n: usize) {
-    let body = json!({"alert": "port scan", "n": n}).to_string().into_bytes();
-    let started = Instant::now();
-    assert_eq!(server.push_signed(id, "s3cret", &body).await, 200, "ingest never waits for forwarding");
-    assert!(started.elapsed() < Duration::from_secs(2), "push {n} took {:?}", started.elapsed());
-}
-
-fn ids(events: &[Value]) -> Vec<String> {
-    events.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect()
 }
 
 async fn records_land_one_per_event_keyed_by_tenant(backend: Backend) {

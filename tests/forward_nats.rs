@@ -8,23 +8,12 @@ use std::time::{Duration, Instant};
 
 use common::nats::{self, NatsServer};
 use common::receiver::Receiver;
-use common::{hmac_webhook, Backend, TestServer};
+use common::{event_ids as ids, hmac_webhook, push_alert as push, Backend, TestServer};
 use serde_json::{json, Value};
 
 on_both_backends_with!(nats_stopped_for_twenty_seconds_loses_nothing, a_subject_without_a_stream_is_failing_until_one_exists);
 
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn push(server: &TestServer, id: &str, n: usize) {
-    let body = json!({"alert": "port scan", "n": n}).to_string().into_bytes();
-    let started = Instant::now();
-    assert_eq!(server.push_signed(id, "s3cret", &body).await, 200, "ingest never waits for forwarding");
-    assert!(started.elapsed() < Duration::from_secs(2), "push {n} took {:?}", started.elapsed());
-}
-
-fn ids(events: &[Value]) -> Vec<String> {
-    events.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect()
-}
 
 async fn nats_stopped_for_twenty_seconds_loses_nothing(backend: Backend) {
     let test = "nats_stopped_for_twenty_seconds_loses_nothing";

@@ -16,7 +16,6 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::sinks::{Failure, SinkError};
@@ -125,14 +124,7 @@ impl Delivery {
 /// The id of a part of a batch: the batch id and the part's range, hashed into a UUID
 /// (version 8), so the same part of the same batch always has the same id.
 pub fn part_id(batch_id: Uuid, part: &Range<usize>) -> Uuid {
-    let mut hash = Sha256::new();
-    hash.update(batch_id.as_bytes());
-    hash.update((part.start as u64).to_be_bytes());
-    hash.update((part.end as u64).to_be_bytes());
-    let digest = hash.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    Uuid::new_v8(bytes)
+    super::sinks::derived_id(&[batch_id.as_bytes(), &(part.start as u64).to_be_bytes(), &(part.end as u64).to_be_bytes()])
 }
 
 #[cfg(test)]

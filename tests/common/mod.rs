@@ -390,6 +390,20 @@ pub async fn eventually<T>(what: &str, within: Duration, mut check: impl AsyncFn
 }
 
 /// A webhook connection body with HMAC-SHA256 auth.
+/// Pushes alert number `n` to the `hmac_webhook` connection `id` (secret `s3cret`) and
+/// checks it is acknowledged at once: ingest never waits for forwarding.
+pub async fn push_alert(server: &TestServer, id: &str, n: usize) {
+    let body = serde_json::json!({"alert": "port scan", "n": n}).to_string().into_bytes();
+    let started = std::time::Instant::now();
+    assert_eq!(server.push_signed(id, "s3cret", &body).await, 200, "ingest never waits for forwarding");
+    assert!(started.elapsed() < Duration::from_secs(2), "push {n} took {:?}", started.elapsed());
+}
+
+/// The `id` of each event object, in order.
+pub fn event_ids(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect()
+}
+
 pub fn hmac_webhook(tenant: &str, secret: &str) -> Value {
     json!({
         "tenant_id": tenant,

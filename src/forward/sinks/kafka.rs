@@ -319,16 +319,10 @@ impl Sink for KafkaSink {
                 }
                 Err(e)
             }
-            Some(mut e) => {
+            Some(e) => {
                 // Retried whole: records already delivered are remembered, not resent.
+                let mut e = self.explained(e, |text| format!(" ({text})"));
                 e.accepted = 0;
-                if e.failure == Failure::Transient {
-                    if let Some((code, text)) = self.recent_client_error() {
-                        if classify(code) == Failure::Failing {
-                            e = SinkError::failing(format!("{} ({text})", e.message));
-                        }
-                    }
-                }
                 Err(e)
             }
             None => Err(self.deadline_error()),
@@ -341,15 +335,21 @@ impl KafkaSink {
     fn deadline_error(&self) -> SinkError {
         let wait =
             format!("no acknowledgement from the kafka brokers ({}) within {} s", self.config.brokers.join(", "), ACK_DEADLINE.as_secs());
+        self.explained(SinkError::transient(wait), |text| format!(": {text}"))
+    }
+
+    /// A transient failure with the client's recent error added (`how` formats it), and
+    /// made `Failing` when that error is the operator's to fix (refused credentials).
+    fn explained(&self, e: SinkError, how: impl Fn(&str) -> String) -> SinkError {
+        if e.failure != Failure::Transient {
+            return e;
+        }
         match self.recent_client_error() {
-            Some((code, text)) => SinkError::new(
-                match classify(code) {
-                    Failure::Failing => Failure::Failing,
-                    _ => Failure::Transient,
-                },
-                format!("{wait}: {text}"),
-            ),
-            None => SinkError::transient(wait),
+            Some((code, text)) => {
+                let failure = if classify(code) == Failure::Failing { Failure::Failing } else { Failure::Transient };
+                SinkError { failure, message: format!("{}{}", e.message, how(&text)), ..e }
+            }
+            None => e,
         }
     }
 }

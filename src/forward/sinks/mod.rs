@@ -104,6 +104,21 @@ pub fn build(config: SinkConfig, destination_id: Uuid) -> Result<Box<dyn Sink>, 
     })
 }
 
+/// A UUID (version 8) made from the first 16 bytes of a SHA-256 over `parts`, one after
+/// the other: the stable id of something derived from a batch (a part of it, one object
+/// of it), the same on every retry. Parts of varying length carry their length first.
+pub fn derived_id(parts: &[&[u8]]) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part);
+    }
+    let digest = hash.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::new_v8(bytes)
+}
+
 /// `text` with every secret replaced by `***` (an error from a client library may repeat
 /// what it was given).
 pub fn scrub(text: &str, secrets: &[String]) -> String {

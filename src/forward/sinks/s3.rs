@@ -16,9 +16,6 @@
 //! bucket, refused credentials, 403, 404 and a wrong region (301) make the destination
 //! failing; timeouts, 429, 5xx and `SlowDown` are retried; a refusal of the object itself
 //! (`EntityTooLarge`, `InvalidArgument`, 413) refuses the batch.
-//!
-//! One file over 400 lines: most of it is the tests of the key layout, the grouping and
-//! the classification of S3's answers, next to what they test.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -32,7 +29,6 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::NaiveDate;
-use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
@@ -223,18 +219,17 @@ fn groups(records: &[Record]) -> Vec<Group<'_>> {
 /// The id of one group's object when a batch holds several: the batch id and the group,
 /// hashed into a UUID (version 8), so every retry of the batch writes the same key.
 fn group_id(batch_id: Uuid, group: &Group<'_>) -> Uuid {
-    let mut hash = Sha256::new();
-    hash.update(b"pushgate s3 object\0");
-    hash.update(batch_id.as_bytes());
-    for part in [group.tenant, group.stream] {
-        hash.update((part.len() as u64).to_be_bytes());
-        hash.update(part.as_bytes());
-    }
-    hash.update(group.date.format("%Y-%m-%d").to_string().as_bytes());
-    let digest = hash.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    Uuid::new_v8(bytes)
+    let date = group.date.format("%Y-%m-%d").to_string();
+    let (tenant, stream) = (group.tenant.as_bytes(), group.stream.as_bytes());
+    super::derived_id(&[
+        b"pushgate s3 object\0",
+        batch_id.as_bytes(),
+        &(tenant.len() as u64).to_be_bytes(),
+        tenant,
+        &(stream.len() as u64).to_be_bytes(),
+        stream,
+        date.as_bytes(),
+    ])
 }
 
 /// `text` as one safe key segment: `A-Z a-z 0-9 - _ .` kept, anything else `_` (never empty).
